@@ -1,0 +1,28 @@
+/* The consoles behind printk: COM1 and the VGA text screen. */
+#ifndef PAGODA_CONSOLE_H
+#define PAGODA_CONSOLE_H
+
+#include <pagoda/types.h>
+
+/* Probe and program COM1; false when no UART answers the loopback test. */
+bool serial_init(void);
+bool serial_present(void);
+void serial_putc(char c);
+/* A received byte, or -1 when none is waiting. */
+int serial_getc(void);
+/* Wait until the transmitter is empty, so nothing is lost at shutdown. */
+void serial_drain(void);
+void serial_enable_rx_irq(void);
+
+/* VGA 80x25 text console with scrolling. */
+void vga_init(void);
+void vga_putc(char c);
+/* Move the console's window onto the text buffer at `va` (used by the VMM
+ * when it replaces the boot mappings). */
+void vga_set_base(vaddr_t va);
+
+/* Write one byte to every console. */
+void console_putc(char c);
+void arch_console_write(const char *s, size_t n);
+
+#endif

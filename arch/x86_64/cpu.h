@@ -1,0 +1,64 @@
+/* Descriptor tables, traps and stacks of the boot CPU. */
+#ifndef PAGODA_CPU_H
+#define PAGODA_CPU_H
+
+#include <pagoda/types.h>
+
+#define GDT_KCODE 0x08
+#define GDT_KDATA 0x10
+#define GDT_UCODE 0x1B /* 64-bit user code, RPL 3 */
+#define GDT_UDATA 0x23
+#define GDT_TSS   0x28
+
+/* IST slots (1-based, as the IDT encodes them). */
+#define IST_DF  1
+#define IST_NMI 2
+#define IST_MC  3
+
+#define IRQ_BASE 32 /* the PIC's lines start at this vector */
+
+/* What isr.asm pushes: the registers, then vector and error code, then the
+ * CPU's own frame. Shared with NASM; keep the order. */
+struct trap_frame {
+    uint64_t r15, r14, r13, r12, r11, r10, r9, r8;
+    uint64_t rbp, rdi, rsi, rdx, rcx, rbx, rax;
+    uint64_t vector, error;
+    uint64_t rip, cs, rflags, rsp, ss;
+};
+_Static_assert(sizeof(struct trap_frame) == 22 * 8, "isr.asm pushes 22 words");
+
+/* Load the kernel GDT (with the TSS and its IST stacks) and the IDT. */
+void gdt_init(void);
+void idt_init(void);
+
+/* A handler for one vector; returns true when it handled the trap and the
+ * interrupted code may go on. Returning false makes the trap fatal. */
+typedef bool (*trap_handler_t)(struct trap_frame *f);
+void trap_set_handler(int vector, trap_handler_t h);
+
+/* Print the whole trap frame, decoded, with a backtrace. */
+void trap_dump(const struct trap_frame *f);
+const char *trap_name(uint64_t vector);
+/* Decode a #PF error code into buf ("present write user ..."). */
+void trap_decode_pf(uint64_t err, char *buf, size_t size);
+
+/*
+ * Kernel stacks. KSTACK_DEFINE reserves `size` bytes of stack in .bss with a
+ * guard page right below it and records the guard, so that the VMM can unmap
+ * every guard page (a stack overflow then faults instead of corrupting).
+ */
+struct kstack_guard {
+    vaddr_t guard; /* the page to leave unmapped */
+    const char *name;
+};
+#define KSTACK_DEFINE(sym, size)                                               \
+    __attribute__((section(".bss.kstack"), aligned(4096)))                     \
+    uint8_t sym##_area[4096 + (size)];                                         \
+    __attribute__((used, section(".kstack_guards"), aligned(8)))               \
+    static const struct kstack_guard sym##_guard = {(vaddr_t)sym##_area, #sym}
+extern const struct kstack_guard __kstack_guards_start[], __kstack_guards_end[];
+
+/* Is `va` inside one of the kernel stacks' guard pages? Returns its name. */
+const char *kstack_guard_hit(vaddr_t va);
+
+#endif

@@ -1,0 +1,121 @@
+/*
+ * Machine-level services for generic code: bring-up, halt, reboot, leaving
+ * an emulator, backtraces and symbol lookup.
+ */
+#include <arch/arch.h>
+#include <pagoda/printk.h>
+
+#include "console.h"
+#include "cpu.h"
+#include "x86.h"
+
+struct ksym {
+    uint64_t addr;
+    const char *name;
+};
+/* Generated from the first link by the GNUmakefile (build/ksyms.c). */
+extern const struct ksym ksyms[];
+extern const size_t ksyms_count;
+extern const uint8_t __text_start[], __text_end[];
+
+void arch_early_init(void)
+{
+    serial_init();
+    vga_init();
+    gdt_init();
+    idt_init();
+}
+
+void arch_halt(void)
+{
+    for (;;) {
+        cli();
+        hlt();
+    }
+}
+
+void arch_reboot(void)
+{
+    cli();
+    serial_drain();
+    /* Pulse the CPU reset line through the 8042 controller. */
+    for (int i = 0; i < 100000 && (inb(0x64) & 0x02); i++)
+        ;
+    outb(0x64, 0xFE);
+    /* If that did nothing, an empty IDT and an interrupt reset the CPU. */
+    struct {
+        uint16_t limit;
+        uint64_t base;
+    } __attribute__((packed)) none = {0, 0};
+    __asm__ volatile("lidt %0; int3" ::"m"(none));
+    arch_halt();
+}
+
+void arch_emulator_exit(bool success)
+{
+    cli();
+    serial_drain();
+    outl(0xF4, success ? 0x10 : 0x11); /* QEMU isa-debug-exit */
+    for (const char *s = "Shutdown"; *s; s++) /* Bochs */
+        outb(0x8900, (uint8_t)*s);
+    arch_halt();
+}
+
+const char *ksym_lookup(uint64_t addr, uint64_t *offset)
+{
+    if (addr < (uint64_t)__text_start || addr >= (uint64_t)__text_end || ksyms_count == 0)
+        return NULL;
+    /* Binary search for the last symbol at or below addr. */
+    size_t lo = 0, hi = ksyms_count;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ksyms[mid].addr <= addr)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    if (ksyms[lo].addr > addr)
+        return NULL;
+    if (offset)
+        *offset = addr - ksyms[lo].addr;
+    return ksyms[lo].name;
+}
+
+void arch_backtrace(uint64_t rbp)
+{
+    if (rbp == 0)
+        rbp = (uint64_t)__builtin_frame_address(0);
+    printk("backtrace:\n");
+    /* Each frame is [saved rbp][return address]. Stop at a null or
+     * misaligned frame, one outside the higher half, or after 32 frames. */
+    for (int depth = 0; depth < 32; depth++) {
+        if (rbp == 0 || (rbp & 7) || rbp < 0xffff800000000000ULL)
+            break;
+        uint64_t *frame = (uint64_t *)rbp;
+        uint64_t ret = frame[1];
+        if (ret == 0)
+            break;
+        uint64_t off = 0;
+        const char *name = ksym_lookup(ret, &off);
+        printk("  #%d 0x%016llx %s+0x%llx\n", depth, (unsigned long long)ret, name ? name : "?",
+               (unsigned long long)off);
+        if (frame[0] <= rbp)
+            break; /* stacks grow down: a caller's frame is always higher */
+        rbp = frame[0];
+    }
+}
+
+bool arch_irq_save(void)
+{
+    bool on = read_rflags() & RFLAGS_IF;
+    cli();
+    return on;
+}
+
+void arch_irq_restore(bool was_on)
+{
+    if (was_on)
+        sti();
+}
+
+const char *arch_emulator_name(void) { return cpu_emulator_name(); }

@@ -1,0 +1,39 @@
+/*
+ * What generic kernel code may ask of the architecture. arch/x86_64
+ * implements it; nothing in src/ includes an arch/x86_64 header except
+ * through here (or kernel-only files that are x86 by nature).
+ */
+#ifndef PAGODA_ARCH_H
+#define PAGODA_ARCH_H
+
+#include <pagoda/types.h>
+
+/* Bring up the consoles, descriptor tables and exception handlers. */
+void arch_early_init(void);
+
+/* Write bytes to every console (COM1 and VGA). */
+void arch_console_write(const char *s, size_t n);
+
+/* Stop this CPU for good, interrupts off. */
+__attribute__((noreturn)) void arch_halt(void);
+/* Reset the machine (keyboard controller, then a triple fault). */
+__attribute__((noreturn)) void arch_reboot(void);
+/*
+ * Leave the emulator with a status: QEMU's isa-debug-exit (0x10 -> 33 for
+ * success, 0x11 -> 35 for failure) and Bochs's 0x8900 shutdown, after the
+ * UART has drained. On real hardware neither port does anything and we halt.
+ */
+__attribute__((noreturn)) void arch_emulator_exit(bool success);
+
+/* Print a frame-pointer backtrace starting at frame `rbp` (0: the caller's). */
+void arch_backtrace(uint64_t rbp);
+/* The name of the symbol containing `addr` and the offset into it, or NULL. */
+const char *ksym_lookup(uint64_t addr, uint64_t *offset);
+
+bool arch_irq_save(void);         /* disable interrupts, return previous state */
+void arch_irq_restore(bool was_on);
+
+/* The emulator we run under ("QEMU TCG", "Bochs") or NULL on hardware. */
+const char *arch_emulator_name(void);
+
+#endif

@@ -1,0 +1,17 @@
+/* Kernel-wide state set from the command line at boot. */
+#ifndef PAGODA_KERNEL_H
+#define PAGODA_KERNEL_H
+
+#include <pagoda/types.h>
+
+/* When set, panic() leaves the emulator with the failure status instead of
+ * halting (the `test` and `fault=` modes). */
+extern bool kernel_exit_on_panic;
+
+/* The value of `key` or `key=value` on the command line: NULL when absent,
+ * "" for a bare key. `buf` receives the value. */
+const char *cmdline_get(const char *key, char *buf, size_t size);
+/* Remember the command line (a copy is taken). */
+void cmdline_set(const char *cmdline);
+
+#endif

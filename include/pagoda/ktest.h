@@ -1,0 +1,60 @@
+/*
+ * In-kernel tests. KTEST(name) registers a test in the .ktests linker
+ * section; the command line `test` or `test=PREFIX` runs them (src/kern/ktest.c).
+ * Name tests with their module prefix: pmm_, vmm_, heap_, slab_, mb2_, ...
+ *
+ *     KTEST(pmm_alloc_free) {
+ *         void *p = pmm_alloc(1);
+ *         KT_ASSERT(p != NULL);
+ *         ...
+ *     }
+ *
+ * A failed KT_ check records the reason and returns from the test.
+ */
+#ifndef PAGODA_KTEST_H
+#define PAGODA_KTEST_H
+
+#include <pagoda/types.h>
+
+struct ktest {
+    const char *name;
+    void (*fn)(void);
+};
+
+#define KTEST(tname)                                                           \
+    static void ktest_fn_##tname(void);                                        \
+    static const struct ktest ktest_desc_##tname                               \
+        __attribute__((used, section(".ktests"), aligned(8))) = {              \
+            #tname, ktest_fn_##tname};                                         \
+    static void ktest_fn_##tname(void)
+
+/* Record a failure for the running test (first one wins). */
+void ktest_fail(const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* True once the running test has failed. */
+bool ktest_failed(void);
+
+#define KT_ASSERT(c)                                                           \
+    do {                                                                       \
+        if (!(c)) {                                                            \
+            ktest_fail(__FILE__, __LINE__, "%s", #c);                          \
+            return;                                                            \
+        }                                                                      \
+    } while (0)
+
+#define KT_ASSERT_EQ(a, b)                                                     \
+    do {                                                                       \
+        unsigned long long ka_ = (unsigned long long)(a);                      \
+        unsigned long long kb_ = (unsigned long long)(b);                      \
+        if (ka_ != kb_) {                                                      \
+            ktest_fail(__FILE__, __LINE__, "%s == %s (0x%llx != 0x%llx)", #a,  \
+                       #b, ka_, kb_);                                          \
+            return;                                                            \
+        }                                                                      \
+    } while (0)
+
+/* Run the tests whose names start with prefix ("" runs all).
+ * Prints PASS/FAIL lines and "N passed, N failed"; returns the failures. */
+int ktest_run(const char *prefix);
+
+#endif

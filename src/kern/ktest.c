@@ -1,0 +1,51 @@
+/*
+ * The in-kernel test runner. Tests sit in the .ktests section (KTEST in
+ * <pagoda/ktest.h>); we run those whose names start with a prefix, each
+ * reporting PASS or FAIL with the first failed check, then the summary line
+ * "N passed, N failed" that tests/boot greps for.
+ */
+#include <pagoda/ktest.h>
+#include <pagoda/printk.h>
+#include <pagoda/string.h>
+
+extern const struct ktest __ktests_start[], __ktests_end[];
+
+static bool failed;
+static char reason[256];
+
+void ktest_fail(const char *file, int line, const char *fmt, ...)
+{
+    if (failed)
+        return;
+    failed = true;
+    int n = ksnprintf(reason, sizeof(reason), "%s:%d: ", file, line);
+    va_list ap;
+    va_start(ap, fmt);
+    kvsnprintf(reason + n, sizeof(reason) - (size_t)n, fmt, ap);
+    va_end(ap);
+}
+
+bool ktest_failed(void) { return failed; }
+
+int ktest_run(const char *prefix)
+{
+    int passed = 0, nfailed = 0;
+    size_t plen = strlen(prefix);
+
+    for (const struct ktest *t = __ktests_start; t < __ktests_end; t++) {
+        if (strncmp(t->name, prefix, plen) != 0)
+            continue;
+        failed = false;
+        reason[0] = '\0';
+        t->fn();
+        if (failed) {
+            printk("FAIL %s: %s\n", t->name, reason);
+            nfailed++;
+        } else {
+            printk("PASS %s\n", t->name);
+            passed++;
+        }
+    }
+    printk("%d passed, %d failed\n", passed, nfailed);
+    return nfailed;
+}

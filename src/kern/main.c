@@ -1,0 +1,49 @@
+/*
+ * kmain: from the trampoline to a running kernel.
+ *
+ * The order matters: consoles and exception handlers first, so that every
+ * later failure is reported; then the boot information, turned into the
+ * stivale2-style struct that everything after reads; then memory.
+ */
+#include <arch/arch.h>
+#include <pagoda/kernel.h>
+#include <pagoda/ktest.h>
+#include <pagoda/printk.h>
+#include <pagoda/string.h>
+
+#include "boot_info.h"
+
+bool kernel_exit_on_panic;
+
+static void run_tests_and_exit(const char *prefix)
+{
+    printk("Running in-kernel tests%s%s\n", *prefix ? " with prefix " : "", prefix);
+    int failures = ktest_run(prefix);
+    arch_emulator_exit(failures == 0);
+}
+
+void kmain(uint32_t magic, uint32_t mbi_phys)
+{
+    char arg[64];
+
+    arch_early_init();
+    struct boot_info bi;
+    boot_info_read(magic, mbi_phys, &bi);
+    cmdline_set(bi.cmdline);
+
+    const char *emu = arch_emulator_name();
+    printk("Pagoda %s (x86_64), booted by %s%s%s\n", PAGODA_VERSION,
+           bi.loader[0] ? bi.loader : "an unnamed Multiboot2 loader", emu ? ", running on " : "",
+           emu ? emu : "");
+    printk("cmdline: %s\n", bi.cmdline[0] ? bi.cmdline : "(empty)");
+
+    const char *test = cmdline_get("test", arg, sizeof(arg));
+    if (test || cmdline_get("fault", arg, sizeof(arg)))
+        kernel_exit_on_panic = true;
+
+    if (test)
+        run_tests_and_exit(test);
+
+    printk("Pagoda is up. Nothing else to do yet: halting.\n");
+    arch_halt();
+}

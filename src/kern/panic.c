@@ -1,0 +1,39 @@
+/*
+ * panic: the one fatal path. Interrupts off, the message with file:line, the
+ * registers of the caller's frame and a backtrace; then halt, or leave the
+ * emulator with the failure status in test and fault modes.
+ *
+ * A panic while panicking (a fault in the backtrace, say) prints one short
+ * line and stops, rather than recursing until the stack is gone.
+ */
+#include <arch/arch.h>
+#include <pagoda/kernel.h>
+#include <pagoda/printk.h>
+
+static volatile int panicking;
+
+void panic_at(const char *file, int line, const char *fmt, ...)
+{
+    arch_irq_save();
+    if (panicking++) {
+        printk("\n*** panic while panicking (%s:%d)\n", file, line);
+        if (kernel_exit_on_panic)
+            arch_emulator_exit(false);
+        arch_halt();
+    }
+
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    kvsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+
+    printk("\n*** PANIC at %s:%d: %s\n", file, line, msg);
+    arch_backtrace(0);
+    if (kernel_exit_on_panic) {
+        printk("*** leaving the emulator with failure status\n");
+        arch_emulator_exit(false);
+    }
+    printk("*** system halted\n");
+    arch_halt();
+}
