@@ -1,0 +1,17 @@
+# The self-test ISO in every boot configuration the foundation promises.
+iso selftest "test"
+for cfg in cd disk usb-ehci usb-xhci; do
+    qemu_case "selftest-$cfg" selftest 33 --boot "$cfg" \
+        --expect '^Pagoda [0-9.]+ .*booted by GRUB' --expect '^[0-9]+ passed, 0 failed'
+done
+qemu_case selftest-no-nx selftest 33 --expect 'no NX|NX' --expect '^[0-9]+ passed, 0 failed' \
+    -- -cpu qemu64,-nx
+qemu_case selftest-q35 selftest 33 --expect '^[0-9]+ passed, 0 failed' -- -machine q35
+bochs_case selftest-bochs selftest --expect '^Pagoda [0-9.]+' --expect '^[0-9]+ passed, 0 failed'
+
+# A CPU without long mode gets the message and halts: no reboot loop, no
+# triple fault (QEMU would exit 0 under -no-reboot). We let it sit, then
+# require the timeout to be what ended it.
+iso normal ""
+qemu_case cpu-qemu32-refused normal 124 --timeout 8 \
+    --expect 'Pagoda needs a 64-bit \(x86_64\) CPU' -- -cpu qemu32

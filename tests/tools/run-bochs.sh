@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# run-bochs.sh ISO MODE [SERIAL-LOG]
+#   MODE run:   boot the ISO; the VGA screen is drawn on this terminal by
+#               Bochs's `term` display and COM1 goes to build/bochs-serial.log
+#   MODE debug: the same under Bochs's internal debugger, with
+#               build/pagoda.sym loaded and magic breakpoints (xchg bx, bx) on
+#   MODE auto:  headless for tests: COM1 to SERIAL-LOG, run to the end (the
+#               kernel writes "Shutdown" to port 0x8900), killed with SIGINT
+#               after $BOCHS_TIMEOUT seconds
+# Debian's Bochs has no `nogui`; the `term` display runs headless with TERM set.
+set -euo pipefail
+iso=$1 mode=$2 log=${3:-build/bochs-serial.log}
+dir=build/bochs
+mkdir -p "$dir"
+rc="$dir/bochsrc.$mode.$$"
+cmds="$dir/cmds.$mode.$$"
+trap 'rm -f "$rc" "$cmds"' EXIT
+
+magic=0
+[ "$mode" = debug ] && magic=1
+cat > "$rc" <<RC
+megs: ${BOCHS_MEGS:-128}
+romimage: file=/usr/share/bochs/BIOS-bochs-latest
+vgaromimage: file=/usr/share/bochs/VGABIOS-lgpl-latest
+ata0-master: type=cdrom, path=$iso, status=inserted
+boot: cdrom
+com1: enabled=1, mode=file, dev=$log
+display_library: term
+log: $dir/bochs.$mode.log
+panic: action=fatal
+error: action=report
+info: action=ignore
+cpu: reset_on_triple_fault=0
+port_e9_hack: enabled=1
+magic_break: enabled=$magic
+debug_symbols: file=build/pagoda.sym
+clock: sync=none
+RC
+
+export TERM=${TERM:-xterm}
+[ "$TERM" = dumb ] && export TERM=xterm
+case $mode in
+debug)
+    echo "Bochs debugger: 'c' continues, 'lb \"kmain\"' breaks at kmain, 's' steps,"
+    echo "'r' shows registers, 'info tab' the page tables. Serial goes to $log."
+    exec bochs -q -unlock -f "$rc"
+    ;;
+run)
+    echo c > "$cmds"
+    echo "Bochs: serial output goes to $log (tail -f it in another terminal)."
+    exec bochs -q -unlock -f "$rc" -rc "$cmds"
+    ;;
+auto)
+    echo c > "$cmds"
+    # Bochs ignores SIGTERM; SIGINT stops it. It wants a terminal for the
+    # term display, so give it a throwaway one through script(1).
+    timeout -s INT -k 10 "${BOCHS_TIMEOUT:-300}" \
+        script -qfec "bochs -q -unlock -f '$rc' -rc '$cmds'" /dev/null < /dev/null > /dev/null 2>&1 || true
+    ;;
+*)
+    echo "run-bochs.sh: unknown mode $mode" >&2
+    exit 2
+    ;;
+esac
