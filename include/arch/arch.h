@@ -33,6 +33,9 @@ const char *ksym_lookup(uint64_t addr, uint64_t *offset);
 bool arch_irq_save(void);         /* disable interrupts, return previous state */
 void arch_irq_restore(bool was_on);
 
+/* Log the CPU features memory management depends on (NX, 1 GiB pages). */
+void arch_cpu_report(void);
+
 /* The emulator we run under ("QEMU TCG", "Bochs") or NULL on hardware. */
 const char *arch_emulator_name(void);
 

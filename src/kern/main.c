@@ -36,6 +36,7 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
            bi.loader[0] ? bi.loader : "an unnamed Multiboot2 loader", emu ? ", running on " : "",
            emu ? emu : "");
     printk("cmdline: %s\n", bi.cmdline[0] ? bi.cmdline : "(empty)");
+    arch_cpu_report();
 
     const char *test = cmdline_get("test", arg, sizeof(arg));
     if (test || cmdline_get("fault", arg, sizeof(arg)))
