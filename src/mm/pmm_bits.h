@@ -13,7 +13,17 @@
 #define PMM_NONE UINT64_MAX
 
 static inline uint64_t pmm_bit(uint64_t i) { return 1ULL << (i & 63); }
-/* Mask of bits [lo, 63] of a word. */
+/* Bits set in x. Written out because the kernel targets plain x86-64 (no
+ * POPCNT) and links without libgcc, where __builtin_popcountll lives. */
+static inline uint64_t pmm_popcount(uint64_t x)
+{
+    x = x - ((x >> 1) & 0x5555555555555555ULL);
+    x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
+    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
+    return (x * 0x0101010101010101ULL) >> 56;
+}
+
+/* Mask of bits [i mod 64, 63] of a word. */
 static inline uint64_t pmm_mask_from(uint64_t i) { return ~0ULL << (i & 63); }
 
 /* Level-0 word w just became 0: clear its summary bit, and upward while the
@@ -73,7 +83,7 @@ static inline uint64_t pmm_mark_free(struct pmm_core *c, uint64_t f, uint64_t e)
     for (uint64_t w = f >> 6; w << 6 < e; w++) {
         uint64_t old = l0[w], m = pmm_word_mask(w, f, e);
         l0[w] = old | m;
-        added += (uint64_t)__builtin_popcountll(m & ~old);
+        added += pmm_popcount(m & ~old);
         if (!old)
             pmm_summary_set(c, w);
     }

@@ -174,7 +174,7 @@ static uint64_t popcount_l0(const struct pmm_core *c, uint64_t f, uint64_t e)
 {
     uint64_t n = 0;
     for (uint64_t w = f >> 6; w << 6 < e; w++)
-        n += (uint64_t)__builtin_popcountll(c->level[0][w] & pmm_word_mask(w, f, e));
+        n += pmm_popcount(c->level[0][w] & pmm_word_mask(w, f, e));
     return n;
 }
 
