@@ -57,7 +57,8 @@ static void build_cmdline(struct mb2_ctx *ctx)
     if (!s)
         return;
     if (kstrlcpy(ctx->cmdline, s, sizeof(ctx->cmdline)) >= sizeof(ctx->cmdline))
-        mb2_report_tag(ctx, MB2_TAG_CMDLINE, "longer than %u bytes: truncated", MB2_CMDLINE_MAX - 1);
+        mb2_report_tag(ctx, MB2_TAG_CMDLINE, "longer than %u bytes: truncated",
+                       MB2_CMDLINE_MAX - 1);
     ctx->cmdline_tag.cmdline = (uint64_t)(uintptr_t)ctx->cmdline;
     mb2_link(ctx, &ctx->cmdline_tag.tag, STIVALE2_STRUCT_TAG_CMDLINE_ID);
 }
@@ -283,7 +284,8 @@ int mb2_adapt(struct mb2_ctx *ctx, const void *mbi, size_t avail, const struct m
     }
     ctx->limit = total;
     if (total > avail) {
-        mb2_report(ctx, "info: total_size %u is past the %zu bytes readable: clipped", total, avail);
+        mb2_report(ctx, "info: total_size %u is past the %zu bytes readable: clipped", total,
+                   avail);
         ctx->limit = (uint32_t)avail;
     }
     ctx->info_size = ctx->limit;

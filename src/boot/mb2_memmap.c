@@ -191,7 +191,10 @@ static unsigned sort_points(uint64_t *p, unsigned n)
     return u;
 }
 
-static bool covers_point(const struct mb2_range *r, uint64_t p) { return r->base <= p && p <= r->last; }
+static bool covers_point(const struct mb2_range *r, uint64_t p)
+{
+    return r->base <= p && p <= r->last;
+}
 
 /* Shrink usable and bootloader-reclaimable entries to whole pages, then
  * append (an entry with no whole page vanishes). */
