@@ -651,18 +651,16 @@ HTEST(mb2_type_names_and_lookup)
 
 HTEST(mb2_verify_catches_bad_maps)
 {
-    static struct {
-        struct stivale2_struct_tag_memmap tag;
-        struct stivale2_mmap_entry e[2];
-    } m;
-    m.tag.entries = 2;
-    m.tag.memmap[0] = (struct stivale2_mmap_entry){0x1000, 0x2000, U, 0};
-    m.tag.memmap[1] = (struct stivale2_mmap_entry){0x2000, 0x1000, R, 0};
-    CHECK(mb2_memmap_verify(&m.tag) != NULL); /* overlap */
-    m.tag.memmap[1].base = 0x3000;
-    CHECK(mb2_memmap_verify(&m.tag) == NULL);
-    m.tag.memmap[1].type = U;
-    CHECK(mb2_memmap_verify(&m.tag) != NULL); /* not merged */
-    m.tag.memmap[1] = (struct stivale2_mmap_entry){0x3800, 0x1000, U, 0};
-    CHECK(mb2_memmap_verify(&m.tag) != NULL); /* unaligned usable */
+    static struct mb2_memmap_store store;
+    struct stivale2_struct_tag_memmap *m = (struct stivale2_struct_tag_memmap *)&store;
+    m->entries = 2;
+    m->memmap[0] = (struct stivale2_mmap_entry){0x1000, 0x2000, U, 0};
+    m->memmap[1] = (struct stivale2_mmap_entry){0x2000, 0x1000, R, 0};
+    CHECK(mb2_memmap_verify(m) != NULL); /* overlap */
+    m->memmap[1].base = 0x3000;
+    CHECK(mb2_memmap_verify(m) == NULL);
+    m->memmap[1].type = U;
+    CHECK(mb2_memmap_verify(m) != NULL); /* not merged */
+    m->memmap[1] = (struct stivale2_mmap_entry){0x3800, 0x1000, U, 0};
+    CHECK(mb2_memmap_verify(m) != NULL); /* unaligned usable */
 }
