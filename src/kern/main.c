@@ -10,8 +10,10 @@
 #include <pagoda/ktest.h>
 #include <pagoda/printk.h>
 #include <pagoda/string.h>
+#include <pagoda/vmm.h>
 
 #include "boot_info.h"
+#include "vmm_demo.h"
 
 bool kernel_exit_on_panic;
 
@@ -41,8 +43,17 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
     if (test || cmdline_get("fault", arg, sizeof(arg)))
         kernel_exit_on_panic = true;
 
+    vmm_init();
+    vmm_demo_craftyos();
+
     if (test)
         run_tests_and_exit(test);
+
+    char fault[16];
+    if (cmdline_get("fault", fault, sizeof(fault))) {
+        fault_demo_run(fault);
+        arch_emulator_exit(false); /* only an unknown kind comes back */
+    }
 
     printk("Pagoda is up. Nothing else to do yet: halting.\n");
     arch_halt();
