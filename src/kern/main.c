@@ -6,16 +6,31 @@
  * stivale2-style struct that everything after reads; then memory.
  */
 #include <arch/arch.h>
+#include <pagoda/bootinfo.h>
 #include <pagoda/kernel.h>
 #include <pagoda/ktest.h>
+#include <pagoda/pmm.h>
 #include <pagoda/printk.h>
 #include <pagoda/string.h>
 #include <pagoda/vmm.h>
 
-#include "boot_info.h"
 #include "vmm_demo.h"
 
 bool kernel_exit_on_panic;
+
+/* `crash=panic|ud|pf`: exercise the fatal paths (tests/boot checks them). */
+__attribute__((noinline)) static void crash(const char *how)
+{
+    kernel_exit_on_panic = true;
+    printk("crash: %s requested on the command line\n", how);
+    if (strcmp(how, "panic") == 0)
+        panic("crash test requested on the command line");
+    if (strcmp(how, "ud") == 0)
+        __asm__ volatile("ud2");
+    if (strcmp(how, "pf") == 0)
+        *(volatile uint64_t *)0xffff900000000000ULL = 1; /* never mapped */
+    panic("crash: unknown kind '%s' (panic, ud, pf)", how);
+}
 
 static void run_tests_and_exit(const char *prefix)
 {
@@ -29,25 +44,29 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
     char arg[64];
 
     arch_early_init();
-    struct boot_info bi;
-    boot_info_read(magic, mbi_phys, &bi);
-    cmdline_set(bi.cmdline);
+    boot_info_init(magic, mbi_phys); /* the stivale2 struct: boot_info_get() */
+    cmdline_set(boot_info_cmdline());
 
     const char *emu = arch_emulator_name();
+    const char *loader = boot_info_loader();
     printk("Pagoda %s (x86_64), booted by %s%s%s\n", PAGODA_VERSION,
-           bi.loader[0] ? bi.loader : "an unnamed Multiboot2 loader", emu ? ", running on " : "",
+           loader ? loader : "an unnamed Multiboot2 loader", emu ? ", running on " : "",
            emu ? emu : "");
-    printk("cmdline: %s\n", bi.cmdline[0] ? bi.cmdline : "(empty)");
+    arch_cpu_report();
 
     const char *test = cmdline_get("test", arg, sizeof(arg));
     if (test || cmdline_get("fault", arg, sizeof(arg)))
         kernel_exit_on_panic = true;
+    boot_info_print(); /* the memory map, modules, ...; panics without a map */
+    pmm_init(boot_info_get());
 
     vmm_init();
     vmm_demo_craftyos();
 
     if (test)
         run_tests_and_exit(test);
+    if (cmdline_get("crash", arg, sizeof(arg)))
+        crash(arg);
 
     char fault[16];
     if (cmdline_get("fault", fault, sizeof(fault))) {
