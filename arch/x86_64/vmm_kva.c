@@ -10,11 +10,12 @@
  * and lets the instruction run again. vmm_free unmaps what is mapped, gives
  * each frame back to the PMM, then forgets the range.
  *
- * Any other page fault is fatal. The report names what happened (NULL
+ * Any other page fault is fatal, through trap.c's one fatal path (registers,
+ * backtrace, emulator exit). Our line before it names what happened (NULL
  * dereference, write to a read-only page, fetch from an NX page, access to an
  * unmapped page), the decoded error code, CR2 and the region of the layout
- * CR2 is in; a fault in a stack guard page is left to trap.c, which calls it
- * a kernel stack overflow.
+ * CR2 is in; a fault in a stack guard page trap.c itself reports as a kernel
+ * stack overflow.
  *
  * Cost: alloc/free are O(ranges) plus one map or unmap per page; a demand
  * fault is one range lookup, one frame and one map.
@@ -210,14 +211,16 @@ static bool vmm_page_fault(struct trap_frame *f)
     if (kstack_guard_hit(va))
         return false; /* trap.c reports it as a kernel stack overflow */
 
+    /* Fatal: name what happened and where, then let trap.c's fatal path
+     * dump the registers and backtrace (and leave the emulator in test and
+     * fault modes), so that there is one report, not two. */
     char why[96], region[128];
     trap_decode_pf(f->error, why, sizeof(why));
     vmm_describe(va, region, sizeof(region));
-    const char *what = what_happened(va, f->error);
-    printk("\n*** page fault: %s at 0x%016llx in %s\n", what, (unsigned long long)va, region);
-    trap_dump(f);
-    panic("page fault: %s at 0x%llx (error 0x%llx: %s) in %s", what, (unsigned long long)va,
-          (unsigned long long)f->error, why, region);
+    printk("\n*** page fault: %s at 0x%016llx in %s\n    (error 0x%llx: %s)\n",
+           what_happened(va, f->error), (unsigned long long)va, region,
+           (unsigned long long)f->error, why);
+    return false;
 }
 
 void vmm_fault_init(void) { trap_set_handler(14, vmm_page_fault); }
