@@ -52,14 +52,16 @@ static uint64_t inter_bits(vaddr_t va)
     return PTE_PRESENT | PTE_WRITE | (va < USER_LIMIT ? PTE_USER : 0);
 }
 
-/* Addresses the page-table API may touch: canonical, and not one of the two
- * windows onto the tables themselves. */
+/* Addresses the page-table API may touch: canonical, not page 0 (so that
+ * NULL always faults), and not one of the two windows onto the tables. */
 static int check_va(vaddr_t va)
 {
     if (!pg_is_canonical(va))
         return -E_INVAL;
     if (!IS_ALIGNED(va, PAGE_SIZE))
         return -E_ALIGN;
+    if (va < PAGE_SIZE)
+        return -E_INVAL;
     unsigned l4 = pg_l4(va);
     if (va >= USER_LIMIT && (l4 == RECURSIVE_SLOT || l4 == FOREIGN_SLOT))
         return -E_INVAL;
@@ -162,47 +164,27 @@ static int walk(unsigned slot, vaddr_t va, enum walk_mode mode, volatile uint64_
     return 0;
 }
 
+/* The PTE of a page-aligned, usable va, as walk() finds it. */
+static int find_leaf(unsigned slot, vaddr_t va, enum walk_mode mode, volatile uint64_t **pte)
+{
+    int rc = check_va(va);
+    return rc ? rc : walk(slot, va, mode, pte);
+}
+
 int vmm_map_in(unsigned slot, vaddr_t virt, paddr_t phys, unsigned flags)
 {
-    int rc = check_va(virt);
-    if (rc)
-        return rc;
     if (!IS_ALIGNED(phys, PAGE_SIZE))
         return -E_ALIGN;
     if (phys & ~PTE_ADDR)
         return -E_INVAL;
     volatile uint64_t *pte;
-    if ((rc = walk(slot, virt, WALK_CREATE, &pte)))
+    int rc = find_leaf(slot, virt, WALK_CREATE, &pte);
+    if (rc)
         return rc;
     if (*pte & PTE_PRESENT)
         return -E_EXIST;
     *pte = phys | pg_leaf_bits(flags & LEAF_FLAGS, vmm_nx);
     invlpg(virt); /* a CPU may cache "not present" too */
-    return 0;
-}
-
-int vmm_map_2m_in(unsigned slot, vaddr_t virt, paddr_t phys, unsigned flags)
-{
-    if (!IS_ALIGNED(virt, PG_2M) || !IS_ALIGNED(phys, PG_2M))
-        return -E_ALIGN;
-    int rc = check_va(virt);
-    if (rc)
-        return rc;
-    /* Create the tables down to the PD through a 4 KiB walk, then drop the
-     * PT that walk made (it is empty) in favour of the large page. */
-    volatile uint64_t *pte;
-    if ((rc = walk(slot, virt, WALK_CREATE, &pte)))
-        return rc;
-    volatile uint64_t *pde = ent(pg_pde_addr(slot, virt));
-    vaddr_t pt = pg_table_of((vaddr_t)pte);
-    for (unsigned i = 0; i < PG_ENTRIES; i++)
-        if (ent(pt)[i] & PTE_PRESENT)
-            return -E_EXIST;
-    paddr_t old = *pde & PTE_ADDR;
-    *pde = phys | pg_leaf_bits(flags & LEAF_FLAGS, vmm_nx) | PTE_HUGE;
-    invlpg(pt);
-    invlpg(virt);
-    pmm_free((void *)old, 1);
     return 0;
 }
 
@@ -213,6 +195,28 @@ static bool table_empty(vaddr_t window)
         if (t[i] & PTE_PRESENT)
             return false;
     return true;
+}
+
+int vmm_map_2m_in(unsigned slot, vaddr_t virt, paddr_t phys, unsigned flags)
+{
+    if (!IS_ALIGNED(virt, PG_2M) || !IS_ALIGNED(phys, PG_2M))
+        return -E_ALIGN;
+    /* Create the tables down to the PD through a 4 KiB walk, then drop the
+     * PT that walk made (it is empty) in favour of the large page. */
+    volatile uint64_t *pte;
+    int rc = find_leaf(slot, virt, WALK_CREATE, &pte);
+    if (rc)
+        return rc;
+    volatile uint64_t *pde = ent(pg_pde_addr(slot, virt));
+    vaddr_t pt = pg_table_of((vaddr_t)pte);
+    if (!table_empty(pt))
+        return -E_EXIST;
+    paddr_t old = *pde & PTE_ADDR;
+    *pde = phys | pg_leaf_bits(flags & LEAF_FLAGS, vmm_nx) | PTE_HUGE;
+    invlpg(pt);
+    invlpg(virt);
+    pmm_free((void *)old, 1);
+    return 0;
 }
 
 /* Unlink and free the table under *parent when it is empty. True if freed. */
@@ -229,11 +233,9 @@ static bool free_if_empty(volatile uint64_t *parent, vaddr_t window)
 
 int vmm_unmap_in(unsigned slot, vaddr_t virt, paddr_t *phys)
 {
-    int rc = check_va(virt);
-    if (rc)
-        return rc;
     volatile uint64_t *pte;
-    if ((rc = walk(slot, virt, WALK_SPLIT, &pte)))
+    int rc = find_leaf(slot, virt, WALK_SPLIT, &pte);
+    if (rc)
         return rc;
     if (!(*pte & PTE_PRESENT))
         return -E_NOENT;
@@ -275,11 +277,9 @@ int vmm_translate_in(unsigned slot, vaddr_t virt, paddr_t *phys, unsigned *flags
 
 int vmm_protect_in(unsigned slot, vaddr_t virt, unsigned flags)
 {
-    int rc = check_va(virt);
-    if (rc)
-        return rc;
     volatile uint64_t *pte;
-    if ((rc = walk(slot, virt, WALK_SPLIT, &pte)))
+    int rc = find_leaf(slot, virt, WALK_SPLIT, &pte);
+    if (rc)
         return rc;
     if (!(*pte & PTE_PRESENT))
         return -E_NOENT;

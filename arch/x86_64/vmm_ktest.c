@@ -176,6 +176,7 @@ KTEST(vmm_errors)
     KT_ASSERT_EQ(vmm_map(va + PAGE_SIZE, pa + 1, VMM_NX), -E_ALIGN);
     KT_ASSERT_EQ(vmm_map(va + 1, pa, VMM_NX), -E_ALIGN);
     KT_ASSERT_EQ(vmm_map(0x0000800000000000ULL, pa, VMM_NX), -E_INVAL);
+    KT_ASSERT_EQ(vmm_map(0, pa, VMM_NX), -E_INVAL); /* NULL must always fault */
     KT_ASSERT_EQ(vmm_map(pg_make(RECURSIVE_SLOT, 1, 2, 3, 0), pa, VMM_NX), -E_INVAL);
     KT_ASSERT_EQ(vmm_map(pg_make(FOREIGN_SLOT, 1, 2, 3, 0), pa, VMM_NX), -E_INVAL);
     /* A range call that cannot finish changes nothing. */
