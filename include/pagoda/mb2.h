@@ -63,6 +63,31 @@ struct mb2_found {
     bool end; /* the END tag was seen */
 };
 
+/* Fixed-capacity storage for the three variable-length tags: the same layout
+ * as the stivale2 struct with its flexible array (checked below), which
+ * consumers use; a flexible array cannot sit inside struct mb2_ctx. */
+struct mb2_memmap_store {
+    struct stivale2_tag tag;
+    uint64_t entries;
+    struct stivale2_mmap_entry memmap[MB2_MAX_MEMMAP];
+};
+struct mb2_modules_store {
+    struct stivale2_tag tag;
+    uint64_t module_count;
+    struct stivale2_module modules[MB2_MAX_MODULES];
+};
+struct mb2_pmrs_store {
+    struct stivale2_tag tag;
+    uint64_t entries;
+    struct stivale2_pmr pmrs[MB2_MAX_PMRS];
+};
+_Static_assert(offsetof(struct mb2_memmap_store, memmap) ==
+                   offsetof(struct stivale2_struct_tag_memmap, memmap), "memmap layout");
+_Static_assert(offsetof(struct mb2_modules_store, modules) ==
+                   offsetof(struct stivale2_struct_tag_modules, modules), "modules layout");
+_Static_assert(offsetof(struct mb2_pmrs_store, pmrs) ==
+                   offsetof(struct stivale2_struct_tag_pmrs, pmrs), "pmrs layout");
+
 struct mb2_ctx {
     /* The result; its tags point into the storage below. */
     struct stivale2_struct info;
@@ -91,18 +116,9 @@ struct mb2_ctx {
     uint8_t rsdp[MB2_RSDP_MAX];
     uint8_t smbios[MB2_SMBIOS_MAX];
     struct stivale2_struct_tag_cmdline cmdline_tag;
-    struct {
-        struct stivale2_struct_tag_memmap tag;
-        struct stivale2_mmap_entry e[MB2_MAX_MEMMAP];
-    } memmap;
-    struct {
-        struct stivale2_struct_tag_modules tag;
-        struct stivale2_module m[MB2_MAX_MODULES];
-    } modules;
-    struct {
-        struct stivale2_struct_tag_pmrs tag;
-        struct stivale2_pmr p[MB2_MAX_PMRS];
-    } pmrs;
+    struct mb2_memmap_store memmap;
+    struct mb2_modules_store modules;
+    struct mb2_pmrs_store pmrs;
     struct stivale2_struct_tag_framebuffer framebuffer;
     struct stivale2_struct_tag_textmode textmode;
     struct stivale2_struct_tag_rsdp rsdp_tag;

@@ -57,7 +57,8 @@ static void build_cmdline(struct mb2_ctx *ctx)
     if (!s)
         return;
     if (kstrlcpy(ctx->cmdline, s, sizeof(ctx->cmdline)) >= sizeof(ctx->cmdline))
-        mb2_report_tag(ctx, MB2_TAG_CMDLINE, "longer than %u bytes: truncated", MB2_CMDLINE_MAX - 1);
+        mb2_report_tag(ctx, MB2_TAG_CMDLINE, "longer than %u bytes: truncated",
+                       MB2_CMDLINE_MAX - 1);
     ctx->cmdline_tag.cmdline = (uint64_t)(uintptr_t)ctx->cmdline;
     mb2_link(ctx, &ctx->cmdline_tag.tag, STIVALE2_STRUCT_TAG_CMDLINE_ID);
 }
@@ -65,7 +66,7 @@ static void build_cmdline(struct mb2_ctx *ctx)
 /* Keep the valid modules and carve them out; they must lie in RAM. */
 static void build_modules(struct mb2_ctx *ctx, const struct mb2_env *env)
 {
-    struct stivale2_struct_tag_modules *mt = &ctx->modules.tag;
+    struct mb2_modules_store *mt = &ctx->modules;
     for (uint32_t i = 0; i < ctx->found.nmodules; i++) {
         uint32_t off = ctx->found.module[i];
         const uint8_t *t = ctx->mbi + off;
@@ -209,7 +210,7 @@ static void build_firmware(struct mb2_ctx *ctx)
  * the same permissions. */
 static void add_pmr(struct mb2_ctx *ctx, uint64_t base, uint64_t len, uint64_t perms)
 {
-    struct stivale2_struct_tag_pmrs *pt = &ctx->pmrs.tag;
+    struct mb2_pmrs_store *pt = &ctx->pmrs;
     struct stivale2_pmr *p = pt->pmrs;
     uint64_t n = pt->entries, i = 0;
     while (i < n && p[i].base < base)
@@ -263,7 +264,7 @@ static void build_pmrs(struct mb2_ctx *ctx)
                          (flags & SHF_EXECINSTR ? STIVALE2_PMR_EXECUTABLE : 0);
         add_pmr(ctx, addr, len, perms);
     }
-    mb2_link(ctx, &ctx->pmrs.tag.tag, STIVALE2_STRUCT_TAG_PMRS_ID);
+    mb2_link(ctx, &ctx->pmrs.tag, STIVALE2_STRUCT_TAG_PMRS_ID);
 }
 
 int mb2_adapt(struct mb2_ctx *ctx, const void *mbi, size_t avail, const struct mb2_env *env)
@@ -283,7 +284,8 @@ int mb2_adapt(struct mb2_ctx *ctx, const void *mbi, size_t avail, const struct m
     }
     ctx->limit = total;
     if (total > avail) {
-        mb2_report(ctx, "info: total_size %u is past the %zu bytes readable: clipped", total, avail);
+        mb2_report(ctx, "info: total_size %u is past the %zu bytes readable: clipped", total,
+                   avail);
         ctx->limit = (uint32_t)avail;
     }
     ctx->info_size = ctx->limit;
@@ -307,9 +309,9 @@ int mb2_adapt(struct mb2_ctx *ctx, const void *mbi, size_t avail, const struct m
     build_framebuffer(ctx);
     if (have_map) {
         mb2_memmap_build(ctx);
-        mb2_link(ctx, &ctx->memmap.tag.tag, STIVALE2_STRUCT_TAG_MEMMAP_ID);
+        mb2_link(ctx, &ctx->memmap.tag, STIVALE2_STRUCT_TAG_MEMMAP_ID);
     }
-    mb2_link(ctx, &ctx->modules.tag.tag, STIVALE2_STRUCT_TAG_MODULES_ID);
+    mb2_link(ctx, &ctx->modules.tag, STIVALE2_STRUCT_TAG_MODULES_ID);
     build_rsdp(ctx);
     build_smbios(ctx);
     build_firmware(ctx);

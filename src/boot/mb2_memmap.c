@@ -191,13 +191,16 @@ static unsigned sort_points(uint64_t *p, unsigned n)
     return u;
 }
 
-static bool covers_point(const struct mb2_range *r, uint64_t p) { return r->base <= p && p <= r->last; }
+static bool covers_point(const struct mb2_range *r, uint64_t p)
+{
+    return r->base <= p && p <= r->last;
+}
 
 /* Shrink usable and bootloader-reclaimable entries to whole pages, then
  * append (an entry with no whole page vanishes). */
 static void emit(struct mb2_ctx *ctx, struct mb2_range r, bool *overflowed)
 {
-    struct stivale2_struct_tag_memmap *m = &ctx->memmap.tag;
+    struct mb2_memmap_store *m = &ctx->memmap;
 
     if (r.base == 0 && r.last == U64_MAX)
         r.last = U64_MAX - 1; /* 2^64 bytes do not fit a length */
@@ -233,7 +236,7 @@ void mb2_memmap_build(struct mb2_ctx *ctx)
         add_point(ctx, &np, &ctx->carve[i]);
     np = sort_points(ctx->points, np);
 
-    ctx->memmap.tag.entries = 0;
+    ctx->memmap.entries = 0;
     bool have = false, overflowed = false;
     struct mb2_range cur = {0, 0, 0};
     for (unsigned k = 0; k < np; k++) {

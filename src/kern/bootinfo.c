@@ -103,7 +103,7 @@ void boot_info_print(void)
     if (adapt_status != 0 || !m || m->entries == 0)
         panic("boot info: no memory map (no usable memory-map or basic meminfo tag): "
               "cannot go on");
-    printk("mb2: info at 0x%x, %u bytes\n", boot_mbi_phys, ctx.info_size);
+    printk("bootinfo: Multiboot2 info at 0x%x, %u bytes\n", boot_mbi_phys, ctx.info_size);
     print_memmap(m);
     struct stivale2_struct_tag_modules *mt =
         stivale2_get_tag(&ctx.info, STIVALE2_STRUCT_TAG_MODULES_ID);
