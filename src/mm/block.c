@@ -58,29 +58,36 @@ size_t block_poison_end(const struct heap *h, size_t size)
     return h->harden >= 2 ? size : MIN(size, (size_t)POISON_CHEAP);
 }
 
-/* Put up to a batch of never-used blocks on ch's free list. */
-static void carve(struct heap *h, struct chunk *ch)
+/* Push n blocks from `at` on ch's free list, hardening them first. */
+static void push_blocks(struct heap *h, struct chunk *ch, uintptr_t at, size_t n)
 {
-    uintptr_t limit = ch->first + (uintptr_t)ch->total * ch->stride;
-    size_t n = MAX((size_t)4, (size_t)4096 / ch->stride), size = h->cls[ch->cls].size;
-    size_t pend = block_poison_end(h, size);
-    void **tail = &ch->free;
-    for (; n > 0 && ch->carve < limit; n--, ch->carve += ch->stride) {
-        void *p = (void *)(ch->carve + h->bhdr);
+    size_t pend = block_poison_end(h, h->cls[ch->cls].size);
+    for (; n > 0; n--, at += ch->stride) {
+        void *p = (void *)(at + h->bhdr);
         if (h->harden) {
             hdr_of(p)->info = 0;
             hdr_of(p)->tag = heap_check_word(h, p, HSTATE_FREE);
             memset((uint8_t *)p + 8, POISON_BYTE, pend - 8);
         }
-        *tail = p;
-        tail = (void **)p;
+        *(void **)p = ch->free;
+        ch->free = p;
     }
-    *tail = NULL;
+}
+
+/* Put a batch of never-used region-B blocks on ch's free list. */
+static void carve(struct heap *h, struct chunk *ch)
+{
+    size_t n = MAX((size_t)4, (size_t)4096 / ch->stride);
+    n = MIN(n, (size_t)((ch->limit - ch->carve) / ch->stride));
+    /* Top first, so the list hands out addresses upwards. */
+    push_blocks(h, ch, ch->carve, n);
+    ch->carve += n * ch->stride;
 }
 
 void block_dry(struct heap *h, struct bclass *k, struct chunk *ch)
 {
-    carve(h, ch);
+    if (ch->carve < ch->limit)
+        carve(h, ch);
     if (ch->free)
         return;
     k->partial = ch->next; /* full: off the list */
@@ -97,20 +104,23 @@ struct chunk *block_refill(struct heap *h, unsigned cls)
         h->pool = ch->next;
         h->npool--;
     } else {
-        ch = list_alloc(h, CHUNK_SIZE - HDR_SIZE, CHUNK_SIZE, HDR_SIZE);
-        if (!ch)
+        uint8_t *pay = list_alloc(h, CHUNK_SIZE - HDR_SIZE, CHUNK_SIZE, HDR_SIZE);
+        if (!pay)
             return NULL;
-        hdr_of(ch)->info |= HB_CHUNK;
+        hdr_of(pay)->info |= HB_CHUNK;
+        ch = (struct chunk *)chunk_hdr_at((uintptr_t)pay - HDR_SIZE);
     }
     ch->key = (uintptr_t)ch ^ h->key;
     ch->next = ch->prev = NULL;
     ch->used = 0;
     ch->cls = cls;
     ch->stride = (uint32_t)(k->size + h->bhdr);
-    ch->first = (uintptr_t)ch + sizeof(struct chunk);
-    ch->total = (uint32_t)(((uintptr_t)ch + CHUNK_SIZE - HDR_SIZE - ch->first) / ch->stride);
-    ch->carve = ch->first;
+    ch->carve = chunk_first(ch);
+    uint32_t nb = (uint32_t)((chunk_base(ch) + CHUNK_SIZE - ch->carve) / ch->stride);
+    ch->limit = ch->carve + (uintptr_t)nb * ch->stride;
+    ch->total = nb + chunk_a_count(ch);
     ch->free = NULL;
+    push_blocks(h, ch, chunk_a_start(ch), chunk_a_count(ch));
     carve(h, ch);
     ch->next = k->partial;
     if (k->partial)
@@ -124,7 +134,7 @@ struct chunk *block_refill(struct heap *h, unsigned cls)
 static void chunk_to_list(struct heap *h, struct chunk *ch)
 {
     ch->key = 0; /* a stale pointer into it no longer finds a chunk */
-    list_free(h, ch);
+    list_free(h, (void *)chunk_a_start(ch));
 }
 
 void block_release(struct heap *h, struct chunk *ch)

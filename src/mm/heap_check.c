@@ -38,21 +38,32 @@ static int check_live_block(const struct heap *h, const void *p)
     return 0;
 }
 
+/* Is a (a block's start) on a block boundary of ch's regions A or B? */
+static bool chunk_block_ok(const struct chunk *ch, uintptr_t a, uintptr_t b_end)
+{
+    uintptr_t as = chunk_a_start(ch), ae = as + (uintptr_t)chunk_a_count(ch) * ch->stride;
+    if (a >= as && a < ae)
+        return (a - as) % ch->stride == 0;
+    return a >= chunk_first(ch) && a < b_end && (a - chunk_first(ch)) % ch->stride == 0;
+}
+
 static int check_chunk(const struct heap *h, const struct chunk *ch, uint32_t *chunks_per_class,
                        uint64_t *live_per_class)
 {
     if (chunk_of(h, ch + 1) != ch || ch->cls >= KHEAP_NCLASSES)
-        BAD("chunk %p: bad key, alignment or class", (const void *)ch);
+        BAD("chunk %p: bad key, place or class", (const void *)ch);
     const struct bclass *k = &h->cls[ch->cls];
-    uintptr_t first = ch->first, end = first + (uintptr_t)ch->total * ch->stride;
-    if (ch->stride != k->size + h->bhdr || first != (uintptr_t)ch + sizeof(struct chunk) ||
-        end > (uintptr_t)ch + CHUNK_SIZE - HDR_SIZE)
+    uintptr_t first = chunk_first(ch);
+    if (ch->stride != k->size + h->bhdr || ch->limit > chunk_base(ch) + CHUNK_SIZE ||
+        (ch->limit - first) % ch->stride ||
+        ch->total != (ch->limit - first) / ch->stride + chunk_a_count(ch))
         BAD("chunk %p: bad geometry", (const void *)ch);
+    if (ch->carve < first || ch->carve > ch->limit || (ch->carve - first) % ch->stride)
+        BAD("chunk %p: carve pointer outside its blocks", (const void *)ch);
     uint32_t nfree = 0;
     for (const void *p = ch->free; p; p = *(void *const *)p) {
-        uintptr_t a = (uintptr_t)p - h->bhdr;
-        if (a < first || a >= end || (a - first) % ch->stride)
-            BAD("chunk %p: free list entry %p outside its blocks", (const void *)ch, p);
+        if (!chunk_block_ok(ch, (uintptr_t)p - h->bhdr, ch->carve))
+            BAD("chunk %p: free list entry %p not a carved block", (const void *)ch, p);
         if (++nfree > ch->total)
             BAD("chunk %p: free list loops", (const void *)ch);
         if (h->harden) {
@@ -64,14 +75,14 @@ static int check_chunk(const struct heap *h, const struct chunk *ch, uint32_t *c
                     BAD("free block %p: poison overwritten at +%zu", p, i);
         }
     }
-    if (ch->carve < first || ch->carve > end || (ch->carve - first) % ch->stride)
-        BAD("chunk %p: carve pointer outside its blocks", (const void *)ch);
-    uint32_t uncarved = (uint32_t)((end - ch->carve) / ch->stride);
+    uint32_t uncarved = (uint32_t)((ch->limit - ch->carve) / ch->stride);
     if (nfree + ch->used + uncarved != ch->total)
         BAD("chunk %p: %u free + %u used + %u uncarved != %u", (const void *)ch, nfree,
             ch->used, uncarved, ch->total);
-    if (h->harden) {
-        for (uintptr_t a = first; a < ch->carve; a += ch->stride) {
+    if (h->harden) { /* every live block's check word and canary */
+        uintptr_t as = chunk_a_start(ch), ae = as + (uintptr_t)chunk_a_count(ch) * ch->stride;
+        for (uintptr_t a = as < ae ? as : first; a < ch->carve;
+             a = a + ch->stride == ae ? first : a + ch->stride) {
             const void *p = (const void *)(a + HDR_SIZE);
             if ((uint32_t)hdr_of(p)->tag == heap_check_word(h, p, HSTATE_ALLOC) &&
                 check_live_block(h, p))
@@ -105,7 +116,7 @@ static int check_segments(const struct heap *h, size_t *nfree, size_t *free_byte
                 (*nfree)++;
                 *free_bytes += n;
             } else if (b->info & HB_CHUNK) {
-                const struct chunk *ch = (const struct chunk *)(b + 1);
+                const struct chunk *ch = (const struct chunk *)chunk_hdr_at(a);
                 if (ch->cls == KHEAP_NCLASSES && ch->key == 0)
                     chunks[KHEAP_NCLASSES]++; /* pooled */
                 else if (check_chunk(h, ch, chunks, live))

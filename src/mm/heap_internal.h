@@ -70,8 +70,8 @@ struct chunk {
     struct chunk *next, *prev; /* the class's list of chunks with free blocks */
     uint32_t used, total;
     uint32_t cls, stride;      /* stride: payload + header (16 when hardening, else 0) */
-    uintptr_t first;           /* the first block (its header, when hardening) */
-    uintptr_t carve;           /* blocks from here on were never handed out */
+    uintptr_t carve;           /* blocks from here up were never handed out */
+    uintptr_t limit;           /* the end of the last block */
 };
 #define CHUNK_POOL_MAX 8 /* free chunks kept for any class before the list gets them */
 
@@ -146,10 +146,35 @@ void block_dry(struct heap *h, struct bclass *k, struct chunk *ch);
 void block_release(struct heap *h, struct chunk *ch);
 size_t block_poison_end(const struct heap *h, size_t size);
 
+/*
+ * Where a chunk's header sits in its CHUNK_SIZE range: at one of 16 colours,
+ * 64-byte steps chosen by the range's address, so that the headers of many
+ * chunks do not all fall in the same cache set (CHUNK_SIZE-aligned addresses
+ * would). Blocks fill both the bytes before the header (region A, from just
+ * after the list header) and those after it (region B, carved lazily).
+ */
+#define CHUNK_COLOURS 16
+static inline uintptr_t chunk_hdr_at(uintptr_t base)
+{
+    return base + 64 + ((base / CHUNK_SIZE) % CHUNK_COLOURS) * 64;
+}
+static inline uintptr_t chunk_base(const struct chunk *ch)
+{
+    return ALIGN_DOWN((uintptr_t)ch, (uintptr_t)CHUNK_SIZE);
+}
+/* Region A: [chunk_base + 16, the header), whole blocks only. */
+static inline uintptr_t chunk_a_start(const struct chunk *ch) { return chunk_base(ch) + HDR_SIZE; }
+static inline uint32_t chunk_a_count(const struct chunk *ch)
+{
+    return (uint32_t)(((uintptr_t)ch - chunk_a_start(ch)) / ch->stride);
+}
+/* Region B starts right after the header. */
+static inline uintptr_t chunk_first(const struct chunk *ch) { return (uintptr_t)(ch + 1); }
+
 /* The chunk holding p, or NULL if p is not in one. p must be in the heap. */
 static inline struct chunk *chunk_of(const struct heap *h, const void *p)
 {
-    struct chunk *ch = (struct chunk *)(((uintptr_t)p & ~(uintptr_t)(CHUNK_SIZE - 1)) + HDR_SIZE);
+    struct chunk *ch = (struct chunk *)chunk_hdr_at((uintptr_t)p & ~(uintptr_t)(CHUNK_SIZE - 1));
     return ch->key == ((uintptr_t)ch ^ h->key) ? ch : NULL;
 }
 
