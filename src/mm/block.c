@@ -50,6 +50,13 @@ void block_init(struct heap *h)
         memset(&h->cls[c], 0, sizeof(h->cls[c]));
         h->cls[c].size = heap_class_size[c];
     }
+    memset(h->dir0, 0, sizeof(h->dir0));
+    h->dir = h->dir0;
+    h->dir_log = CDIR_MIN_LOG;
+    h->dir_count = 0;
+    h->pool = NULL;
+    h->npool = 0;
+    slab_heap_reset();
 }
 
 /* The bytes of a free block's payload that carry poison at this level. */
@@ -57,6 +64,62 @@ size_t block_poison_end(const struct heap *h, size_t size)
 {
     return h->harden >= 2 ? size : MIN(size, (size_t)POISON_CHEAP);
 }
+
+/* ---------------------------------------------------------------- the directory */
+
+static void cdir_put(struct cdir_slot *dir, unsigned log, uintptr_t base, struct chunk *ch)
+{
+    size_t mask = ((size_t)1 << log) - 1;
+    size_t i = (size_t)(((uint64_t)(base / CHUNK_SIZE) * 0x9e3779b97f4a7c15ULL) >> (64 - log));
+    while (dir[i].base)
+        i = (i + 1) & mask;
+    dir[i].base = base;
+    dir[i].ch = ch;
+}
+
+/* Room for one more entry: double the table when it would pass half full. */
+static bool cdir_reserve(struct heap *h)
+{
+    if (2 * (h->dir_count + 1) <= ((size_t)1 << h->dir_log))
+        return true;
+    unsigned log = h->dir_log + 1;
+    size_t n = (size_t)1 << log;
+    struct cdir_slot *t = list_alloc(h, n * sizeof(*t), 16, 0);
+    if (!t)
+        return false;
+    memset(t, 0, n * sizeof(*t));
+    for (size_t i = 0; i < ((size_t)1 << h->dir_log); i++)
+        if (h->dir[i].base)
+            cdir_put(t, log, h->dir[i].base, h->dir[i].ch);
+    if (h->dir != h->dir0)
+        list_free(h, h->dir);
+    h->dir = t;
+    h->dir_log = log;
+    return true;
+}
+
+/* Remove base, shifting later entries of its run back (no tombstones). */
+static void cdir_remove(struct heap *h, uintptr_t base)
+{
+    size_t mask = ((size_t)1 << h->dir_log) - 1, i = cdir_hash(h, base);
+    while (h->dir[i].base != base)
+        i = (i + 1) & mask;
+    for (size_t j = i;;) {
+        j = (j + 1) & mask;
+        if (!h->dir[j].base)
+            break;
+        size_t k = cdir_hash(h, h->dir[j].base);
+        /* Move j back to i unless its home k lies cyclically in (i, j]. */
+        if ((i <= j) ? (k <= i || k > j) : (k <= i && k > j)) {
+            h->dir[i] = h->dir[j];
+            i = j;
+        }
+    }
+    h->dir[i].base = 0;
+    h->dir_count--;
+}
+
+/* ---------------------------------------------------------------- chunks */
 
 /* Push n blocks from `at` on ch's free list, hardening them first. */
 static void push_blocks(struct heap *h, struct chunk *ch, uintptr_t at, size_t n)
@@ -74,12 +137,11 @@ static void push_blocks(struct heap *h, struct chunk *ch, uintptr_t at, size_t n
     }
 }
 
-/* Put a batch of never-used region-B blocks on ch's free list. */
+/* Put a batch of never-used blocks on ch's free list. */
 static void carve(struct heap *h, struct chunk *ch)
 {
     size_t n = MAX((size_t)4, (size_t)4096 / ch->stride);
     n = MIN(n, (size_t)((ch->limit - ch->carve) / ch->stride));
-    /* Top first, so the list hands out addresses upwards. */
     push_blocks(h, ch, ch->carve, n);
     ch->carve += n * ch->stride;
 }
@@ -99,29 +161,35 @@ void block_dry(struct heap *h, struct bclass *k, struct chunk *ch)
 struct chunk *block_refill(struct heap *h, unsigned cls)
 {
     struct bclass *k = &h->cls[cls];
+    if (!cdir_reserve(h))
+        return NULL;
     struct chunk *ch = h->pool;
     if (ch) {
         h->pool = ch->next;
         h->npool--;
     } else {
-        uint8_t *pay = list_alloc(h, CHUNK_SIZE - HDR_SIZE, CHUNK_SIZE, HDR_SIZE);
-        if (!pay)
+        ch = slab_chunk_desc_alloc();
+        if (!ch)
             return NULL;
+        uint8_t *pay = list_alloc(h, CHUNK_SIZE - HDR_SIZE, CHUNK_SIZE, HDR_SIZE);
+        if (!pay) {
+            slab_chunk_desc_free(ch);
+            return NULL;
+        }
         hdr_of(pay)->info |= HB_CHUNK;
-        ch = (struct chunk *)chunk_hdr_at((uintptr_t)pay - HDR_SIZE);
+        ch->base = (uintptr_t)pay - HDR_SIZE;
     }
-    ch->key = (uintptr_t)ch ^ h->key;
     ch->next = ch->prev = NULL;
     ch->used = 0;
     ch->cls = cls;
     ch->stride = (uint32_t)(k->size + h->bhdr);
     ch->carve = chunk_first(ch);
-    uint32_t nb = (uint32_t)((chunk_base(ch) + CHUNK_SIZE - ch->carve) / ch->stride);
-    ch->limit = ch->carve + (uintptr_t)nb * ch->stride;
-    ch->total = nb + chunk_a_count(ch);
+    ch->total = (uint32_t)((CHUNK_SIZE - HDR_SIZE) / ch->stride);
+    ch->limit = ch->carve + (uintptr_t)ch->total * ch->stride;
     ch->free = NULL;
-    push_blocks(h, ch, chunk_a_start(ch), chunk_a_count(ch));
     carve(h, ch);
+    cdir_put(h->dir, h->dir_log, ch->base, ch);
+    h->dir_count++;
     ch->next = k->partial;
     if (k->partial)
         k->partial->prev = ch;
@@ -130,11 +198,11 @@ struct chunk *block_refill(struct heap *h, unsigned cls)
     return ch;
 }
 
-/* Give a free chunk to the list allocator. */
+/* Give a pooled chunk and its descriptor back. */
 static void chunk_to_list(struct heap *h, struct chunk *ch)
 {
-    ch->key = 0; /* a stale pointer into it no longer finds a chunk */
-    list_free(h, (void *)chunk_a_start(ch));
+    list_free(h, (void *)(ch->base + HDR_SIZE));
+    slab_chunk_desc_free(ch);
 }
 
 void block_release(struct heap *h, struct chunk *ch)
@@ -147,15 +215,16 @@ void block_release(struct heap *h, struct chunk *ch)
     if (ch->next)
         ch->next->prev = ch->prev;
     k->nchunks--;
-    if (h->npool >= CHUNK_POOL_MAX) {
-        chunk_to_list(h, ch);
-        return;
-    }
-    ch->key = 0;
+    cdir_remove(h, ch->base); /* a stale pointer into it no longer finds a chunk */
     ch->cls = KHEAP_NCLASSES; /* pooled */
     ch->next = h->pool;
     h->pool = ch;
     h->npool++;
+    if (h->npool > CHUNK_POOL_MAX) {
+        h->pool = ch->next;
+        h->npool--;
+        chunk_to_list(h, ch);
+    }
 }
 
 size_t kheap_trim(void)
@@ -163,24 +232,20 @@ size_t kheap_trim(void)
     struct heap *h = &kheap;
     if (!h->src)
         return 0;
+    for (unsigned c = 0; c < KHEAP_NCLASSES; c++) {
+        struct chunk *ch = h->cls[c].partial, *next;
+        for (; ch; ch = next) {
+            next = ch->next;
+            if (ch->used == 0)
+                block_release(h, ch); /* into the pool */
+        }
+    }
     for (struct chunk *ch = h->pool, *next; ch; ch = next) {
         next = ch->next;
         chunk_to_list(h, ch);
     }
     h->pool = NULL;
     h->npool = 0;
-    for (unsigned c = 0; c < KHEAP_NCLASSES; c++) {
-        struct chunk *ch = h->cls[c].partial, *next;
-        for (; ch; ch = next) {
-            next = ch->next;
-            if (ch->used == 0) {
-                block_release(h, ch); /* into the pool, ... */
-                ch = h->pool;         /* ... and straight on to the list */
-                h->pool = ch->next;
-                h->npool--;
-                chunk_to_list(h, ch);
-            }
-        }
-    }
+    slab_chunk_desc_reap();
     return list_trim_all(h);
 }

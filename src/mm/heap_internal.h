@@ -64,8 +64,11 @@ struct lseg {
 /* ---- small blocks (block.c) */
 #define CHUNK_SIZE KiB(32)
 
+/* A chunk's descriptor. It lives in a slab cache, not in the chunk, so the
+ * descriptors of all chunks sit together in a few hot cache lines and kfree
+ * never reads the chunk's own (usually cold) memory. */
 struct chunk {
-    uint64_t key;              /* (uintptr_t)this ^ heap key: "this is a chunk" */
+    uintptr_t base;            /* the chunk: CHUNK_SIZE-aligned, its list header first */
     void *free;                /* free blocks (payload pointers), linked through word 0 */
     struct chunk *next, *prev; /* the class's list of chunks with free blocks */
     uint32_t used, total;
@@ -73,6 +76,13 @@ struct chunk {
     uintptr_t carve;           /* blocks from here up were never handed out */
     uintptr_t limit;           /* the end of the last block */
 };
+
+/* The chunk directory: an open-addressing hash table, chunk base -> descriptor. */
+struct cdir_slot {
+    uintptr_t base; /* 0: empty */
+    struct chunk *ch;
+};
+#define CDIR_MIN_LOG 6
 #define CHUNK_POOL_MAX 8 /* free chunks kept for any class before the list gets them */
 
 struct bclass {
@@ -86,7 +96,6 @@ struct heap {
     struct heap_source *src;
     int harden;
     uint32_t secret;
-    uint64_t key;       /* chunk keys */
     size_t small_limit; /* requests below this are small blocks (0 before init) */
     size_t rz, bhdr;    /* redzone bytes and small-block header bytes (hardening) */
     /* list allocator */
@@ -101,6 +110,10 @@ struct heap {
     struct bclass cls[KHEAP_NCLASSES];
     struct chunk *pool; /* free chunks, linked through next */
     size_t npool;
+    struct cdir_slot *dir; /* the chunk directory: 1 << dir_log slots, half full at most */
+    unsigned dir_log;
+    size_t dir_count;
+    struct cdir_slot dir0[1u << CDIR_MIN_LOG]; /* until the first growth */
     /* totals */
     size_t live_bytes, peak_live_bytes, list_live_objects;
 };
@@ -146,37 +159,34 @@ void block_dry(struct heap *h, struct bclass *k, struct chunk *ch);
 void block_release(struct heap *h, struct chunk *ch);
 size_t block_poison_end(const struct heap *h, size_t size);
 
-/*
- * Where a chunk's header sits in its CHUNK_SIZE range: at one of 16 colours,
- * 64-byte steps chosen by the range's address, so that the headers of many
- * chunks do not all fall in the same cache set (CHUNK_SIZE-aligned addresses
- * would). Blocks fill both the bytes before the header (region A, from just
- * after the list header) and those after it (region B, carved lazily).
- */
-#define CHUNK_COLOURS 16
-static inline uintptr_t chunk_hdr_at(uintptr_t base)
+static inline size_t cdir_hash(const struct heap *h, uintptr_t base)
 {
-    return base + 64 + ((base / CHUNK_SIZE) % CHUNK_COLOURS) * 64;
+    return (size_t)(((uint64_t)(base / CHUNK_SIZE) * 0x9e3779b97f4a7c15ULL) >> (64 - h->dir_log));
 }
-static inline uintptr_t chunk_base(const struct chunk *ch)
-{
-    return ALIGN_DOWN((uintptr_t)ch, (uintptr_t)CHUNK_SIZE);
-}
-/* Region A: [chunk_base + 16, the header), whole blocks only. */
-static inline uintptr_t chunk_a_start(const struct chunk *ch) { return chunk_base(ch) + HDR_SIZE; }
-static inline uint32_t chunk_a_count(const struct chunk *ch)
-{
-    return (uint32_t)(((uintptr_t)ch - chunk_a_start(ch)) / ch->stride);
-}
-/* Region B starts right after the header. */
-static inline uintptr_t chunk_first(const struct chunk *ch) { return (uintptr_t)(ch + 1); }
 
-/* The chunk holding p, or NULL if p is not in one. p must be in the heap. */
+/* The chunk holding p, or NULL if p is not in one: a directory lookup that
+ * reads no heap memory. */
 static inline struct chunk *chunk_of(const struct heap *h, const void *p)
 {
-    struct chunk *ch = (struct chunk *)chunk_hdr_at((uintptr_t)p & ~(uintptr_t)(CHUNK_SIZE - 1));
-    return ch->key == ((uintptr_t)ch ^ h->key) ? ch : NULL;
+    uintptr_t base = (uintptr_t)p & ~(uintptr_t)(CHUNK_SIZE - 1);
+    size_t mask = ((size_t)1 << h->dir_log) - 1;
+    for (size_t i = cdir_hash(h, base);; i = (i + 1) & mask) {
+        const struct cdir_slot *e = &h->dir[i];
+        if (e->base == base)
+            return e->ch;
+        if (!e->base)
+            return NULL;
+    }
 }
+
+/* The first block of a chunk (its header, when hardening). */
+static inline uintptr_t chunk_first(const struct chunk *ch) { return ch->base + HDR_SIZE; }
+
+/* slab.c: the descriptors' cache (not in the global list), reset by kheap_init. */
+struct chunk *slab_chunk_desc_alloc(void);
+void slab_chunk_desc_free(struct chunk *ch);
+size_t slab_chunk_desc_reap(void);
+void slab_heap_reset(void);
 
 /* bump.c */
 bool bump_contains(const void *p);

@@ -39,15 +39,14 @@ void kheap_init(struct heap_source *src, int harden)
 #endif
     kheap.rz = kheap.harden ? REDZONE : 0;
     kheap.bhdr = kheap.harden ? HDR_SIZE : 0;
-    /* A new key per init, so chunks of an earlier heap in the same memory
-     * are never taken for ours. */
+    /* A new secret per init, so blocks of an earlier heap in the same
+     * memory never pass for ours. */
     static uint64_t inits;
     uint64_t seed = ((uintptr_t)src >> 4) ^ ((uintptr_t)&kheap << 7) ^ 0x2545f4914f6cdd1dULL;
     seed += ++inits * 0x9e3779b97f4a7c15ULL;
     seed ^= seed >> 29;
     seed *= 0xbf58476d1ce4e5b9ULL;
-    kheap.key = seed ^ (seed >> 31);
-    kheap.secret = (uint32_t)(kheap.key >> 32) ^ 0x3c6ef372u;
+    kheap.secret = (uint32_t)(seed >> 32) ^ (uint32_t)seed;
     list_init(&kheap);
     block_init(&kheap);
     kheap.src = src;
