@@ -155,6 +155,8 @@ void block_dry(struct heap *h, struct bclass *k, struct chunk *ch)
     k->partial = ch->next; /* full: off the list */
     if (ch->next)
         ch->next->prev = NULL;
+    else
+        k->ptail = NULL;
     ch->next = NULL;
 }
 
@@ -193,6 +195,8 @@ struct chunk *block_refill(struct heap *h, unsigned cls)
     ch->next = k->partial;
     if (k->partial)
         k->partial->prev = ch;
+    else
+        k->ptail = ch;
     k->partial = ch;
     k->nchunks++;
     return ch;
@@ -214,6 +218,8 @@ void block_release(struct heap *h, struct chunk *ch)
         k->partial = ch->next;
     if (ch->next)
         ch->next->prev = ch->prev;
+    else
+        k->ptail = ch->prev;
     k->nchunks--;
     cdir_remove(h, ch->base); /* a stale pointer into it no longer finds a chunk */
     ch->cls = KHEAP_NCLASSES; /* pooled */

@@ -198,12 +198,15 @@ int kheap_check(void)
         if (chunks[c] != k->nchunks || live[c] != k->live)
             BAD("class %u: %u chunks / %llu live found, %u / %llu counted", c, chunks[c],
                 (unsigned long long)live[c], k->nchunks, (unsigned long long)k->live);
-        for (const struct chunk *ch = k->partial; ch; ch = ch->next) {
+        const struct chunk *last = NULL;
+        for (const struct chunk *ch = k->partial; ch; last = ch, ch = ch->next) {
             if (ch->cls != c || !ch->free || (ch->next && ch->next->prev != ch))
                 BAD("class %u: partial list broken at chunk %p", c, (const void *)ch);
             if (ch->used == 0 && (ch != k->partial || ch->next))
                 BAD("class %u: empty chunk %p kept beside others", c, (const void *)ch);
         }
+        if (last != k->ptail)
+            BAD("class %u: partial list tail wrong", c);
     }
     return 0;
 }

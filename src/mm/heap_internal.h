@@ -87,6 +87,7 @@ struct cdir_slot {
 
 struct bclass {
     struct chunk *partial; /* chunks with a free block; the head serves */
+    struct chunk *ptail;   /* its tail: chunks that were full queue here */
     uint64_t live;         /* blocks in use */
     uint32_t size;         /* payload bytes */
     uint32_t nchunks;

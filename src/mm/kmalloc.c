@@ -232,19 +232,24 @@ void *kmalloc_aligned(size_t size, size_t align)
     return align <= 16 ? kmalloc(size) : kmalloc_slow(size, align);
 }
 
-/* A chunk that was full, or is now empty. */
+/* A chunk that was full, or is now empty. A chunk that was full joins the
+ * tail of its class's list: the head keeps serving, and by the time this one
+ * comes up it has gathered more free blocks, so chunks do not flip between
+ * full and partial on every alloc/free pair. */
 __attribute__((noinline)) static void small_free_tail(struct heap *h, struct bclass *k,
                                                        struct chunk *ch, void *head)
 {
-    if (!head) { /* was full: serve from it again */
-        struct chunk *old = k->partial;
-        ch->prev = NULL;
-        ch->next = old;
-        if (old)
-            old->prev = ch;
-        k->partial = ch;
-        if (old && old->used == 0) /* an empty chunk is only kept alone */
-            block_release(h, old);
+    if (!head) {
+        struct chunk *last = k->ptail;
+        ch->next = NULL;
+        ch->prev = last;
+        if (last)
+            last->next = ch;
+        else
+            k->partial = ch;
+        k->ptail = ch;
+        if (last && last->used == 0 && !last->prev) /* an empty chunk is only kept alone */
+            block_release(h, last);
     }
     /* Keep an empty chunk only when it is the class's last partial one. */
     if (ch->used == 0 && (ch->next || ch->prev))
