@@ -3,31 +3,39 @@
  *
  * Classes. 40 payload sizes: 16..256 in steps of 16, then eight steps per
  * power of two up to 2048 (288, 320, ... 512, 576, ... 1024, 1152, ... 2048),
- * so rounding wastes at most 1/9 of a request above 256 bytes (about 6% on
+ * so rounding wastes at most 1/9 of a request above 256 bytes (about 4% on
  * average) instead of up to 1/2 with powers of two. heap_class_of maps
  * (size + 15) / 16 to a class in one load.
  *
- * Chunks. A class carves its blocks out of CHUNK_SIZE chunks it takes from
- * the list allocator, CHUNK_SIZE-aligned (a list block flagged HB_CHUNK whose
- * header starts the aligned range):
- *   [list header][struct chunk][block][block]...
- * Blocks carry no header (hardening adds one for its check word), so the
- * per-object overhead is only the rounding to the class. kfree finds the
- * chunk by rounding the pointer down (chunk_of), and the class in the chunk.
- * Each chunk keeps its own LIFO free list, linked through the first payload
- * word, and a count of blocks in use. A class links the chunks that have a
- * free block; the head serves every allocation (pop: three loads, two
- * stores), a chunk leaves the list when it fills and comes back, at the
- * head, when one of its blocks is freed.
+ * Chunks. A class carves its blocks out of CHUNK_SIZE (32 KiB) chunks, each
+ * a CHUNK_SIZE-aligned list block flagged HB_CHUNK: [list header][blocks].
+ * Blocks carry no header (hardening adds a 16-byte one for its check word),
+ * so a block costs only its rounding to the class. Each chunk has a
+ * descriptor (struct chunk) in the heap's own slab cache: its LIFO free list
+ * (linked through the first payload word), a count of blocks in use, and a
+ * carve pointer below which blocks have been handed out at least once: new
+ * chunks are carved lazily, a batch at a time. kfree finds the descriptor
+ * with chunk_of: the chunk's base (the pointer rounded down) looked up in the
+ * chunk directory, an open-addressing hash table kept at most half full; it
+ * reads no memory of the chunk itself, and the descriptors of all chunks
+ * share a few hot cache lines.
  *
- * Return. A chunk whose last block is freed goes back to the list allocator
- * at once unless it is the head of its class's list, which stays (so an
- * alloc/free loop at a chunk boundary does not thrash). kheap_trim returns
- * every empty chunk.
+ * Lists. A class links the chunks that have free blocks. The head serves
+ * every allocation (pop: three loads, two stores); it leaves the list when it
+ * is full. A full chunk that gets a block back joins the tail, so it gathers
+ * frees before it serves again and chunks do not flip between full and
+ * partial on every alloc/free pair (two mispredicted branches each time).
  *
- * Cost: O(1) alloc and free; a refill or release is one list operation.
+ * Return. An empty chunk is kept only while it is its class's only partial
+ * chunk; otherwise it goes to a small pool of free chunks any class can take
+ * (CHUNK_POOL_MAX), and beyond that back to the list allocator, which may
+ * give the pages back. kheap_trim empties the pool and returns every empty
+ * chunk.
+ *
+ * Cost: O(1) alloc and free (the directory probe is O(1) expected); refills
+ * and releases are a list allocator call and a directory update.
  * Weaknesses: a chunk with one live block pins 32 KiB; a class used once
- * holds a whole chunk; no per-CPU caches.
+ * holds a whole chunk; the directory doubles by rehashing; no per-CPU caches.
  */
 #include "heap_internal.h"
 

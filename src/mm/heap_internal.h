@@ -1,12 +1,10 @@
 /*
  * Private to the heap (src/mm/{bump,block,list,kmalloc,heap_check,slab}.c).
  *
- * How kfree tells a small block from a list block without touching the
- * block: chunks of small blocks are CHUNK_SIZE bytes at CHUNK_SIZE-aligned
- * addresses, and start with a struct chunk whose key is its own address
- * XOR a per-heap secret. For any heap pointer p, the word at
- * (p & ~(CHUNK_SIZE - 1)) + 16 is readable (segments start aligned, see
- * list.c); it holds the matching key exactly when p lies in a chunk.
+ * How kfree tells a small block from a list block: small blocks live in
+ * CHUNK_SIZE-aligned chunks listed in the chunk directory (block.c), so
+ * rounding the pointer down and looking the result up answers it without
+ * touching the block. Anything else in the heap's bounds is a list block.
  *
  * List blocks sit behind a 16-byte header (struct hhdr): info = block bytes
  * (multiple of 16, header included) | flags. Small blocks have no header
@@ -83,7 +81,7 @@ struct cdir_slot {
     struct chunk *ch;
 };
 #define CDIR_MIN_LOG 6
-#define CHUNK_POOL_MAX 8 /* free chunks kept for any class before the list gets them */
+#define CHUNK_POOL_MAX 4 /* free chunks kept for any class before the list gets them */
 
 struct bclass {
     struct chunk *partial; /* chunks with a free block; the head serves */

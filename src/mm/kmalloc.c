@@ -6,8 +6,10 @@
  * block of the class heap_class_of names; anything larger, and every
  * alignment above 16, is a list block. kfree first checks the pointer is in
  * the heap's bounds (NULL and bump pointers are not: they are ignored), then
- * asks chunk_of whether it lies in a chunk of small blocks; if not, it is a
- * list block with a header in front.
+ * asks the chunk directory (chunk_of) whether it lies in a chunk of small
+ * blocks; if not, it is a list block with a header in front. The fast paths
+ * are a few instructions with no call; everything rare (a dry chunk, a full
+ * chunk getting a block back, hardening, list blocks) is out of line.
  *
  * Hardening (PAGODA_HEAP_HARDEN compiles it in; kheap_init picks the level).
  * Level 1: every block has a 16-byte header whose tag holds a check word
@@ -20,8 +22,10 @@
  * pointers. Failures panic naming the address, size and class. Level 0 keeps
  * the fast path to a few instructions: no headers, no checks.
  *
- * Statistics are kept inline: the live bytes (usable sizes) and their peak,
- * and per-class counts. No locks: one CPU, never entered from an interrupt.
+ * Statistics: per-class counts inline; live bytes computed from them (exact
+ * requested sizes when hardening), the peak sampled wherever the footprint
+ * can grow (exact when hardening). No locks: one CPU, never entered from an
+ * interrupt handler.
  */
 #include <pagoda/errno.h>
 
@@ -33,7 +37,7 @@ void kheap_init(struct heap_source *src, int harden)
 {
     memset(&kheap, 0, sizeof(kheap));
 #if PAGODA_HEAP_HARDEN
-    kheap.harden = harden < 0 ? PAGODA_HEAP_HARDEN : MIN(harden, 2);
+    kheap.harden = harden < 0 ? PAGODA_HEAP_HARDEN_DEFAULT : MIN(harden, 2);
 #else
     kheap.harden = 0;
 #endif
