@@ -114,7 +114,9 @@ static int check_segments(const struct heap *h, size_t *nfree, size_t *free_byte
                 *free_bytes += n;
             } else if (b->info & HB_CHUNK) {
                 const struct chunk *ch = chunk_of(h, b + 1);
-                if (!IS_ALIGNED(a, (uintptr_t)CHUNK_SIZE) || n != CHUNK_SIZE)
+                /* A remainder too small to split may stay with the chunk. */
+                if (!IS_ALIGNED(a, (uintptr_t)CHUNK_SIZE) || n < CHUNK_SIZE ||
+                    n >= CHUNK_SIZE + LIST_MIN_BLOCK)
                     BAD("chunk block %p: misplaced", (const void *)b);
                 if (!ch && in_pool(h, a))
                     chunks[KHEAP_NCLASSES]++;

@@ -55,7 +55,7 @@ struct lfree {
 struct lseg {
     struct lseg *next;
     uintptr_t start, end; /* the region from the source: [start, end) */
-    uintptr_t first;      /* the first block's header (see grow in list.c) */
+    uintptr_t first;      /* the first block's header, right after this */
 };
 #define SEG_OVERHEAD (sizeof(struct lseg) + HDR_SIZE) /* + epilogue header */
 
