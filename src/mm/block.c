@@ -85,25 +85,41 @@ static void cdir_put(struct cdir_slot *dir, unsigned log, uintptr_t base, struct
     dir[i].ch = ch;
 }
 
-/* Room for one more entry: double the table when it would pass half full. */
-static bool cdir_reserve(struct heap *h)
+/* Move the directory to a table of 1 << log slots (dir0 for the smallest). */
+static bool cdir_resize(struct heap *h, unsigned log)
 {
-    if (2 * (h->dir_count + 1) <= ((size_t)1 << h->dir_log))
-        return true;
-    unsigned log = h->dir_log + 1;
     size_t n = (size_t)1 << log;
-    struct cdir_slot *t = list_alloc(h, n * sizeof(*t), 16, 0);
-    if (!t)
+    struct cdir_slot *t = h->dir0;
+    if (log > CDIR_MIN_LOG && !(t = list_alloc(h, n * sizeof(*t), 16, 0)))
         return false;
+    struct cdir_slot *old = h->dir; /* never t: dir0 is only ever grown from or shrunk to */
     memset(t, 0, n * sizeof(*t));
     for (size_t i = 0; i < ((size_t)1 << h->dir_log); i++)
-        if (h->dir[i].base)
-            cdir_put(t, log, h->dir[i].base, h->dir[i].ch);
+        if (old[i].base)
+            cdir_put(t, log, old[i].base, old[i].ch);
     if (h->dir != h->dir0)
         list_free(h, h->dir);
     h->dir = t;
     h->dir_log = log;
     return true;
+}
+
+/* Room for one more entry: double the table when it would pass half full. */
+static bool cdir_reserve(struct heap *h)
+{
+    if (2 * (h->dir_count + 1) <= ((size_t)1 << h->dir_log))
+        return true;
+    return cdir_resize(h, h->dir_log + 1);
+}
+
+/* kheap_trim: the smallest table that stays at most half full. */
+static void cdir_shrink(struct heap *h)
+{
+    unsigned log = CDIR_MIN_LOG;
+    while (((size_t)1 << log) < 2 * h->dir_count)
+        log++;
+    if (log < h->dir_log)
+        cdir_resize(h, log); /* keeps the big table if out of memory */
 }
 
 /* Remove base, shifting later entries of its run back (no tombstones). */
@@ -260,6 +276,7 @@ size_t kheap_trim(void)
     }
     h->pool = NULL;
     h->npool = 0;
+    cdir_shrink(h);
     slab_chunk_desc_reap();
     return list_trim_all(h);
 }
