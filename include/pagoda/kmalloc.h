@@ -76,7 +76,7 @@ void *kbump_alloc(size_t size, size_t align);
 
 #define KHEAP_NCLASSES   40   /* small size classes, 16..2048 bytes */
 #define KHEAP_SMALL_MAX  2048 /* larger requests go to the list allocator */
-#define KBUMP_SIZE       KiB(64)
+#define KBUMP_SIZE       KiB(16)
 
 struct kheap_class_stats {
     uint32_t size;     /* payload bytes of one block */
