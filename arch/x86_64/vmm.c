@@ -188,11 +188,14 @@ int vmm_map_in(unsigned slot, vaddr_t virt, paddr_t phys, unsigned flags)
     return 0;
 }
 
-static bool table_empty(vaddr_t window)
+/* No entry present in the table at `window`? The scan starts at entry
+ * `from` and wraps: after clearing entry i, its neighbours are the likeliest
+ * to be present, so freeing a run of pages costs O(1) per page, not O(512). */
+static bool table_empty(vaddr_t window, unsigned from)
 {
     volatile uint64_t *t = ent(window);
-    for (unsigned i = 0; i < PG_ENTRIES; i++)
-        if (t[i] & PTE_PRESENT)
+    for (unsigned n = 0; n < PG_ENTRIES; n++)
+        if (t[(from + n + 1) % PG_ENTRIES] & PTE_PRESENT)
             return false;
     return true;
 }
@@ -209,7 +212,7 @@ int vmm_map_2m_in(unsigned slot, vaddr_t virt, paddr_t phys, unsigned flags)
         return rc;
     volatile uint64_t *pde = ent(pg_pde_addr(slot, virt));
     vaddr_t pt = pg_table_of((vaddr_t)pte);
-    if (!table_empty(pt))
+    if (!table_empty(pt, 0))
         return -E_EXIST;
     paddr_t old = *pde & PTE_ADDR;
     *pde = phys | pg_leaf_bits(flags & LEAF_FLAGS, vmm_nx) | PTE_HUGE;
@@ -219,10 +222,12 @@ int vmm_map_2m_in(unsigned slot, vaddr_t virt, paddr_t phys, unsigned flags)
     return 0;
 }
 
-/* Unlink and free the table under *parent when it is empty. True if freed. */
-static bool free_if_empty(volatile uint64_t *parent, vaddr_t window)
+/* Unlink and free the table under *parent when it is empty, `cleared` being
+ * the entry of that table just cleared. True if freed. */
+static bool free_if_empty(volatile uint64_t *parent, volatile uint64_t *cleared)
 {
-    if (!table_empty(window))
+    vaddr_t window = pg_table_of((vaddr_t)cleared);
+    if (!table_empty(window, (unsigned)(((vaddr_t)cleared & PAGE_MASK) / 8)))
         return false;
     paddr_t pa = *parent & PTE_ADDR;
     *parent = 0;
@@ -247,12 +252,12 @@ int vmm_unmap_in(unsigned slot, vaddr_t virt, paddr_t *phys)
     /* Give back the tables this emptied, from the PT upwards. */
     volatile uint64_t *l3e = ent(pg_pdpte_addr(slot, virt));
     volatile uint64_t *l2e = ent(pg_pde_addr(slot, virt));
-    if (!free_if_empty(l2e, pg_table_of((vaddr_t)pte)))
+    if (!free_if_empty(l2e, pte))
         return 0;
-    if (!free_if_empty(l3e, pg_table_of((vaddr_t)l2e)))
+    if (!free_if_empty(l3e, l2e))
         return 0;
     if (virt < USER_LIMIT) /* kernel-half PDPTs are shared: keep them */
-        free_if_empty(ent(pg_pml4e_addr(slot, virt)), pg_table_of((vaddr_t)l3e));
+        free_if_empty(ent(pg_pml4e_addr(slot, virt)), l3e);
     return 0;
 }
 
