@@ -110,9 +110,10 @@ void vmm_space_switch(struct vmm_space *s)
     arch_irq_restore(irq);
 }
 
-/* Free a user frame. Frames the PMM never handed out (device memory, low
- * memory, the kernel image) may be mapped too: those stay where they are. A
- * double free is a bug and panics. */
+/* Free a user frame: a space owns every PMM frame mapped in its user half,
+ * once. Frames the PMM never handed out (device memory, low memory, the
+ * kernel image) may be mapped too: those stay where they are. A frame mapped
+ * twice would be freed twice, which is a bug and panics. */
 static void free_user_frame(paddr_t pa)
 {
     int rc = pmm_free_checked((void *)pa, 1);
@@ -122,8 +123,9 @@ static void free_user_frame(paddr_t pa)
 
 void vmm_space_destroy(struct vmm_space *s)
 {
-    if (!s || s == &vmm_kernel_space)
-        panic("vmm_space_destroy: cannot destroy %s", s ? "the kernel space" : "NULL");
+    if (!s || s == &vmm_kernel_space || !s->in_use)
+        panic("vmm_space_destroy: cannot destroy %s",
+              !s ? "NULL" : s == &vmm_kernel_space ? "the kernel space" : "a destroyed space");
     bool irq = arch_irq_save();
     if (s == vmm_current)
         vmm_space_switch(&vmm_kernel_space);
