@@ -45,7 +45,10 @@ _Static_assert(VMM_WRITE == PG_F_WRITE && VMM_USER == PG_F_USER && VMM_NX == PG_
 
 bool vmm_nx;
 
-static inline volatile uint64_t *ent(vaddr_t a) { return (volatile uint64_t *)a; }
+static inline volatile uint64_t *ent(vaddr_t a)
+{
+    return (volatile uint64_t *)a;
+}
 
 static uint64_t inter_bits(vaddr_t va)
 {
@@ -391,9 +394,15 @@ static uint64_t temp_pt[PG_ENTRIES] __attribute__((aligned(4096)));
 static uint32_t temp_used;
 _Static_assert(TEMP_MAP_SLOTS <= 32, "temp_used is a 32-bit mask");
 
-static paddr_t image_phys(const void *p) { return (vaddr_t)p - KERNEL_VMA; }
+static paddr_t image_phys(const void *p)
+{
+    return (vaddr_t)p - KERNEL_VMA;
+}
 
-uint64_t vmm_temp_pdpte(void) { return image_phys(temp_pd) | PTE_PRESENT | PTE_WRITE; }
+uint64_t vmm_temp_pdpte(void)
+{
+    return image_phys(temp_pd) | PTE_PRESENT | PTE_WRITE;
+}
 
 void vmm_temp_init(void)
 {
@@ -412,8 +421,7 @@ void *vmm_map_temp(paddr_t phys)
     while (i < TEMP_MAP_SLOTS && (temp_used & (1u << i)))
         i++;
     if (i == TEMP_MAP_SLOTS)
-        panic("vmm_map_temp: all %d temp slots in use (a missing vmm_unmap_temp?)",
-              TEMP_MAP_SLOTS);
+        panic("vmm_map_temp: all %d temp slots in use (a missing vmm_unmap_temp?)", TEMP_MAP_SLOTS);
     temp_used |= 1u << i;
     vaddr_t va = TEMP_MAP_BASE + i * PAGE_SIZE;
     temp_pt[pg_l1(va)] = ALIGN_DOWN(phys, PAGE_SIZE) | pg_leaf_bits(VMM_WRITE | VMM_NX, vmm_nx);

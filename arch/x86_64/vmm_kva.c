@@ -170,11 +170,11 @@ void vmm_describe(vaddr_t va, char *buf, size_t size)
     else if (va >= KVA_BASE && va < KVA_LIMIT) {
         struct vrange *r = vrange_find(&kva, va), *b = vrange_below(&kva, va);
         if (r)
-            ksnprintf(buf, size, "kernel range 0x%llx+%zu pages (%s)",
-                      (unsigned long long)r->base, r->pages,
-                      r->flags & VMM_DEMAND ? "demand" : "immediate");
+            ksnprintf(buf, size, "kernel range 0x%llx+%zu pages (%s)", (unsigned long long)r->base,
+                      r->pages, r->flags & VMM_DEMAND ? "demand" : "immediate");
         else if (b)
-            ksnprintf(buf, size, "the kernel-range region, outside every range "
+            ksnprintf(buf, size,
+                      "the kernel-range region, outside every range "
                       "(past the end of 0x%llx+%zu pages)",
                       (unsigned long long)b->base, b->pages);
         else
@@ -223,4 +223,7 @@ static bool vmm_page_fault(struct trap_frame *f)
     return false;
 }
 
-void vmm_fault_init(void) { trap_set_handler(14, vmm_page_fault); }
+void vmm_fault_init(void)
+{
+    trap_set_handler(14, vmm_page_fault);
+}
