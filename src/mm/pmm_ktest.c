@@ -306,10 +306,11 @@ KTEST(pmm_every_frame_once)
     KT_ASSERT_EQ(pmm_core_check(c), 0);
     uint32_t crc_after = modules_crc(&nmod);
     KT_ASSERT_EQ(crc_after, crc_before);
-    printk("pmm: %llu frames allocated once each (%s); %llu patterned frames verified "
-           "(every %llu. 2 MiB block, %llu above 4 GiB unreachable before the VMM); "
-           "%u module CRC-32s unchanged\n",
+    char sample[48] = "all of them";
+    if (!small)
+        ksnprintf(sample, sizeof(sample), "every %llu. 2 MiB block", (unsigned long long)group);
+    printk("pmm: %llu frames allocated once each (%s); patterns verified in %llu frames "
+           "(%s; %llu unreachable before the VMM); %u module CRC-32s unchanged\n",
            (unsigned long long)got, small ? "single frames" : "runs of 64, then single",
-           (unsigned long long)verified, (unsigned long long)group,
-           (unsigned long long)unreachable, nmod);
+           (unsigned long long)verified, sample, (unsigned long long)unreachable, nmod);
 }
