@@ -3,7 +3,8 @@
  * page-fault report.
  *
  * Theory of operation. The KVA region [KVA_BASE, KVA_LIMIT) is a vrange set
- * (src/mm/vrange.c): first fit, one unmapped guard page after each range.
+ * (src/mm/vrange.c): first fit, one unmapped guard page on each side of
+ * every range.
  * vmm_alloc either backs every page at once with zeroed frames (immediate)
  * or, with VMM_DEMAND, only records the range: the first touch of a page
  * faults, and the #PF handler maps a zeroed frame with the range's flags
@@ -63,8 +64,11 @@ static void kva_desc_free(struct vrange *r)
     desc_free_list = r;
 }
 
+/* The region starts one page in, so that every range, the first included,
+ * has an unmapped page below it as well as its gap above: a stack made
+ * with vmm_alloc gets its guard page for free. */
 static struct vrange_set kva = {
-    .base = KVA_BASE,
+    .base = KVA_BASE + PAGE_SIZE,
     .limit = KVA_LIMIT,
     .gap_pages = 1,
     .desc_alloc = kva_desc_alloc,
