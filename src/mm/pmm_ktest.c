@@ -90,8 +90,8 @@ KTEST(pmm_bad_frees_are_refused)
     KT_ASSERT_EQ(pmm_free_checked((char *)p + 8, 1), -E_ALIGN);
     KT_ASSERT_EQ(pmm_free_checked(p, 0), -E_RANGE);
     KT_ASSERT_EQ(pmm_free_checked((void *)(uintptr_t)0xfd00000000ULL, 1), -E_RANGE);
-    KT_ASSERT_EQ(pmm_free_checked((void *)0x1000, 1), -E_BADFREE);        /* low 1 MiB */
-    KT_ASSERT_EQ(pmm_free_checked((void *)KERNEL_PHYS, 1), -E_BADFREE);   /* kernel */
+    KT_ASSERT_EQ(pmm_free_checked((void *)0x1000, 1), -E_BADFREE);      /* low 1 MiB */
+    KT_ASSERT_EQ(pmm_free_checked((void *)KERNEL_PHYS, 1), -E_BADFREE); /* kernel */
     KT_ASSERT_EQ(pmm_free_checked((void *)(uintptr_t)st.bitmap_phys, 1), -E_BADFREE);
     KT_ASSERT_EQ(free_pages(), start - 1);
     pmm_free(p, 1);
@@ -223,8 +223,8 @@ static void patterns(uint64_t f, uint64_t n, uint64_t group, bool write, uint64_
  * Up to 512 MiB of RAM: single frames, every frame patterned. Above: runs
  * of 64 first (then single frames for the rest), freed a word at a time,
  * and a sample patterned: whole 2 MiB blocks (512 frames) spread evenly,
- * about 32 of them in the memory the hooks reach. First writes to guest RAM are what costs in TCG (the
- * host backs it on first touch), so the sample touches few host regions.
+ * about 32 of them in the memory the hooks reach. First writes to guest RAM are what costs in TCG
+ * (the host backs it on first touch), so the sample touches few host regions.
  */
 KTEST(pmm_every_frame_once)
 {
@@ -235,8 +235,8 @@ KTEST(pmm_every_frame_once)
     unsigned nmod;
     uint32_t crc_before = modules_crc(&nmod);
     bool small = st.usable_pages <= (MiB(512) >> PAGE_SHIFT);
-    uint64_t reach = pmm_frame_access_is_early() ? MIN(c->nframes, EARLY_IDENTITY_LIMIT >> 12)
-                                                 : c->nframes;
+    uint64_t reach =
+        pmm_frame_access_is_early() ? MIN(c->nframes, EARLY_IDENTITY_LIMIT >> 12) : c->nframes;
     uint64_t group = small ? 1 : reach / (512 * 32) + 1;
 
     struct seen s = {.cur = UINT64_MAX};
