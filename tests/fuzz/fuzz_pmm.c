@@ -16,13 +16,7 @@
 #include <pagoda/errno.h>
 #include <pagoda/pmm_core.h>
 
-#define INVARIANT(c)                                                                               \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "invariant failed: %s (line %d)\n", #c, __LINE__);                     \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "fuzz_support.h"
 
 #define MAX_LIVE 64
 
