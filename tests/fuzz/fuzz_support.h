@@ -9,12 +9,12 @@
 
 /* A property every result must keep: abort (a libFuzzer crash, with the
  * input saved) naming the failed condition. */
-#define INVARIANT(c)                                                           \
-    do {                                                                       \
-        if (!(c)) {                                                            \
-            fprintf(stderr, "invariant failed: %s (line %d)\n", #c, __LINE__); \
-            abort();                                                           \
-        }                                                                      \
+#define INVARIANT(c)                                                                               \
+    do {                                                                                           \
+        if (!(c)) {                                                                                \
+            fprintf(stderr, "invariant failed: %s (line %d)\n", #c, __LINE__);                     \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 #endif
