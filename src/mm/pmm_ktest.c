@@ -165,25 +165,39 @@ static uint32_t modules_crc(unsigned *count)
     return all;
 }
 
-/* Are frames [f, f + n) inside one USABLE entry of the boot memory map?
- * The last entry that matched is tried first. */
-static bool in_usable_memory(uint64_t f, uint64_t n)
+/* The USABLE entry of the boot memory map (or a reclaimed bootloader one)
+ * that holds the page at pa, or NULL. The last match is tried first. */
+static const struct stivale2_mmap_entry *usable_entry(paddr_t pa)
 {
     static const struct stivale2_struct_tag_memmap *m;
     static const struct stivale2_mmap_entry *last;
+    /* Once pmm_reclaim_bootloader ran, the core forgot its reclaim list. */
+    bool reclaimed = pmm_core_instance()->nreclaim == 0;
     if (!m)
         m = stivale2_get_tag(boot_info_get(), STIVALE2_STRUCT_TAG_MEMMAP_ID);
-    paddr_t pa = f << PAGE_SHIFT, end = (f + n) << PAGE_SHIFT;
-    if (last && pa >= last->base && end <= last->base + last->length)
-        return true;
+    if (last && pa >= last->base && pa + PAGE_SIZE <= last->base + last->length)
+        return last;
     for (uint64_t i = 0; m && i < m->entries; i++) {
         const struct stivale2_mmap_entry *e = &m->memmap[i];
-        if (pa >= e->base && end <= e->base + e->length && e->type == STIVALE2_MMAP_USABLE) {
-            last = e;
-            return true;
-        }
+        bool usable = e->type == STIVALE2_MMAP_USABLE ||
+                      (e->type == STIVALE2_MMAP_BOOTLOADER_RECLAIMABLE && reclaimed);
+        if (usable && pa >= e->base && pa + PAGE_SIZE <= e->base + e->length)
+            return last = e;
     }
-    return false;
+    return NULL;
+}
+
+/* Are frames [f, f + n) all in usable memory (possibly several entries)? */
+static bool in_usable_memory(uint64_t f, uint64_t n)
+{
+    paddr_t pa = f << PAGE_SHIFT, end = (f + n) << PAGE_SHIFT;
+    while (pa < end) {
+        const struct stivale2_mmap_entry *e = usable_entry(pa);
+        if (!e)
+            return false;
+        pa = e->base + e->length;
+    }
+    return true;
 }
 
 /* Record frames [f, f + n) as handed out: false if one already was. */
