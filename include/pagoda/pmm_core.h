@@ -16,6 +16,12 @@
  *     paddr_t pa = pmm_core_alloc(&c, 1);          // 0 means failure
  *     pmm_core_free(&c, pa, 1);                    // 0 or -E_xxx
  *
+ * A benchmark builds "a 4 GiB map with its lower half used" with one map
+ * entry {0x100000, 4 GiB - 1 MiB, USABLE} and pmm_core_alloc(&c,
+ * c.free_frames / 2). The core needs nothing from the kernel: link
+ * src/mm/pmm_core.c and src/mm/pmm_core_init.c (they use memset/memmove
+ * only; no printk, no panic).
+ *
  * Not thread-safe: the caller serialises (the kernel has one CPU and does
  * not allocate frames from interrupt handlers).
  */
