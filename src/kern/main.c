@@ -12,6 +12,9 @@
 #include <pagoda/pmm.h>
 #include <pagoda/printk.h>
 #include <pagoda/string.h>
+#include <pagoda/vmm.h>
+
+#include "vmm_demo.h"
 
 bool kernel_exit_on_panic;
 
@@ -57,10 +60,19 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
     boot_info_print(); /* the memory map, modules, ...; panics without a map */
     pmm_init(boot_info_get());
 
+    vmm_init();
+    vmm_demo_craftyos();
+
     if (test)
         run_tests_and_exit(test);
     if (cmdline_get("crash", arg, sizeof(arg)))
         crash(arg);
+
+    char fault[16];
+    if (cmdline_get("fault", fault, sizeof(fault))) {
+        fault_demo_run(fault);
+        arch_emulator_exit(false); /* only an unknown kind comes back */
+    }
 
     printk("Pagoda is up. Nothing else to do yet: halting.\n");
     arch_halt();
