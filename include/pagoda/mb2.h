@@ -23,17 +23,17 @@
 
 #define MB2_BOOTLOADER_MAGIC 0x36D76289u
 
-#define MB2_MAX_MEMMAP  256  /* normalised memory-map entries produced */
-#define MB2_MAX_INPUT   256  /* Multiboot2 memory-map entries read */
-#define MB2_MAX_MODULES 16   /* modules kept */
-#define MB2_MAX_PMRS    32   /* protected memory ranges (ELF sections) */
-#define MB2_MAX_CARVES  (MB2_MAX_MODULES + 2) /* kernel, info block, modules */
-#define MB2_CMDLINE_MAX 1024 /* command line, NUL included */
-#define MB2_RSDP_MAX    36   /* an ACPI 2.0 XSDP; a 1.0 RSDP is 20 bytes */
-#define MB2_SMBIOS_MAX  32   /* an SMBIOS 2.x entry point is 31 bytes, 3.x 24 */
-#define MB2_LOG_MAX     24   /* problem lines kept */
-#define MB2_LOG_LINE    128  /* bytes per problem line, NUL included */
-#define MB2_INFO_MAX    MiB(1) /* the kernel never reads more than this */
+#define MB2_MAX_MEMMAP 256                   /* normalised memory-map entries produced */
+#define MB2_MAX_INPUT 256                    /* Multiboot2 memory-map entries read */
+#define MB2_MAX_MODULES 16                   /* modules kept */
+#define MB2_MAX_PMRS 32                      /* protected memory ranges (ELF sections) */
+#define MB2_MAX_CARVES (MB2_MAX_MODULES + 2) /* kernel, info block, modules */
+#define MB2_CMDLINE_MAX 1024                 /* command line, NUL included */
+#define MB2_RSDP_MAX 36                      /* an ACPI 2.0 XSDP; a 1.0 RSDP is 20 bytes */
+#define MB2_SMBIOS_MAX 32                    /* an SMBIOS 2.x entry point is 31 bytes, 3.x 24 */
+#define MB2_LOG_MAX 24                       /* problem lines kept */
+#define MB2_LOG_LINE 128                     /* bytes per problem line, NUL included */
+#define MB2_INFO_MAX MiB(1)                  /* the kernel never reads more than this */
 
 /* What the adapter cannot learn from the info: where the kernel image and
  * the info block sit in physical memory. Ranges are [start, end). */
@@ -82,11 +82,14 @@ struct mb2_pmrs_store {
     struct stivale2_pmr pmrs[MB2_MAX_PMRS];
 };
 _Static_assert(offsetof(struct mb2_memmap_store, memmap) ==
-                   offsetof(struct stivale2_struct_tag_memmap, memmap), "memmap layout");
+                   offsetof(struct stivale2_struct_tag_memmap, memmap),
+               "memmap layout");
 _Static_assert(offsetof(struct mb2_modules_store, modules) ==
-                   offsetof(struct stivale2_struct_tag_modules, modules), "modules layout");
+                   offsetof(struct stivale2_struct_tag_modules, modules),
+               "modules layout");
 _Static_assert(offsetof(struct mb2_pmrs_store, pmrs) ==
-                   offsetof(struct stivale2_struct_tag_pmrs, pmrs), "pmrs layout");
+                   offsetof(struct stivale2_struct_tag_pmrs, pmrs),
+               "pmrs layout");
 
 struct mb2_ctx {
     /* The result; its tags point into the storage below. */
@@ -94,7 +97,7 @@ struct mb2_ctx {
 
     /* Problems, one line each ("tag 6 (memory map): ..."). */
     char log[MB2_LOG_MAX][MB2_LOG_LINE];
-    unsigned nlog;     /* lines kept */
+    unsigned nlog;      /* lines kept */
     unsigned nproblems; /* problems reported, kept or not */
 
     /* Facts for the kernel's boot log. */

@@ -15,8 +15,8 @@
 
 #include "mb2_internal.h"
 
-#define SHF_WRITE     0x1
-#define SHF_ALLOC     0x2
+#define SHF_WRITE 0x1
+#define SHF_ALLOC 0x2
 #define SHF_EXECINSTR 0x4
 #define ELF64_SHDR_SIZE 64
 
@@ -75,8 +75,10 @@ static void build_modules(struct mb2_ctx *ctx, const struct mb2_env *env)
         if (!name)
             continue;
         if (end < start) {
-            mb2_report_tag(ctx, MB2_TAG_MODULE, "\"%s\" ends (0x%llx) before it starts (0x%llx): "
-                           "dropped", name, (unsigned long long)end, (unsigned long long)start);
+            mb2_report_tag(ctx, MB2_TAG_MODULE,
+                           "\"%s\" ends (0x%llx) before it starts (0x%llx): "
+                           "dropped",
+                           name, (unsigned long long)end, (unsigned long long)start);
             continue;
         }
         if (!mb2_memmap_covers(ctx, start, end)) {
@@ -201,8 +203,8 @@ static void build_firmware(struct mb2_ctx *ctx)
     uint32_t off = ctx->found.efi64 ? ctx->found.efi64 : ctx->found.efi32;
     if (!off)
         return;
-    ctx->efi_system_table.system_table = ctx->found.efi64 ? mb2_rd64(ctx->mbi + off + 8)
-                                                          : mb2_rd32(ctx->mbi + off + 8);
+    ctx->efi_system_table.system_table =
+        ctx->found.efi64 ? mb2_rd64(ctx->mbi + off + 8) : mb2_rd32(ctx->mbi + off + 8);
     mb2_link(ctx, &ctx->efi_system_table.tag, STIVALE2_STRUCT_TAG_EFI_SYSTEM_TABLE_ID);
 }
 
@@ -247,8 +249,10 @@ static void build_pmrs(struct mb2_ctx *ctx)
         return;
     }
     if ((uint64_t)num * entsize > size - 20) {
-        mb2_report_tag(ctx, MB2_TAG_ELF_SECTIONS, "%u headers of %u bytes run past the tag: "
-                       "ignored", num, entsize);
+        mb2_report_tag(ctx, MB2_TAG_ELF_SECTIONS,
+                       "%u headers of %u bytes run past the tag: "
+                       "ignored",
+                       num, entsize);
         return;
     }
     for (uint32_t i = 0; i < num; i++) {

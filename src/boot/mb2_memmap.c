@@ -35,26 +35,40 @@
 static unsigned rank(uint32_t type)
 {
     switch (type) {
-    case STIVALE2_MMAP_USABLE: return 0;
-    case STIVALE2_MMAP_BOOTLOADER_RECLAIMABLE: return 1;
-    case STIVALE2_MMAP_FRAMEBUFFER: return 2;
-    case STIVALE2_MMAP_KERNEL_AND_MODULES: return 3;
-    case STIVALE2_MMAP_ACPI_RECLAIMABLE: return 4;
-    case STIVALE2_MMAP_RESERVED: return 5;
-    case STIVALE2_MMAP_ACPI_NVS: return 6;
-    case STIVALE2_MMAP_BAD_MEMORY: return 7;
-    default: return 5;
+    case STIVALE2_MMAP_USABLE:
+        return 0;
+    case STIVALE2_MMAP_BOOTLOADER_RECLAIMABLE:
+        return 1;
+    case STIVALE2_MMAP_FRAMEBUFFER:
+        return 2;
+    case STIVALE2_MMAP_KERNEL_AND_MODULES:
+        return 3;
+    case STIVALE2_MMAP_ACPI_RECLAIMABLE:
+        return 4;
+    case STIVALE2_MMAP_RESERVED:
+        return 5;
+    case STIVALE2_MMAP_ACPI_NVS:
+        return 6;
+    case STIVALE2_MMAP_BAD_MEMORY:
+        return 7;
+    default:
+        return 5;
     }
 }
 
 static uint32_t mb2_type(struct mb2_ctx *ctx, unsigned i, uint32_t type)
 {
     switch (type) {
-    case 1: return STIVALE2_MMAP_USABLE;
-    case 2: return STIVALE2_MMAP_RESERVED;
-    case 3: return STIVALE2_MMAP_ACPI_RECLAIMABLE;
-    case 4: return STIVALE2_MMAP_ACPI_NVS;
-    case 5: return STIVALE2_MMAP_BAD_MEMORY;
+    case 1:
+        return STIVALE2_MMAP_USABLE;
+    case 2:
+        return STIVALE2_MMAP_RESERVED;
+    case 3:
+        return STIVALE2_MMAP_ACPI_RECLAIMABLE;
+    case 4:
+        return STIVALE2_MMAP_ACPI_NVS;
+    case 5:
+        return STIVALE2_MMAP_BAD_MEMORY;
     default:
         mb2_report_tag(ctx, MB2_TAG_MMAP, "entry %u has unknown type %u: taken as reserved", i,
                        type);

@@ -61,8 +61,8 @@ KTEST(mb2_modules_inside_kernel_and_modules)
     KT_ASSERT(m != NULL && mt != NULL);
     for (uint64_t i = 0; i < mt->module_count; i++) {
         KT_ASSERT(mt->modules[i].begin <= mt->modules[i].end);
-        KT_ASSERT(covered(m, mt->modules[i].begin, mt->modules[i].end,
-                          STIVALE2_MMAP_KERNEL_AND_MODULES));
+        KT_ASSERT(
+            covered(m, mt->modules[i].begin, mt->modules[i].end, STIVALE2_MMAP_KERNEL_AND_MODULES));
     }
 }
 

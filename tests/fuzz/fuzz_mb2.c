@@ -18,17 +18,10 @@
 #include <pagoda/mb2.h>
 
 #include "../../src/boot/mb2_internal.h"
+#include "fuzz_support.h"
 
 static struct mb2_ctx ctx;
 static _Alignas(8) uint8_t info[MB2_INFO_MAX / 16];
-
-#define INVARIANT(c)                                                           \
-    do {                                                                       \
-        if (!(c)) {                                                            \
-            fprintf(stderr, "invariant failed: %s (line %d)\n", #c, __LINE__); \
-            abort();                                                           \
-        }                                                                      \
-    } while (0)
 
 static bool overlaps(uint64_t b1, uint64_t l1, uint64_t b2, uint64_t l2)
 {
@@ -59,8 +52,8 @@ static void check_map(const struct mb2_env *env)
         stivale2_get_tag(&ctx.info, STIVALE2_STRUCT_TAG_MODULES_ID);
     for (uint64_t i = 0; i < m->entries; i++) {
         const struct stivale2_mmap_entry *e = &m->memmap[i];
-        bool free_ish = e->type == STIVALE2_MMAP_USABLE ||
-                        e->type == STIVALE2_MMAP_BOOTLOADER_RECLAIMABLE;
+        bool free_ish =
+            e->type == STIVALE2_MMAP_USABLE || e->type == STIVALE2_MMAP_BOOTLOADER_RECLAIMABLE;
         if (!free_ish)
             continue;
         /* Restrictive input types win over it. */
@@ -89,7 +82,8 @@ static void check_result(int r, const struct mb2_env *env)
     INVARIANT(ctx.nlog <= MB2_LOG_MAX && ctx.nlog <= ctx.nproblems);
     for (unsigned i = 0; i < ctx.nlog; i++)
         INVARIANT(memchr(ctx.log[i], 0, MB2_LOG_LINE) != NULL);
-    INVARIANT(memchr(ctx.info.bootloader_brand, 0, 64) && memchr(ctx.info.bootloader_version, 0, 64));
+    INVARIANT(memchr(ctx.info.bootloader_brand, 0, 64) &&
+              memchr(ctx.info.bootloader_version, 0, 64));
 
     /* The chain: short, inside ctx, no identifier twice. */
     uint64_t seen[16];

@@ -12,11 +12,11 @@
 #include <pagoda/errno.h>
 #include <pagoda/mb2.h>
 
-#define U 1      /* STIVALE2_MMAP_USABLE */
-#define R 2      /* RESERVED */
-#define A 3      /* ACPI_RECLAIMABLE */
-#define N 4      /* ACPI_NVS */
-#define BAD 5    /* BAD_MEMORY */
+#define U 1   /* STIVALE2_MMAP_USABLE */
+#define R 2   /* RESERVED */
+#define A 3   /* ACPI_RECLAIMABLE */
+#define N 4   /* ACPI_NVS */
+#define BAD 5 /* BAD_MEMORY */
 #define BR 0x1000
 #define KM 0x1001
 #define FB 0x1002
@@ -37,9 +37,15 @@ struct exp {
     uint32_t type;
 };
 
-static int adapt(void) { return mb2_adapt(&ctx, blob.buf, blob.len, &env); }
+static int adapt(void)
+{
+    return mb2_adapt(&ctx, blob.buf, blob.len, &env);
+}
 
-static void *tag(uint64_t id) { return stivale2_get_tag(&ctx.info, id); }
+static void *tag(uint64_t id)
+{
+    return stivale2_get_tag(&ctx.info, id);
+}
 
 static struct stivale2_struct_tag_memmap *memmap(void)
 {
@@ -51,8 +57,7 @@ static void dump(void)
     struct stivale2_struct_tag_memmap *m = memmap();
     for (uint64_t i = 0; m && i < m->entries; i++)
         printf("  got base=0x%llx length=0x%llx type=%s\n", (unsigned long long)m->memmap[i].base,
-               (unsigned long long)m->memmap[i].length,
-               stivale2_mmap_type_name(m->memmap[i].type));
+               (unsigned long long)m->memmap[i].length, stivale2_mmap_type_name(m->memmap[i].type));
     for (unsigned i = 0; i < ctx.nlog; i++)
         printf("  log: %s\n", ctx.log[i]);
 }
@@ -69,8 +74,8 @@ static bool map_is(const struct exp *e, size_t n)
         dump();
     return ok;
 }
-#define MAP_IS(...)                                                            \
-    map_is((const struct exp[]){__VA_ARGS__},                                  \
+#define MAP_IS(...)                                                                                \
+    map_is((const struct exp[]){__VA_ARGS__},                                                      \
            sizeof((const struct exp[]){__VA_ARGS__}) / sizeof(struct exp))
 
 /* Some problem line contains both `a` and `b`. */
@@ -132,9 +137,15 @@ HTEST(mb2_qemu_seabios_map)
 HTEST(mb2_q35_map_above_4g)
 {
     static const struct mb2_in_entry q35[] = {
-        {0x0, 0x9FC00, 1},           {0x9FC00, 0x400, 2},        {0xF0000, 0x10000, 2},
-        {0x100000, 0x7FEE0000, 1},   {0x7FFE0000, 0x20000, 2},   {0xB0000000, 0x10000000, 2},
-        {0xFED1C000, 0x4000, 2},     {0xFFFC0000, 0x40000, 2},   {0x100000000, 0x80000000, 1},
+        {0x0, 0x9FC00, 1},
+        {0x9FC00, 0x400, 2},
+        {0xF0000, 0x10000, 2},
+        {0x100000, 0x7FEE0000, 1},
+        {0x7FFE0000, 0x20000, 2},
+        {0xB0000000, 0x10000000, 2},
+        {0xFED1C000, 0x4000, 2},
+        {0xFFFC0000, 0x40000, 2},
+        {0x100000000, 0x80000000, 1},
         {0xFD00000000, 0x300000000, 2},
     };
     grub_prologue();
@@ -152,8 +163,8 @@ HTEST(mb2_q35_map_above_4g)
 HTEST(mb2_bochs_map)
 {
     static const struct mb2_in_entry bochs[] = {
-        {0x0, 0x9F000, 1},         {0x9F000, 0x1000, 2},     {0xE8000, 0x18000, 2},
-        {0x100000, 0x7EF0000, 1},  {0x7FF0000, 0x10000, 3},  {0xFFFC0000, 0x40000, 2},
+        {0x0, 0x9F000, 1},        {0x9F000, 0x1000, 2},    {0xE8000, 0x18000, 2},
+        {0x100000, 0x7EF0000, 1}, {0x7FF0000, 0x10000, 3}, {0xFFFC0000, 0x40000, 2},
     };
     grub_prologue();
     blob_mmap(&blob, 24, bochs, ARRAY_SIZE(bochs));
@@ -167,13 +178,11 @@ HTEST(mb2_bochs_map)
 HTEST(mb2_overlapping_unsorted_unaligned)
 {
     static const struct mb2_in_entry in[] = {
-        {0x500123, 0x100EDD, 1}, /* unaligned at both ends */
-        {0x300000, 0x1000, 2},   /* reserved inside usable */
-        {0x200000, 0x200000, 1},
-        {0x380800, 0x100, 5},    /* bad memory, unaligned */
-        {0x3FF000, 0x2000, 3},   /* ACPI over the end of usable */
-        {0x401000, 0x1000, 1},
-        {0x3FF800, 0x100, 4},    /* NVS inside ACPI reclaimable */
+        {0x500123, 0x100EDD, 1},                       /* unaligned at both ends */
+        {0x300000, 0x1000, 2},                         /* reserved inside usable */
+        {0x200000, 0x200000, 1}, {0x380800, 0x100, 5}, /* bad memory, unaligned */
+        {0x3FF000, 0x2000, 3},                         /* ACPI over the end of usable */
+        {0x401000, 0x1000, 1},   {0x3FF800, 0x100, 4}, /* NVS inside ACPI reclaimable */
     };
     grub_prologue();
     blob_mmap(&blob, 24, in, ARRAY_SIZE(in));
@@ -189,9 +198,9 @@ HTEST(mb2_unknown_zero_and_merge)
 {
     static const struct mb2_in_entry in[] = {
         {0x200000, 0x1000, 1}, {0x201000, 0x1000, 1}, /* adjacent: merge */
-        {0x202000, 0x0, 2},                            /* empty: dropped */
-        {0x300000, 0x1000, 7}, {0x301000, 0x1000, 2},  /* unknown 7 -> reserved, merged */
-        {0x400000, 0x1000, 1}, {0x400000, 0x1000, 1},  /* duplicate entry */
+        {0x202000, 0x0, 2},                           /* empty: dropped */
+        {0x300000, 0x1000, 7}, {0x301000, 0x1000, 2}, /* unknown 7 -> reserved, merged */
+        {0x400000, 0x1000, 1}, {0x400000, 0x1000, 1}, /* duplicate entry */
     };
     grub_prologue();
     blob_mmap(&blob, 24, in, ARRAY_SIZE(in));
@@ -206,8 +215,8 @@ HTEST(mb2_top_of_64bit_range)
 {
     static const struct mb2_in_entry in[] = {
         {0x100000000, 0x40000000, 1},
-        {0xFFFFFFFFFFFFF000, 0x1000, 2},   /* ends exactly at 2^64 */
-        {0xFFFFFFFFFFFF0000, 0x20000, 1},  /* wraps: clipped */
+        {0xFFFFFFFFFFFFF000, 0x1000, 2},  /* ends exactly at 2^64 */
+        {0xFFFFFFFFFFFF0000, 0x20000, 1}, /* wraps: clipped */
     };
     grub_prologue();
     blob_mmap(&blob, 24, in, ARRAY_SIZE(in));
@@ -454,11 +463,17 @@ HTEST(mb2_tag_too_small_for_type)
     CHECK(logged("tag 15 (ACPI new RSDP)", "below the 44"));
 }
 
+/* n usable pages with a page of hole between each, from 16 MiB. */
+static void spaced_pages(struct mb2_in_entry *in, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        in[i] = (struct mb2_in_entry){0x1000000 + i * 0x2000ULL, 0x1000, 1};
+}
+
 HTEST(mb2_input_overflow)
 {
     static struct mb2_in_entry in[MB2_MAX_INPUT + 1];
-    for (unsigned i = 0; i < ARRAY_SIZE(in); i++)
-        in[i] = (struct mb2_in_entry){0x1000000 + i * 0x2000ULL, 0x1000, 1};
+    spaced_pages(in, ARRAY_SIZE(in));
     grub_prologue();
     blob_mmap(&blob, 24, in, ARRAY_SIZE(in));
     blob_end(&blob);
@@ -471,8 +486,7 @@ HTEST(mb2_input_overflow)
 HTEST(mb2_output_overflow)
 {
     static struct mb2_in_entry in[MB2_MAX_INPUT];
-    for (unsigned i = 0; i < MB2_MAX_INPUT - 1; i++)
-        in[i] = (struct mb2_in_entry){0x1000000 + i * 0x2000ULL, 0x1000, 1};
+    spaced_pages(in, MB2_MAX_INPUT - 1);
     in[MB2_MAX_INPUT - 1] = (struct mb2_in_entry){0x10000000, 0x10000000, 1};
     grub_prologue();
     for (int k = 0; k < MB2_MAX_MODULES; k++)
@@ -485,26 +499,30 @@ HTEST(mb2_output_overflow)
     CHECK(mb2_memmap_verify(memmap()) == NULL);
 }
 
-HTEST(mb2_framebuffer_and_textmode)
+/* A framebuffer tag: RGB (type 1, 38 bytes with colour info) or EGA text. */
+static void fb_tag(uint64_t addr, uint32_t pitch, uint32_t width, uint32_t height, uint8_t bpp,
+                   uint8_t type)
 {
     uint8_t fb[30] = {0};
-    uint64_t addr = 0xFD000000;
-    uint32_t pitch = 4096, width = 1024, height = 768;
+    static const uint8_t colours[6] = {16, 8, 8, 8, 0, 8}; /* red, green, blue pos/size */
     memcpy(fb, &addr, 8);
     memcpy(fb + 8, &pitch, 4);
     memcpy(fb + 12, &width, 4);
     memcpy(fb + 16, &height, 4);
-    fb[20] = 32; /* bpp */
-    fb[21] = 1;  /* RGB */
-    uint8_t colours[6] = {16, 8, 8, 8, 0, 8};
+    fb[20] = bpp;
+    fb[21] = type;
     memcpy(fb + 24, colours, 6);
+    blob_tag(&blob, 8, type == 1 ? 38 : 32, fb);
+}
+
+HTEST(mb2_framebuffer_and_textmode)
+{
     grub_prologue();
-    blob_tag(&blob, 8, 38, fb);
+    fb_tag(0xFD000000, 4096, 1024, 768, 32, 1);
     blob_mmap(&blob, 24, blob_qemu_map, ARRAY_SIZE(blob_qemu_map));
     blob_end(&blob);
     CHECK_EQ(adapt(), 0);
-    struct stivale2_struct_tag_framebuffer *f =
-        tag(STIVALE2_STRUCT_TAG_FRAMEBUFFER_ID);
+    struct stivale2_struct_tag_framebuffer *f = tag(STIVALE2_STRUCT_TAG_FRAMEBUFFER_ID);
     CHECK(f && f->framebuffer_addr == 0xFD000000 && f->framebuffer_width == 1024 &&
           f->framebuffer_height == 768 && f->framebuffer_pitch == 4096 &&
           f->framebuffer_bpp == 32 && f->memory_model == 1 && f->red_mask_shift == 16 &&
@@ -512,29 +530,17 @@ HTEST(mb2_framebuffer_and_textmode)
     CHECK(tag(STIVALE2_STRUCT_TAG_TEXTMODE_ID) == NULL);
 
     /* EGA text, as GRUB reports without a framebuffer request. */
-    addr = 0xB8000, pitch = 160, width = 80, height = 25;
-    memcpy(fb, &addr, 8);
-    memcpy(fb + 8, &pitch, 4);
-    memcpy(fb + 12, &width, 4);
-    memcpy(fb + 16, &height, 4);
-    fb[20] = 16, fb[21] = 2;
     grub_prologue();
-    blob_tag(&blob, 8, 32, fb);
+    fb_tag(0xB8000, 160, 80, 25, 16, 2);
     blob_mmap(&blob, 24, blob_qemu_map, ARRAY_SIZE(blob_qemu_map));
     blob_end(&blob);
     CHECK_EQ(adapt(), 0);
-    struct stivale2_struct_tag_textmode *t =
-        tag(STIVALE2_STRUCT_TAG_TEXTMODE_ID);
+    struct stivale2_struct_tag_textmode *t = tag(STIVALE2_STRUCT_TAG_TEXTMODE_ID);
     CHECK(t && t->address == 0xB8000 && t->rows == 25 && t->cols == 80 && t->bytes_per_char == 2);
 
     /* A framebuffer over RAM is carved out; one too wide is refused. */
-    addr = 0x2000000, pitch = 0x1000, width = 1024, height = 16, fb[21] = 1;
-    memcpy(fb, &addr, 8);
-    memcpy(fb + 8, &pitch, 4);
-    memcpy(fb + 12, &width, 4);
-    memcpy(fb + 16, &height, 4);
     grub_prologue();
-    blob_tag(&blob, 8, 38, fb);
+    fb_tag(0x2000000, 0x1000, 1024, 16, 32, 1);
     blob_mmap(&blob, 24, blob_qemu_map, ARRAY_SIZE(blob_qemu_map));
     blob_end(&blob);
     CHECK_EQ(adapt(), 0);
@@ -542,10 +548,8 @@ HTEST(mb2_framebuffer_and_textmode)
                  {0x100000, 0xF000, KM}, {0x10F000, 0x1000, BR}, {0x110000, 0x1EF0000, U},
                  {0x2000000, 0x10000, FB}, {0x2010000, 0x5FD0000, U}, {0x7FE0000, 0x20000, R},
                  {0xFFFC0000, 0x40000, R}, {0xFD00000000, 0x300000000, R}));
-    width = 70000;
-    memcpy(fb + 12, &width, 4);
     grub_prologue();
-    blob_tag(&blob, 8, 38, fb);
+    fb_tag(0x2000000, 0x1000, 70000, 16, 32, 1);
     blob_end(&blob);
     adapt();
     CHECK(logged("tag 8 (framebuffer)", "width 70000 does not fit 16 bits"));
@@ -574,8 +578,7 @@ HTEST(mb2_rsdp_smbios_efi)
     CHECK(s && s->smbios_entry_64 == (uintptr_t)ctx.smbios && s->smbios_entry_32 == 0);
     struct stivale2_struct_tag_firmware *fw = tag(STIVALE2_STRUCT_TAG_FIRMWARE_ID);
     CHECK(fw && fw->flags == 0); /* UEFI */
-    struct stivale2_struct_tag_efi_system_table *e =
-        tag(STIVALE2_STRUCT_TAG_EFI_SYSTEM_TABLE_ID);
+    struct stivale2_struct_tag_efi_system_table *e = tag(STIVALE2_STRUCT_TAG_EFI_SYSTEM_TABLE_ID);
     CHECK(e && e->system_table == 0x7F000000);
 
     /* A new RSDP without its signature: the old one is used. */
@@ -607,12 +610,12 @@ HTEST(mb2_pmrs_from_elf_sections)
     uint32_t hdr[3] = {6, 64, 5};
     memcpy(body, hdr, 12);
     uint64_t K = 0xffffffff80000000ULL;
-    shdr(body + 12 + 0 * 64, 0, 0, 0, 0);                            /* null */
-    shdr(body + 12 + 1 * 64, 1, 2 | 4, K + 0x101000, 0x5000);          /* .text: R X */
-    shdr(body + 12 + 2 * 64, 1, 2, K + 0x106000, 0x2000);              /* .rodata: R */
-    shdr(body + 12 + 3 * 64, 1, 2 | 1, K + 0x108000, 0x1000);          /* .data: R W */
-    shdr(body + 12 + 4 * 64, 8, 2 | 1, K + 0x109000, 0x6000);          /* .bss: R W, merged */
-    shdr(body + 12 + 5 * 64, 2, 0, 0x120000, 0x800);                   /* .symtab: not alloc */
+    shdr(body + 12 + 0 * 64, 0, 0, 0, 0);                     /* null */
+    shdr(body + 12 + 1 * 64, 1, 2 | 4, K + 0x101000, 0x5000); /* .text: R X */
+    shdr(body + 12 + 2 * 64, 1, 2, K + 0x106000, 0x2000);     /* .rodata: R */
+    shdr(body + 12 + 3 * 64, 1, 2 | 1, K + 0x108000, 0x1000); /* .data: R W */
+    shdr(body + 12 + 4 * 64, 8, 2 | 1, K + 0x109000, 0x6000); /* .bss: R W, merged */
+    shdr(body + 12 + 5 * 64, 2, 0, 0x120000, 0x800);          /* .symtab: not alloc */
     grub_prologue();
     blob_tag(&blob, 9, 8 + sizeof(body), body);
     blob_mmap(&blob, 24, blob_qemu_map, ARRAY_SIZE(blob_qemu_map));
