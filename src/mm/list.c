@@ -43,12 +43,18 @@
  */
 #include "heap_internal.h"
 
-#define LIST_GROW_MIN  KiB(64)
-#define LIST_TRIM_AT   KiB(256)
+#define LIST_GROW_MIN KiB(64)
+#define LIST_TRIM_AT KiB(256)
 #define LIST_TRIM_KEEP KiB(64)
 
-static inline size_t bsize(const struct hhdr *b) { return b->info & ~(uint64_t)HB_FLAGS; }
-static inline struct hhdr *bnext(struct hhdr *b) { return (struct hhdr *)((uintptr_t)b + bsize(b)); }
+static inline size_t bsize(const struct hhdr *b)
+{
+    return b->info & ~(uint64_t)HB_FLAGS;
+}
+static inline struct hhdr *bnext(struct hhdr *b)
+{
+    return (struct hhdr *)((uintptr_t)b + bsize(b));
+}
 static inline void set_footer(struct hhdr *b)
 {
     *(uint64_t *)((uintptr_t)b + bsize(b) - 8) = bsize(b);
@@ -234,8 +240,8 @@ static size_t trim(struct heap *h, struct hhdr *b, size_t at, size_t keep)
     struct lseg *s = seg_of(h, (uintptr_t)b);
     if (!s || (uintptr_t)bnext(b) != s->end - HDR_SIZE)
         return 0;
-    uintptr_t cut = ALIGN_UP((uintptr_t)b + MAX(keep, (size_t)LIST_MIN_BLOCK + HDR_SIZE),
-                             (uintptr_t)PAGE_SIZE);
+    uintptr_t cut =
+        ALIGN_UP((uintptr_t)b + MAX(keep, (size_t)LIST_MIN_BLOCK + HDR_SIZE), (uintptr_t)PAGE_SIZE);
     if (cut >= s->end)
         return 0;
     size_t bytes = s->end - cut;
