@@ -116,6 +116,9 @@ static double w3_run(const struct w3_seq *s, int track, size_t *peak_fp, size_t 
     if (track) {
         size_t f = bm_footprint();
         *peak_fp = f > pf ? f : pf;
+#ifdef BM_PEAK_FOOTPRINT /* exact, where the adapter tracks it */
+        *peak_fp = BM_PEAK_FOOTPRINT();
+#endif
         *peak_live = pl;
     }
     for (int i = 0; i < W3_LIVE; i++)
