@@ -6,13 +6,12 @@
  * stivale2-style struct that everything after reads; then memory.
  */
 #include <arch/arch.h>
+#include <pagoda/bootinfo.h>
 #include <pagoda/kbench.h>
 #include <pagoda/kernel.h>
 #include <pagoda/ktest.h>
 #include <pagoda/printk.h>
 #include <pagoda/string.h>
-
-#include "boot_info.h"
 
 bool kernel_exit_on_panic;
 
@@ -42,20 +41,20 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
     char arg[64];
 
     arch_early_init();
-    struct boot_info bi;
-    boot_info_read(magic, mbi_phys, &bi);
-    cmdline_set(bi.cmdline);
+    boot_info_init(magic, mbi_phys); /* the stivale2 struct: boot_info_get() */
+    cmdline_set(boot_info_cmdline());
 
     const char *emu = arch_emulator_name();
+    const char *loader = boot_info_loader();
     printk("Pagoda %s (x86_64), booted by %s%s%s\n", PAGODA_VERSION,
-           bi.loader[0] ? bi.loader : "an unnamed Multiboot2 loader", emu ? ", running on " : "",
+           loader ? loader : "an unnamed Multiboot2 loader", emu ? ", running on " : "",
            emu ? emu : "");
-    printk("cmdline: %s\n", bi.cmdline[0] ? bi.cmdline : "(empty)");
     arch_cpu_report();
 
     const char *test = cmdline_get("test", arg, sizeof(arg));
     if (test || cmdline_get("fault", arg, sizeof(arg)))
         kernel_exit_on_panic = true;
+    boot_info_print(); /* the memory map, modules, ...; panics without a map */
 
     if (test)
         run_tests_and_exit(test);
