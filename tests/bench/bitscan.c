@@ -16,6 +16,7 @@ void bitscan_init(struct bitscan *b, uint64_t bytes, uint64_t used_below)
 {
     b->nframes = bytes / 4096;
     b->bits = bench_array((b->nframes + 7) / 8);
+    memset(b->bits, 0, (b->nframes + 7) / 8); /* fault every page in now */
     uint64_t used = used_below / 4096;
     if (used < 256)
         used = 256; /* the low 1 MiB, as Pagoda keeps it */

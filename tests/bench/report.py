@@ -171,6 +171,21 @@ def main():
                 if sp:
                     j["pmm_speedup_%s_%s" % (op, m)] = round(sp, 1)
 
+    if "pagoda_h0" in runs:
+        print()
+        print("Cost of Pagoda's heap hardening (default level vs kheap_init(harden=0)), ns")
+        print("%-26s%22s%22s%10s" % ("", "pagoda (default)", "pagoda (harden 0)", "cost"))
+        for label, key in ([("1. pair %d B" % s, "w1_pair_%d_ns" % s) for s in W1_SIZES] +
+                           [("3. random mix", "w3_mix_ns"), ("5. larson-style", "w5_larson_ns")]):
+            a, b = st("pagoda", key), st("pagoda_h0", key)
+            c = ratio(a.med, b.med)
+            print("%-26s%s%s%10s" % (label, a.fmt(), b.fmt(),
+                                     "%+.0f%%" % ((c - 1) * 100) if c else "n/a"))
+        hc = geomean([ratio(med("pagoda", "w1_pair_%d_ns" % s), med("pagoda_h0", "w1_pair_%d_ns" % s))
+                      for s in W1_SIZES])
+        if hc:
+            j["heap_harden_cost_small"] = round(hc, 4)
+
     slab = st("pagoda", "w8_slab_pair_ns")
     if slab.med is not None:
         print()

@@ -10,11 +10,13 @@
 #   BENCH_RUNS=N    runs per executable
 #   BENCH_SCALE=F   iteration-count factor (default 1)
 #   BENCH_CALLGRIND=0 / BENCH_KERNEL=0   skip those parts
+#   BENCH_JSON=FILE, BENCH_RAW=DIR       where the JSON and raw results go
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 
 OUT=build/bench
-RAW=$OUT/raw
+RAW=${BENCH_RAW:-$OUT/raw}
+JSON=${BENCH_JSON:-build/bench.json}
 RUNS=${BENCH_RUNS:-5}
 CG=${BENCH_CALLGRIND:-1}
 KB=${BENCH_KERNEL:-1}
@@ -37,8 +39,10 @@ for a in pagoda glibc mimalloc jemalloc tcmalloc pmm; do
 done
 
 fail=0
-run() { # run EXE MODE OUTFILE
-    if ! "$OUT/bench-$1" "$2" > "$3" 2> "$3.err"; then
+run() { # run NAME MODE OUTFILE; pagoda_h0 is Pagoda's heap with hardening off
+    local exe=$1 env=()
+    [ "$1" = pagoda_h0 ] && exe=pagoda env=(BENCH_HARDEN=0)
+    if ! env "${env[@]}" "$OUT/bench-$exe" "$2" > "$3" 2> "$3.err"; then
         echo "bench: bench-$1 $2 failed: $(tail -2 "$3.err" | tr '\n' ' ')" >&2
         fail=1
     fi
@@ -48,6 +52,7 @@ start=$(date +%s)
 for r in $(seq 1 "$RUNS"); do
     echo "bench: run $r of $RUNS" >&2
     for a in "${exes[@]}"; do run "$a" run "$RAW/$a.run.$r"; done
+    [ -x "$OUT/bench-pagoda" ] && run pagoda_h0 run "$RAW/pagoda_h0.run.$r"
 done
 for a in "${exes[@]}"; do
     [ "$a" = pmm ] || run "$a" frag "$RAW/$a.frag"
@@ -77,6 +82,6 @@ if [ "$KB" = 1 ] && [ -f build/pagoda.elf ]; then
     fi
 fi
 
-python3 tests/bench/report.py "$RAW" build/bench.json "$RUNS" || fail=1
+python3 tests/bench/report.py "$RAW" "$JSON" "$RUNS" || fail=1
 echo "bench: done in $(($(date +%s) - start)) s" >&2
 exit $fail

@@ -208,27 +208,27 @@ static double w5_larson(long requests)
 static void run_timed(void)
 {
     char key[64];
-    long n1 = bench_iters(2000000, 20000);
+    long n1 = bench_iters(10000000, 20000);
     for (size_t i = 0; i < sizeof(w1_sizes) / sizeof(w1_sizes[0]); i++) {
         snprintf(key, sizeof(key), "w1_pair_%zu_ns", w1_sizes[i]);
         bench_emit(key, w1_pair(w1_sizes[i], n1));
     }
     static const int batches[] = {25, 100, 400, 1600};
     static const size_t bsizes[] = {16, 32, 64};
-    long n2 = bench_iters(480000, 9600);
+    long n2 = bench_iters(2400000, 9600);
     for (int b = 0; b < 4; b++)
         for (int s = 0; s < 3; s++) {
             snprintf(key, sizeof(key), "w2_lifo_%d_%zu_ns", batches[b], bsizes[s]);
             bench_emit(key, w2_batch(bsizes[s], batches[b], n2));
         }
-    struct w3_seq s3 = w3_make(bench_iters(1000000, 20000));
+    struct w3_seq s3 = w3_make(bench_iters(2000000, 20000));
     bench_emit("w3_mix_ns", w3_run(&s3, 0, NULL, NULL));
     static const int holes[] = {10, 1000, 10000};
     for (int h = 0; h < 3; h++) {
         snprintf(key, sizeof(key), "w4_large_holes_%d_ns", holes[h]);
-        bench_emit(key, w4_large(holes[h], bench_iters(20000, 1000)));
+        bench_emit(key, w4_large(holes[h], bench_iters(50000, 1000)));
     }
-    bench_emit("w5_larson_ns", w5_larson(bench_iters(500000, 10000)));
+    bench_emit("w5_larson_ns", w5_larson(bench_iters(2000000, 10000)));
 }
 
 static void run_frag(void)
