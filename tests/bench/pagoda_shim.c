@@ -11,7 +11,10 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
-#define REGION_BYTES GiB(64)
+/* As much as the host lets us reserve, from 16 GiB down (valgrind allows
+ * less than a bare process). The workloads need a few hundred MiB. */
+#define REGION_MAX GiB(16)
+#define REGION_MIN MiB(512)
 
 struct bench_source {
     struct heap_source src;
@@ -44,14 +47,18 @@ static void src_shrink(struct heap_source *s, void *ptr, size_t bytes)
 /* Reserve the region and (re)start the heap over it; harden as kheap_init. */
 void pagoda_bench_init(int harden)
 {
-    void *p = mmap(NULL, REGION_BYTES, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    size_t bytes = REGION_MAX;
+    void *p = MAP_FAILED;
+    for (; p == MAP_FAILED && bytes >= REGION_MIN; bytes /= 2)
+        p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED) {
         perror("pagoda_bench_init: mmap");
         exit(2);
     }
+    bytes *= 2; /* undo the loop's last halving */
     bsrc = (struct bench_source){{src_grow, src_shrink}, (uintptr_t)p, (uintptr_t)p,
-                                 (uintptr_t)p + REGION_BYTES, 0, 0};
+                                 (uintptr_t)p + bytes, 0, 0};
     kheap_init(&bsrc.src, harden);
 }
 
