@@ -25,6 +25,7 @@
 #define KBENCH_HEAP 1
 #pragma weak kmalloc
 #pragma weak kfree
+#pragma weak kheap_stats
 #endif
 #if __has_include(<pagoda/slab.h>)
 #include <pagoda/slab.h>
@@ -94,12 +95,22 @@ static void bench_pmm(void)
 #ifdef KBENCH_HEAP
 static void bench_heap(void)
 {
-    if (!kmalloc || !kfree) {
+    if (!kmalloc || !kfree || !kheap_stats) {
         printk("kbench: heap skipped (not in this build)\n");
         return;
     }
     static const size_t sizes[] = {16, 64, 256, 1024, 2048, 65536};
     char name[32];
+    /* Before kheap_init, kmalloc serves from the boot bump arena, which
+     * never reuses memory: timing it would only exhaust it. */
+    struct kheap_stats st0, st1;
+    kheap_stats(&st0);
+    kfree(kmalloc(16));
+    kheap_stats(&st1);
+    if (st1.bump_used != st0.bump_used) {
+        printk("kbench: heap skipped (only the boot bump arena is up)\n");
+        return;
+    }
     for (unsigned k = 0; k < ARRAY_SIZE(sizes); k++) {
         const uint64_t n = sizes[k] > 2048 ? 2000 : 20000;
         void *p = kmalloc(sizes[k]);

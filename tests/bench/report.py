@@ -76,10 +76,12 @@ class Stat:
 
     def fmt(self, width=22):
         if self.med is None:
-            return "n/a".rjust(width)
-        if len(self.values) == 1:
-            return fnum(self.med).rjust(width)
-        return ("%s (%s-%s)" % (fnum(self.med), fnum(self.lo), fnum(self.hi))).rjust(width)
+            txt = "n/a"
+        elif len(self.values) == 1:
+            txt = fnum(self.med)
+        else:
+            txt = "%s (%s-%s)" % (fnum(self.med), fnum(self.lo), fnum(self.hi))
+        return " " + txt.rjust(width - 1) if width else txt
 
 
 def fnum(v):
@@ -160,13 +162,13 @@ def main():
     if "pmm" in runs:
         print()
         print("7. PMM (lower half of the map used), ns per op: Pagoda vs bit-by-bit first fit")
-        print("%-26s%22s%22s%12s" % ("", "pagoda", "bitscan", "speedup"))
+        print("%-26s%22s%30s%12s" % ("", "pagoda", "bitscan", "speedup"))
         for m in MAPS:
             for op, label in (("pair", "alloc(1)+free"), ("contig16", "alloc(16)+free"),
                               ("contig512", "alloc(512)+free"), ("fill", "sequential fill/frame")):
                 p, b = st("pmm", "pmm_%s_%s_ns" % (op, m)), st("pmm", "bitscan_%s_%s_ns" % (op, m))
                 sp = ratio(b.med, p.med)
-                print("%-26s%s%s%12s" % ("%s %s" % (m, label), p.fmt(), b.fmt(),
+                print("%-26s%s%s%12s" % ("%s %s" % (m, label), p.fmt(), b.fmt(30),
                                          ("%.0fx" % sp) if sp else "n/a"))
                 if sp:
                     j["pmm_speedup_%s_%s" % (op, m)] = round(sp, 1)
@@ -189,7 +191,7 @@ def main():
     slab = st("pagoda", "w8_slab_pair_ns")
     if slab.med is not None:
         print()
-        print("8. slab kmem_cache_alloc+free pair (64 B objects): %s ns" % slab.fmt(0).strip())
+        print("8. slab kmem_cache_alloc+free pair (64 B objects): %s ns" % slab.fmt(0))
 
     # Callgrind: instructions per operation, minus the empty loop.
     cg = {}
