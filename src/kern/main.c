@@ -10,6 +10,7 @@
 #include <pagoda/kbench.h>
 #include <pagoda/kernel.h>
 #include <pagoda/ktest.h>
+#include <pagoda/pmm.h>
 #include <pagoda/printk.h>
 #include <pagoda/string.h>
 
@@ -55,6 +56,7 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
     if (test || cmdline_get("fault", arg, sizeof(arg)))
         kernel_exit_on_panic = true;
     boot_info_print(); /* the memory map, modules, ...; panics without a map */
+    pmm_init(boot_info_get());
 
     if (test)
         run_tests_and_exit(test);
