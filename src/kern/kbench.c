@@ -20,13 +20,10 @@
 
 #include "x86.h"
 
-#if __has_include(<pagoda/kmalloc.h>)
 #include <pagoda/kmalloc.h>
-#define KBENCH_HEAP 1
 #pragma weak kmalloc
 #pragma weak kfree
 #pragma weak kheap_stats
-#endif
 #if __has_include(<pagoda/slab.h>)
 #include <pagoda/slab.h>
 #define KBENCH_SLAB 1
@@ -92,7 +89,6 @@ static void bench_pmm(void)
         report("pmm_fill", t1 - t0, n);
 }
 
-#ifdef KBENCH_HEAP
 static void bench_heap(void)
 {
     if (!kmalloc || !kfree || !kheap_stats) {
@@ -129,9 +125,6 @@ static void bench_heap(void)
         report(name, rdtsc_fenced() - t0, n);
     }
 }
-#else
-static void bench_heap(void) { printk("kbench: heap skipped (not in this build)\n"); }
-#endif
 
 #ifdef KBENCH_SLAB
 static void bench_slab(void)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`'s driver. Runs every bench executable in build/bench (each
 # allocator in its own process, never preloaded), BENCH_RUNS times (default
-# 5), interleaved so that machine noise spreads over all of them; then
+# 7), interleaved so that machine noise spreads over all of them; then
 # workload 6 in fresh processes, one callgrind pass per executable, and one
 # QEMU boot of the kernel with `bench`. tests/bench/report.py prints the
 # table (median, min-max) and writes build/bench.json.
@@ -17,7 +17,7 @@ cd "$(dirname "$0")/../.."
 OUT=build/bench
 RAW=${BENCH_RAW:-$OUT/raw}
 JSON=${BENCH_JSON:-build/bench.json}
-RUNS=${BENCH_RUNS:-5}
+RUNS=${BENCH_RUNS:-7}
 CG=${BENCH_CALLGRIND:-1}
 KB=${BENCH_KERNEL:-1}
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
