@@ -201,9 +201,9 @@ def main():
         if not t or not n:
             continue
         base = t.get("w1_empty", 0) / n
-        for s in W1_SIZES:
-            if "w1_%d" % s in t:
-                cg.setdefault(exe, {})["w1_%d" % s] = t["w1_%d" % s] / n - base
+        for label in ["w1_%d" % s for s in W1_SIZES] + ["w8_slab"]:
+            if label in t:
+                cg.setdefault(exe, {})[label] = t[label] / n - base
     t = callgrind_totals(raw, "pmm")
     if t:
         base = t.get("pmm_empty", 0) / single["pmm"].get("cg_ops_pmm_empty", 1)
@@ -218,6 +218,8 @@ def main():
         for s in W1_SIZES:
             print("%-26s" % ("1. pair %d B" % s) +
                   "".join("%12s" % fnum(cg.get(a, {}).get("w1_%d" % s)) for a in allocs))
+        if "w8_slab" in cg.get("pagoda", {}):
+            print("%-26s%12s" % ("8. slab pair 64 B", fnum(cg["pagoda"]["w8_slab"])))
         for label, v in sorted(cg.get("pmm", {}).items()):
             print("%-26s%12s" % ("7. " + label, fnum(v)))
         for exe, d in cg.items():
