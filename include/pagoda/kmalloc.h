@@ -93,6 +93,9 @@ struct kheap_stats {
 void kheap_stats(struct kheap_stats *st);
 /* Print the stats and the per-class table (slabinfo style). */
 void kheap_print_stats(void);
+/* Give back to the page source every empty chunk and every free tail of
+ * the heap (kfree does the latter only past 256 KiB). Returns bytes. */
+size_t kheap_trim(void);
 /* Walk every heap structure and verify its invariants. 0, or -E_CORRUPT
  * after printing what is wrong. */
 int kheap_check(void);
