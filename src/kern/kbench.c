@@ -24,14 +24,11 @@
 #pragma weak kmalloc
 #pragma weak kfree
 #pragma weak kheap_stats
-#if __has_include(<pagoda/slab.h>)
 #include <pagoda/slab.h>
-#define KBENCH_SLAB 1
 #pragma weak kmem_cache_create
 #pragma weak kmem_cache_alloc
 #pragma weak kmem_cache_free
 #pragma weak kmem_cache_destroy
-#endif
 #pragma weak pmm_alloc
 #pragma weak pmm_free
 #pragma weak pmm_get_stats
@@ -128,7 +125,6 @@ static bool bench_heap(void)
     return true;
 }
 
-#ifdef KBENCH_SLAB
 static void bench_slab(void)
 {
     if (!kmem_cache_create || !kmem_cache_alloc || !kmem_cache_free) {
@@ -153,9 +149,6 @@ static void bench_slab(void)
     if (kmem_cache_destroy)
         kmem_cache_destroy(c);
 }
-#else
-static void bench_slab(void) { printk("kbench: slab skipped (not in this build)\n"); }
-#endif
 
 /* Time every allocator that is up and print one line per figure. */
 void kbench_run(void)

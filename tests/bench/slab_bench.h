@@ -1,9 +1,8 @@
 /*
  * Workload 8, included into Pagoda's bench executable only: a slab cache of
  * 64-byte objects, kmem_cache_alloc + kmem_cache_free pairs (and the same
- * in the callgrind mode). Skipped when this tree has no slab allocator.
+ * in the callgrind mode).
  */
-#if __has_include(<pagoda/slab.h>)
 #include <pagoda/slab.h>
 
 static void bm_extra(const char *mode)
@@ -38,6 +37,3 @@ static void bm_extra(const char *mode)
     }
     kmem_cache_destroy(c);
 }
-#else
-static void bm_extra(const char *mode) { (void)mode; }
-#endif
