@@ -60,9 +60,13 @@ done
 
 if [ "$CG" = 1 ] && command -v valgrind > /dev/null; then
     echo "bench: callgrind" >&2
-    for a in "${exes[@]}"; do
-        valgrind --tool=callgrind --collect-atstart=no \
-            --callgrind-out-file="$RAW/cg.$a.out" "$OUT/bench-$a" callgrind \
+    cgs=("${exes[@]}")
+    [ -x "$OUT/bench-pagoda" ] && cgs+=(pagoda_h0)
+    for a in "${cgs[@]}"; do
+        exe=$a env=()
+        [ "$a" = pagoda_h0 ] && exe=pagoda env=(BENCH_HARDEN=0)
+        env "${env[@]}" valgrind --tool=callgrind --collect-atstart=no \
+            --callgrind-out-file="$RAW/cg.$a.out" "$OUT/bench-$exe" callgrind \
             > "$RAW/$a.cg" 2> "$RAW/$a.cg.err" ||
             echo "bench: callgrind of bench-$a failed (see $RAW/$a.cg.err)" >&2
     done
