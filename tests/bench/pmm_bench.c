@@ -93,6 +93,17 @@ static void pagoda_setup(struct pagoda_map *m, uint64_t bytes)
 
 static void pagoda_teardown(struct pagoda_map *m) { bench_array_free(m->mem, m->bytes); }
 
+/* "R <who>_pair_<map>_ns" for single frames, "<who>_contig<n>_<map>_ns". */
+static void emit_run(const char *who, size_t n, const char *map, double ns)
+{
+    char key[64];
+    if (n == 1)
+        snprintf(key, sizeof(key), "%s_pair_%s_ns", who, map);
+    else
+        snprintf(key, sizeof(key), "%s_contig%zu_%s_ns", who, n, map);
+    bench_emit(key, ns);
+}
+
 static void run_timed(void)
 {
     char key[64];
@@ -111,11 +122,7 @@ static void run_timed(void)
                 bench_sink((void *)pa);
                 pmm_core_free(c, pa, n);
             });
-            if (n == 1)
-                snprintf(key, sizeof(key), "pmm_pair_%s_ns", mn);
-            else
-                snprintf(key, sizeof(key), "pmm_contig%zu_%s_ns", n, mn);
-            bench_emit(key, ns);
+            emit_run("pmm", n, mn, ns);
         }
         /* Sequential fill: every free frame, one at a time, until NULL;
          * then all back (untimed). The best of three fills. */
@@ -152,11 +159,7 @@ static void run_timed(void)
                 bench_sink((void *)bpa);
                 bitscan_free(&b, bpa, n);
             });
-            if (n == 1)
-                snprintf(key, sizeof(key), "bitscan_pair_%s_ns", mn);
-            else
-                snprintf(key, sizeof(key), "bitscan_contig%zu_%s_ns", n, mn);
-            bench_emit(key, ns);
+            emit_run("bitscan", n, mn, ns);
         }
         /* Its fill: up to 4,096 frames or 10 ms, best of three. */
         double bbest = 0;
