@@ -39,6 +39,9 @@ void heap_region_init(struct heap_region *r, void *base, size_t bytes);
  * this, kmalloc serves from the static bump arena. */
 void kheap_init(struct heap_source *src, int harden);
 
+/* True once kheap_init has given the heap a page source. */
+bool kheap_ready(void);
+
 /* size bytes, 16-byte aligned, or NULL. kmalloc(0) returns a unique pointer. */
 void *kmalloc(size_t size);
 /* kmalloc, zero-filled. */

@@ -13,6 +13,10 @@
 #include <pagoda/pmm.h>
 #include <pagoda/printk.h>
 #include <pagoda/string.h>
+#include <pagoda/vmm.h>
+
+#include "kheap_source.h"
+#include "vmm_demo.h"
 
 bool kernel_exit_on_panic;
 
@@ -58,6 +62,11 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
     boot_info_print(); /* the memory map, modules, ...; panics without a map */
     pmm_init(boot_info_get());
 
+    vmm_init();
+    kheap_boot_init(); /* the heap (issue 6): after the VMM it grows through */
+    vmm_demo_craftyos();
+    kheap_demo_string();
+
     if (test)
         run_tests_and_exit(test);
     if (cmdline_get("bench", arg, sizeof(arg))) { /* time the allocators, then leave */
@@ -67,6 +76,12 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
     }
     if (cmdline_get("crash", arg, sizeof(arg)))
         crash(arg);
+
+    char fault[16];
+    if (cmdline_get("fault", fault, sizeof(fault))) {
+        fault_demo_run(fault);
+        arch_emulator_exit(false); /* only an unknown kind comes back */
+    }
 
     printk("Pagoda is up. Nothing else to do yet: halting.\n");
     arch_halt();
