@@ -132,6 +132,14 @@ def main():
             print("%-26s" % label + "".join(st(a, key).fmt() for a in allocs))
 
     print("Pagoda allocator benchmark: ns per operation, median (min-max) of %s runs" % nruns)
+    try:
+        with open(os.path.join(raw, "machine.txt")) as f:
+            for line in f:
+                print("  " + line.rstrip())
+                k, _, v = line.partition(": ")
+                j["machine_" + k] = v.strip()
+    except OSError:
+        pass
     table("1. malloc+free pair (ns)", [("%d B" % s, "w1_pair_%d_ns" % s) for s in W1_SIZES])
     table("2. LIFO batches, ns per malloc+free",
           [("batch %d x %d B" % (b, s), "w2_lifo_%d_%d_ns" % (b, s))
