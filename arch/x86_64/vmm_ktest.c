@@ -259,6 +259,7 @@ KTEST(vmm_alloc_immediate)
     /* Disjoint, with an unmapped guard page between them. */
     KT_ASSERT((vaddr_t)b >= (vaddr_t)a + 3 * PAGE_SIZE || (vaddr_t)a >= (vaddr_t)b + 2 * PAGE_SIZE);
     KT_ASSERT_EQ(vmm_translate((vaddr_t)a + 2 * PAGE_SIZE, NULL, NULL), -E_NOENT);
+    KT_ASSERT_EQ(vmm_translate((vaddr_t)a - PAGE_SIZE, NULL, NULL), -E_NOENT);
     KT_ASSERT_EQ(vmm_translate((vaddr_t)a + PAGE_SIZE, NULL, NULL), 0);
     KT_ASSERT_EQ(a[0] | a[2 * PAGE_SIZE - 1] | b[0], 0); /* zeroed */
     a[2 * PAGE_SIZE - 1] = 0x42;

@@ -3,7 +3,8 @@
  * page-fault report.
  *
  * Theory of operation. The KVA region [KVA_BASE, KVA_LIMIT) is a vrange set
- * (src/mm/vrange.c): first fit, one unmapped guard page after each range.
+ * (src/mm/vrange.c): first fit, one unmapped guard page on each side of
+ * every range.
  * vmm_alloc either backs every page at once with zeroed frames (immediate)
  * or, with VMM_DEMAND, only records the range: the first touch of a page
  * faults, and the #PF handler maps a zeroed frame with the range's flags
@@ -76,8 +77,11 @@ static void kva_desc_free(struct vrange *r)
     desc_free_list = r;
 }
 
+/* The region starts one page in, so that every range, the first included,
+ * has an unmapped page below it as well as its gap above: a stack made
+ * with vmm_alloc gets its guard page for free. */
 static struct vrange_set kva = {
-    .base = KVA_BASE,
+    .base = KVA_BASE + PAGE_SIZE,
     .limit = KVA_LIMIT,
     .gap_pages = 1,
     .desc_alloc = kva_desc_alloc,
@@ -183,11 +187,11 @@ void vmm_describe(vaddr_t va, char *buf, size_t size)
     else if (va >= KVA_BASE && va < KVA_LIMIT) {
         struct vrange *r = vrange_find(&kva, va), *b = vrange_below(&kva, va);
         if (r)
-            ksnprintf(buf, size, "kernel range 0x%llx+%zu pages (%s)",
-                      (unsigned long long)r->base, r->pages,
-                      r->flags & VMM_DEMAND ? "demand" : "immediate");
+            ksnprintf(buf, size, "kernel range 0x%llx+%zu pages (%s)", (unsigned long long)r->base,
+                      r->pages, r->flags & VMM_DEMAND ? "demand" : "immediate");
         else if (b)
-            ksnprintf(buf, size, "the kernel-range region, outside every range "
+            ksnprintf(buf, size,
+                      "the kernel-range region, outside every range "
                       "(past the end of 0x%llx+%zu pages)",
                       (unsigned long long)b->base, b->pages);
         else
@@ -236,4 +240,7 @@ static bool vmm_page_fault(struct trap_frame *f)
     return false;
 }
 
-void vmm_fault_init(void) { trap_set_handler(14, vmm_page_fault); }
+void vmm_fault_init(void)
+{
+    trap_set_handler(14, vmm_page_fault);
+}

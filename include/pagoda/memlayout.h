@@ -34,8 +34,8 @@
  *  0xffff818000000000 +--------------------------------------+
  *                     | kernel virtual ranges: vmm_alloc,    | PML4[258]; first
  *                     | VMM_DEMAND ranges, extra stacks      | fit, an unmapped
- *                     |                                      | guard page after
- *                     |                                      | each range
+ *                     |                                      | guard page on each
+ *                     |                                      | side of a range
  *  0xffff810000000000 +--------------------------------------+
  *                     | kernel heap (list allocator pages)   | PML4[257]
  *  0xffff808000000000 +--------------------------------------+
