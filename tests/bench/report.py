@@ -151,7 +151,7 @@ def main():
 
     print()
     print("6. fragmentation on workload 3: peak footprint / peak live bytes")
-    for a in allocs:
+    for a in allocs + (["pagoda_h0"] if "pagoda_h0" in single else []):
         s = single.get(a, {})
         f = s.get("w6_footprint_over_live")
         fp = s.get("w6_peak_footprint_bytes")
