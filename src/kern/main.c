@@ -64,6 +64,7 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
 
     vmm_init();
     kheap_boot_init(); /* the heap (issue 6): after the VMM it grows through */
+    pmm_reclaim_bootloader(); /* the adapter copied all it needs from the info */
     vmm_demo_craftyos();
     kheap_demo_string();
 
