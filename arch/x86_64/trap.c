@@ -13,6 +13,7 @@
 
 #include "console.h"
 #include "cpu.h"
+#include "recover.h"
 #include "x86.h"
 
 static trap_handler_t handlers[48];
@@ -86,6 +87,8 @@ void trap_dump(const struct trap_frame *f)
 void trap_dispatch(struct trap_frame *f)
 {
     if (f->vector < 48 && handlers[f->vector] && handlers[f->vector](f))
+        return;
+    if (trap_recover(f)) /* a safe access or the monitor's recovery point */
         return;
 
     /* A fault in a guard page is a kernel stack overflow. It shows up as a

@@ -8,6 +8,7 @@
 #include <arch/arch.h>
 #include <pagoda/kernel.h>
 #include <pagoda/ktest.h>
+#include <pagoda/monitor.h>
 #include <pagoda/printk.h>
 #include <pagoda/string.h>
 
@@ -43,6 +44,10 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
 
     if (test)
         run_tests_and_exit(test);
+
+    /* Interactive use: the kernel monitor, unless a batch mode was asked for. */
+    if (!cmdline_get("fault", arg, sizeof(arg)) && !cmdline_get("bench", arg, sizeof(arg)))
+        monitor_run();
 
     printk("Pagoda is up. Nothing else to do yet: halting.\n");
     arch_halt();

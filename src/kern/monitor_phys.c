@@ -1,0 +1,188 @@
+/*
+ * Monitor commands on physical memory: mem, memmap, alloc, free.
+ *
+ * memmap prints the boot memory map the adapter normalised (a copy taken by
+ * monitor_save_bootinfo before the bootloader's frames are reclaimed), and
+ * for each region a bar of BAR_CELLS cells: each cell samples up to
+ * BAR_SAMPLES frames of its slice with pmm_frame_is_free and shows
+ *   '.' all sampled frames free, '#' all in use, '+' some of each.
+ * Sampling keeps a 128 GiB region as cheap to draw as a 1 MiB one.
+ */
+#include <pagoda/errno.h>
+#include <pagoda/monitor.h>
+#include <pagoda/pmm.h>
+#include <pagoda/printk.h>
+
+#include "monitor.h"
+
+#pragma weak pmm_get_stats
+#pragma weak pmm_alloc
+#pragma weak pmm_free_checked
+#pragma weak pmm_frame_is_free
+
+#define MAP_MAX     64
+#define BAR_CELLS   40
+#define BAR_SAMPLES 16
+
+static struct stivale2_mmap_entry saved_map[MAP_MAX];
+static size_t saved_count;
+static bool saved_truncated;
+
+void monitor_save_bootinfo(struct stivale2_struct *info)
+{
+    if (!info)
+        return;
+    for (uint64_t t = info->tags; t; t = ((struct stivale2_tag *)t)->next) {
+        struct stivale2_tag *tag = (struct stivale2_tag *)t;
+        if (tag->identifier != STIVALE2_STRUCT_TAG_MEMMAP_ID)
+            continue;
+        struct stivale2_struct_tag_memmap *mm = (struct stivale2_struct_tag_memmap *)tag;
+        saved_count = mm->entries < MAP_MAX ? mm->entries : MAP_MAX;
+        saved_truncated = mm->entries > MAP_MAX;
+        for (size_t i = 0; i < saved_count; i++)
+            saved_map[i] = mm->memmap[i];
+        return;
+    }
+}
+
+static const char *type_name(uint32_t type)
+{
+    switch (type) {
+    case STIVALE2_MMAP_USABLE: return "usable";
+    case STIVALE2_MMAP_RESERVED: return "reserved";
+    case STIVALE2_MMAP_ACPI_RECLAIMABLE: return "ACPI reclaimable";
+    case STIVALE2_MMAP_ACPI_NVS: return "ACPI NVS";
+    case STIVALE2_MMAP_BAD_MEMORY: return "bad memory";
+    case STIVALE2_MMAP_BOOTLOADER_RECLAIMABLE: return "bootloader";
+    case STIVALE2_MMAP_KERNEL_AND_MODULES: return "kernel+modules";
+    case STIVALE2_MMAP_FRAMEBUFFER: return "framebuffer";
+    default: return "unknown (reserved)";
+    }
+}
+
+/* "12 MiB", "640 KiB", "3 GiB": the largest unit that divides evenly-ish. */
+static void human(uint64_t bytes, char *buf, size_t size)
+{
+    if (bytes >= GiB(4))
+        ksnprintf(buf, size, "%llu GiB", (unsigned long long)(bytes >> 30));
+    else if (bytes >= MiB(4))
+        ksnprintf(buf, size, "%llu MiB", (unsigned long long)(bytes >> 20));
+    else
+        ksnprintf(buf, size, "%llu KiB", (unsigned long long)(bytes >> 10));
+}
+
+static void draw_bar(uint64_t base, uint64_t len, char *bar)
+{
+    uint64_t first = ALIGN_UP(base, PAGE_SIZE) >> PAGE_SHIFT;
+    uint64_t end = (base + len) >> PAGE_SHIFT;
+    uint64_t frames = end > first ? end - first : 0;
+    unsigned cells = frames < BAR_CELLS ? (unsigned)frames : BAR_CELLS;
+    for (unsigned c = 0; c < cells; c++) {
+        uint64_t lo = first + frames * c / cells, hi = first + frames * (c + 1) / cells;
+        uint64_t step = (hi - lo + BAR_SAMPLES - 1) / BAR_SAMPLES;
+        unsigned nfree = 0, n = 0;
+        for (uint64_t f = lo; f < hi; f += step ? step : 1, n++)
+            nfree += pmm_frame_is_free(f << PAGE_SHIFT);
+        bar[c] = nfree == n ? '.' : nfree == 0 ? '#' : '+';
+    }
+    bar[cells] = '\0';
+}
+
+void mon_cmd_memmap(int argc, char **argv)
+{
+    if (saved_count == 0) {
+        mon_unavailable("memmap (no boot memory map was handed to the monitor)");
+        return;
+    }
+    bool bars = MON_HAVE(pmm_frame_is_free);
+    printk("%-18s %-18s %-8s %-18s %s\n", "base", "end", "size", "type",
+           bars ? "frames ('.' free, '#' used, '+' mixed)" : "");
+    for (size_t i = 0; i < saved_count; i++) {
+        const struct stivale2_mmap_entry *e = &saved_map[i];
+        char sz[16], bar[BAR_CELLS + 1] = "";
+        human(e->length, sz, sizeof(sz));
+        if (bars && (e->type == STIVALE2_MMAP_USABLE ||
+                     e->type == STIVALE2_MMAP_BOOTLOADER_RECLAIMABLE ||
+                     e->type == STIVALE2_MMAP_KERNEL_AND_MODULES))
+            draw_bar(e->base, e->length, bar);
+        printk("0x%016llx 0x%016llx %-8s %-18s %s\n", (unsigned long long)e->base,
+               (unsigned long long)(e->base + e->length), sz, type_name(e->type), bar);
+    }
+    if (saved_truncated)
+        printk("(only the first %d entries are shown)\n", MAP_MAX);
+}
+
+void mon_cmd_mem(int argc, char **argv)
+{
+    if (MON_HAVE(pmm_get_stats)) {
+        struct pmm_stats st;
+        pmm_get_stats(&st);
+        char a[16], b[16], c[16];
+        human(st.usable_pages * PAGE_SIZE, a, sizeof(a));
+        human(st.free_pages * PAGE_SIZE, b, sizeof(b));
+        human(st.used_pages * PAGE_SIZE, c, sizeof(c));
+        printk("physical: %llu usable frames (%s), %llu free (%s), %llu used (%s), "
+               "%llu reserved\n",
+               (unsigned long long)st.usable_pages, a, (unsigned long long)st.free_pages, b,
+               (unsigned long long)st.used_pages, c, (unsigned long long)st.reserved_pages);
+        printk("PMM bitmap: %llu bytes at phys 0x%llx\n", (unsigned long long)st.bitmap_bytes,
+               (unsigned long long)st.bitmap_phys);
+    } else {
+        mon_unavailable("mem (PMM)");
+    }
+    mon_heap_summary();
+}
+
+/* The most frames alloc/free accept: all usable frames, or 2^20 (4 GiB)
+ * when the PMM cannot tell us. */
+static uint64_t frame_limit(void)
+{
+    if (!MON_HAVE(pmm_get_stats))
+        return 1u << 20;
+    struct pmm_stats st;
+    pmm_get_stats(&st);
+    return st.usable_pages ? st.usable_pages : 1;
+}
+
+void mon_cmd_alloc(int argc, char **argv)
+{
+    uint64_t n;
+    if (!MON_HAVE(pmm_alloc)) {
+        mon_unavailable("alloc");
+        return;
+    }
+    if (!mon_count(argv[1], "frame count", frame_limit(), &n))
+        return;
+    void *p = pmm_alloc(n);
+    if (!p) {
+        printk("alloc %llu: no run of %llu free contiguous frames\n", (unsigned long long)n,
+               (unsigned long long)n);
+        return;
+    }
+    printk("allocated %llu frame%s at phys 0x%llx\n", (unsigned long long)n, n > 1 ? "s" : "",
+           (unsigned long long)(uintptr_t)p);
+}
+
+void mon_cmd_free(int argc, char **argv)
+{
+    uint64_t pa, n;
+    if (!MON_HAVE(pmm_free_checked)) {
+        mon_unavailable("free");
+        return;
+    }
+    if (!mon_num(argv[1], "physical address", &pa) ||
+        !mon_count(argv[2], "frame count", frame_limit(), &n))
+        return;
+    int err = pmm_free_checked((void *)(uintptr_t)pa, n);
+    if (err) {
+        const char *why = err == -E_DOUBLE    ? "a frame in that range is already free"
+                          : err == -E_ALIGN   ? "the address is not page-aligned"
+                          : err == -E_RANGE   ? "the range is outside the managed memory"
+                          : err == -E_BADFREE ? "those frames were never usable memory"
+                                              : "refused";
+        printk("free refused: %s (%s); nothing was changed\n", err_name(err), why);
+        return;
+    }
+    printk("freed %llu frame%s at phys 0x%llx\n", (unsigned long long)n, n > 1 ? "s" : "",
+           (unsigned long long)pa);
+}
