@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""Drive the Pagoda monitor over a serial line, one command per prompt.
+
+monitor-drive.py [--timeout S] [--status N] [--log LOG] [--keys] SCRIPT -- CMD...
+
+CMD is an emulator whose COM1 is its stdin/stdout (QEMU -serial stdio). The
+SCRIPT holds one directive per line:
+    > LINE      wait for the `pagoda> ` prompt, then type LINE and Enter
+    ? REGEX     the answer to the last LINE (up to the next prompt) matches
+    ! REGEX     ... and does not match
+    = BYTES     like >, but raw bytes with Python escapes and no Enter added
+                (\\x1b[A\\r is Up then Enter)
+    # comment
+A `?` regex's named groups, (?P<pa>0x[0-9a-f]+), become variables that
+later lines and regexes use as ${pa}.
+After the script the emulator must exit with --status (default 33, the
+success status `halt` gives under QEMU). Every answer must come back with a
+prompt, except after the last line (halt). Prints one line per failed
+check and exits 1 on any failure; the whole conversation goes to LOG.
+"""
+import os, re, select, subprocess, sys, time
+
+PROMPT = b"pagoda> "
+
+
+def main():
+    args = sys.argv[1:]
+    timeout, want, log = 90.0, 33, None
+    while args and args[0].startswith("--"):
+        opt = args.pop(0)
+        if opt == "--":
+            break
+        val = args.pop(0)
+        if opt == "--timeout":
+            timeout = float(val)
+        elif opt == "--status":
+            want = int(val)
+        elif opt == "--log":
+            log = val
+    script, cmd = args[0], args[args.index("--") + 1:]
+    steps = []
+    with open(script) as f:
+        for raw in f:
+            line = raw.rstrip("\n")
+            if not line.strip() or line.startswith("#"):
+                continue
+            steps.append((line[0], line[2:]))
+
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout
+    buf = bytearray()
+    failures = []
+
+    def read_some(limit):
+        r, _, _ = select.select([proc.stdout], [], [], limit)
+        if r:
+            data = os.read(proc.stdout.fileno(), 4096)
+            if not data:
+                return False
+            buf.extend(data)
+        return True
+
+    def wait_prompt(start):
+        """Wait for a prompt after offset start; its offset, or -1."""
+        while True:
+            i = buf.find(PROMPT, start)
+            if i >= 0:
+                return i
+            left = deadline - time.monotonic()
+            if left <= 0 or not read_some(min(left, 1.0)):
+                return -1
+
+    pos = 0          # where the answer to the last line starts
+    answer = None    # the text of that answer, once its prompt came back
+    last_line = None
+    sent_at = 0
+
+    def close_answer():
+        nonlocal answer, pos
+        if answer is not None or last_line is None:
+            return
+        i = wait_prompt(sent_at)
+        if i < 0:
+            failures.append(f"no prompt came back after {last_line!r}")
+            answer = buf[sent_at:].decode(errors="replace")
+            pos = len(buf)
+        else:
+            answer = buf[sent_at:i].decode(errors="replace")
+            pos = i + len(PROMPT)
+        # Drop the echo of what we typed: the answer is what follows it.
+        answer = answer.split("\n", 1)[1] if "\n" in answer else ""
+
+    env = {}
+
+    def subst(text):
+        return re.sub(r"\$\{(\w+)\}", lambda m: env.get(m.group(1), m.group(0)), text)
+
+    for kind, text in steps:
+        text = subst(text)
+        if kind in ">=":
+            close_answer()
+            if last_line is None:
+                i = wait_prompt(0)
+                if i < 0:
+                    failures.append("the first prompt never came")
+                    break
+                pos = i + len(PROMPT)
+            time.sleep(0.05)
+            if kind == ">":
+                proc.stdin.write(text.encode() + b"\r")
+            else:
+                proc.stdin.write(text.encode().decode("unicode_escape").encode("latin-1"))
+            proc.stdin.flush()
+            # The answer starts after our echoed line.
+            sent_at = pos
+            last_line, answer = text, None
+        elif kind in "?!":
+            close_answer()
+            hit = re.search(text, answer or "", re.M)
+            if hit:
+                env.update({k: v for k, v in hit.groupdict().items() if v is not None})
+            if kind == "?" and not hit:
+                failures.append(f"{last_line!r}: missing /{text}/")
+            if kind == "!" and hit:
+                failures.append(f"{last_line!r}: unexpected /{text}/: {hit.group(0)!r}")
+
+    # Let the emulator finish (the last line is normally halt).
+    proc.stdin.close()
+    while time.monotonic() < deadline and proc.poll() is None:
+        read_some(0.5)
+    if proc.poll() is None:
+        proc.kill()
+        failures.append(f"the emulator did not exit within {timeout:.0f}s")
+    else:
+        while read_some(0.1):
+            pass
+        if proc.returncode != want:
+            failures.append(f"the emulator exited with {proc.returncode}, wanted {want}")
+    if log:
+        with open(log, "wb") as f:
+            f.write(bytes(buf))
+    for f in failures:
+        print(f)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
