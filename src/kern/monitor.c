@@ -32,29 +32,29 @@ static void cmd_halt(int argc, char **argv);
 
 static const struct mon_cmd commands[] = {
     {"help", "", "list the commands", 0, 0, cmd_help},
-    {"mem", "", "physical memory totals and heap statistics", 0, 0, mon_cmd_mem},
-    {"memmap", "", "the boot memory map, with a bar of frame use per region", 0, 0,
+    {"mem", "", "physical memory totals, heap statistics", 0, 0, mon_cmd_mem},
+    {"memmap", "", "boot memory map, a bar of frame use per region", 0, 0,
      mon_cmd_memmap},
-    {"walk", "VA", "walk the page tables for VA, level by level", 1, 1, mon_cmd_walk},
-    {"map", "VA PA [rwxug]", "map the 4 KiB page VA to frame PA (default r: read-only, NX)", 2,
+    {"walk", "VA", "the page-table walk for VA, level by level", 1, 1, mon_cmd_walk},
+    {"map", "VA PA [rwxug]", "map page VA to frame PA (default r: read-only, NX)", 2,
      3, mon_cmd_map},
-    {"unmap", "VA", "unmap the 4 KiB page VA (its frame stays allocated)", 1, 1, mon_cmd_unmap},
+    {"unmap", "VA", "unmap page VA (its frame stays allocated)", 1, 1, mon_cmd_unmap},
     {"alloc", "N", "allocate N contiguous physical frames", 1, 1, mon_cmd_alloc},
-    {"free", "PA N", "free N frames at PA (checked: a bad free is refused)", 2, 2, mon_cmd_free},
+    {"free", "PA N", "free N frames at PA (a bad free is refused)", 2, 2, mon_cmd_free},
     {"kmalloc", "N", "allocate N bytes from the kernel heap", 1, 1, mon_cmd_kmalloc},
-    {"kfree", "VA", "free a kmalloc block (checked: a bad pointer is refused)", 1, 1,
+    {"kfree", "VA", "free a kmalloc block (a bad pointer is refused)", 1, 1,
      mon_cmd_kfree},
     {"heap", "", "kernel heap statistics", 0, 0, mon_cmd_heap},
     {"slabinfo", "", "the slab caches", 0, 0, mon_cmd_slabinfo},
-    {"peek", "VA [N]", "hex dump N bytes at VA (default 64, at most 4096)", 1, 2, mon_cmd_peek},
-    {"poke", "VA VALUE [SIZE]", "store VALUE at VA as SIZE bytes (1, 2, 4 or 8; default 8)", 2,
+    {"peek", "VA [N]", "hex dump of N bytes at VA (default 64, max 4096)", 1, 2, mon_cmd_peek},
+    {"poke", "VA VALUE [SIZE]", "store VALUE at VA in SIZE (1/2/4/8, default 8) bytes", 2,
      3, mon_cmd_poke},
-    {"test", "[PREFIX]", "run the in-kernel tests (those starting with PREFIX)", 0, 1, cmd_test},
+    {"test", "[PREFIX]", "run the in-kernel tests (names starting PREFIX)", 0, 1, cmd_test},
     {"bench", "", "run the allocator benchmarks", 0, 0, cmd_bench},
-    {"fault", "KIND", "run a fault demonstration (fault list shows the kinds)", 1, 1, cmd_fault},
+    {"fault", "KIND", "a fault demonstration (fault list: the kinds)", 1, 1, cmd_fault},
     {"uptime", "", "timer ticks since the monitor started", 0, 0, cmd_uptime},
     {"reboot", "", "reset the machine", 0, 0, cmd_reboot},
-    {"halt", "", "stop (leaves the emulator with success under QEMU or Bochs)", 0, 0, cmd_halt},
+    {"halt", "", "stop (leaves QEMU/Bochs with success)", 0, 0, cmd_halt},
 };
 
 /* ---- argument helpers ------------------------------------------------ */
@@ -120,9 +120,9 @@ static void cmd_help(int argc, char **argv)
     for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
         char left[32];
         ksnprintf(left, sizeof(left), "%s %s", commands[i].name, commands[i].usage);
-        printk("  %-24s %s\n", left, commands[i].help);
+        printk("  %-21s %s\n", left, commands[i].help);
     }
-    printk("Keys: Backspace, Ctrl-U (erase line), Ctrl-C (cancel), Up/Down (history).\n");
+    printk("Keys: Backspace, Ctrl-U erase line, Ctrl-C cancel, Up/Down history.\n");
 }
 
 static void cmd_test(int argc, char **argv)

@@ -10,6 +10,10 @@ SCRIPT holds one directive per line:
     ! REGEX     ... and does not match
     = BYTES     like >, but raw bytes with Python escapes and no Enter added
                 (\\x1b[A\\r is Up then Enter)
+    k KEYS      like >, but pressed on the PS/2 keyboard through QEMU's
+                monitor (needs --hmp SOCKET): sendkey names, e.g. "h e l p ret"
+    s REGEX     the VGA text screen (read from guest memory at 0xB8000
+                through QEMU's monitor) matches REGEX
     # comment
 A `?` regex's named groups, (?P<pa>0x[0-9a-f]+), become variables that
 later lines and regexes use as ${pa}.
@@ -18,14 +22,14 @@ success status `halt` gives under QEMU). Every answer must come back with a
 prompt, except after the last line (halt). Prints one line per failed
 check and exits 1 on any failure; the whole conversation goes to LOG.
 """
-import os, re, select, subprocess, sys, time
+import os, re, select, socket, subprocess, sys, time
 
 PROMPT = b"pagoda> "
 
 
 def main():
     args = sys.argv[1:]
-    timeout, want, log = 90.0, 33, None
+    timeout, want, log, hmp_path = 90.0, 33, None, None
     while args and args[0].startswith("--"):
         opt = args.pop(0)
         if opt == "--":
@@ -37,6 +41,8 @@ def main():
             want = int(val)
         elif opt == "--log":
             log = val
+        elif opt == "--hmp":
+            hmp_path = val
     script, cmd = args[0], args[args.index("--") + 1:]
     steps = []
     with open(script) as f:
@@ -92,13 +98,47 @@ def main():
         answer = answer.split("\n", 1)[1] if "\n" in answer else ""
 
     env = {}
+    hmp = None
+
+    def hmp_cmd(command):
+        """Run a QEMU monitor command; returns its output."""
+        nonlocal hmp
+        if hmp is None:
+            hmp = socket.socket(socket.AF_UNIX)
+            for _ in range(100):
+                try:
+                    hmp.connect(hmp_path)
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            hmp_read()
+        hmp.sendall(command.encode() + b"\n")
+        return hmp_read()
+
+    def hmp_read():
+        out = b""
+        hmp.settimeout(10)
+        while not out.endswith(b"(qemu) "):
+            chunk = hmp.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+        return re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", out.decode(errors="replace"))
+
+    def screen():
+        words = []
+        for line in hmp_cmd("xp /2000hx 0xb8000").splitlines():
+            if re.match(r"^[0-9a-f]+:", line):
+                words += [int(w, 16) for w in line.split(":", 1)[1].split()]
+        text = "".join(chr(w & 0xFF) if 0x20 <= (w & 0xFF) < 0x7F else " " for w in words)
+        return "\n".join(text[i:i + 80].rstrip() for i in range(0, len(text), 80))
 
     def subst(text):
         return re.sub(r"\$\{(\w+)\}", lambda m: env.get(m.group(1), m.group(0)), text)
 
     for kind, text in steps:
         text = subst(text)
-        if kind in ">=":
+        if kind in ">=k":
             close_answer()
             if last_line is None:
                 i = wait_prompt(0)
@@ -107,7 +147,11 @@ def main():
                     break
                 pos = i + len(PROMPT)
             time.sleep(0.05)
-            if kind == ">":
+            if kind == "k":
+                for key in text.split():
+                    hmp_cmd("sendkey " + key)
+                    time.sleep(0.02)
+            elif kind == ">":
                 proc.stdin.write(text.encode() + b"\r")
             else:
                 proc.stdin.write(text.encode().decode("unicode_escape").encode("latin-1"))
@@ -115,6 +159,11 @@ def main():
             # The answer starts after our echoed line.
             sent_at = pos
             last_line, answer = text, None
+        elif kind == "s":
+            close_answer()
+            shot = screen()
+            if not re.search(text, shot, re.M):
+                failures.append(f"VGA screen: missing /{text}/; it shows:\n{shot}")
         elif kind in "?!":
             close_answer()
             hit = re.search(text, answer or "", re.M)
