@@ -118,4 +118,11 @@ void arch_irq_restore(bool was_on)
         sti();
 }
 
+void arch_cpu_report(void)
+{
+    printk("cpu: NX %s, 1 GiB pages %s, global pages %s\n",
+           cpu_has_nx() ? "available" : "unavailable (pages stay executable)",
+           cpu_has_1g_pages() ? "available" : "unavailable", cpu_has_pge() ? "available" : "unavailable");
+}
+
 const char *arch_emulator_name(void) { return cpu_emulator_name(); }

@@ -14,6 +14,11 @@ void arch_early_init(void);
 /* Write bytes to every console (COM1 and VGA). */
 void arch_console_write(const char *s, size_t n);
 
+/* A Bochs magic breakpoint (needs magic_break: enabled=1, as `make
+ * bochs-debug` sets): drop Bochs into its debugger right here. A no-op
+ * elsewhere (xchg of a register with itself). */
+#define BOCHS_BREAK() __asm__ volatile("xchg %%bx, %%bx" ::: "memory")
+
 /* Stop this CPU for good, interrupts off. */
 __attribute__((noreturn)) void arch_halt(void);
 /* Reset the machine (keyboard controller, then a triple fault). */
@@ -32,6 +37,9 @@ const char *ksym_lookup(uint64_t addr, uint64_t *offset);
 
 bool arch_irq_save(void);         /* disable interrupts, return previous state */
 void arch_irq_restore(bool was_on);
+
+/* Log the CPU features memory management depends on (NX, 1 GiB pages). */
+void arch_cpu_report(void);
 
 /* The emulator we run under ("QEMU TCG", "Bochs") or NULL on hardware. */
 const char *arch_emulator_name(void);

@@ -16,6 +16,20 @@
 
 bool kernel_exit_on_panic;
 
+/* `crash=panic|ud|pf`: exercise the fatal paths (tests/boot checks them). */
+__attribute__((noinline)) static void crash(const char *how)
+{
+    kernel_exit_on_panic = true;
+    printk("crash: %s requested on the command line\n", how);
+    if (strcmp(how, "panic") == 0)
+        panic("crash test requested on the command line");
+    if (strcmp(how, "ud") == 0)
+        __asm__ volatile("ud2");
+    if (strcmp(how, "pf") == 0)
+        *(volatile uint64_t *)0xffff900000000000ULL = 1; /* never mapped */
+    panic("crash: unknown kind '%s' (panic, ud, pf)", how);
+}
+
 static void run_tests_and_exit(const char *prefix)
 {
     printk("Running in-kernel tests%s%s\n", *prefix ? " with prefix " : "", prefix);
@@ -37,6 +51,7 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
            bi.loader[0] ? bi.loader : "an unnamed Multiboot2 loader", emu ? ", running on " : "",
            emu ? emu : "");
     printk("cmdline: %s\n", bi.cmdline[0] ? bi.cmdline : "(empty)");
+    arch_cpu_report();
 
     const char *test = cmdline_get("test", arg, sizeof(arg));
     if (test || cmdline_get("fault", arg, sizeof(arg)))
@@ -44,6 +59,8 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
 
     if (test)
         run_tests_and_exit(test);
+    if (cmdline_get("crash", arg, sizeof(arg)))
+        crash(arg);
 
     /* Interactive use: the kernel monitor, unless a batch mode was asked for. */
     if (!cmdline_get("fault", arg, sizeof(arg)) && !cmdline_get("bench", arg, sizeof(arg)))

@@ -70,7 +70,7 @@ void panic_at(const char *file, int line, const char *fmt, ...)
 int main(int argc, char **argv)
 {
     const char *prefix = argc > 1 ? argv[1] : "";
-    int passed = 0, nfailed = 0;
+    static int passed, nfailed; /* static: they live across longjmp */
 
     setvbuf(stdout, NULL, _IOLBF, 0);
     for (current = tests; current; current = current->next) {

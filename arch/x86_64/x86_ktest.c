@@ -1,0 +1,86 @@
+/* In-kernel tests of the x86 foundation: descriptor tables and traps. */
+#include <pagoda/ktest.h>
+#include <pagoda/printk.h>
+#include <pagoda/string.h>
+
+#include "cpu.h"
+#include "x86.h"
+
+static volatile int breakpoints;
+static volatile uint64_t bp_rip;
+
+static bool count_breakpoint(struct trap_frame *f)
+{
+    breakpoints++;
+    bp_rip = f->rip;
+    return true; /* int3 is a trap: RIP already points past it */
+}
+
+KTEST(x86_breakpoint_trap_returns)
+{
+    trap_set_handler(3, count_breakpoint);
+    breakpoints = 0;
+    __asm__ volatile("int3");
+    __asm__ volatile("int3");
+    trap_set_handler(3, NULL);
+    KT_ASSERT_EQ(breakpoints, 2);
+    KT_ASSERT(bp_rip >= 0xffffffff80000000ULL);
+}
+
+static bool skip_ud2(struct trap_frame *f)
+{
+    breakpoints++;
+    f->rip += 2; /* ud2 is two bytes: resume after it */
+    return true;
+}
+
+KTEST(x86_invalid_opcode_fault_can_resume)
+{
+    trap_set_handler(6, skip_ud2);
+    breakpoints = 0;
+    __asm__ volatile("ud2");
+    trap_set_handler(6, NULL);
+    KT_ASSERT_EQ(breakpoints, 1);
+}
+
+KTEST(x86_tss_loaded_with_ist_stacks)
+{
+    uint16_t tr;
+    __asm__ volatile("str %0" : "=r"(tr));
+    KT_ASSERT_EQ(tr, GDT_TSS);
+
+    struct {
+        uint16_t limit;
+        uint64_t base;
+    } __attribute__((packed)) idtr;
+    __asm__ volatile("sidt %0" : "=m"(idtr));
+    KT_ASSERT_EQ(idtr.limit, 256 * 16 - 1);
+    /* #DF, NMI and #MC gates name their IST slots (byte 4 of the gate). */
+    const uint8_t *idt = (const uint8_t *)idtr.base;
+    KT_ASSERT_EQ(idt[8 * 16 + 4] & 7, IST_DF);
+    KT_ASSERT_EQ(idt[2 * 16 + 4] & 7, IST_NMI);
+    KT_ASSERT_EQ(idt[18 * 16 + 4] & 7, IST_MC);
+    KT_ASSERT_EQ(idt[14 * 16 + 4] & 7, 0);
+}
+
+KTEST(x86_stack_guards_recorded)
+{
+    int n = 0;
+    for (const struct kstack_guard *g = __kstack_guards_start; g < __kstack_guards_end; g++) {
+        KT_ASSERT((g->guard & PAGE_MASK) == 0);
+        KT_ASSERT(kstack_guard_hit(g->guard + 100) == g->name);
+        n++;
+    }
+    KT_ASSERT(n >= 4); /* boot stack and three IST stacks */
+    /* The stack we run on has its guard right below it. */
+    uint64_t rsp;
+    __asm__ volatile("mov %%rsp, %0" : "=r"(rsp));
+    KT_ASSERT(kstack_guard_hit(rsp) == NULL);
+}
+
+KTEST(x86_printk_formats_into_buffer)
+{
+    char buf[64];
+    ksnprintf(buf, sizeof(buf), "%s=%016llx %zu", "cr3", 0x1000ULL, (size_t)7);
+    KT_ASSERT(strcmp(buf, "cr3=0000000000001000 7") == 0);
+}
