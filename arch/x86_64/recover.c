@@ -1,14 +1,18 @@
 /*
  * Surviving faults in the monitor.
  *
- * Two ways back from an exception, both decided here, after the registered
- * handlers (so demand paging still serves a peek of a demand range):
- *  - a #PF/#GP/#SS/#AC whose RIP lies inside safe.asm's access range resumes
- *    at its fixup, which returns -E_RANGE to the caller of arch_safe_copy or
- *    arch_safe_store;
- *  - any other exception (not NMI or #MC) while a recovery point is armed is
- *    reported, decoded, and resumes at that point (arch_recover_arm returns
- *    1). The point disarms itself, so a fault in the report cannot loop.
+ * Three ways back:
+ *  - trap_recover_safe, before any handler: a #PF/#GP/#SS/#AC whose RIP lies
+ *    inside safe.asm's access range resumes at its fixup, which returns
+ *    -E_RANGE to the caller of arch_safe_copy or arch_safe_store. It comes
+ *    first so that a peek never has side effects: no handler gets to demand-
+ *    page, or to panic about, an address the monitor merely looked at.
+ *  - trap_recover, after the handlers declined: any exception (not NMI or
+ *    #MC) while a recovery point is armed is reported, decoded, and resumes
+ *    at that point (arch_recover_arm returns 1).
+ *  - arch_recover_resume, from panic(): a handler that reports and panics
+ *    (the VMM's page-fault report does) also lands back at the point.
+ * The point disarms itself each time, so a fault in a report cannot loop.
  * Everything else stays fatal, as before.
  */
 #include <arch/arch.h>
@@ -63,18 +67,25 @@ static void record(const struct trap_frame *f)
     last.rip = f->rip;
 }
 
-bool trap_recover(struct trap_frame *f)
+bool trap_recover_safe(struct trap_frame *f)
 {
     uint64_t v = f->vector;
-    if (v >= 32 || v == 2 || v == 18)
-        return false;
-
     if ((v == 13 || v == 14 || v == 12 || v == 17) && f->rip >= (uint64_t)safe_access_start &&
         f->rip < (uint64_t)safe_access_end) {
         record(f);
         f->rip = (uint64_t)safe_access_fixup;
         return true;
     }
+    return false;
+}
+
+bool arch_recover_armed(void) { return recover_point != NULL; }
+
+bool trap_recover(struct trap_frame *f)
+{
+    uint64_t v = f->vector;
+    if (v >= 32 || v == 2 || v == 18)
+        return false;
 
     struct arch_recover *r = recover_point;
     if (!r)
@@ -84,6 +95,9 @@ bool trap_recover(struct trap_frame *f)
     char line[200];
     arch_fault_describe(&last, line, sizeof(line));
     printk("\n*** caught %s\n", line);
+    const char *stack = (v == 8 || v == 14) ? kstack_guard_hit(read_cr2()) : NULL;
+    if (stack)
+        printk("*** that is a kernel stack overflow: %s hit its guard page\n", stack);
     arch_backtrace(f->rbp);
 
     f->rbx = r->rbx;

@@ -10,7 +10,8 @@
 ; registers, the stack pointer, the return address and RFLAGS in a struct
 ; arch_recover (include/arch/monitor.h) and returns 0. trap_recover rewrites
 ; the trap frame from it, so that the iretq "returns" from arch_recover_arm
-; a second time, with 1 in RAX.
+; a second time, with 1 in RAX. arch_recover_resume does the same without a
+; trap frame (for panic): it loads the registers itself and returns 2.
 
 %define E_INVAL 2
 %define E_RANGE 6
@@ -20,6 +21,7 @@ extern recover_point
 global arch_safe_copy
 global arch_safe_store
 global arch_recover_arm
+global arch_recover_resume
 global safe_access_start
 global safe_access_end
 global safe_access_fixup
@@ -88,3 +90,26 @@ arch_recover_arm:
     mov [rel recover_point], rdi
     xor eax, eax
     ret
+
+; void arch_recover_resume(void): back to the armed point, disarming it.
+arch_recover_resume:
+    mov rdi, [rel recover_point]
+    test rdi, rdi
+    jz .none
+    mov qword [rel recover_point], 0
+    mov rbx, [rdi + 0]
+    mov rbp, [rdi + 8]
+    mov r12, [rdi + 16]
+    mov r13, [rdi + 24]
+    mov r14, [rdi + 32]
+    mov r15, [rdi + 40]
+    mov rsp, [rdi + 48]
+    push qword [rdi + 64]
+    mov rcx, [rdi + 56]
+    mov eax, 2
+    popfq                       ; interrupts back as they were at arm time
+    jmp rcx
+.none:
+    cli
+    hlt
+    jmp .none

@@ -86,9 +86,11 @@ void trap_dump(const struct trap_frame *f)
 
 void trap_dispatch(struct trap_frame *f)
 {
+    if (trap_recover_safe(f)) /* a fault in the monitor's peek or poke */
+        return;
     if (f->vector < 48 && handlers[f->vector] && handlers[f->vector](f))
         return;
-    if (trap_recover(f)) /* a safe access or the monitor's recovery point */
+    if (trap_recover(f)) /* a fault in a monitor command */
         return;
 
     /* A fault in a guard page is a kernel stack overflow. It shows up as a

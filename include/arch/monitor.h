@@ -56,6 +56,11 @@ struct arch_recover {
 };
 int arch_recover_arm(struct arch_recover *r) __attribute__((returns_twice));
 void arch_recover_disarm(void);
+/* For panic(): is a recovery point armed? Then arch_recover_resume disarms
+ * it and comes back out of arch_recover_arm with 2, interrupts as they were
+ * when it was armed. */
+bool arch_recover_armed(void);
+__attribute__((noreturn)) void arch_recover_resume(void);
 
 /* ---- page tables ---------------------------------------------------- */
 

@@ -6,13 +6,16 @@
  * stivale2-style struct that everything after reads; then memory.
  */
 #include <arch/arch.h>
+#include <pagoda/bootinfo.h>
 #include <pagoda/kernel.h>
 #include <pagoda/ktest.h>
 #include <pagoda/monitor.h>
+#include <pagoda/pmm.h>
 #include <pagoda/printk.h>
 #include <pagoda/string.h>
+#include <pagoda/vmm.h>
 
-#include "boot_info.h"
+#include "vmm_demo.h"
 
 bool kernel_exit_on_panic;
 
@@ -42,28 +45,39 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
     char arg[64];
 
     arch_early_init();
-    struct boot_info bi;
-    boot_info_read(magic, mbi_phys, &bi);
-    cmdline_set(bi.cmdline);
+    boot_info_init(magic, mbi_phys); /* the stivale2 struct: boot_info_get() */
+    cmdline_set(boot_info_cmdline());
 
     const char *emu = arch_emulator_name();
+    const char *loader = boot_info_loader();
     printk("Pagoda %s (x86_64), booted by %s%s%s\n", PAGODA_VERSION,
-           bi.loader[0] ? bi.loader : "an unnamed Multiboot2 loader", emu ? ", running on " : "",
+           loader ? loader : "an unnamed Multiboot2 loader", emu ? ", running on " : "",
            emu ? emu : "");
-    printk("cmdline: %s\n", bi.cmdline[0] ? bi.cmdline : "(empty)");
     arch_cpu_report();
 
     const char *test = cmdline_get("test", arg, sizeof(arg));
     if (test || cmdline_get("fault", arg, sizeof(arg)))
         kernel_exit_on_panic = true;
+    boot_info_print(); /* the memory map, modules, ...; panics without a map */
+    pmm_init(boot_info_get());
+    monitor_save_bootinfo(boot_info_get()); /* memmap's copy, before any reclaim */
+
+    vmm_init();
+    vmm_demo_craftyos();
 
     if (test)
         run_tests_and_exit(test);
     if (cmdline_get("crash", arg, sizeof(arg)))
         crash(arg);
 
+    char fault[16];
+    if (cmdline_get("fault", fault, sizeof(fault))) {
+        fault_demo_run(fault);
+        arch_emulator_exit(false); /* only an unknown kind comes back */
+    }
+
     /* Interactive use: the kernel monitor, unless a batch mode was asked for. */
-    if (!cmdline_get("fault", arg, sizeof(arg)) && !cmdline_get("bench", arg, sizeof(arg)))
+    if (!cmdline_get("bench", arg, sizeof(arg)))
         monitor_run();
 
     printk("Pagoda is up. Nothing else to do yet: halting.\n");

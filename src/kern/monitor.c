@@ -8,7 +8,8 @@
  * peek and poke go through arch_safe_copy/arch_safe_store, which turn a
  * fault into an error code. And every command runs under a recovery point
  * (arch_recover_arm): an exception inside it is reported, decoded, and the
- * command is abandoned instead of the kernel. Only panic() stays fatal.
+ * command is abandoned instead of the kernel; so is a panic() inside it
+ * (the VMM's page-fault report ends in one), after its report.
  */
 #include <arch/arch.h>
 #include <arch/monitor.h>
@@ -21,6 +22,7 @@
 #include <pagoda/string.h>
 
 #include "monitor.h"
+#include "vmm_demo.h"
 
 static void cmd_help(int argc, char **argv);
 static void cmd_test(int argc, char **argv);
@@ -132,9 +134,8 @@ static void cmd_test(int argc, char **argv)
     printk("%s\n", failures ? "some tests FAILED" : "all selected tests passed");
 }
 
-/* From the bench and VMM branches; weak until they are merged. */
+/* From the bench branch; weak until it is merged. */
 void kbench_run(void) __attribute__((weak));
-int fault_demo_run(const char *kind) __attribute__((weak));
 
 static void cmd_bench(int argc, char **argv)
 {
@@ -147,13 +148,7 @@ static void cmd_bench(int argc, char **argv)
 
 static void cmd_fault(int argc, char **argv)
 {
-    if (!MON_HAVE(fault_demo_run)) {
-        mon_unavailable("fault");
-        return;
-    }
-    int err = fault_demo_run(argv[1]);
-    if (err)
-        printk("fault %s: %s\n", argv[1], err_name(err));
+    fault_demo_run(argv[1]); /* the fatal kinds come back through the recovery point */
 }
 
 static void cmd_uptime(int argc, char **argv)
@@ -210,11 +205,13 @@ static void run_line(char *line)
         return;
     }
     struct arch_recover point;
-    if (arch_recover_arm(&point) == 0) {
+    int how = arch_recover_arm(&point);
+    if (how == 0) {
         cmd->fn(argc, argv);
         arch_recover_disarm();
     } else {
-        printk("'%s' was stopped by that fault; the kernel goes on.\n", cmd->name);
+        printk("monitor: '%s' was stopped by that %s; back to the prompt (the kernel may be "
+               "in a strange state after a panic)\n", cmd->name, how == 1 ? "fault" : "panic");
     }
 }
 

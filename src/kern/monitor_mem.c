@@ -16,10 +16,6 @@
 
 #include "monitor.h"
 
-#pragma weak vmm_map
-#pragma weak vmm_unmap
-#pragma weak pmm_frame_is_free
-
 #define PEEK_DEFAULT 64
 #define PEEK_MAX     4096
 #define PEEK_LINE    16
@@ -196,11 +192,7 @@ void mon_cmd_map(int argc, char **argv)
     }
     if (!parse_flags(argc > 3 ? argv[3] : "r", &flags))
         return;
-    if (!MON_HAVE(vmm_map)) {
-        mon_unavailable("map");
-        return;
-    }
-    if (MON_HAVE(pmm_frame_is_free) && pmm_frame_is_free(pa))
+    if (pmm_frame_is_free(pa))
         printk("note: frame 0x%llx is free in the PMM; alloc it first, or the PMM may hand it "
                "out again\n", (unsigned long long)pa);
     int err = vmm_map(va, pa, flags);
@@ -216,10 +208,6 @@ void mon_cmd_unmap(int argc, char **argv)
     vaddr_t va;
     if (!playground_page(argv[1], &va))
         return;
-    if (!MON_HAVE(vmm_unmap)) {
-        mon_unavailable("unmap");
-        return;
-    }
     paddr_t pa = 0;
     int err = vmm_unmap(va, &pa);
     if (err) {

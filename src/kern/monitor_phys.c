@@ -15,13 +15,8 @@
 
 #include "monitor.h"
 
-#pragma weak pmm_get_stats
-#pragma weak pmm_alloc
-#pragma weak pmm_free_checked
-#pragma weak pmm_frame_is_free
-
 #define MAP_MAX     64
-#define BAR_CELLS   40
+#define BAR_CELLS   32
 #define BAR_SAMPLES 16
 
 static struct stivale2_mmap_entry saved_map[MAP_MAX];
@@ -50,13 +45,13 @@ static const char *type_name(uint32_t type)
     switch (type) {
     case STIVALE2_MMAP_USABLE: return "usable";
     case STIVALE2_MMAP_RESERVED: return "reserved";
-    case STIVALE2_MMAP_ACPI_RECLAIMABLE: return "ACPI reclaimable";
+    case STIVALE2_MMAP_ACPI_RECLAIMABLE: return "ACPI recl.";
     case STIVALE2_MMAP_ACPI_NVS: return "ACPI NVS";
-    case STIVALE2_MMAP_BAD_MEMORY: return "bad memory";
+    case STIVALE2_MMAP_BAD_MEMORY: return "bad";
     case STIVALE2_MMAP_BOOTLOADER_RECLAIMABLE: return "bootloader";
-    case STIVALE2_MMAP_KERNEL_AND_MODULES: return "kernel+modules";
+    case STIVALE2_MMAP_KERNEL_AND_MODULES: return "kernel+mods";
     case STIVALE2_MMAP_FRAMEBUFFER: return "framebuffer";
-    default: return "unknown (reserved)";
+    default: return "unknown";
     }
 }
 
@@ -94,18 +89,16 @@ void mon_cmd_memmap(int argc, char **argv)
         mon_unavailable("memmap (no boot memory map was handed to the monitor)");
         return;
     }
-    bool bars = MON_HAVE(pmm_frame_is_free);
-    printk("%-18s %-18s %-8s %-18s %s\n", "base", "end", "size", "type",
-           bars ? "frames ('.' free, '#' used, '+' mixed)" : "");
+    printk("%-25s %8s %-11s %s\n", "physical range", "size", "type",
+           "frames: . free  # used  + mixed");
     for (size_t i = 0; i < saved_count; i++) {
         const struct stivale2_mmap_entry *e = &saved_map[i];
         char sz[16], bar[BAR_CELLS + 1] = "";
         human(e->length, sz, sizeof(sz));
-        if (bars && (e->type == STIVALE2_MMAP_USABLE ||
-                     e->type == STIVALE2_MMAP_BOOTLOADER_RECLAIMABLE ||
-                     e->type == STIVALE2_MMAP_KERNEL_AND_MODULES))
+        if (e->type == STIVALE2_MMAP_USABLE || e->type == STIVALE2_MMAP_BOOTLOADER_RECLAIMABLE ||
+            e->type == STIVALE2_MMAP_KERNEL_AND_MODULES)
             draw_bar(e->base, e->length, bar);
-        printk("0x%016llx 0x%016llx %-8s %-18s %s\n", (unsigned long long)e->base,
+        printk("%012llx-%012llx %8s %-11s %s\n", (unsigned long long)e->base,
                (unsigned long long)(e->base + e->length), sz, type_name(e->type), bar);
     }
     if (saved_truncated)
@@ -114,31 +107,25 @@ void mon_cmd_memmap(int argc, char **argv)
 
 void mon_cmd_mem(int argc, char **argv)
 {
-    if (MON_HAVE(pmm_get_stats)) {
-        struct pmm_stats st;
-        pmm_get_stats(&st);
-        char a[16], b[16], c[16];
-        human(st.usable_pages * PAGE_SIZE, a, sizeof(a));
-        human(st.free_pages * PAGE_SIZE, b, sizeof(b));
-        human(st.used_pages * PAGE_SIZE, c, sizeof(c));
-        printk("physical: %llu usable frames (%s), %llu free (%s), %llu used (%s), "
-               "%llu reserved\n",
-               (unsigned long long)st.usable_pages, a, (unsigned long long)st.free_pages, b,
-               (unsigned long long)st.used_pages, c, (unsigned long long)st.reserved_pages);
-        printk("PMM bitmap: %llu bytes at phys 0x%llx\n", (unsigned long long)st.bitmap_bytes,
-               (unsigned long long)st.bitmap_phys);
-    } else {
-        mon_unavailable("mem (PMM)");
-    }
+    struct pmm_stats st;
+    pmm_get_stats(&st);
+    char a[16], b[16], c[16], r[16];
+    human(st.usable_pages * PAGE_SIZE, a, sizeof(a));
+    human(st.free_pages * PAGE_SIZE, b, sizeof(b));
+    human(st.used_pages * PAGE_SIZE, c, sizeof(c));
+    human(st.reserved_pages * PAGE_SIZE, r, sizeof(r));
+    printk("frames: %llu usable (%s), %llu free (%s), %llu used (%s)\n",
+           (unsigned long long)st.usable_pages, a, (unsigned long long)st.free_pages, b,
+           (unsigned long long)st.used_pages, c);
+    printk("        %llu reserved (%s); PMM bitmap: %llu bytes at phys 0x%llx\n",
+           (unsigned long long)st.reserved_pages, r, (unsigned long long)st.bitmap_bytes,
+           (unsigned long long)st.bitmap_phys);
     mon_heap_summary();
 }
 
-/* The most frames alloc/free accept: all usable frames, or 2^20 (4 GiB)
- * when the PMM cannot tell us. */
+/* The most frames alloc/free accept: all usable frames. */
 static uint64_t frame_limit(void)
 {
-    if (!MON_HAVE(pmm_get_stats))
-        return 1u << 20;
     struct pmm_stats st;
     pmm_get_stats(&st);
     return st.usable_pages ? st.usable_pages : 1;
@@ -147,10 +134,6 @@ static uint64_t frame_limit(void)
 void mon_cmd_alloc(int argc, char **argv)
 {
     uint64_t n;
-    if (!MON_HAVE(pmm_alloc)) {
-        mon_unavailable("alloc");
-        return;
-    }
     if (!mon_count(argv[1], "frame count", frame_limit(), &n))
         return;
     void *p = pmm_alloc(n);
@@ -166,10 +149,6 @@ void mon_cmd_alloc(int argc, char **argv)
 void mon_cmd_free(int argc, char **argv)
 {
     uint64_t pa, n;
-    if (!MON_HAVE(pmm_free_checked)) {
-        mon_unavailable("free");
-        return;
-    }
     if (!mon_num(argv[1], "physical address", &pa) ||
         !mon_count(argv[2], "frame count", frame_limit(), &n))
         return;

@@ -1,0 +1,431 @@
+/*
+ * Page tables through the recursive slot: map, unmap, translate, protect,
+ * and the temporary-mapping window.
+ *
+ * Theory of operation. The live PML4's entry 510 points at itself, so every
+ * table of the live space is visible at a fixed virtual address
+ * (<arch/paging.h> computes them). A second entry, 509, may point at another
+ * space's PML4 while we edit it (vmm_attach); the same code then works
+ * through that slot. No physical-to-virtual map is needed, ever.
+ *
+ * Invariants:
+ *  - The leaf entry holds the real permissions. Intermediate entries are
+ *    permissive (present, write, and user in the user half), so that they
+ *    never restrict what a leaf grants.
+ *  - A table's frame comes from the PMM and is zeroed through the window
+ *    right after its parent entry is set (invlpg of the window address first,
+ *    so no stale translation of the window page survives).
+ *  - Unmapping the last entry of a PT, PD or (user-half) PDPT gives that table
+ *    back to the PMM. Kernel-half PDPTs are never freed: every space shares
+ *    them through its PML4 (vmm_space_create copies those entries).
+ *  - Every change to a present entry is followed by invlpg of the page.
+ *
+ * Cost: a map or unmap touches at most four entries plus one 512-entry scan
+ * per level when checking for an empty table; translate is four loads.
+ *
+ * Weaknesses: one CPU (no TLB shootdown), interrupts are the only lock, and
+ * 1 GiB pages are refused rather than split.
+ */
+#include <arch/arch.h>
+#include <pagoda/errno.h>
+#include <pagoda/memlayout.h>
+#include <pagoda/pmm.h>
+#include <pagoda/printk.h>
+#include <pagoda/string.h>
+
+#include "vmm_internal.h"
+#include "x86.h"
+
+_Static_assert(VMM_WRITE == PG_F_WRITE && VMM_USER == PG_F_USER && VMM_NX == PG_F_NX &&
+                   VMM_GLOBAL == PG_F_GLOBAL && VMM_NOCACHE == PG_F_NOCACHE &&
+                   VMM_WRTHRU == PG_F_WRTHRU,
+               "<arch/paging.h> mirrors the VMM_* flags");
+
+#define LEAF_FLAGS (VMM_WRITE | VMM_USER | VMM_NX | VMM_GLOBAL | VMM_NOCACHE | VMM_WRTHRU)
+
+bool vmm_nx;
+
+static inline volatile uint64_t *ent(vaddr_t a) { return (volatile uint64_t *)a; }
+
+static uint64_t inter_bits(vaddr_t va)
+{
+    return PTE_PRESENT | PTE_WRITE | (va < USER_LIMIT ? PTE_USER : 0);
+}
+
+/* Addresses the page-table API may touch: canonical, and not one of the two
+ * windows onto the tables themselves. */
+static int check_va(vaddr_t va)
+{
+    if (!pg_is_canonical(va))
+        return -E_INVAL;
+    if (!IS_ALIGNED(va, PAGE_SIZE))
+        return -E_ALIGN;
+    unsigned l4 = pg_l4(va);
+    if (va >= USER_LIMIT && (l4 == RECURSIVE_SLOT || l4 == FOREIGN_SLOT))
+        return -E_INVAL;
+    return 0;
+}
+
+paddr_t vmm_alloc_table(void)
+{
+    paddr_t pa = (paddr_t)pmm_alloc(1);
+    if (!pa)
+        return 0;
+    void *p = vmm_map_temp(pa);
+    memset(p, 0, PAGE_SIZE);
+    vmm_unmap_temp(p);
+    return pa;
+}
+
+/* Give *parent a fresh table, seen at `window` once installed, and zero it
+ * there. The invlpg drops any translation cached while it was absent. */
+static int new_table(volatile uint64_t *parent, vaddr_t window, uint64_t bits)
+{
+    paddr_t pa = (paddr_t)pmm_alloc(1);
+    if (!pa)
+        return -E_NOMEM;
+    *parent = pa | bits;
+    invlpg(window);
+    memset((void *)window, 0, PAGE_SIZE);
+    return 0;
+}
+
+/* Replace a 2 MiB page by a table of 512 equivalent 4 KiB pages. The table
+ * is filled through the temp window before the PDE points at it, so the
+ * range never stops being mapped, even when we are running from it. */
+static int split_2m(volatile uint64_t *pde, vaddr_t va, vaddr_t window)
+{
+    uint64_t old = *pde;
+    paddr_t pa = (paddr_t)pmm_alloc(1);
+    if (!pa)
+        return -E_NOMEM;
+    uint64_t *t = vmm_map_temp(pa);
+    for (unsigned i = 0; i < PG_ENTRIES; i++)
+        t[i] = pg_split_entry(old, i);
+    vmm_unmap_temp(t);
+    *pde = pa | inter_bits(va);
+    invlpg(ALIGN_DOWN(va, PG_2M)); /* the 2 MiB TLB entry */
+    invlpg(window);
+    return 0;
+}
+
+enum walk_mode { WALK_LOOKUP, WALK_CREATE, WALK_SPLIT };
+
+/*
+ * Find the PTE of va, step by step from the PML4 down:
+ *   WALK_LOOKUP  stop with -E_NOENT at a missing table;
+ *   WALK_CREATE  add missing tables; a 2 MiB page there means -E_EXIST;
+ *   WALK_SPLIT   split a 2 MiB page so that one 4 KiB page can change.
+ * A 2 MiB page met in WALK_LOOKUP returns 1 with *out = its PDE.
+ */
+static int walk(unsigned slot, vaddr_t va, enum walk_mode mode, volatile uint64_t **out)
+{
+    volatile uint64_t *l4e = ent(pg_pml4e_addr(slot, va));
+    volatile uint64_t *l3e = ent(pg_pdpte_addr(slot, va));
+    volatile uint64_t *l2e = ent(pg_pde_addr(slot, va));
+    volatile uint64_t *l1e = ent(pg_pte_addr(slot, va));
+    int rc;
+
+    /* PML4 entry -> the PDPT, seen at the page holding l3e. */
+    if (!(*l4e & PTE_PRESENT)) {
+        if (mode != WALK_CREATE)
+            return -E_NOENT;
+        if ((rc = new_table(l4e, pg_table_of((vaddr_t)l3e), inter_bits(va))))
+            return rc;
+    }
+    /* PDPT entry -> the PD. We never make 1 GiB pages, nor take them. */
+    if (!(*l3e & PTE_PRESENT)) {
+        if (mode != WALK_CREATE)
+            return -E_NOENT;
+        if ((rc = new_table(l3e, pg_table_of((vaddr_t)l2e), inter_bits(va))))
+            return rc;
+    } else if (*l3e & PTE_HUGE) {
+        return mode == WALK_CREATE ? -E_EXIST : -E_INVAL;
+    }
+    /* PD entry -> the PT, or a 2 MiB page the trampoline left. */
+    if (!(*l2e & PTE_PRESENT)) {
+        if (mode != WALK_CREATE)
+            return -E_NOENT;
+        if ((rc = new_table(l2e, pg_table_of((vaddr_t)l1e), inter_bits(va))))
+            return rc;
+    } else if (*l2e & PTE_HUGE) {
+        if (mode == WALK_CREATE)
+            return -E_EXIST;
+        if (mode == WALK_LOOKUP) {
+            *out = l2e;
+            return 1;
+        }
+        if ((rc = split_2m(l2e, va, pg_table_of((vaddr_t)l1e))))
+            return rc;
+    }
+    *out = l1e;
+    return 0;
+}
+
+int vmm_map_in(unsigned slot, vaddr_t virt, paddr_t phys, unsigned flags)
+{
+    int rc = check_va(virt);
+    if (rc)
+        return rc;
+    if (!IS_ALIGNED(phys, PAGE_SIZE))
+        return -E_ALIGN;
+    if (phys & ~PTE_ADDR)
+        return -E_INVAL;
+    volatile uint64_t *pte;
+    if ((rc = walk(slot, virt, WALK_CREATE, &pte)))
+        return rc;
+    if (*pte & PTE_PRESENT)
+        return -E_EXIST;
+    *pte = phys | pg_leaf_bits(flags & LEAF_FLAGS, vmm_nx);
+    invlpg(virt); /* a CPU may cache "not present" too */
+    return 0;
+}
+
+int vmm_map_2m_in(unsigned slot, vaddr_t virt, paddr_t phys, unsigned flags)
+{
+    if (!IS_ALIGNED(virt, PG_2M) || !IS_ALIGNED(phys, PG_2M))
+        return -E_ALIGN;
+    int rc = check_va(virt);
+    if (rc)
+        return rc;
+    /* Create the tables down to the PD through a 4 KiB walk, then drop the
+     * PT that walk made (it is empty) in favour of the large page. */
+    volatile uint64_t *pte;
+    if ((rc = walk(slot, virt, WALK_CREATE, &pte)))
+        return rc;
+    volatile uint64_t *pde = ent(pg_pde_addr(slot, virt));
+    vaddr_t pt = pg_table_of((vaddr_t)pte);
+    for (unsigned i = 0; i < PG_ENTRIES; i++)
+        if (ent(pt)[i] & PTE_PRESENT)
+            return -E_EXIST;
+    paddr_t old = *pde & PTE_ADDR;
+    *pde = phys | pg_leaf_bits(flags & LEAF_FLAGS, vmm_nx) | PTE_HUGE;
+    invlpg(pt);
+    invlpg(virt);
+    pmm_free((void *)old, 1);
+    return 0;
+}
+
+static bool table_empty(vaddr_t window)
+{
+    volatile uint64_t *t = ent(window);
+    for (unsigned i = 0; i < PG_ENTRIES; i++)
+        if (t[i] & PTE_PRESENT)
+            return false;
+    return true;
+}
+
+/* Unlink and free the table under *parent when it is empty. True if freed. */
+static bool free_if_empty(volatile uint64_t *parent, vaddr_t window)
+{
+    if (!table_empty(window))
+        return false;
+    paddr_t pa = *parent & PTE_ADDR;
+    *parent = 0;
+    invlpg(window);
+    pmm_free((void *)pa, 1);
+    return true;
+}
+
+int vmm_unmap_in(unsigned slot, vaddr_t virt, paddr_t *phys)
+{
+    int rc = check_va(virt);
+    if (rc)
+        return rc;
+    volatile uint64_t *pte;
+    if ((rc = walk(slot, virt, WALK_SPLIT, &pte)))
+        return rc;
+    if (!(*pte & PTE_PRESENT))
+        return -E_NOENT;
+    if (phys)
+        *phys = *pte & PTE_ADDR;
+    *pte = 0;
+    invlpg(virt);
+
+    /* Give back the tables this emptied, from the PT upwards. */
+    volatile uint64_t *l3e = ent(pg_pdpte_addr(slot, virt));
+    volatile uint64_t *l2e = ent(pg_pde_addr(slot, virt));
+    if (!free_if_empty(l2e, pg_table_of((vaddr_t)pte)))
+        return 0;
+    if (!free_if_empty(l3e, pg_table_of((vaddr_t)l2e)))
+        return 0;
+    if (virt < USER_LIMIT) /* kernel-half PDPTs are shared: keep them */
+        free_if_empty(ent(pg_pml4e_addr(slot, virt)), pg_table_of((vaddr_t)l3e));
+    return 0;
+}
+
+int vmm_translate_in(unsigned slot, vaddr_t virt, paddr_t *phys, unsigned *flags)
+{
+    if (!pg_is_canonical(virt))
+        return -E_INVAL;
+    volatile uint64_t *e;
+    int rc = walk(slot, ALIGN_DOWN(virt, PAGE_SIZE), WALK_LOOKUP, &e);
+    if (rc < 0)
+        return rc;
+    uint64_t v = *e;
+    if (!(v & PTE_PRESENT))
+        return -E_NOENT;
+    if (phys)
+        *phys = rc == 1 ? (v & PTE_ADDR_2M) + (virt & (PG_2M - 1))
+                        : (v & PTE_ADDR) + (virt & PAGE_MASK);
+    if (flags)
+        *flags = pg_entry_flags(v);
+    return 0;
+}
+
+int vmm_protect_in(unsigned slot, vaddr_t virt, unsigned flags)
+{
+    int rc = check_va(virt);
+    if (rc)
+        return rc;
+    volatile uint64_t *pte;
+    if ((rc = walk(slot, virt, WALK_SPLIT, &pte)))
+        return rc;
+    if (!(*pte & PTE_PRESENT))
+        return -E_NOENT;
+    *pte = (*pte & PTE_ADDR) | pg_leaf_bits(flags & LEAF_FLAGS, vmm_nx);
+    invlpg(virt);
+    return 0;
+}
+
+int vmm_ensure_pdpt(unsigned slot, unsigned l4)
+{
+    vaddr_t va = pg_make(l4, 0, 0, 0, 0);
+    volatile uint64_t *l4e = ent(pg_pml4e_addr(slot, va));
+    if (*l4e & PTE_PRESENT)
+        return 0;
+    return new_table(l4e, pg_table_of(pg_pdpte_addr(slot, va)), inter_bits(va));
+}
+
+/* ---------------------------------------------------------------- public API
+ * The live space, interrupts off for the duration (a #PF handler that
+ * maps demand pages may run in between otherwise). */
+
+int vmm_map(vaddr_t virt, paddr_t phys, unsigned flags)
+{
+    bool irq = arch_irq_save();
+    int rc = vmm_map_in(RECURSIVE_SLOT, virt, phys, flags);
+    arch_irq_restore(irq);
+    return rc;
+}
+
+int vmm_unmap(vaddr_t virt, paddr_t *phys)
+{
+    bool irq = arch_irq_save();
+    int rc = vmm_unmap_in(RECURSIVE_SLOT, virt, phys);
+    arch_irq_restore(irq);
+    return rc;
+}
+
+int vmm_translate(vaddr_t virt, paddr_t *phys, unsigned *flags)
+{
+    bool irq = arch_irq_save();
+    int rc = vmm_translate_in(RECURSIVE_SLOT, virt, phys, flags);
+    arch_irq_restore(irq);
+    return rc;
+}
+
+int vmm_protect(vaddr_t virt, unsigned flags)
+{
+    bool irq = arch_irq_save();
+    int rc = vmm_protect_in(RECURSIVE_SLOT, virt, flags);
+    arch_irq_restore(irq);
+    return rc;
+}
+
+int vmm_map_range(vaddr_t virt, paddr_t phys, size_t pages, unsigned flags)
+{
+    for (size_t i = 0; i < pages; i++) {
+        int rc = vmm_map(virt + i * PAGE_SIZE, phys + i * PAGE_SIZE, flags);
+        if (rc) {
+            while (i-- > 0) /* undo: the caller still owns the frames */
+                vmm_unmap(virt + i * PAGE_SIZE, NULL);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* All of [virt, virt + pages) mapped? Checked first, so that a range call
+ * either does everything or nothing. */
+static int range_mapped(vaddr_t virt, size_t pages)
+{
+    for (size_t i = 0; i < pages; i++) {
+        int rc = check_va(virt + i * PAGE_SIZE);
+        if (!rc)
+            rc = vmm_translate(virt + i * PAGE_SIZE, NULL, NULL);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int vmm_unmap_range(vaddr_t virt, size_t pages)
+{
+    int rc = range_mapped(virt, pages);
+    for (size_t i = 0; !rc && i < pages; i++)
+        rc = vmm_unmap(virt + i * PAGE_SIZE, NULL);
+    return rc;
+}
+
+int vmm_protect_range(vaddr_t virt, size_t pages, unsigned flags)
+{
+    int rc = range_mapped(virt, pages);
+    for (size_t i = 0; !rc && i < pages; i++)
+        rc = vmm_protect(virt + i * PAGE_SIZE, flags);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- temp window
+ * TEMP_MAP_SLOTS pages at TEMP_MAP_BASE, backed by a PD and a PT in .bss, so
+ * the window works before the PMM can give frames to the VMM and in every
+ * space (they all share the PDPT entry that holds temp_pd). */
+
+static uint64_t temp_pd[PG_ENTRIES] __attribute__((aligned(4096)));
+static uint64_t temp_pt[PG_ENTRIES] __attribute__((aligned(4096)));
+static uint32_t temp_used;
+_Static_assert(TEMP_MAP_SLOTS <= 32, "temp_used is a 32-bit mask");
+
+static paddr_t image_phys(const void *p) { return (vaddr_t)p - KERNEL_VMA; }
+
+uint64_t vmm_temp_pdpte(void) { return image_phys(temp_pd) | PTE_PRESENT | PTE_WRITE; }
+
+void vmm_temp_init(void)
+{
+    temp_pd[pg_l2(TEMP_MAP_BASE)] = image_phys(temp_pt) | PTE_PRESENT | PTE_WRITE;
+    volatile uint64_t *l3e = ent(pg_pdpte_addr(RECURSIVE_SLOT, TEMP_MAP_BASE));
+    ASSERT(!(*l3e & PTE_PRESENT) || (*l3e & PTE_ADDR) == image_phys(temp_pd));
+    *l3e = vmm_temp_pdpte();
+    for (unsigned i = 0; i < TEMP_MAP_SLOTS; i++)
+        invlpg(TEMP_MAP_BASE + i * PAGE_SIZE);
+}
+
+void *vmm_map_temp(paddr_t phys)
+{
+    bool irq = arch_irq_save();
+    unsigned i = 0;
+    while (i < TEMP_MAP_SLOTS && (temp_used & (1u << i)))
+        i++;
+    if (i == TEMP_MAP_SLOTS)
+        panic("vmm_map_temp: all %d temp slots in use (a missing vmm_unmap_temp?)",
+              TEMP_MAP_SLOTS);
+    temp_used |= 1u << i;
+    vaddr_t va = TEMP_MAP_BASE + i * PAGE_SIZE;
+    temp_pt[pg_l1(va)] = ALIGN_DOWN(phys, PAGE_SIZE) | pg_leaf_bits(VMM_WRITE | VMM_NX, vmm_nx);
+    invlpg(va);
+    arch_irq_restore(irq);
+    return (void *)(va + (phys & PAGE_MASK));
+}
+
+void vmm_unmap_temp(void *p)
+{
+    vaddr_t va = ALIGN_DOWN((vaddr_t)p, PAGE_SIZE);
+    unsigned i = (unsigned)((va - TEMP_MAP_BASE) / PAGE_SIZE);
+    if (va < TEMP_MAP_BASE || i >= TEMP_MAP_SLOTS || !(temp_used & (1u << i)))
+        panic("vmm_unmap_temp: %p is not a live temp mapping", p);
+    bool irq = arch_irq_save();
+    temp_pt[pg_l1(va)] = 0;
+    invlpg(va);
+    temp_used &= ~(1u << i);
+    arch_irq_restore(irq);
+}

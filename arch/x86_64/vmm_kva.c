@@ -1,0 +1,223 @@
+/*
+ * Kernel virtual ranges (vmm_alloc / vmm_free), demand paging, and the
+ * page-fault report.
+ *
+ * Theory of operation. The KVA region [KVA_BASE, KVA_LIMIT) is a vrange set
+ * (src/mm/vrange.c): first fit, one unmapped guard page after each range.
+ * vmm_alloc either backs every page at once with zeroed frames (immediate)
+ * or, with VMM_DEMAND, only records the range: the first touch of a page
+ * faults, and the #PF handler maps a zeroed frame with the range's flags
+ * and lets the instruction run again. vmm_free unmaps what is mapped, gives
+ * each frame back to the PMM, then forgets the range.
+ *
+ * Any other page fault is fatal. The report names what happened (NULL
+ * dereference, write to a read-only page, fetch from an NX page, access to an
+ * unmapped page), the decoded error code, CR2 and the region of the layout
+ * CR2 is in; a fault in a stack guard page is left to trap.c, which calls it
+ * a kernel stack overflow.
+ *
+ * Cost: alloc/free are O(ranges) plus one map or unmap per page; a demand
+ * fault is one range lookup, one frame and one map.
+ *
+ * Weaknesses: descriptors come from a fixed pool of KVA_DESCS (kva_desc_alloc
+ * is the hook for a slab cache); a demand fault with no free frame panics.
+ */
+#include <arch/arch.h>
+#include <pagoda/errno.h>
+#include <pagoda/memlayout.h>
+#include <pagoda/pmm.h>
+#include <pagoda/printk.h>
+#include <pagoda/vrange.h>
+
+#include "cpu.h"
+#include "vmm_internal.h"
+#include "x86.h"
+
+#define KVA_DESCS 256
+
+static struct vrange desc_pool[KVA_DESCS];
+static struct vrange *desc_free_list;
+static bool desc_ready;
+
+/* The descriptor allocator: a fixed pool, threaded on first use. A slab
+ * cache can replace these two functions without touching anything else. */
+static struct vrange *kva_desc_alloc(void)
+{
+    if (!desc_ready) {
+        for (int i = 0; i < KVA_DESCS; i++) {
+            desc_pool[i].next = desc_free_list;
+            desc_free_list = &desc_pool[i];
+        }
+        desc_ready = true;
+    }
+    struct vrange *r = desc_free_list;
+    if (r)
+        desc_free_list = r->next;
+    return r;
+}
+
+static void kva_desc_free(struct vrange *r)
+{
+    r->next = desc_free_list;
+    desc_free_list = r;
+}
+
+static struct vrange_set kva = {
+    .base = KVA_BASE,
+    .limit = KVA_LIMIT,
+    .gap_pages = 1,
+    .desc_alloc = kva_desc_alloc,
+    .desc_free = kva_desc_free,
+};
+
+/* Unmap the first `pages` pages of r and free their frames (demand pages
+ * never touched are simply not mapped). */
+static void release_pages(const struct vrange *r, size_t pages)
+{
+    for (size_t i = 0; i < pages; i++) {
+        paddr_t pa;
+        if (vmm_unmap(r->base + i * PAGE_SIZE, &pa) == 0)
+            pmm_free((void *)pa, 1);
+    }
+}
+
+void *vmm_alloc(size_t size, unsigned flags)
+{
+    if (size == 0 || size > KVA_LIMIT - KVA_BASE)
+        return NULL;
+    size_t pages = ALIGN_UP(size, PAGE_SIZE) / PAGE_SIZE;
+    bool irq = arch_irq_save();
+    struct vrange *r = vrange_alloc(&kva, pages, flags);
+    arch_irq_restore(irq);
+    if (!r)
+        return NULL;
+    if (!(flags & VMM_DEMAND)) {
+        for (size_t i = 0; i < pages; i++) {
+            void *f = pmm_allocz(1);
+            if (!f || vmm_map(r->base + i * PAGE_SIZE, (paddr_t)f, flags) != 0) {
+                if (f)
+                    pmm_free(f, 1);
+                release_pages(r, i);
+                irq = arch_irq_save();
+                vrange_free(&kva, r->base);
+                arch_irq_restore(irq);
+                return NULL;
+            }
+        }
+    }
+    return (void *)r->base;
+}
+
+void vmm_free(void *va)
+{
+    bool irq = arch_irq_save();
+    struct vrange *r = vrange_find(&kva, (vaddr_t)va);
+    if (!r || r->base != (vaddr_t)va)
+        panic("vmm_free: %p is not the start of a vmm_alloc range", va);
+    release_pages(r, r->pages);
+    vrange_free(&kva, r->base);
+    arch_irq_restore(irq);
+}
+
+/* First touch of a demand page: back it and retry. False if va is not in a
+ * demand range (or the frame cannot be had, which the report then names). */
+static bool demand_fault(vaddr_t va)
+{
+    struct vrange *r = vrange_find(&kva, va);
+    if (!r || !(r->flags & VMM_DEMAND))
+        return false;
+    void *f = pmm_allocz(1);
+    if (!f)
+        panic("demand paging: no free frame for 0x%llx", (unsigned long long)va);
+    int rc = vmm_map(ALIGN_DOWN(va, PAGE_SIZE), (paddr_t)f, r->flags);
+    if (rc) {
+        pmm_free(f, 1);
+        return false;
+    }
+    return true;
+}
+
+extern const uint8_t __text_start[], __text_end[], __rodata_start[], __rodata_end[];
+extern const uint8_t __data_start[], __data_end[];
+
+void vmm_describe(vaddr_t va, char *buf, size_t size)
+{
+    const char *name = "unmapped kernel space";
+    if (va < PAGE_SIZE)
+        name = "page 0 (never mapped, so NULL faults)";
+    else if (va < USER_LIMIT)
+        name = "the user half";
+    else if (!pg_is_canonical(va))
+        name = "the non-canonical hole";
+    else if (kstack_guard_hit(va)) {
+        ksnprintf(buf, size, "the guard page of kernel stack %s", kstack_guard_hit(va));
+        return;
+    } else if (va >= (vaddr_t)__text_start && va < (vaddr_t)__text_end)
+        name = "kernel .text (read+execute)";
+    else if (va >= (vaddr_t)__rodata_start && va < (vaddr_t)__rodata_end)
+        name = "kernel .rodata (read-only, no-execute)";
+    else if (va >= (vaddr_t)__data_start && va < (vaddr_t)__data_end)
+        name = "kernel .data/.bss (read-write, no-execute)";
+    else if (va >= TEMP_MAP_BASE)
+        name = "the temp-map window";
+    else if (va >= KERNEL_VMA)
+        name = "the kernel window outside the image";
+    else if (pg_l4(va) == RECURSIVE_SLOT)
+        name = "the recursive page-table window";
+    else if (pg_l4(va) == FOREIGN_SLOT)
+        name = "the foreign page-table window";
+    else if (va >= KVA_BASE && va < KVA_LIMIT) {
+        struct vrange *r = vrange_find(&kva, va), *b = vrange_below(&kva, va);
+        if (r)
+            ksnprintf(buf, size, "kernel range 0x%llx+%zu pages (%s)",
+                      (unsigned long long)r->base, r->pages,
+                      r->flags & VMM_DEMAND ? "demand" : "immediate");
+        else if (b)
+            ksnprintf(buf, size, "the kernel-range region, outside every range "
+                      "(past the end of 0x%llx+%zu pages)",
+                      (unsigned long long)b->base, b->pages);
+        else
+            ksnprintf(buf, size, "the kernel-range region, outside every range");
+        return;
+    } else if (va >= KHEAP_BASE && va < KHEAP_LIMIT)
+        name = "the kernel heap region";
+    else if (va >= PMM_BITMAP_BASE && va < KHEAP_BASE)
+        name = "the PMM bitmap window";
+    ksnprintf(buf, size, "%s", name);
+}
+
+static const char *what_happened(vaddr_t va, uint64_t err)
+{
+    if (va < PAGE_SIZE)
+        return "NULL pointer dereference";
+    if ((err & 1) && (err & 16))
+        return "instruction fetch from a no-execute page";
+    if ((err & 1) && (err & 2))
+        return "write to a read-only page";
+    if ((err & 1) && (err & 4))
+        return "user access to a supervisor page";
+    if (err & 8)
+        return "reserved bit set in a page-table entry";
+    return "access to an unmapped page";
+}
+
+static bool vmm_page_fault(struct trap_frame *f)
+{
+    vaddr_t va = read_cr2();
+    bool not_present = !(f->error & 1), supervisor = !(f->error & 4);
+    if (not_present && supervisor && va >= KVA_BASE && va < KVA_LIMIT && demand_fault(va))
+        return true;
+    if (kstack_guard_hit(va))
+        return false; /* trap.c reports it as a kernel stack overflow */
+
+    char why[96], region[128];
+    trap_decode_pf(f->error, why, sizeof(why));
+    vmm_describe(va, region, sizeof(region));
+    const char *what = what_happened(va, f->error);
+    printk("\n*** page fault: %s at 0x%016llx in %s\n", what, (unsigned long long)va, region);
+    trap_dump(f);
+    panic("page fault: %s at 0x%llx (error 0x%llx: %s) in %s", what, (unsigned long long)va,
+          (unsigned long long)f->error, why, region);
+}
+
+void vmm_fault_init(void) { trap_set_handler(14, vmm_page_fault); }

@@ -1,0 +1,193 @@
+/*
+ * Address spaces: a PML4 each, the kernel half shared, the user half private.
+ *
+ * Theory of operation. A space is one PML4 frame. Its entries 256..511 are
+ * copies of the kernel space's, so every space sees the same kernel PDPTs
+ * (vmm_init creates each kernel-half PDPT the layout uses before any space
+ * exists, and the VMM never frees one), except entry 510, which points at
+ * the space's own PML4 (its recursive slot), and entry 509, which is empty.
+ *
+ * To edit a space that is not live, vmm_attach points the live PML4's entry
+ * 509 at it and reloads CR3, so no stale translation of the foreign window
+ * survives from a previous attachment; the page-table code then runs through
+ * FOREIGN_SLOT (see <arch/paging.h> for the address arithmetic).
+ *
+ * Cost: create is one frame and 256 entry copies; destroy walks every
+ * present user-half table once. Descriptors come from a fixed pool
+ * (space_desc_alloc), the one place to change for a slab cache later.
+ *
+ * Weaknesses: one CPU; a kernel-half PML4 entry created after a space is
+ * made would not reach it (vmm_init pre-creates them all for that reason).
+ */
+#include <arch/arch.h>
+#include <pagoda/errno.h>
+#include <pagoda/memlayout.h>
+#include <pagoda/pmm.h>
+#include <pagoda/printk.h>
+
+#include "vmm_internal.h"
+#include "x86.h"
+
+#define SPACE_POOL 32
+
+struct vmm_space vmm_kernel_space;
+struct vmm_space *vmm_current;
+static struct vmm_space space_pool[SPACE_POOL];
+
+/* The descriptor allocator: a fixed pool now, a slab cache when one exists. */
+static struct vmm_space *space_desc_alloc(void)
+{
+    for (int i = 0; i < SPACE_POOL; i++)
+        if (!space_pool[i].in_use) {
+            space_pool[i].in_use = true;
+            return &space_pool[i];
+        }
+    return NULL;
+}
+
+static void space_desc_free(struct vmm_space *s) { s->in_use = false; }
+
+static volatile uint64_t *live_pml4e(unsigned l4)
+{
+    return (volatile uint64_t *)pg_pml4e_addr(RECURSIVE_SLOT, pg_make(l4, 0, 0, 0, 0));
+}
+
+unsigned vmm_attach(struct vmm_space *s)
+{
+    if (s == vmm_current || !s)
+        return RECURSIVE_SLOT;
+    volatile uint64_t *e = live_pml4e(FOREIGN_SLOT);
+    ASSERT(!(*e & PTE_PRESENT)); /* one foreign space at a time */
+    *e = s->pml4 | PTE_PRESENT | PTE_WRITE;
+    write_cr3(read_cr3());
+    return FOREIGN_SLOT;
+}
+
+void vmm_detach(unsigned slot)
+{
+    /* No flush needed here: nothing reads the window until the next attach,
+     * and that one reloads CR3. */
+    if (slot == FOREIGN_SLOT)
+        *live_pml4e(FOREIGN_SLOT) = 0;
+}
+
+struct vmm_space *vmm_space_kernel(void) { return &vmm_kernel_space; }
+
+struct vmm_space *vmm_space_create(void)
+{
+    bool irq = arch_irq_save();
+    struct vmm_space *s = space_desc_alloc();
+    paddr_t pml4 = s ? vmm_alloc_table() : 0;
+    if (!pml4) {
+        if (s)
+            space_desc_free(s);
+        arch_irq_restore(irq);
+        return NULL;
+    }
+    s->pml4 = pml4;
+    /* Copy the kernel half from the kernel space's PML4: attach it if it is
+     * not the live one, then read through the slot it is visible at. */
+    unsigned slot = vmm_attach(&vmm_kernel_space);
+    volatile uint64_t *kpml4 =
+        (volatile uint64_t *)pg_pml4e_addr(slot, pg_make(0, 0, 0, 0, 0));
+    uint64_t *t = vmm_map_temp(pml4);
+    for (unsigned i = 256; i < PG_ENTRIES; i++)
+        t[i] = kpml4[i];
+    t[FOREIGN_SLOT] = 0;
+    t[RECURSIVE_SLOT] = pml4 | PTE_PRESENT | PTE_WRITE;
+    vmm_unmap_temp(t);
+    vmm_detach(slot);
+    arch_irq_restore(irq);
+    return s;
+}
+
+void vmm_space_switch(struct vmm_space *s)
+{
+    ASSERT(s && s->pml4);
+    bool irq = arch_irq_save();
+    vmm_current = s;
+    write_cr3(s->pml4);
+    arch_irq_restore(irq);
+}
+
+/* Free a user frame. Frames the PMM never handed out (device memory, low
+ * memory, the kernel image) may be mapped too: those stay where they are. A
+ * double free is a bug and panics. */
+static void free_user_frame(paddr_t pa)
+{
+    int rc = pmm_free_checked((void *)pa, 1);
+    if (rc == -E_DOUBLE)
+        panic("vmm_space_destroy: frame 0x%llx freed twice", (unsigned long long)pa);
+}
+
+void vmm_space_destroy(struct vmm_space *s)
+{
+    if (!s || s == &vmm_kernel_space)
+        panic("vmm_space_destroy: cannot destroy %s", s ? "the kernel space" : "NULL");
+    bool irq = arch_irq_save();
+    if (s == vmm_current)
+        vmm_space_switch(&vmm_kernel_space);
+    unsigned slot = vmm_attach(s);
+
+    /* Walk the user half top-down, freeing leaves, then each table. */
+    for (unsigned a = 0; a < 256; a++) {
+        volatile uint64_t *l4e = (volatile uint64_t *)pg_pml4e_addr(slot, pg_make(a, 0, 0, 0, 0));
+        if (!(*l4e & PTE_PRESENT))
+            continue;
+        for (unsigned b = 0; b < PG_ENTRIES; b++) {
+            vaddr_t vb = pg_make(a, b, 0, 0, 0);
+            volatile uint64_t *l3e = (volatile uint64_t *)pg_pdpte_addr(slot, vb);
+            if (!(*l3e & PTE_PRESENT))
+                continue;
+            for (unsigned c = 0; c < PG_ENTRIES && !(*l3e & PTE_HUGE); c++) {
+                vaddr_t vc = pg_make(a, b, c, 0, 0);
+                volatile uint64_t *l2e = (volatile uint64_t *)pg_pde_addr(slot, vc);
+                if (!(*l2e & PTE_PRESENT) || (*l2e & PTE_HUGE))
+                    continue;
+                volatile uint64_t *pt = (volatile uint64_t *)pg_pte_addr(slot, vc);
+                for (unsigned d = 0; d < PG_ENTRIES; d++)
+                    if (pt[d] & PTE_PRESENT)
+                        free_user_frame(pt[d] & PTE_ADDR);
+                pmm_free((void *)(*l2e & PTE_ADDR), 1);
+            }
+            if (!(*l3e & PTE_HUGE))
+                pmm_free((void *)(*l3e & PTE_ADDR), 1);
+        }
+        pmm_free((void *)(*l4e & PTE_ADDR), 1);
+    }
+    vmm_detach(slot);
+    pmm_free((void *)s->pml4, 1);
+    s->pml4 = 0;
+    space_desc_free(s);
+    arch_irq_restore(irq);
+}
+
+int vmm_space_map(struct vmm_space *s, vaddr_t virt, paddr_t phys, unsigned flags)
+{
+    bool irq = arch_irq_save();
+    unsigned slot = vmm_attach(s);
+    int rc = vmm_map_in(slot, virt, phys, flags);
+    vmm_detach(slot);
+    arch_irq_restore(irq);
+    return rc;
+}
+
+int vmm_space_unmap(struct vmm_space *s, vaddr_t virt, paddr_t *phys)
+{
+    bool irq = arch_irq_save();
+    unsigned slot = vmm_attach(s);
+    int rc = vmm_unmap_in(slot, virt, phys);
+    vmm_detach(slot);
+    arch_irq_restore(irq);
+    return rc;
+}
+
+int vmm_space_translate(struct vmm_space *s, vaddr_t virt, paddr_t *phys, unsigned *flags)
+{
+    bool irq = arch_irq_save();
+    unsigned slot = vmm_attach(s);
+    int rc = vmm_translate_in(slot, virt, phys, flags);
+    vmm_detach(slot);
+    arch_irq_restore(irq);
+    return rc;
+}

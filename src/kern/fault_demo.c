@@ -1,0 +1,97 @@
+/*
+ * fault=KIND: make one protection of the kernel's address space fire, so a
+ * user can watch it (and `make test` can check it). Each fatal kind ends in
+ * the page-fault report or the stack-overflow report, then leaves the
+ * emulator with status 35; `demand` must not fault fatally at all.
+ */
+#include <arch/arch.h>
+#include <pagoda/kernel.h>
+#include <pagoda/printk.h>
+#include <pagoda/string.h>
+#include <pagoda/vmm.h>
+
+#include "vmm_demo.h"
+
+/* A page of .data holding one `ret`: executable only if NX is missing. */
+static uint8_t nx_page[4096] __attribute__((aligned(4096))) = {0xC3};
+
+static void demo_null(void)
+{
+    int *volatile p = NULL; /* volatile: the compiler must not see it is NULL */
+    printk("fault=null: reading through a NULL pointer\n");
+    printk("read %d (should not get here)\n", *p);
+}
+
+static void demo_wx(void)
+{
+    uint8_t *volatile code = (uint8_t *)(uintptr_t)&fault_demo_run;
+    printk("fault=wx: writing to .text at %p (fault_demo_run)\n", (void *)code);
+    *code = 0xCC;
+}
+
+static void demo_nx(void)
+{
+    unsigned flags = 0;
+    vmm_translate((vaddr_t)nx_page, NULL, &flags);
+    printk("fault=nx: jumping into a .data page at %p (NX %s)\n", (void *)nx_page,
+           (flags & VMM_NX) ? "set" : "not available on this CPU");
+    void (*volatile fn)(void) = (void (*)(void))(uintptr_t)nx_page;
+    fn();
+    panic("fault=nx: the data page at %p ran: this CPU has no NX, so W^X covers writes only",
+          (void *)nx_page);
+}
+
+static unsigned recurse(unsigned depth)
+{
+    volatile char pad[256];
+    pad[0] = (char)depth;
+    if (depth == 0xffffffffu)
+        return 0;
+    return recurse(depth + 1) + (unsigned)pad[0];
+}
+
+static void demo_stack(void)
+{
+    printk("fault=stack: recursing without bound on the boot stack\n");
+    printk("returned %u (should not get here)\n", recurse(0));
+}
+
+static void demo_demand(void)
+{
+    const size_t pages = 4;
+    volatile uint64_t *p = vmm_alloc(pages * PAGE_SIZE, VMM_DEMAND | VMM_WRITE | VMM_NX);
+    if (!p)
+        panic("fault=demand: vmm_alloc of %zu demand pages failed", pages);
+    bool mapped = vmm_translate((vaddr_t)p, NULL, NULL) == 0;
+    printk("fault=demand: reserved %zu pages at %p (first page mapped: %s)\n", pages,
+           (void *)p, mapped ? "yes" : "no");
+    uint64_t v = p[0];
+    paddr_t pa = 0;
+    mapped = vmm_translate((vaddr_t)p, &pa, NULL) == 0;
+    p[PAGE_SIZE / 8 * 2] = 0x5ca1ab1e;
+    printk("fault=demand: read 0x%llx at %p, now backed by frame 0x%llx (mapped: %s); "
+           "wrote and read 0x%llx in page 2\n",
+           (unsigned long long)v, (void *)p, (unsigned long long)pa, mapped ? "yes" : "no",
+           (unsigned long long)p[PAGE_SIZE / 8 * 2]);
+    vmm_free((void *)p);
+    printk("fault=demand: demand paging works\n");
+    if (kernel_exit_on_panic)
+        arch_emulator_exit(true);
+}
+
+void fault_demo_run(const char *kind)
+{
+    static const struct {
+        const char *name;
+        void (*fn)(void);
+    } kinds[] = {
+        {"null", demo_null}, {"wx", demo_wx},         {"nx", demo_nx},
+        {"stack", demo_stack}, {"demand", demo_demand},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)
+        if (strcmp(kind, kinds[i].name) == 0) {
+            kinds[i].fn();
+            return;
+        }
+    printk("fault=%s: unknown; choose null, wx, nx, stack or demand\n", kind);
+}

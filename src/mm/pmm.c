@@ -1,0 +1,201 @@
+/*
+ * The kernel's physical memory manager: <pagoda/pmm.h> over one instance of
+ * the portable core (<pagoda/pmm_core.h>, src/mm/pmm_core*.c).
+ *
+ * Theory of operation
+ * -------------------
+ * pmm_init reads the stivale2 MEMMAP tag, sizes the bitmap (one bit per
+ * frame up to the highest usable byte, plus the summary levels: 8.2 MiB for
+ * 256 GiB, 8 KiB for 128 MiB), puts it at the highest place in usable RAM
+ * below 4 GiB (where the boot identity map reaches it) and lets the core
+ * mark it used. Everything the map does not call usable starts used:
+ * reserved, ACPI, bad memory, the kernel and modules, and the bootloader-
+ * reclaimable memory until pmm_reclaim_bootloader.
+ *
+ * Frame 0 and the whole low 1 MiB are never handed out. Frame 0 keeps NULL
+ * an error value. The rest of the first MiB holds the real-mode IVT and BDA,
+ * the EBDA, and the BIOS/option ROM areas; it is where SMP trampolines and
+ * any future real-mode call need memory below 1 MiB, and some firmware
+ * writes there behind the OS's back. It is under 640 KiB of RAM: keeping it
+ * is cheap and removes a class of heisenbugs.
+ *
+ * Frame contents are reached only through the frame-access hooks: the
+ * default is the boot identity map (phys == virt below 4 GiB); vmm_init
+ * installs temp-map hooks and moves the bitmap to its own window. While the
+ * default hooks are in place, pmm_allocz takes frames below 4 GiB only.
+ *
+ * Cost: that of the core (O(1) for single frames, O(levels) worst case),
+ * plus a function call. Weaknesses: no locking (one CPU, no frame
+ * allocation from interrupt handlers); first fit for runs.
+ */
+#include <pagoda/errno.h>
+#include <pagoda/memlayout.h>
+#include <pagoda/pmm.h>
+#include <pagoda/printk.h>
+#include <pagoda/string.h>
+
+#include "pmm_priv.h"
+
+static struct pmm_core pmm;
+static bool pmm_ready;
+
+static void *early_map(paddr_t pa)
+{
+    return pa < EARLY_IDENTITY_LIMIT ? (void *)(uintptr_t)pa : NULL;
+}
+static void early_unmap(void *va) { UNUSED(va); }
+
+static void *(*frame_map)(paddr_t pa) = early_map;
+static void (*frame_unmap)(void *va) = early_unmap;
+
+static void require_ready(const char *who)
+{
+    if (unlikely(!pmm_ready))
+        panic("%s called before pmm_init", who);
+}
+
+/* The MEMMAP tag of info, walking at most a sane number of tags. */
+static struct stivale2_struct_tag_memmap *find_memmap(struct stivale2_struct *info)
+{
+    uint64_t addr = info ? info->tags : 0;
+    for (int i = 0; addr && i < 256; i++) {
+        struct stivale2_tag *t = (struct stivale2_tag *)(uintptr_t)addr;
+        if (t->identifier == STIVALE2_STRUCT_TAG_MEMMAP_ID)
+            return (struct stivale2_struct_tag_memmap *)t;
+        addr = t->next;
+    }
+    return NULL;
+}
+
+void pmm_init(struct stivale2_struct *info)
+{
+    if (pmm_ready)
+        panic("pmm_init called twice");
+    struct stivale2_struct_tag_memmap *m = find_memmap(info);
+    if (!m || m->entries == 0)
+        panic("pmm: the boot information has no memory map");
+    size_t bytes = pmm_core_bitmap_bytes(m->memmap, m->entries);
+    if (bytes == 0)
+        panic("pmm: the memory map has no usable memory");
+    paddr_t at = pmm_core_place_bitmap(m->memmap, m->entries, bytes, EARLY_IDENTITY_LIMIT);
+    if (at == 0)
+        panic("pmm: no usable place below 4 GiB for a %zu-byte bitmap", bytes);
+    int err = pmm_core_init(&pmm, m->memmap, m->entries, early_map(at), at, bytes);
+    if (err)
+        panic("pmm: cannot build the bitmap: %s", err_name(err));
+    pmm_ready = true;
+    if (pmm.lost_frames)
+        printk("pmm: warning: map too fragmented, %llu KiB of usable RAM left unused\n",
+               (unsigned long long)(pmm.lost_frames * 4));
+    printk("pmm: usable=%llu KiB free=%llu KiB bitmap=%zu bytes at 0x%llx\n",
+           (unsigned long long)(pmm.usable_frames * 4), (unsigned long long)(pmm.free_frames * 4),
+           pmm.bitmap_bytes, (unsigned long long)pmm.bitmap_phys);
+}
+
+void *pmm_alloc(size_t page_count)
+{
+    require_ready("pmm_alloc");
+    return (void *)(uintptr_t)pmm_core_alloc(&pmm, page_count);
+}
+
+void *pmm_allocz(size_t page_count)
+{
+    require_ready("pmm_allocz");
+    /* The identity map reaches only 4 GiB: stay below it until the VMM. */
+    paddr_t pa = frame_map == early_map
+                     ? pmm_core_alloc_run(&pmm, page_count, 1, EARLY_IDENTITY_LIMIT >> PAGE_SHIFT)
+                     : pmm_core_alloc(&pmm, page_count);
+    for (size_t i = 0; pa && i < page_count; i++) {
+        void *va = pmm_frame_map(pa + i * PAGE_SIZE);
+        if (!va)
+            panic("pmm_allocz: cannot map frame 0x%llx", (unsigned long long)(pa + i * PAGE_SIZE));
+        memset(va, 0, PAGE_SIZE);
+        pmm_frame_unmap(va);
+    }
+    return (void *)(uintptr_t)pa;
+}
+
+static const char *free_error_text(int err)
+{
+    switch (-err) {
+    case E_DOUBLE: return "double free (a frame is already free)";
+    case E_BADFREE: return "frame was never usable (reserved, kernel, low 1 MiB or bitmap)";
+    case E_ALIGN: return "pointer is not page aligned";
+    case E_RANGE: return "outside the managed physical memory (or a zero count)";
+    default: return "bad free";
+    }
+}
+
+void pmm_free(void *ptr, size_t page_count)
+{
+    int err = pmm_free_checked(ptr, page_count);
+    if (unlikely(err))
+        panic("pmm_free(0x%llx, %zu pages): %s [%s]", (unsigned long long)(uintptr_t)ptr,
+              page_count, free_error_text(err), err_name(err));
+}
+
+int pmm_free_checked(void *ptr, size_t page_count)
+{
+    require_ready("pmm_free");
+    return pmm_core_free(&pmm, (paddr_t)(uintptr_t)ptr, page_count);
+}
+
+void *pmm_alloc_aligned(size_t page_count, size_t align_pages)
+{
+    require_ready("pmm_alloc_aligned");
+    return (void *)(uintptr_t)pmm_core_alloc_run(&pmm, page_count, align_pages, UINT64_MAX);
+}
+
+void *pmm_alloc_below(size_t page_count, paddr_t limit)
+{
+    require_ready("pmm_alloc_below");
+    return (void *)(uintptr_t)pmm_core_alloc_run(&pmm, page_count, 1, limit >> PAGE_SHIFT);
+}
+
+void pmm_reclaim_bootloader(void)
+{
+    require_ready("pmm_reclaim_bootloader");
+    uint64_t frames = pmm_core_reclaim(&pmm);
+    printk("pmm: reclaimed %llu KiB of bootloader memory; free=%llu KiB\n",
+           (unsigned long long)(frames * 4), (unsigned long long)(pmm.free_frames * 4));
+}
+
+void pmm_get_stats(struct pmm_stats *st)
+{
+    require_ready("pmm_get_stats");
+    st->usable_pages = pmm.usable_frames;
+    st->free_pages = pmm.free_frames;
+    st->used_pages = pmm.usable_frames - pmm.free_frames;
+    st->reserved_pages = pmm.nframes - pmm.usable_frames;
+    st->bitmap_bytes = pmm.bitmap_bytes;
+    st->bitmap_phys = pmm.bitmap_phys;
+}
+
+bool pmm_frame_is_free(paddr_t pa) { return pmm_ready && pmm_core_is_free(&pmm, pa); }
+
+void pmm_bitmap_location(paddr_t *phys, size_t *bytes)
+{
+    require_ready("pmm_bitmap_location");
+    *phys = pmm.bitmap_phys;
+    *bytes = pmm.bitmap_bytes;
+}
+
+void pmm_bitmap_move(void *va)
+{
+    require_ready("pmm_bitmap_move");
+    pmm_core_move(&pmm, va);
+}
+
+void pmm_set_frame_access(void *(*map)(paddr_t pa), void (*unmap)(void *va))
+{
+    frame_map = map ? map : early_map;
+    frame_unmap = map && unmap ? unmap : early_unmap;
+}
+
+void *pmm_frame_map(paddr_t pa) { return frame_map(pa); }
+
+void pmm_frame_unmap(void *va) { frame_unmap(va); }
+
+bool pmm_frame_access_is_early(void) { return frame_map == early_map; }
+
+struct pmm_core *pmm_core_instance(void) { return &pmm; }

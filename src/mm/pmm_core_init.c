@@ -1,0 +1,311 @@
+/*
+ * PMM core, set-up and bookkeeping: sizing and placing the bitmap, building
+ * it from a stivale2 memory map, the allocatable ranges used by the free
+ * checks, reclaiming bootloader memory, and an invariant checker.
+ *
+ * Building (pmm_core_init), O(frames / 64 + entries * words touched):
+ *  1. every level-0 bit starts 0 (used);
+ *  2. USABLE entries, shrunk inward to whole pages, set their bits;
+ *  3. every other entry, widened outward to whole pages, clears its bits
+ *     again, so a map with overlaps errs on the safe side; bootloader-
+ *     reclaimable entries are remembered for pmm_core_reclaim;
+ *  4. the low 1 MiB and the bitmap's own frames are cleared;
+ *  5. the runs of set bits become the allocatable ranges;
+ *  6. the summary levels, the free count and the hint are computed.
+ */
+#include <pagoda/errno.h>
+#include <pagoda/string.h>
+
+#include "pmm_bits.h"
+
+/* Level sizes for nframes frames; returns the total words of all levels. */
+static uint64_t layout(uint64_t nframes, uint64_t nbits[PMM_MAX_LEVELS], unsigned *top)
+{
+    uint64_t total = 0, bits = nframes;
+    for (unsigned k = 0; k < PMM_MAX_LEVELS; k++) {
+        uint64_t words = (bits + 63) / 64;
+        nbits[k] = bits;
+        total += words;
+        if (words <= 1) {
+            *top = k;
+            return total;
+        }
+        bits = words;
+    }
+    /* 64^8 frames cannot happen below PMM_PHYS_LIMIT. */
+    *top = PMM_MAX_LEVELS - 1;
+    return total;
+}
+
+/* Entry e's end address, clamped to PMM_PHYS_LIMIT without overflow. */
+static uint64_t entry_end(const struct stivale2_mmap_entry *e)
+{
+    if (e->base >= PMM_PHYS_LIMIT)
+        return PMM_PHYS_LIMIT;
+    return e->length > PMM_PHYS_LIMIT - e->base ? PMM_PHYS_LIMIT : e->base + e->length;
+}
+
+/* Whole frames inside the entry: [*first, *end). */
+static void inner_frames(const struct stivale2_mmap_entry *e, uint64_t *first, uint64_t *end)
+{
+    uint64_t lo = e->base >= PMM_PHYS_LIMIT ? PMM_PHYS_LIMIT : ALIGN_UP(e->base, PAGE_SIZE);
+    uint64_t hi = ALIGN_DOWN(entry_end(e), PAGE_SIZE);
+    *first = lo >> PAGE_SHIFT;
+    *end = hi > lo ? hi >> PAGE_SHIFT : *first;
+}
+
+static bool may_become_usable(uint32_t type)
+{
+    return type == STIVALE2_MMAP_USABLE || type == STIVALE2_MMAP_BOOTLOADER_RECLAIMABLE;
+}
+
+/* One past the highest frame that is or may become usable; 0 if none. */
+static uint64_t top_frame(const struct stivale2_mmap_entry *map, size_t n)
+{
+    uint64_t top = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t f, e;
+        inner_frames(&map[i], &f, &e);
+        if (may_become_usable(map[i].type) && e > f && e > top)
+            top = e;
+    }
+    return top;
+}
+
+size_t pmm_core_bitmap_bytes(const struct stivale2_mmap_entry *map, size_t n)
+{
+    uint64_t nbits[PMM_MAX_LEVELS];
+    unsigned top;
+    uint64_t frames = top_frame(map, n);
+    if (frames == 0)
+        return 0;
+    return ALIGN_UP(layout(frames, nbits, &top) * 8, PAGE_SIZE);
+}
+
+/* Does any entry that is not USABLE overlap [lo, hi)? Returns it or NULL. */
+static const struct stivale2_mmap_entry *
+overlap_unusable(const struct stivale2_mmap_entry *map, size_t n, uint64_t lo, uint64_t hi)
+{
+    for (size_t i = 0; i < n; i++)
+        if (map[i].type != STIVALE2_MMAP_USABLE && map[i].base < hi && entry_end(&map[i]) > lo)
+            return &map[i];
+    return NULL;
+}
+
+paddr_t pmm_core_place_bitmap(const struct stivale2_mmap_entry *map, size_t n, size_t bytes,
+                              paddr_t limit)
+{
+    paddr_t best = 0;
+    if (bytes == 0)
+        return 0;
+    bytes = ALIGN_UP(bytes, PAGE_SIZE);
+    for (size_t i = 0; i < n; i++) {
+        if (map[i].type != STIVALE2_MMAP_USABLE)
+            continue;
+        uint64_t f, e;
+        inner_frames(&map[i], &f, &e);
+        uint64_t lo = MAX(f << PAGE_SHIFT, PMM_LOW_RESERVE);
+        uint64_t hi = MIN(e << PAGE_SHIFT, ALIGN_DOWN(limit, PAGE_SIZE));
+        /* Highest spot in this entry that no other entry claims. Each step
+         * lowers hi, so the loop ends. */
+        while (hi > lo && hi - lo >= bytes) {
+            const struct stivale2_mmap_entry *x = overlap_unusable(map, n, hi - bytes, hi);
+            if (!x) {
+                if (hi - bytes > best)
+                    best = hi - bytes;
+                break;
+            }
+            hi = ALIGN_DOWN(x->base, PAGE_SIZE);
+        }
+    }
+    return best;
+}
+
+/* Set or clear level-0 bits [f, e) without touching the summaries. */
+static void raw_fill(struct pmm_core *c, uint64_t f, uint64_t e, bool set)
+{
+    if (e > c->nframes)
+        e = c->nframes;
+    for (uint64_t w = f >> 6; f < e && w << 6 < e; w++) {
+        uint64_t m = pmm_word_mask(w, f, e);
+        c->level[0][w] = set ? c->level[0][w] | m : c->level[0][w] & ~m;
+    }
+}
+
+/* Insert frames [first, end) into the sorted range list, merging with any
+ * range it overlaps or touches. False when the list is full. */
+static bool range_insert(struct pmm_core *c, uint64_t first, uint64_t end)
+{
+    unsigned n = c->nranges, i = 0, j;
+    while (i < n && c->ranges[i].end < first)
+        i++;
+    for (j = i; j < n && c->ranges[j].first <= end; j++) {
+        first = MIN(first, c->ranges[j].first);
+        end = MAX(end, c->ranges[j].end);
+    }
+    if (j == i && n == PMM_MAX_RANGES)
+        return false;
+    memmove(&c->ranges[i + 1], &c->ranges[j], (n - j) * sizeof(c->ranges[0]));
+    c->ranges[i] = (struct pmm_frame_range){first, end};
+    c->nranges = n - (j - i) + 1;
+    c->last_range = 0;
+    return true;
+}
+
+/* Next set (want = true) or clear level-0 bit at or after pos; nframes if
+ * none before it. */
+static uint64_t scan_l0(const struct pmm_core *c, uint64_t pos, bool want)
+{
+    uint64_t nwords = (c->nframes + 63) / 64;
+    if (pos >= c->nframes)
+        return c->nframes;
+    uint64_t w = pos >> 6, flip = want ? 0 : ~0ULL;
+    uint64_t x = (c->level[0][w] ^ flip) & pmm_mask_from(pos);
+    while (!x) {
+        if (++w >= nwords)
+            return c->nframes;
+        x = c->level[0][w] ^ flip;
+    }
+    uint64_t r = (w << 6) + (uint64_t)__builtin_ctzll(x);
+    return r < c->nframes ? r : c->nframes;
+}
+
+static uint64_t popcount_l0(const struct pmm_core *c, uint64_t f, uint64_t e)
+{
+    uint64_t n = 0;
+    for (uint64_t w = f >> 6; w << 6 < e; w++)
+        n += pmm_popcount(c->level[0][w] & pmm_word_mask(w, f, e));
+    return n;
+}
+
+static void set_level_pointers(struct pmm_core *c, void *mem)
+{
+    c->level[0] = mem;
+    for (unsigned k = 0; k < c->top; k++)
+        c->level[k + 1] = c->level[k] + (c->nbits[k] + 63) / 64;
+}
+
+void pmm_core_move(struct pmm_core *c, void *mem) { set_level_pointers(c, mem); }
+
+static void remember_reclaimable(struct pmm_core *c, const struct stivale2_mmap_entry *e)
+{
+    uint64_t f, end;
+    inner_frames(e, &f, &end);
+    f = MAX(f, PMM_LOW_RESERVE >> PAGE_SHIFT);
+    end = MIN(end, c->nframes);
+    if (f >= end)
+        return;
+    /* Merge with the previous one when they touch (they usually come sorted). */
+    if (c->nreclaim && c->reclaim[c->nreclaim - 1].end == f)
+        c->reclaim[c->nreclaim - 1].end = end;
+    else if (c->nreclaim < PMM_MAX_RECLAIM)
+        c->reclaim[c->nreclaim++] = (struct pmm_frame_range){f, end};
+    /* else: more reclaimable pieces than slots; these stay used. */
+}
+
+/* Steps 5 and 6: ranges from runs of free frames, then summaries. */
+static void build_ranges_and_summaries(struct pmm_core *c)
+{
+    for (uint64_t pos = scan_l0(c, 0, true); pos < c->nframes;) {
+        uint64_t end = scan_l0(c, pos, false);
+        if (!range_insert(c, pos, end)) {
+            raw_fill(c, pos, end, false);
+            c->lost_frames += end - pos;
+        }
+        pos = scan_l0(c, end, true);
+    }
+    for (unsigned k = 0; k < c->top; k++) {
+        uint64_t words = (c->nbits[k] + 63) / 64;
+        for (uint64_t w = 0; w < words; w++)
+            if (c->level[k][w])
+                c->level[k + 1][w >> 6] |= pmm_bit(w);
+    }
+    c->free_frames = popcount_l0(c, 0, c->nframes);
+    uint64_t first = scan_l0(c, 0, true);
+    c->hint = first < c->nframes ? first >> 6 : 0;
+}
+
+int pmm_core_init(struct pmm_core *c, const struct stivale2_mmap_entry *map, size_t n, void *mem,
+                  paddr_t bitmap_phys, size_t bytes)
+{
+    memset(c, 0, sizeof(*c));
+    c->nframes = top_frame(map, n);
+    if (c->nframes == 0)
+        return -E_INVAL;
+    uint64_t words = layout(c->nframes, c->nbits, &c->top);
+    if (bytes < words * 8)
+        return -E_NOMEM;
+    set_level_pointers(c, mem);
+    memset(mem, 0, words * 8);
+    c->bitmap_bytes = ALIGN_UP(words * 8, PAGE_SIZE);
+    c->bitmap_phys = bitmap_phys;
+
+    for (size_t i = 0; i < n; i++) { /* step 2 */
+        uint64_t f, e;
+        inner_frames(&map[i], &f, &e);
+        if (map[i].type == STIVALE2_MMAP_USABLE)
+            raw_fill(c, f, e, true);
+    }
+    for (size_t i = 0; i < n; i++) { /* step 3 */
+        if (map[i].type == STIVALE2_MMAP_USABLE)
+            continue;
+        if (map[i].type == STIVALE2_MMAP_BOOTLOADER_RECLAIMABLE)
+            remember_reclaimable(c, &map[i]);
+        if (map[i].base < PMM_PHYS_LIMIT)
+            raw_fill(c, map[i].base >> PAGE_SHIFT,
+                     ALIGN_UP(entry_end(&map[i]), PAGE_SIZE) >> PAGE_SHIFT, false);
+    }
+    c->usable_frames = popcount_l0(c, 0, c->nframes);
+
+    raw_fill(c, 0, PMM_LOW_RESERVE >> PAGE_SHIFT, false); /* step 4 */
+    if (bitmap_phys)
+        raw_fill(c, bitmap_phys >> PAGE_SHIFT, (bitmap_phys + c->bitmap_bytes) >> PAGE_SHIFT,
+                 false);
+    build_ranges_and_summaries(c);
+    return 0;
+}
+
+uint64_t pmm_core_reclaim(struct pmm_core *c)
+{
+    uint64_t freed = 0;
+    for (unsigned i = 0; i < c->nreclaim; i++) {
+        struct pmm_frame_range r = c->reclaim[i];
+        if (!range_insert(c, r.first, r.end)) {
+            c->lost_frames += r.end - r.first;
+            continue;
+        }
+        freed += pmm_mark_free(c, r.first, r.end);
+    }
+    c->nreclaim = 0;
+    c->free_frames += freed;
+    c->usable_frames += freed;
+    return freed;
+}
+
+int pmm_core_check(const struct pmm_core *c)
+{
+    for (unsigned k = 0; k <= c->top; k++) {
+        uint64_t words = (c->nbits[k] + 63) / 64;
+        if (c->nbits[k] & 63 && c->level[k][words - 1] & pmm_mask_from(c->nbits[k]))
+            return -E_CORRUPT; /* padding bits must stay 0 */
+        for (uint64_t w = 0; k < c->top && w < words; w++)
+            if (!!c->level[k][w] != !!(c->level[k + 1][w >> 6] & pmm_bit(w)))
+                return -E_CORRUPT;
+    }
+    for (uint64_t w = 0; w < c->hint; w++)
+        if (c->level[0][w])
+            return -E_CORRUPT;
+    if (popcount_l0(c, 0, c->nframes) != c->free_frames)
+        return -E_CORRUPT;
+    /* Every run of free frames lies inside one allocatable range. */
+    unsigned r = 0;
+    for (uint64_t pos = scan_l0(c, 0, true); pos < c->nframes;) {
+        uint64_t end = scan_l0(c, pos, false);
+        while (r < c->nranges && c->ranges[r].end < end)
+            r++;
+        if (r == c->nranges || pos < c->ranges[r].first)
+            return -E_CORRUPT;
+        pos = scan_l0(c, end, true);
+    }
+    return 0;
+}

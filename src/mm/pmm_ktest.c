@@ -1,0 +1,270 @@
+/*
+ * In-kernel tests of the PMM (`test=pmm_`). They reach frame contents only
+ * through the PMM's frame-access hooks, so they also run after vmm_init.
+ * Every test leaves the free count exactly where it found it.
+ */
+#include <pagoda/bootinfo.h>
+#include <pagoda/crc32.h>
+#include <pagoda/errno.h>
+#include <pagoda/ktest.h>
+#include <pagoda/memlayout.h>
+#include <pagoda/pmm.h>
+#include <pagoda/printk.h>
+#include <pagoda/string.h>
+
+#include "pmm_priv.h"
+
+static uint64_t free_pages(void)
+{
+    struct pmm_stats st;
+    pmm_get_stats(&st);
+    return st.free_pages;
+}
+
+KTEST(pmm_alloc_free_basic)
+{
+    uint64_t start = free_pages();
+    KT_ASSERT(pmm_alloc(0) == NULL);
+    KT_ASSERT(pmm_alloc(start + 1) == NULL);
+    KT_ASSERT(pmm_alloc((size_t)-1) == NULL);
+    void *p = pmm_alloc(1);
+    KT_ASSERT(p != NULL);
+    KT_ASSERT((paddr_t)(uintptr_t)p >= PMM_LOW_RESERVE);
+    KT_ASSERT(!pmm_frame_is_free((paddr_t)(uintptr_t)p));
+    KT_ASSERT_EQ(free_pages(), start - 1);
+    pmm_free(p, 1);
+    KT_ASSERT(pmm_frame_is_free((paddr_t)(uintptr_t)p));
+    KT_ASSERT(pmm_alloc(1) == p); /* first fit gives the same frame back */
+    pmm_free(p, 1);
+
+    void *big = pmm_alloc_aligned(512, 512);
+    KT_ASSERT(big != NULL);
+    KT_ASSERT(IS_ALIGNED((paddr_t)(uintptr_t)big, MiB(2)));
+    void *dma = pmm_alloc_below(16, MiB(16));
+    KT_ASSERT(dma != NULL);
+    KT_ASSERT((paddr_t)(uintptr_t)dma + 16 * PAGE_SIZE <= MiB(16));
+    KT_ASSERT(pmm_alloc_below(1, PMM_LOW_RESERVE) == NULL);
+    pmm_free(big, 512);
+    pmm_free(dma, 16);
+    KT_ASSERT_EQ(free_pages(), start);
+}
+
+KTEST(pmm_allocz_zeroes)
+{
+    uint64_t start = free_pages();
+    /* Dirty three frames, give them back, and ask for zeroed ones. */
+    void *p = pmm_alloc(3);
+    KT_ASSERT(p != NULL);
+    for (int i = 0; i < 3; i++) {
+        uint8_t *va = pmm_frame_map((paddr_t)(uintptr_t)p + i * PAGE_SIZE);
+        KT_ASSERT(va != NULL);
+        memset(va, 0xa5, PAGE_SIZE);
+        pmm_frame_unmap(va);
+    }
+    pmm_free(p, 3);
+    void *z = pmm_allocz(3);
+    KT_ASSERT(z != NULL);
+    for (int i = 0; i < 3; i++) {
+        const uint64_t *va = pmm_frame_map((paddr_t)(uintptr_t)z + i * PAGE_SIZE);
+        KT_ASSERT(va != NULL);
+        uint64_t acc = 0;
+        for (int k = 0; k < 512; k++)
+            acc |= va[k];
+        pmm_frame_unmap((void *)va);
+        KT_ASSERT_EQ(acc, 0);
+    }
+    pmm_free(z, 3);
+    KT_ASSERT_EQ(free_pages(), start);
+}
+
+KTEST(pmm_bad_frees_are_refused)
+{
+    uint64_t start = free_pages();
+    struct pmm_stats st;
+    pmm_get_stats(&st);
+    void *p = pmm_alloc(2);
+    KT_ASSERT(p != NULL);
+    pmm_free((char *)p + PAGE_SIZE, 1);
+    KT_ASSERT_EQ(pmm_free_checked((char *)p + PAGE_SIZE, 1), -E_DOUBLE);
+    KT_ASSERT_EQ(pmm_free_checked(p, 2), -E_DOUBLE);
+    KT_ASSERT_EQ(pmm_free_checked((char *)p + 8, 1), -E_ALIGN);
+    KT_ASSERT_EQ(pmm_free_checked(p, 0), -E_RANGE);
+    KT_ASSERT_EQ(pmm_free_checked((void *)(uintptr_t)0xfd00000000ULL, 1), -E_RANGE);
+    KT_ASSERT_EQ(pmm_free_checked((void *)0x1000, 1), -E_BADFREE);        /* low 1 MiB */
+    KT_ASSERT_EQ(pmm_free_checked((void *)KERNEL_PHYS, 1), -E_BADFREE);   /* kernel */
+    KT_ASSERT_EQ(pmm_free_checked((void *)(uintptr_t)st.bitmap_phys, 1), -E_BADFREE);
+    KT_ASSERT_EQ(free_pages(), start - 1);
+    pmm_free(p, 1);
+    KT_ASSERT_EQ(free_pages(), start);
+}
+
+/* A bitmap of every frame, in frames from the PMM, reached one page at a
+ * time through the frame-access hooks (the page in use stays mapped). */
+struct seen {
+    paddr_t base;
+    uint64_t pages, cur;
+    uint64_t *va;
+};
+
+static uint64_t *seen_word(struct seen *s, uint64_t frame)
+{
+    uint64_t page = frame >> 15; /* 32768 bits per page */
+    if (page != s->cur) {
+        if (s->va)
+            pmm_frame_unmap(s->va);
+        s->va = pmm_frame_map(s->base + page * PAGE_SIZE);
+        s->cur = page;
+    }
+    return s->va ? &s->va[(frame >> 6) & 511] : NULL;
+}
+
+static uint64_t pattern(uint64_t frame, unsigned i)
+{
+    return (frame * 0x9e3779b97f4a7c15ULL) ^ ((uint64_t)i << 32) ^ 0x5a5a;
+}
+
+/* Write (or verify) frame f's pattern. 1: done, 0: mismatch, -1: the hooks
+ * cannot reach the frame (above 4 GiB before the VMM). */
+static int frame_pattern(uint64_t f, bool write)
+{
+    uint64_t *va = pmm_frame_map(f << PAGE_SHIFT);
+    if (!va)
+        return -1;
+    int ok = 1;
+    for (unsigned i = 0; i < 512; i++) {
+        if (write)
+            va[i] = pattern(f, i);
+        else if (va[i] != pattern(f, i))
+            ok = 0;
+    }
+    pmm_frame_unmap(va);
+    return ok;
+}
+
+/* CRC-32 of every module, through the hooks, xor-folded with its index. */
+static uint32_t modules_crc(unsigned *count)
+{
+    struct stivale2_struct_tag_modules *mt =
+        stivale2_get_tag(boot_info_get(), STIVALE2_STRUCT_TAG_MODULES_ID);
+    uint32_t all = 0;
+    *count = mt ? (unsigned)mt->module_count : 0;
+    for (unsigned i = 0; i < *count; i++) {
+        uint32_t crc = 0;
+        for (paddr_t pa = mt->modules[i].begin; pa < mt->modules[i].end;) {
+            paddr_t page = ALIGN_DOWN(pa, PAGE_SIZE);
+            size_t n = MIN(page + PAGE_SIZE, mt->modules[i].end) - pa;
+            const uint8_t *va = pmm_frame_map(page);
+            if (!va)
+                return 0;
+            crc = crc32_update(crc, va + (pa - page), n);
+            pmm_frame_unmap((void *)va);
+            pa += n;
+        }
+        all ^= crc * (i + 1);
+    }
+    return all;
+}
+
+/* Is frame f inside a USABLE entry of the boot memory map (or reclaimable
+ * memory once reclaimed)? The last entry that matched is tried first. */
+static bool in_usable_memory(uint64_t f)
+{
+    static const struct stivale2_mmap_entry *last;
+    struct stivale2_struct_tag_memmap *m =
+        stivale2_get_tag(boot_info_get(), STIVALE2_STRUCT_TAG_MEMMAP_ID);
+    paddr_t pa = f << PAGE_SHIFT;
+    if (last && pa >= last->base && pa + PAGE_SIZE <= last->base + last->length)
+        return true;
+    for (uint64_t i = 0; m && i < m->entries; i++) {
+        const struct stivale2_mmap_entry *e = &m->memmap[i];
+        if (pa >= e->base && pa + PAGE_SIZE <= e->base + e->length &&
+            e->type == STIVALE2_MMAP_USABLE) {
+            last = e;
+            return true;
+        }
+    }
+    return false;
+}
+
+KTEST(pmm_every_frame_once)
+{
+    struct pmm_stats st;
+    pmm_get_stats(&st);
+    uint64_t start = st.free_pages;
+    const struct pmm_core *c = pmm_core_instance();
+    unsigned nmod;
+    uint32_t crc_before = modules_crc(&nmod);
+
+    /* Every frame is sampled up to 512 MiB of RAM; above, about 64K frames
+     * spread evenly (a stride), so that big machines stay quick in TCG. */
+    uint64_t stride = st.usable_pages <= (MiB(512) >> PAGE_SHIFT) ? 1 : start / 65536 + 1;
+
+    struct seen s = {.cur = UINT64_MAX};
+    s.pages = (c->nframes + 32767) / 32768;
+    s.base = (paddr_t)(uintptr_t)(pmm_frame_access_is_early()
+                                      ? pmm_alloc_below(s.pages, EARLY_IDENTITY_LIMIT)
+                                      : pmm_alloc(s.pages));
+    KT_ASSERT(s.base != 0);
+    for (uint64_t p = 0; p < s.pages; p++) { /* clear, then mark itself */
+        void *va = pmm_frame_map(s.base + p * PAGE_SIZE);
+        KT_ASSERT(va != NULL);
+        memset(va, 0, PAGE_SIZE);
+        pmm_frame_unmap(va);
+    }
+    for (uint64_t p = 0; p < s.pages; p++)
+        *seen_word(&s, (s.base >> PAGE_SHIFT) + p) |= 1ULL << (((s.base >> PAGE_SHIFT) + p) & 63);
+
+    uint64_t got = 0, written = 0, unreachable = 0;
+    void *p;
+    while ((p = pmm_alloc(1)) != NULL) {
+        uint64_t f = (paddr_t)(uintptr_t)p >> PAGE_SHIFT;
+        KT_ASSERT(f >= PMM_LOW_RESERVE >> PAGE_SHIFT && f < c->nframes);
+        if (!in_usable_memory(f))
+            KT_ASSERT(!"frame outside usable memory");
+        uint64_t *w = seen_word(&s, f);
+        KT_ASSERT(w != NULL);
+        KT_ASSERT_EQ(*w & (1ULL << (f & 63)), 0); /* handed out twice */
+        *w |= 1ULL << (f & 63);
+        got++;
+        if (f % stride == 0) {
+            int r = frame_pattern(f, true);
+            written += r > 0;
+            unreachable += r < 0;
+        }
+    }
+    KT_ASSERT_EQ(got, start - s.pages);
+    KT_ASSERT_EQ(free_pages(), 0);
+    KT_ASSERT_EQ(pmm_core_check(c), 0);
+
+    /* Verify every pattern, then free everything but the seen bitmap. */
+    uint64_t verified = 0, freed = 0;
+    uint64_t sfirst = s.base >> PAGE_SHIFT, send = sfirst + s.pages;
+    for (uint64_t base = 0; base < c->nframes; base += 64) {
+        uint64_t *w = seen_word(&s, base);
+        KT_ASSERT(w != NULL);
+        for (uint64_t bits = *w; bits; bits &= bits - 1) {
+            uint64_t f = base + (uint64_t)__builtin_ctzll(bits);
+            if (f >= sfirst && f < send)
+                continue;
+            if (f % stride == 0) {
+                int r = frame_pattern(f, false);
+                KT_ASSERT(r != 0); /* the pattern changed */
+                verified += r > 0;
+            }
+            KT_ASSERT_EQ(pmm_free_checked((void *)(uintptr_t)(f << PAGE_SHIFT), 1), 0);
+            freed++;
+        }
+    }
+    if (s.va)
+        pmm_frame_unmap(s.va);
+    KT_ASSERT_EQ(freed, got);
+    pmm_free((void *)(uintptr_t)s.base, s.pages);
+    KT_ASSERT_EQ(free_pages(), start);
+    KT_ASSERT_EQ(pmm_core_check(c), 0);
+    uint32_t crc_after = modules_crc(&nmod);
+    KT_ASSERT_EQ(crc_after, crc_before);
+    printk("pmm: %llu frames allocated once each, %llu patterns written (stride %llu, "
+           "%llu unreachable before the VMM), %llu checked; %u module CRCs unchanged\n",
+           (unsigned long long)got, (unsigned long long)written, (unsigned long long)stride,
+           (unsigned long long)unreachable, (unsigned long long)verified, nmod);
+}
