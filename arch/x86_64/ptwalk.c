@@ -51,7 +51,11 @@ static vaddr_t table_va(vaddr_t va, unsigned depth)
 
 void arch_pte_decode(uint64_t raw, char *buf, size_t size)
 {
-    ksnprintf(buf, size, "%s%s%s%s%s%s%s%s%s%s", raw & PTE_P ? "P" : "not-present",
+    if (!(raw & PTE_P)) { /* the other bits are the OS's to use */
+        ksnprintf(buf, size, "not present");
+        return;
+    }
+    ksnprintf(buf, size, "%s%s%s%s%s%s%s%s%s%s", "P",
               raw & PTE_W ? " W" : " RO", raw & PTE_U ? " U" : " S", raw & PTE_PWT ? " PWT" : "",
               raw & PTE_PCD ? " PCD" : "", raw & PTE_A ? " A" : "", raw & PTE_D ? " D" : "",
               raw & PTE_PS ? " PS" : "", raw & PTE_G ? " G" : "", raw & PTE_NX ? " NX" : " X");

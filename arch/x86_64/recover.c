@@ -98,7 +98,8 @@ bool trap_recover(struct trap_frame *f)
     const char *stack = (v == 8 || v == 14) ? kstack_guard_hit(read_cr2()) : NULL;
     if (stack)
         printk("*** that is a kernel stack overflow: %s hit its guard page\n", stack);
-    arch_backtrace(f->rbp);
+    else
+        arch_backtrace(f->rbp); /* (an overflow's would be one function, 30 times) */
 
     f->rbx = r->rbx;
     f->rbp = r->rbp;

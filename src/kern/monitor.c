@@ -210,8 +210,9 @@ static void run_line(char *line)
         cmd->fn(argc, argv);
         arch_recover_disarm();
     } else {
-        printk("monitor: '%s' was stopped by that %s; back to the prompt (the kernel may be "
-               "in a strange state after a panic)\n", cmd->name, how == 1 ? "fault" : "panic");
+        printk("monitor: '%s' was stopped by that %s; back to the prompt%s\n", cmd->name,
+               how == 1 ? "fault" : "panic",
+               how == 1 ? "" : " (what panicked may have been left half done)");
     }
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Drive the Pagoda monitor over a serial line, one command per prompt.
 
-monitor-drive.py [--timeout S] [--status N] [--log LOG] [--keys] SCRIPT -- CMD...
+monitor-drive.py [--timeout S] [--status N] [--log LOG] [--hmp SOCKET]
+                 [--var NAME=VALUE]... SCRIPT -- CMD...
 
 CMD is an emulator whose COM1 is its stdin/stdout (QEMU -serial stdio). The
 SCRIPT holds one directive per line:
@@ -16,7 +17,7 @@ SCRIPT holds one directive per line:
                 through QEMU's monitor) matches REGEX
     # comment
 A `?` regex's named groups, (?P<pa>0x[0-9a-f]+), become variables that
-later lines and regexes use as ${pa}.
+later lines and regexes use as ${pa}; so does --var NAME=VALUE.
 After the script the emulator must exit with --status (default 33, the
 success status `halt` gives under QEMU). Every answer must come back with a
 prompt, except after the last line (halt). Prints one line per failed
@@ -29,7 +30,7 @@ PROMPT = b"pagoda> "
 
 def main():
     args = sys.argv[1:]
-    timeout, want, log, hmp_path = 90.0, 33, None, None
+    timeout, want, log, hmp_path, env = 90.0, 33, None, None, {}
     while args and args[0].startswith("--"):
         opt = args.pop(0)
         if opt == "--":
@@ -43,6 +44,9 @@ def main():
             log = val
         elif opt == "--hmp":
             hmp_path = val
+        elif opt == "--var":
+            k, v = val.split("=", 1)
+            env[k] = v
     script, cmd = args[0], args[args.index("--") + 1:]
     steps = []
     with open(script) as f:
@@ -95,9 +99,9 @@ def main():
             answer = buf[sent_at:i].decode(errors="replace")
             pos = i + len(PROMPT)
         # Drop the echo of what we typed: the answer is what follows it.
+        answer = answer.replace("\r", "")
         answer = answer.split("\n", 1)[1] if "\n" in answer else ""
 
-    env = {}
     hmp = None
 
     def hmp_cmd(command):
