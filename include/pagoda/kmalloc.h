@@ -1,0 +1,100 @@
+/*
+ * The kernel heap: bump arena -> fixed-size blocks -> coalescing list
+ * allocator (src/mm/bump.c, block.c, list.c, kmalloc.c). No locks: callers
+ * are single-threaded (one CPU, no preemption inside the heap).
+ *
+ * Every pointer is 16-byte aligned. Hardening (PAGODA_HEAP_HARDEN, default 1)
+ * adds a header check and a redzone canary verified on free, poison checked
+ * on reuse, and panics on a double or invalid free naming address, size and
+ * class.
+ */
+#ifndef PAGODA_KMALLOC_H
+#define PAGODA_KMALLOC_H
+
+#include <pagoda/types.h>
+
+#ifndef PAGODA_HEAP_HARDEN
+#define PAGODA_HEAP_HARDEN 1 /* 0: compiled out; 1: cheap checks; 2: full poison */
+#endif
+
+/* Where the list allocator gets its memory. grow returns `bytes` (a multiple
+ * of PAGE_SIZE) of fresh page-aligned RW memory, or NULL; shrink gives back
+ * the last `bytes` of a region grow returned (ptr page-aligned). */
+struct heap_source {
+    void *(*grow)(struct heap_source *src, size_t bytes);
+    void (*shrink)(struct heap_source *src, void *ptr, size_t bytes);
+};
+
+/* A page source over one caller-owned memory block, handed out bottom-up
+ * (host tests, the benchmark, and the kernel before the VMM). */
+struct heap_region {
+    struct heap_source src;
+    uintptr_t base, brk, limit;
+};
+/* base and bytes are rounded inwards to pages. */
+void heap_region_init(struct heap_region *r, void *base, size_t bytes);
+
+/* (Re)start the heap over `src`, forgetting any previous heap (its memory is
+ * not given back). harden: 0, 1 or 2, or -1 for PAGODA_HEAP_HARDEN. Before
+ * this, kmalloc serves from the static bump arena. */
+void kheap_init(struct heap_source *src, int harden);
+
+/* size bytes, 16-byte aligned, or NULL. kmalloc(0) returns a unique pointer. */
+void *kmalloc(size_t size);
+/* kmalloc, zero-filled. */
+void *kzalloc(size_t size);
+/* n * size bytes zero-filled; NULL if the product overflows. */
+void *kcalloc(size_t n, size_t size);
+/* Resize as C's realloc: contents kept up to the smaller size; ptr NULL is
+ * kmalloc(size); size 0 frees ptr and returns NULL. NULL on failure, with
+ * ptr untouched. */
+void *krealloc(void *ptr, size_t size);
+/* Free a pointer from any k*alloc. NULL and bump-arena pointers are ignored;
+ * a double or invalid free panics. */
+void kfree(void *ptr);
+/* size bytes at a multiple of align (a power of two up to 1 MiB; a page is
+ * the promised maximum). Freed with kfree. NULL on failure or a bad align. */
+void *kmalloc_aligned(size_t size, size_t align);
+/* Bytes usable at ptr (the requested size when hardening, since the redzone
+ * follows it; the block's capacity otherwise). */
+size_t kmalloc_usable_size(const void *ptr);
+
+/* The bump arena: `size` bytes at `align` (power of two, >= 16), forever.
+ * Exhaustion panics: it is a boot-time bug. */
+void *kbump_alloc(size_t size, size_t align);
+
+#define KHEAP_NCLASSES   40   /* small size classes, 16..2048 bytes */
+#define KHEAP_SMALL_MAX  2048 /* larger requests go to the list allocator */
+#define KBUMP_SIZE       KiB(64)
+
+struct kheap_class_stats {
+    uint32_t size;     /* payload bytes of one block */
+    uint32_t chunks;   /* chunks held */
+    uint64_t live;     /* blocks in use */
+    uint64_t capacity; /* blocks in the chunks held */
+    uint64_t allocs;   /* blocks ever handed out */
+};
+
+struct kheap_stats {
+    size_t live_bytes;      /* sum of kmalloc_usable_size over live pointers */
+    size_t peak_live_bytes;
+    size_t heap_bytes;      /* memory held from the page source now */
+    size_t peak_heap_bytes;
+    size_t heap_pages;      /* heap_bytes / PAGE_SIZE */
+    size_t live_objects;
+    size_t list_free_bytes; /* free list-allocator bytes */
+    size_t list_free_blocks;
+    size_t list_used_blocks; /* incl. chunks of small blocks */
+    size_t grows, shrinks;  /* page-source calls */
+    size_t bump_used, bump_size;
+    int harden;
+    struct kheap_class_stats cls[KHEAP_NCLASSES];
+};
+void kheap_stats(struct kheap_stats *st);
+/* Print the stats and the per-class table (slabinfo style). */
+void kheap_print_stats(void);
+/* Walk every heap structure and verify its invariants. 0, or -E_CORRUPT
+ * after printing what is wrong. */
+int kheap_check(void);
+
+#endif

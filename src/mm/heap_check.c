@@ -1,0 +1,198 @@
+/*
+ * kheap_check: walk every heap structure and verify its invariants, and the
+ * statistics printer. O(heap size); for tests, the monitor and debugging.
+ *
+ * Checked: each segment tiles exactly into blocks ending in its epilogue;
+ * sizes are multiples of 16 and at least LIST_MIN_BLOCK; HB_PREV_FREE is set
+ * exactly after free blocks, whose footers match; no two free blocks touch;
+ * the bins hold exactly the free blocks, each in the bin its size maps to,
+ * with consistent links and bitmaps; each chunk's free list stays inside it,
+ * on block boundaries, and with the in-use count adds up to its capacity; the
+ * class lists and counters agree with the chunks found; with hardening, every
+ * free small block still has its FREE check word and poison, and every live
+ * block its ALLOC check word and canary.
+ */
+#include <pagoda/errno.h>
+
+#include "heap_internal.h"
+
+#define BAD(...)                                                                                   \
+    do {                                                                                           \
+        printk("kheap_check: ");                                                                   \
+        printk(__VA_ARGS__);                                                                       \
+        printk("\n");                                                                              \
+        return -E_CORRUPT;                                                                         \
+    } while (0)
+
+static inline size_t bsz(const struct hhdr *b) { return b->info & ~(uint64_t)HB_FLAGS; }
+
+static int check_live_block(const struct heap *h, const void *p)
+{
+    const struct hhdr *hd = hdr_of(p);
+    if ((uint32_t)hd->tag != heap_check_word(h, p, HSTATE_ALLOC))
+        BAD("block %p: bad check word", p);
+    uint64_t c;
+    memcpy(&c, (const uint8_t *)p + (hd->tag >> 32), sizeof(c));
+    if (c != CANARY)
+        BAD("block %p: redzone canary overwritten", p);
+    return 0;
+}
+
+static int check_chunk(const struct heap *h, const struct chunk *ch, uint32_t *chunks_per_class,
+                       uint64_t *live_per_class)
+{
+    if (ch->magic != CHUNK_MAGIC || ch->cls >= KHEAP_NCLASSES)
+        BAD("chunk %p: bad magic or class", (const void *)ch);
+    const struct bclass *k = &h->cls[ch->cls];
+    uintptr_t first = (uintptr_t)ch + sizeof(struct chunk);
+    uintptr_t end = first + (uintptr_t)ch->total * k->stride;
+    uint32_t nfree = 0;
+    for (const void *p = ch->free; p; p = *(void *const *)p) {
+        uintptr_t a = (uintptr_t)p - HDR_SIZE;
+        if (a < first || a >= end || (a - first) % k->stride)
+            BAD("chunk %p: free list entry %p outside its blocks", (const void *)ch, p);
+        if (++nfree > ch->total)
+            BAD("chunk %p: free list loops", (const void *)ch);
+        const struct hhdr *hd = hdr_of(p);
+        if (hd->info != (((uint64_t)(a - (uintptr_t)ch) << 32) | (ch->cls << 8) | HB_SMALL))
+            BAD("block %p: header overwritten", p);
+        if (h->harden) {
+            if (hd->tag != heap_check_word(h, p, HSTATE_FREE))
+                BAD("free block %p: bad check word (double free or overwrite)", p);
+            size_t pend = block_poison_end(h, k->size);
+            for (size_t i = 8; i < pend; i++)
+                if (((const uint8_t *)p)[i] != POISON_BYTE)
+                    BAD("free block %p: poison overwritten at +%zu", p, i);
+        }
+    }
+    if (nfree + ch->used != ch->total)
+        BAD("chunk %p: %u free + %u used != %u", (const void *)ch, nfree, ch->used, ch->total);
+    if (h->harden) {
+        for (uintptr_t a = first; a < end; a += k->stride) {
+            const void *p = (const void *)(a + HDR_SIZE);
+            if ((uint32_t)hdr_of(p)->tag == heap_check_word(h, p, HSTATE_ALLOC) &&
+                check_live_block(h, p))
+                return -E_CORRUPT;
+        }
+    }
+    chunks_per_class[ch->cls]++;
+    live_per_class[ch->cls] += ch->used;
+    return 0;
+}
+
+static int check_segments(const struct heap *h, size_t *nfree, size_t *free_bytes,
+                          uint32_t *chunks, uint64_t *live)
+{
+    for (const struct lseg *s = h->segs; s; s = s->next) {
+        const struct hhdr *b = (const struct hhdr *)(s->start + sizeof(struct lseg));
+        bool prev_free = false;
+        while (bsz(b) != 0) {
+            size_t n = bsz(b);
+            uintptr_t a = (uintptr_t)b;
+            if (n % 16 || n < LIST_MIN_BLOCK || a + n > s->end - HDR_SIZE)
+                BAD("block %p: bad size %zu", (const void *)b, n);
+            if (!!(b->info & HB_PREV_FREE) != prev_free)
+                BAD("block %p: PREV_FREE flag wrong", (const void *)b);
+            bool is_free = !(b->info & HB_USED);
+            if (is_free) {
+                if (prev_free)
+                    BAD("block %p: two free blocks touch", (const void *)b);
+                if (*(const uint64_t *)(a + n - 8) != n)
+                    BAD("free block %p: footer mismatch", (const void *)b);
+                (*nfree)++;
+                *free_bytes += n;
+            } else if (b->info & HB_CHUNK) {
+                if (check_chunk(h, (const struct chunk *)(b + 1), chunks, live))
+                    return -E_CORRUPT;
+            } else if (h->harden && (uint32_t)b->tag == heap_check_word(h, b + 1, HSTATE_ALLOC)) {
+                if (check_live_block(h, b + 1))
+                    return -E_CORRUPT;
+            }
+            prev_free = is_free;
+            b = (const struct hhdr *)(a + n);
+        }
+        if ((uintptr_t)b != s->end - HDR_SIZE || !(b->info & HB_USED))
+            BAD("segment %p: epilogue missing", (const void *)s);
+        if (!!(b->info & HB_PREV_FREE) != prev_free)
+            BAD("segment %p: epilogue PREV_FREE flag wrong", (const void *)s);
+    }
+    return 0;
+}
+
+static int check_bins(const struct heap *h, size_t *nfree, size_t *free_bytes)
+{
+    for (unsigned fl = 0; fl < FL_COUNT; fl++) {
+        if (!!(h->fl_bitmap & (1ULL << fl)) != (h->sl_bitmap[fl] != 0))
+            BAD("first-level bitmap wrong at %u", fl);
+        for (unsigned sl = 0; sl < SL_COUNT; sl++) {
+            const struct lfree *f = h->bins[fl][sl];
+            if (!!(h->sl_bitmap[fl] & (1u << sl)) != (f != NULL))
+                BAD("second-level bitmap wrong at %u/%u", fl, sl);
+            const struct lfree *prev = NULL;
+            for (; f; prev = f, f = f->next) {
+                unsigned a, b;
+                list_map(bsz(&f->h), &a, &b);
+                if (f->h.info & HB_USED || a != fl || b != sl || f->prev != prev)
+                    BAD("bin %u/%u: block %p misplaced", fl, sl, (const void *)f);
+                if (!list_contains(h, f))
+                    BAD("bin %u/%u: block %p outside the heap", fl, sl, (const void *)f);
+                (*nfree)++;
+                *free_bytes += bsz(&f->h);
+            }
+        }
+    }
+    return 0;
+}
+
+int kheap_check(void)
+{
+    const struct heap *h = &kheap;
+    size_t walk_free = 0, walk_bytes = 0, bin_free = 0, bin_bytes = 0;
+    uint32_t chunks[KHEAP_NCLASSES] = {0};
+    uint64_t live[KHEAP_NCLASSES] = {0};
+
+    if (!h->src)
+        return 0; /* bump arena only */
+    if (check_segments(h, &walk_free, &walk_bytes, chunks, live) ||
+        check_bins(h, &bin_free, &bin_bytes))
+        return -E_CORRUPT;
+    if (walk_free != bin_free || walk_bytes != bin_bytes || walk_free != h->free_blocks ||
+        walk_bytes != h->free_bytes)
+        BAD("free blocks: %zu in the blocks, %zu in the bins, %zu counted", walk_free, bin_free,
+            h->free_blocks);
+    for (unsigned c = 0; c < KHEAP_NCLASSES; c++) {
+        const struct bclass *k = &h->cls[c];
+        if (chunks[c] != k->nchunks || live[c] != k->live)
+            BAD("class %u: %u chunks / %llu live found, %u / %llu counted", c, chunks[c],
+                (unsigned long long)live[c], k->nchunks, (unsigned long long)k->live);
+        uint32_t empty = 0;
+        for (const struct chunk *ch = k->partial; ch; ch = ch->next) {
+            if (ch->cls != c || !ch->free || (ch->next && ch->next->prev != ch))
+                BAD("class %u: partial list broken at chunk %p", c, (const void *)ch);
+            empty += ch->used == 0;
+        }
+        if (empty != k->nempty || empty > 1)
+            BAD("class %u: %u empty chunks, %u counted", c, empty, k->nempty);
+    }
+    return 0;
+}
+
+void kheap_print_stats(void)
+{
+    struct kheap_stats st;
+    kheap_stats(&st);
+    printk("heap: %zu bytes live in %zu objects (peak %zu); %zu pages held (peak %zu KiB); "
+           "%zu KiB free in %zu list blocks; hardening %d; bump %zu/%zu bytes\n",
+           st.live_bytes, st.live_objects, st.peak_live_bytes, st.heap_pages,
+           st.peak_heap_bytes / 1024, st.list_free_bytes / 1024, st.list_free_blocks, st.harden,
+           st.bump_used, st.bump_size);
+    printk("# class  size  chunks   live  capacity     allocs\n");
+    for (unsigned c = 0; c < KHEAP_NCLASSES; c++) {
+        const struct kheap_class_stats *k = &st.cls[c];
+        if (!k->chunks && !k->allocs)
+            continue;
+        printk("  %5u %5u %7u %6llu %9llu %10llu\n", c, k->size, k->chunks,
+               (unsigned long long)k->live, (unsigned long long)k->capacity,
+               (unsigned long long)k->allocs);
+    }
+}
