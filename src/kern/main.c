@@ -7,6 +7,7 @@
  */
 #include <arch/arch.h>
 #include <pagoda/bootinfo.h>
+#include <pagoda/kbench.h>
 #include <pagoda/kernel.h>
 #include <pagoda/ktest.h>
 #include <pagoda/monitor.h>
@@ -67,6 +68,11 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
 
     if (test)
         run_tests_and_exit(test);
+    if (cmdline_get("bench", arg, sizeof(arg))) { /* time the allocators, then leave */
+        kernel_exit_on_panic = true;
+        kbench_run();
+        arch_emulator_exit(true);
+    }
     if (cmdline_get("crash", arg, sizeof(arg)))
         crash(arg);
 

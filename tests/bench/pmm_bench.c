@@ -1,0 +1,226 @@
+/*
+ * Workload 7: Pagoda's PMM core (src/mm/pmm_core*.c, built -O2 for the
+ * host) against the bit-by-bit first-fit baseline (bitscan.c), on fake maps
+ * of 128 MiB, 4 GiB and 256 GiB whose lower half is in use.
+ *
+ *   bench-pmm run        timed: single-frame pair, 16- and 512-frame pairs,
+ *                        sequential fill of the free upper half
+ *   bench-pmm callgrind  the same pairs with fixed counts, one callgrind
+ *                        dump each, plus an empty loop as the baseline
+ *
+ * Pagoda's lower half is made "used" by allocating it (lowest first fit), so
+ * its summary levels and hint are in the state real use leaves them in.
+ */
+#include "bench.h"
+#include "bitscan.h"
+
+#include <pagoda/pmm_core.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+struct map_size {
+    const char *name;
+    uint64_t bytes;
+};
+static const struct map_size maps[] = {
+    {"128m", MiB(128)},
+    {"4g", GiB(4)},
+    {"256g", GiB(256)},
+};
+
+/* Run `body` in doubling batches until `target_ns` have passed or `max_n`
+ * iterations are done; store ns per iteration in `result`. */
+#define TIMED(result, target_ns, max_n, body)                                  \
+    do {                                                                       \
+        long n_ = 1, done_ = 0;                                                \
+        uint64_t t_ = 0;                                                       \
+        while (t_ < (uint64_t)(target_ns) && done_ < (long)(max_n)) {          \
+            if (n_ > (long)(max_n) - done_)                                    \
+                n_ = (long)(max_n) - done_;                                    \
+            uint64_t t0_ = bench_now_ns();                                     \
+            for (long i_ = 0; i_ < n_; i_++) {                                 \
+                body;                                                          \
+            }                                                                  \
+            t_ += bench_now_ns() - t0_;                                        \
+            done_ += n_;                                                       \
+            n_ *= 2;                                                           \
+        }                                                                      \
+        (result) = (double)t_ / (double)done_;                                 \
+    } while (0)
+
+struct pagoda_map {
+    struct pmm_core core;
+    void *mem;
+    size_t bytes;
+};
+
+static void die(const char *what)
+{
+    fprintf(stderr, "bench-pmm: %s\n", what);
+    exit(1);
+}
+
+/* A core over [1 MiB, bytes) with frames below bytes/2 allocated. */
+static void pagoda_setup(struct pagoda_map *m, uint64_t bytes)
+{
+    struct stivale2_mmap_entry map[2] = {
+        {0, MiB(1), STIVALE2_MMAP_RESERVED, 0},
+        {MiB(1), bytes - MiB(1), STIVALE2_MMAP_USABLE, 0},
+    };
+    m->bytes = pmm_core_bitmap_bytes(map, 2);
+    m->mem = bench_array(m->bytes);
+    if (pmm_core_init(&m->core, map, 2, m->mem, 0, m->bytes) != 0)
+        die("pmm_core_init failed");
+    uint64_t want = bytes / 2 / PAGE_SIZE - 256; /* frames [256, half) */
+    while (want) {
+        size_t n = want > 512 ? 512 : want;
+        if (pmm_core_alloc(&m->core, n) == 0)
+            die("could not fill the lower half");
+        want -= n;
+    }
+    paddr_t probe = pmm_core_alloc(&m->core, 1);
+    if (probe != bytes / 2)
+        die("lower half is not exactly the used part");
+    pmm_core_free(&m->core, probe, 1);
+}
+
+static void pagoda_teardown(struct pagoda_map *m) { bench_array_free(m->mem, m->bytes); }
+
+static void run_timed(void)
+{
+    char key[64];
+    double ns;
+    for (size_t k = 0; k < sizeof(maps) / sizeof(maps[0]); k++) {
+        const char *mn = maps[k].name;
+        uint64_t bytes = maps[k].bytes;
+        struct pagoda_map pm;
+        pagoda_setup(&pm, bytes);
+        struct pmm_core *c = &pm.core;
+        static const size_t runs[] = {1, 16, 512};
+        for (int r = 0; r < 3; r++) {
+            size_t n = runs[r];
+            TIMED(ns, 40000000 * bench_scale(), 50000000, {
+                paddr_t pa = pmm_core_alloc(c, n);
+                bench_sink((void *)pa);
+                pmm_core_free(c, pa, n);
+            });
+            if (n == 1)
+                snprintf(key, sizeof(key), "pmm_pair_%s_ns", mn);
+            else
+                snprintf(key, sizeof(key), "pmm_contig%zu_%s_ns", n, mn);
+            bench_emit(key, ns);
+        }
+        /* Sequential fill: every free frame, one at a time, until NULL. */
+        uint64_t t0 = bench_now_ns(), count = 0;
+        paddr_t first = 0, last = 0, pa;
+        while ((pa = pmm_core_alloc(c, 1)) != 0) {
+            if (!count)
+                first = pa;
+            last = pa;
+            count++;
+        }
+        snprintf(key, sizeof(key), "pmm_fill_%s_ns", mn);
+        bench_emit(key, (double)(bench_now_ns() - t0) / (double)count);
+        if (last - first != (count - 1) * PAGE_SIZE)
+            die("fill was not sequential");
+        for (paddr_t p = first; p <= last; p += 512 * PAGE_SIZE) {
+            size_t n = (last - p) / PAGE_SIZE + 1;
+            if (pmm_core_free(c, p, n > 512 ? 512 : n) != 0)
+                die("free after fill failed");
+        }
+        pagoda_teardown(&pm);
+
+        /* The baseline, time-capped: one op can scan 2^25 bits. */
+        struct bitscan b;
+        bitscan_init(&b, bytes, bytes / 2);
+        for (int r = 0; r < 3; r++) {
+            size_t n = runs[r];
+            TIMED(ns, 30000000 * bench_scale(), 1000000, {
+                uint64_t bpa = bitscan_alloc(&b, n);
+                bench_sink((void *)bpa);
+                bitscan_free(&b, bpa, n);
+            });
+            if (n == 1)
+                snprintf(key, sizeof(key), "bitscan_pair_%s_ns", mn);
+            else
+                snprintf(key, sizeof(key), "bitscan_contig%zu_%s_ns", n, mn);
+            bench_emit(key, ns);
+        }
+        uint64_t bfirst = 0;
+        long bcount = 0;
+        t0 = bench_now_ns();
+        while (bcount < 4096 && bench_now_ns() - t0 < 30000000 * bench_scale()) {
+            uint64_t bpa = bitscan_alloc(&b, 1);
+            if (!bcount)
+                bfirst = bpa;
+            bcount++;
+        }
+        snprintf(key, sizeof(key), "bitscan_fill_%s_ns", mn);
+        bench_emit(key, (double)(bench_now_ns() - t0) / (double)bcount);
+        bitscan_free(&b, bfirst, (size_t)bcount);
+        bitscan_fini(&b);
+    }
+}
+
+/* Fixed-count sections for callgrind; "R cg_ops_<label> N" tells run.sh how
+ * many operations each dump holds. */
+static void cg_section_pagoda(struct pmm_core *c, size_t n, long ops, const char *label)
+{
+    char key[80];
+    BENCH_CG_BEGIN();
+    for (long i = 0; i < ops; i++) {
+        paddr_t pa = pmm_core_alloc(c, n);
+        bench_sink((void *)pa);
+        pmm_core_free(c, pa, n);
+    }
+    BENCH_CG_END(label);
+    snprintf(key, sizeof(key), "cg_ops_%s", label);
+    bench_emit(key, (double)ops);
+}
+
+static void run_callgrind(void)
+{
+    char label[64];
+    BENCH_CG_BEGIN();
+    for (long i = 0; i < 10000; i++)
+        bench_sink((void *)i);
+    BENCH_CG_END("pmm_empty");
+    bench_emit("cg_ops_pmm_empty", 10000);
+    for (size_t k = 0; k < sizeof(maps) / sizeof(maps[0]); k++) {
+        struct pagoda_map pm;
+        pagoda_setup(&pm, maps[k].bytes);
+        snprintf(label, sizeof(label), "pmm_pair_%s", maps[k].name);
+        cg_section_pagoda(&pm.core, 1, 10000, label);
+        if (maps[k].bytes == GiB(4)) {
+            cg_section_pagoda(&pm.core, 16, 10000, "pmm_contig16_4g");
+            cg_section_pagoda(&pm.core, 512, 10000, "pmm_contig512_4g");
+        }
+        pagoda_teardown(&pm);
+    }
+    struct bitscan b;
+    bitscan_init(&b, GiB(4), GiB(2));
+    BENCH_CG_BEGIN();
+    for (int i = 0; i < 10; i++) {
+        uint64_t pa = bitscan_alloc(&b, 1);
+        bench_sink((void *)pa);
+        bitscan_free(&b, pa, 1);
+    }
+    BENCH_CG_END("bitscan_pair_4g");
+    bench_emit("cg_ops_bitscan_pair_4g", 10);
+    bitscan_fini(&b);
+}
+
+int main(int argc, char **argv)
+{
+    const char *mode = argc > 1 ? argv[1] : "run";
+    if (strcmp(mode, "run") == 0)
+        run_timed();
+    else if (strcmp(mode, "callgrind") == 0)
+        run_callgrind();
+    else {
+        fprintf(stderr, "usage: %s [run|callgrind]\n", argv[0]);
+        return 2;
+    }
+    return 0;
+}

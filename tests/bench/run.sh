@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# `make bench`'s driver. Runs every bench executable in build/bench (each
+# allocator in its own process, never preloaded), BENCH_RUNS times (default
+# 7), interleaved so that machine noise spreads over all of them; then
+# workload 6 in fresh processes, one callgrind pass per executable, and one
+# QEMU boot of the kernel with `bench`. tests/bench/report.py prints the
+# table (median, min-max) and writes build/bench.json.
+#
+#   BENCH_QUICK=1   one short run, no callgrind, no QEMU (for the JSON check)
+#   BENCH_RUNS=N    runs per executable
+#   BENCH_SCALE=F   iteration-count factor (default 1)
+#   BENCH_CALLGRIND=0 / BENCH_KERNEL=0   skip those parts
+#   BENCH_JSON=FILE, BENCH_RAW=DIR       where the JSON and raw results go
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+
+OUT=build/bench
+RAW=${BENCH_RAW:-$OUT/raw}
+JSON=${BENCH_JSON:-build/bench.json}
+RUNS=${BENCH_RUNS:-7}
+CG=${BENCH_CALLGRIND:-1}
+KB=${BENCH_KERNEL:-1}
+if [ "${BENCH_QUICK:-0}" = 1 ]; then
+    RUNS=${BENCH_RUNS:-1}
+    export BENCH_SCALE=${BENCH_SCALE:-0.02}
+    CG=0
+    KB=0
+fi
+rm -rf "$RAW"
+mkdir -p "$RAW"
+
+exes=()
+for a in pagoda glibc mimalloc jemalloc tcmalloc pmm; do
+    if [ -x "$OUT/bench-$a" ]; then
+        exes+=("$a")
+    else
+        echo "bench: $OUT/bench-$a missing, skipped" >&2
+    fi
+done
+
+fail=0
+run() { # run NAME MODE OUTFILE; pagoda_h0 is Pagoda's heap with hardening off
+    local exe=$1 env=()
+    [ "$1" = pagoda_h0 ] && exe=pagoda env=(BENCH_HARDEN=0)
+    if ! env "${env[@]}" "$OUT/bench-$exe" "$2" > "$3" 2> "$3.err"; then
+        echo "bench: bench-$1 $2 failed: $(tail -2 "$3.err" | tr '\n' ' ')" >&2
+        fail=1
+    fi
+}
+
+start=$(date +%s)
+for r in $(seq 1 "$RUNS"); do
+    echo "bench: run $r of $RUNS" >&2
+    for a in "${exes[@]}"; do run "$a" run "$RAW/$a.run.$r"; done
+    [ -x "$OUT/bench-pagoda" ] && run pagoda_h0 run "$RAW/pagoda_h0.run.$r"
+done
+for a in "${exes[@]}"; do
+    [ "$a" = pmm ] || run "$a" frag "$RAW/$a.frag"
+done
+
+if [ "$CG" = 1 ] && command -v valgrind > /dev/null; then
+    echo "bench: callgrind" >&2
+    for a in "${exes[@]}"; do
+        valgrind --tool=callgrind --collect-atstart=no \
+            --callgrind-out-file="$RAW/cg.$a.out" "$OUT/bench-$a" callgrind \
+            > "$RAW/$a.cg" 2> "$RAW/$a.cg.err" ||
+            echo "bench: callgrind of bench-$a failed (see $RAW/$a.cg.err)" >&2
+    done
+fi
+
+if [ "$KB" = 1 ] && [ -f build/pagoda.elf ]; then
+    echo "bench: kernel (QEMU TCG)" >&2
+    source tests/boot/lib.sh
+    if iso bench "bench" > "$RAW/kernel-iso.log" 2>&1; then
+        timeout -k 5 120 "$QEMU" -cdrom "$TEST_DIR/bench.iso" -m 512M -display none \
+            -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
+            -serial "file:$RAW/kernel.log" < /dev/null > "$RAW/kernel-qemu.log" 2>&1
+        st=$?
+        [ "$st" = 33 ] || echo "bench: kernel bench run ended with status $st" >&2
+    else
+        echo "bench: could not build the bench ISO (see $RAW/kernel-iso.log)" >&2
+    fi
+fi
+
+python3 tests/bench/report.py "$RAW" "$JSON" "$RUNS" || fail=1
+echo "bench: done in $(($(date +%s) - start)) s" >&2
+exit $fail
