@@ -82,10 +82,5 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
         arch_emulator_exit(false); /* only an unknown kind comes back */
     }
 
-    /* Interactive use: the kernel monitor, unless a batch mode was asked for. */
-    if (!cmdline_get("bench", arg, sizeof(arg)))
-        monitor_run();
-
-    printk("Pagoda is up. Nothing else to do yet: halting.\n");
-    arch_halt();
+    monitor_run(); /* interactive use: the kernel monitor, for good */
 }

@@ -14,6 +14,7 @@
 #include <arch/arch.h>
 #include <arch/monitor.h>
 #include <pagoda/errno.h>
+#include <pagoda/kbench.h>
 #include <pagoda/ktest.h>
 #include <pagoda/memlayout.h>
 #include <pagoda/monitor.h>
@@ -134,17 +135,7 @@ static void cmd_test(int argc, char **argv)
     printk("%s\n", failures ? "some tests FAILED" : "all selected tests passed");
 }
 
-/* From the bench branch; weak until it is merged. */
-void kbench_run(void) __attribute__((weak));
-
-static void cmd_bench(int argc, char **argv)
-{
-    if (!MON_HAVE(kbench_run)) {
-        mon_unavailable("bench");
-        return;
-    }
-    kbench_run();
-}
+static void cmd_bench(int argc, char **argv) { kbench_run(); }
 
 static void cmd_fault(int argc, char **argv)
 {

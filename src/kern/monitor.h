@@ -46,10 +46,4 @@ void mon_cmd_slabinfo(int argc, char **argv);
 /* The heap's part of `mem`. */
 void mon_heap_summary(void);
 
-/*
- * Subsystems merged from other branches are referenced weakly, so that the
- * monitor links (and says "not available") in a build without them.
- */
-#define MON_HAVE(fn) (&(fn) != NULL)
-
 #endif
