@@ -2,9 +2,10 @@
 """Drive the Pagoda monitor over a serial line, one command per prompt.
 
 monitor-drive.py [--timeout S] [--status N] [--log LOG] [--hmp SOCKET]
-                 [--var NAME=VALUE]... SCRIPT -- CMD...
+                 [--tcp HOST:PORT] [--var NAME=VALUE]... SCRIPT -- CMD...
 
-CMD is an emulator whose COM1 is its stdin/stdout (QEMU -serial stdio). The
+CMD is an emulator whose COM1 is its stdin/stdout (QEMU -serial stdio), or
+a TCP server at HOST:PORT with --tcp (Bochs com1 mode=socket-server). The
 SCRIPT holds one directive per line:
     > LINE      wait for the `pagoda> ` prompt, then type LINE and Enter
     ? REGEX     the answer to the last LINE (up to the next prompt) matches
@@ -30,7 +31,7 @@ PROMPT = b"pagoda> "
 
 def main():
     args = sys.argv[1:]
-    timeout, want, log, hmp_path, env = 90.0, 33, None, None, {}
+    timeout, want, log, hmp_path, env, tcp = 90.0, 33, None, None, {}, None
     while args and args[0].startswith("--"):
         opt = args.pop(0)
         if opt == "--":
@@ -44,6 +45,8 @@ def main():
             log = val
         elif opt == "--hmp":
             hmp_path = val
+        elif opt == "--tcp":
+            tcp = val
         elif opt == "--var":
             k, v = val.split("=", 1)
             env[k] = v
@@ -56,16 +59,44 @@ def main():
                 continue
             steps.append((line[0], line[2:]))
 
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
     deadline = time.monotonic() + timeout
+    if tcp:
+        # COM1 is a TCP server in the emulator (Bochs socket-server): the
+        # emulator's own output is not the serial line.
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        host, port = tcp.rsplit(":", 1)
+        line = None
+        while line is None and time.monotonic() < deadline and proc.poll() is None:
+            try:
+                line = socket.create_connection((host, int(port)), timeout=1)
+            except OSError:
+                time.sleep(0.5)
+        if line is None:
+            print("could not connect to the serial line at " + tcp)
+            proc.kill()
+            return 1
+        line.setblocking(True)
+        serial_in = line
+        send = line.sendall
+        end_input = lambda: None
+    else:
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT)
+        serial_in = proc.stdout
+
+        def send(data):
+            proc.stdin.write(data)
+            proc.stdin.flush()
+
+        end_input = proc.stdin.close
     buf = bytearray()
     failures = []
 
     def read_some(limit):
-        r, _, _ = select.select([proc.stdout], [], [], limit)
+        r, _, _ = select.select([serial_in], [], [], limit)
         if r:
-            data = os.read(proc.stdout.fileno(), 4096)
+            data = os.read(serial_in.fileno(), 4096)
             if not data:
                 return False
             buf.extend(data)
@@ -156,10 +187,9 @@ def main():
                     hmp_cmd("sendkey " + key)
                     time.sleep(0.02)
             elif kind == ">":
-                proc.stdin.write(text.encode() + b"\r")
+                send(text.encode() + b"\r")
             else:
-                proc.stdin.write(text.encode().decode("unicode_escape").encode("latin-1"))
-            proc.stdin.flush()
+                send(text.encode().decode("unicode_escape").encode("latin-1"))
             # The answer starts after our echoed line.
             sent_at = pos
             last_line, answer = text, None
@@ -179,7 +209,7 @@ def main():
                 failures.append(f"{last_line!r}: unexpected /{text}/: {hit.group(0)!r}")
 
     # Let the emulator finish (the last line is normally halt).
-    proc.stdin.close()
+    end_input()
     while time.monotonic() < deadline and proc.poll() is None:
         read_some(0.5)
     if proc.poll() is None:

@@ -1,28 +1,47 @@
 # The kernel monitor, driven by tests/tools/monitor-drive.py: it waits for
 # each `pagoda> ` prompt, types a line (on COM1, or on the PS/2 keyboard
 # through QEMU's monitor socket), checks the answer, and wants the session to
-# end with `halt` leaving QEMU with status 33.
+# end with `halt` leaving the emulator (QEMU status 33).
+
+# The first page of .text, mapped wherever the link put it, and its frame.
+monitor_text=0x$(nm "$KERNEL" | awk '$3 == "__text_start" { print $1 }')
+monitor_textpa=$(printf '0x%x' $((monitor_text - 0xffffffff80000000)))
+
+monitor_record() { # monitor_record NAME LOG STATUS OUTPUT
+    if [ "$3" -eq 0 ]; then
+        record PASS "$1"
+    else
+        record FAIL "$1" "$(head -3 <<< "$4" | tr '\n' ';') (log: $2)"
+    fi
+}
 
 monitor_case() { # monitor_case NAME ISO SCRIPT [QEMU-ARGS...]
     local name=$1 isoname=$2 script=$3
     shift 3
-    local log="$TEST_DIR/$name.log" why hmp="$TEST_DIR/$name.hmp"
-    # The first page of .text: mapped wherever the link put it.
-    local text textpa
-    text=$(nm "$KERNEL" | awk '$3 == "__text_start" { print $1 }')
-    textpa=$(printf '0x%x' $((0x$text - 0xffffffff80000000)))
+    local log="$TEST_DIR/$name.log" hmp="$TEST_DIR/$name.hmp" why status
     rm -f "$hmp"
-    if why=$(python3 tests/tools/monitor-drive.py --timeout 120 --log "$log" --hmp "$hmp" \
-        --var "text=0x$text" --var "textpa=$textpa" "$script" -- "$QEMU" -cdrom "$TEST_DIR/$isoname.iso" -m 256M -display none \
-        -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04 -serial stdio \
-        -monitor "unix:$hmp,server,nowait" "$@" 2>&1); then
-        record PASS "$name"
-    else
-        record FAIL "$name" "$(head -3 <<< "$why" | tr '\n' ';') (log: $log)"
-    fi
+    why=$(python3 tests/tools/monitor-drive.py --timeout 120 --log "$log" --hmp "$hmp" \
+        --var "text=$monitor_text" --var "textpa=$monitor_textpa" "$script" -- \
+        "$QEMU" -cdrom "$TEST_DIR/$isoname.iso" -m 256M -display none -no-reboot \
+        -device isa-debug-exit,iobase=0xf4,iosize=0x04 -serial stdio \
+        -monitor "unix:$hmp,server,nowait" "$@" 2>&1)
+    status=$?
     rm -f "$hmp"
+    monitor_record "$name" "$log" "$status" "$why"
+}
+
+monitor_bochs_case() { # monitor_bochs_case NAME ISO SCRIPT: COM1 as a TCP server
+    local name=$1 isoname=$2 script=$3
+    local log="$TEST_DIR/$name.log" port=$((20000 + $$ % 20000)) why status
+    why=$(BOCHS_TIMEOUT=200 BOCHS_COM1="mode=socket-server, dev=localhost:$port" \
+        python3 tests/tools/monitor-drive.py --timeout 220 --status 0 --tcp "localhost:$port" \
+        --log "$log" --var "text=$monitor_text" --var "textpa=$monitor_textpa" "$script" -- \
+        bash tests/tools/run-bochs.sh "$TEST_DIR/$isoname.iso" auto "$log.unused" 2>&1)
+    status=$?
+    monitor_record "$name" "$log" "$status" "$why"
 }
 
 iso monitor ""
 monitor_case monitor-serial monitor tests/boot/monitor/session.txt
 monitor_case monitor-keyboard-vga monitor tests/boot/monitor/keyboard.txt
+monitor_bochs_case monitor-bochs monitor tests/boot/monitor/bochs.txt
