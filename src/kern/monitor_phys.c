@@ -131,19 +131,54 @@ static uint64_t frame_limit(void)
     return st.usable_pages ? st.usable_pages : 1;
 }
 
+/*
+ * alloc remembers what it handed out, so that free can tell "give back what
+ * the monitor took" from "free a frame the kernel is using" (its page tables,
+ * the heap's pages): the PMM would accept the latter, and the kernel would
+ * fall over later. free therefore takes a run the monitor allocated (exactly
+ * as allocated), or a range holding no frame in use at all, which only
+ * exercises the PMM's own checks (double free, alignment, reserved memory).
+ */
+#define ALLOC_TRACK 32
+static struct {
+    paddr_t pa;
+    uint64_t n; /* 0: slot unused */
+} runs[ALLOC_TRACK];
+
 void mon_cmd_alloc(int argc, char **argv)
 {
     uint64_t n;
     if (!mon_count(argv[1], "frame count", frame_limit(), &n))
         return;
+    unsigned slot = 0;
+    while (slot < ALLOC_TRACK && runs[slot].n)
+        slot++;
+    if (slot == ALLOC_TRACK) {
+        printk("the monitor already holds %d runs of frames: free some first\n", ALLOC_TRACK);
+        return;
+    }
     void *p = pmm_alloc(n);
     if (!p) {
         printk("alloc %llu: no run of %llu free contiguous frames\n", (unsigned long long)n,
                (unsigned long long)n);
         return;
     }
+    runs[slot].pa = (paddr_t)(uintptr_t)p;
+    runs[slot].n = n;
     printk("allocated %llu frame%s at phys 0x%llx\n", (unsigned long long)n, n > 1 ? "s" : "",
            (unsigned long long)(uintptr_t)p);
+}
+
+/* Is pa usable RAM by the boot map (where an allocated frame means a user)? */
+static bool usable_ram(paddr_t pa)
+{
+    for (size_t i = 0; i < saved_count; i++) {
+        const struct stivale2_mmap_entry *e = &saved_map[i];
+        if (pa >= e->base && pa - e->base < e->length)
+            return e->type == STIVALE2_MMAP_USABLE ||
+                   e->type == STIVALE2_MMAP_BOOTLOADER_RECLAIMABLE;
+    }
+    return false;
 }
 
 void mon_cmd_free(int argc, char **argv)
@@ -152,6 +187,21 @@ void mon_cmd_free(int argc, char **argv)
     if (!mon_num(argv[1], "physical address", &pa) ||
         !mon_count(argv[2], "frame count", frame_limit(), &n))
         return;
+    int slot = -1;
+    for (int i = 0; i < ALLOC_TRACK; i++)
+        if (runs[i].n && runs[i].pa == pa && runs[i].n == n)
+            slot = i;
+    if (slot < 0 && IS_ALIGNED(pa, PAGE_SIZE)) {
+        for (uint64_t f = 0; f < n; f++) {
+            paddr_t at = pa + f * PAGE_SIZE;
+            if (usable_ram(at) && !pmm_frame_is_free(at)) {
+                printk("refusing: frame 0x%llx is not free and not from the monitor's alloc "
+                       "(the kernel may be using it)\n",
+                       (unsigned long long)at);
+                return;
+            }
+        }
+    }
     int err = pmm_free_checked((void *)(uintptr_t)pa, n);
     if (err) {
         const char *why = err == -E_DOUBLE    ? "a frame in that range is already free"
@@ -159,9 +209,11 @@ void mon_cmd_free(int argc, char **argv)
                           : err == -E_RANGE   ? "the range is outside the managed memory"
                           : err == -E_BADFREE ? "those frames were never usable memory"
                                               : "refused";
-        printk("free refused: %s (%s); nothing was changed\n", err_name(err), why);
+        printk("free refused by the PMM: %s (%s); nothing was changed\n", err_name(err), why);
         return;
     }
+    if (slot >= 0)
+        runs[slot].n = 0;
     printk("freed %llu frame%s at phys 0x%llx\n", (unsigned long long)n, n > 1 ? "s" : "",
            (unsigned long long)pa);
 }
