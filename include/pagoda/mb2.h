@@ -23,17 +23,17 @@
 
 #define MB2_BOOTLOADER_MAGIC 0x36D76289u
 
-#define MB2_MAX_MEMMAP  256  /* normalised memory-map entries produced */
-#define MB2_MAX_INPUT   256  /* Multiboot2 memory-map entries read */
-#define MB2_MAX_MODULES 16   /* modules kept */
-#define MB2_MAX_PMRS    32   /* protected memory ranges (ELF sections) */
-#define MB2_MAX_CARVES  (MB2_MAX_MODULES + 2) /* kernel, info block, modules */
-#define MB2_CMDLINE_MAX 1024 /* command line, NUL included */
-#define MB2_RSDP_MAX    36   /* an ACPI 2.0 XSDP; a 1.0 RSDP is 20 bytes */
-#define MB2_SMBIOS_MAX  32   /* an SMBIOS 2.x entry point is 31 bytes, 3.x 24 */
-#define MB2_LOG_MAX     24   /* problem lines kept */
-#define MB2_LOG_LINE    128  /* bytes per problem line, NUL included */
-#define MB2_INFO_MAX    MiB(1) /* the kernel never reads more than this */
+#define MB2_MAX_MEMMAP 256                   /* normalised memory-map entries produced */
+#define MB2_MAX_INPUT 256                    /* Multiboot2 memory-map entries read */
+#define MB2_MAX_MODULES 16                   /* modules kept */
+#define MB2_MAX_PMRS 32                      /* protected memory ranges (ELF sections) */
+#define MB2_MAX_CARVES (MB2_MAX_MODULES + 2) /* kernel, info block, modules */
+#define MB2_CMDLINE_MAX 1024                 /* command line, NUL included */
+#define MB2_RSDP_MAX 36                      /* an ACPI 2.0 XSDP; a 1.0 RSDP is 20 bytes */
+#define MB2_SMBIOS_MAX 32                    /* an SMBIOS 2.x entry point is 31 bytes, 3.x 24 */
+#define MB2_LOG_MAX 24                       /* problem lines kept */
+#define MB2_LOG_LINE 128                     /* bytes per problem line, NUL included */
+#define MB2_INFO_MAX MiB(1)                  /* the kernel never reads more than this */
 
 /* What the adapter cannot learn from the info: where the kernel image and
  * the info block sit in physical memory. Ranges are [start, end). */
@@ -63,13 +63,41 @@ struct mb2_found {
     bool end; /* the END tag was seen */
 };
 
+/* Fixed-capacity storage for the three variable-length tags: the same layout
+ * as the stivale2 struct with its flexible array (checked below), which
+ * consumers use; a flexible array cannot sit inside struct mb2_ctx. */
+struct mb2_memmap_store {
+    struct stivale2_tag tag;
+    uint64_t entries;
+    struct stivale2_mmap_entry memmap[MB2_MAX_MEMMAP];
+};
+struct mb2_modules_store {
+    struct stivale2_tag tag;
+    uint64_t module_count;
+    struct stivale2_module modules[MB2_MAX_MODULES];
+};
+struct mb2_pmrs_store {
+    struct stivale2_tag tag;
+    uint64_t entries;
+    struct stivale2_pmr pmrs[MB2_MAX_PMRS];
+};
+_Static_assert(offsetof(struct mb2_memmap_store, memmap) ==
+                   offsetof(struct stivale2_struct_tag_memmap, memmap),
+               "memmap layout");
+_Static_assert(offsetof(struct mb2_modules_store, modules) ==
+                   offsetof(struct stivale2_struct_tag_modules, modules),
+               "modules layout");
+_Static_assert(offsetof(struct mb2_pmrs_store, pmrs) ==
+                   offsetof(struct stivale2_struct_tag_pmrs, pmrs),
+               "pmrs layout");
+
 struct mb2_ctx {
     /* The result; its tags point into the storage below. */
     struct stivale2_struct info;
 
     /* Problems, one line each ("tag 6 (memory map): ..."). */
     char log[MB2_LOG_MAX][MB2_LOG_LINE];
-    unsigned nlog;     /* lines kept */
+    unsigned nlog;      /* lines kept */
     unsigned nproblems; /* problems reported, kept or not */
 
     /* Facts for the kernel's boot log. */
@@ -91,18 +119,9 @@ struct mb2_ctx {
     uint8_t rsdp[MB2_RSDP_MAX];
     uint8_t smbios[MB2_SMBIOS_MAX];
     struct stivale2_struct_tag_cmdline cmdline_tag;
-    struct {
-        struct stivale2_struct_tag_memmap tag;
-        struct stivale2_mmap_entry e[MB2_MAX_MEMMAP];
-    } memmap;
-    struct {
-        struct stivale2_struct_tag_modules tag;
-        struct stivale2_module m[MB2_MAX_MODULES];
-    } modules;
-    struct {
-        struct stivale2_struct_tag_pmrs tag;
-        struct stivale2_pmr p[MB2_MAX_PMRS];
-    } pmrs;
+    struct mb2_memmap_store memmap;
+    struct mb2_modules_store modules;
+    struct mb2_pmrs_store pmrs;
     struct stivale2_struct_tag_framebuffer framebuffer;
     struct stivale2_struct_tag_textmode textmode;
     struct stivale2_struct_tag_rsdp rsdp_tag;

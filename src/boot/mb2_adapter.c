@@ -15,8 +15,8 @@
 
 #include "mb2_internal.h"
 
-#define SHF_WRITE     0x1
-#define SHF_ALLOC     0x2
+#define SHF_WRITE 0x1
+#define SHF_ALLOC 0x2
 #define SHF_EXECINSTR 0x4
 #define ELF64_SHDR_SIZE 64
 
@@ -57,7 +57,8 @@ static void build_cmdline(struct mb2_ctx *ctx)
     if (!s)
         return;
     if (kstrlcpy(ctx->cmdline, s, sizeof(ctx->cmdline)) >= sizeof(ctx->cmdline))
-        mb2_report_tag(ctx, MB2_TAG_CMDLINE, "longer than %u bytes: truncated", MB2_CMDLINE_MAX - 1);
+        mb2_report_tag(ctx, MB2_TAG_CMDLINE, "longer than %u bytes: truncated",
+                       MB2_CMDLINE_MAX - 1);
     ctx->cmdline_tag.cmdline = (uint64_t)(uintptr_t)ctx->cmdline;
     mb2_link(ctx, &ctx->cmdline_tag.tag, STIVALE2_STRUCT_TAG_CMDLINE_ID);
 }
@@ -65,7 +66,7 @@ static void build_cmdline(struct mb2_ctx *ctx)
 /* Keep the valid modules and carve them out; they must lie in RAM. */
 static void build_modules(struct mb2_ctx *ctx, const struct mb2_env *env)
 {
-    struct stivale2_struct_tag_modules *mt = &ctx->modules.tag;
+    struct mb2_modules_store *mt = &ctx->modules;
     for (uint32_t i = 0; i < ctx->found.nmodules; i++) {
         uint32_t off = ctx->found.module[i];
         const uint8_t *t = ctx->mbi + off;
@@ -74,8 +75,10 @@ static void build_modules(struct mb2_ctx *ctx, const struct mb2_env *env)
         if (!name)
             continue;
         if (end < start) {
-            mb2_report_tag(ctx, MB2_TAG_MODULE, "\"%s\" ends (0x%llx) before it starts (0x%llx): "
-                           "dropped", name, (unsigned long long)end, (unsigned long long)start);
+            mb2_report_tag(ctx, MB2_TAG_MODULE,
+                           "\"%s\" ends (0x%llx) before it starts (0x%llx): "
+                           "dropped",
+                           name, (unsigned long long)end, (unsigned long long)start);
             continue;
         }
         if (!mb2_memmap_covers(ctx, start, end)) {
@@ -200,8 +203,8 @@ static void build_firmware(struct mb2_ctx *ctx)
     uint32_t off = ctx->found.efi64 ? ctx->found.efi64 : ctx->found.efi32;
     if (!off)
         return;
-    ctx->efi_system_table.system_table = ctx->found.efi64 ? mb2_rd64(ctx->mbi + off + 8)
-                                                          : mb2_rd32(ctx->mbi + off + 8);
+    ctx->efi_system_table.system_table =
+        ctx->found.efi64 ? mb2_rd64(ctx->mbi + off + 8) : mb2_rd32(ctx->mbi + off + 8);
     mb2_link(ctx, &ctx->efi_system_table.tag, STIVALE2_STRUCT_TAG_EFI_SYSTEM_TABLE_ID);
 }
 
@@ -209,7 +212,7 @@ static void build_firmware(struct mb2_ctx *ctx)
  * the same permissions. */
 static void add_pmr(struct mb2_ctx *ctx, uint64_t base, uint64_t len, uint64_t perms)
 {
-    struct stivale2_struct_tag_pmrs *pt = &ctx->pmrs.tag;
+    struct mb2_pmrs_store *pt = &ctx->pmrs;
     struct stivale2_pmr *p = pt->pmrs;
     uint64_t n = pt->entries, i = 0;
     while (i < n && p[i].base < base)
@@ -246,8 +249,10 @@ static void build_pmrs(struct mb2_ctx *ctx)
         return;
     }
     if ((uint64_t)num * entsize > size - 20) {
-        mb2_report_tag(ctx, MB2_TAG_ELF_SECTIONS, "%u headers of %u bytes run past the tag: "
-                       "ignored", num, entsize);
+        mb2_report_tag(ctx, MB2_TAG_ELF_SECTIONS,
+                       "%u headers of %u bytes run past the tag: "
+                       "ignored",
+                       num, entsize);
         return;
     }
     for (uint32_t i = 0; i < num; i++) {
@@ -263,7 +268,7 @@ static void build_pmrs(struct mb2_ctx *ctx)
                          (flags & SHF_EXECINSTR ? STIVALE2_PMR_EXECUTABLE : 0);
         add_pmr(ctx, addr, len, perms);
     }
-    mb2_link(ctx, &ctx->pmrs.tag.tag, STIVALE2_STRUCT_TAG_PMRS_ID);
+    mb2_link(ctx, &ctx->pmrs.tag, STIVALE2_STRUCT_TAG_PMRS_ID);
 }
 
 int mb2_adapt(struct mb2_ctx *ctx, const void *mbi, size_t avail, const struct mb2_env *env)
@@ -283,7 +288,8 @@ int mb2_adapt(struct mb2_ctx *ctx, const void *mbi, size_t avail, const struct m
     }
     ctx->limit = total;
     if (total > avail) {
-        mb2_report(ctx, "info: total_size %u is past the %zu bytes readable: clipped", total, avail);
+        mb2_report(ctx, "info: total_size %u is past the %zu bytes readable: clipped", total,
+                   avail);
         ctx->limit = (uint32_t)avail;
     }
     ctx->info_size = ctx->limit;
@@ -307,9 +313,9 @@ int mb2_adapt(struct mb2_ctx *ctx, const void *mbi, size_t avail, const struct m
     build_framebuffer(ctx);
     if (have_map) {
         mb2_memmap_build(ctx);
-        mb2_link(ctx, &ctx->memmap.tag.tag, STIVALE2_STRUCT_TAG_MEMMAP_ID);
+        mb2_link(ctx, &ctx->memmap.tag, STIVALE2_STRUCT_TAG_MEMMAP_ID);
     }
-    mb2_link(ctx, &ctx->modules.tag.tag, STIVALE2_STRUCT_TAG_MODULES_ID);
+    mb2_link(ctx, &ctx->modules.tag, STIVALE2_STRUCT_TAG_MODULES_ID);
     build_rsdp(ctx);
     build_smbios(ctx);
     build_firmware(ctx);

@@ -6,29 +6,32 @@
 #include <pagoda/string.h>
 
 /* Multiboot2 information tag types (GRUB 2.06). */
-#define MB2_TAG_END          0
-#define MB2_TAG_CMDLINE      1
-#define MB2_TAG_LOADER       2
-#define MB2_TAG_MODULE       3
-#define MB2_TAG_MEMINFO      4
-#define MB2_TAG_BOOTDEV      5
-#define MB2_TAG_MMAP         6
-#define MB2_TAG_FRAMEBUFFER  8
+#define MB2_TAG_END 0
+#define MB2_TAG_CMDLINE 1
+#define MB2_TAG_LOADER 2
+#define MB2_TAG_MODULE 3
+#define MB2_TAG_MEMINFO 4
+#define MB2_TAG_BOOTDEV 5
+#define MB2_TAG_MMAP 6
+#define MB2_TAG_FRAMEBUFFER 8
 #define MB2_TAG_ELF_SECTIONS 9
-#define MB2_TAG_EFI32        11
-#define MB2_TAG_EFI64        12
-#define MB2_TAG_SMBIOS       13
-#define MB2_TAG_ACPI_OLD     14
-#define MB2_TAG_ACPI_NEW     15
-#define MB2_TAG_EFI_MMAP     17
-#define MB2_TAG_EFI_BS       18
-#define MB2_TAG_EFI32_IH     19
-#define MB2_TAG_EFI64_IH     20
-#define MB2_TAG_LOAD_BASE    21
+#define MB2_TAG_EFI32 11
+#define MB2_TAG_EFI64 12
+#define MB2_TAG_SMBIOS 13
+#define MB2_TAG_ACPI_OLD 14
+#define MB2_TAG_ACPI_NEW 15
+#define MB2_TAG_EFI_MMAP 17
+#define MB2_TAG_EFI_BS 18
+#define MB2_TAG_EFI32_IH 19
+#define MB2_TAG_EFI64_IH 20
+#define MB2_TAG_LOAD_BASE 21
 
 /* Reads of possibly unaligned little-endian fields: memcpy, never a cast, so
  * that a misaligned info (or fuzzer input) is not undefined behaviour. */
-static inline uint8_t mb2_rd8(const uint8_t *p) { return *p; }
+static inline uint8_t mb2_rd8(const uint8_t *p)
+{
+    return *p;
+}
 static inline uint16_t mb2_rd16(const uint8_t *p)
 {
     uint16_t v;

@@ -35,26 +35,40 @@
 static unsigned rank(uint32_t type)
 {
     switch (type) {
-    case STIVALE2_MMAP_USABLE: return 0;
-    case STIVALE2_MMAP_BOOTLOADER_RECLAIMABLE: return 1;
-    case STIVALE2_MMAP_FRAMEBUFFER: return 2;
-    case STIVALE2_MMAP_KERNEL_AND_MODULES: return 3;
-    case STIVALE2_MMAP_ACPI_RECLAIMABLE: return 4;
-    case STIVALE2_MMAP_RESERVED: return 5;
-    case STIVALE2_MMAP_ACPI_NVS: return 6;
-    case STIVALE2_MMAP_BAD_MEMORY: return 7;
-    default: return 5;
+    case STIVALE2_MMAP_USABLE:
+        return 0;
+    case STIVALE2_MMAP_BOOTLOADER_RECLAIMABLE:
+        return 1;
+    case STIVALE2_MMAP_FRAMEBUFFER:
+        return 2;
+    case STIVALE2_MMAP_KERNEL_AND_MODULES:
+        return 3;
+    case STIVALE2_MMAP_ACPI_RECLAIMABLE:
+        return 4;
+    case STIVALE2_MMAP_RESERVED:
+        return 5;
+    case STIVALE2_MMAP_ACPI_NVS:
+        return 6;
+    case STIVALE2_MMAP_BAD_MEMORY:
+        return 7;
+    default:
+        return 5;
     }
 }
 
 static uint32_t mb2_type(struct mb2_ctx *ctx, unsigned i, uint32_t type)
 {
     switch (type) {
-    case 1: return STIVALE2_MMAP_USABLE;
-    case 2: return STIVALE2_MMAP_RESERVED;
-    case 3: return STIVALE2_MMAP_ACPI_RECLAIMABLE;
-    case 4: return STIVALE2_MMAP_ACPI_NVS;
-    case 5: return STIVALE2_MMAP_BAD_MEMORY;
+    case 1:
+        return STIVALE2_MMAP_USABLE;
+    case 2:
+        return STIVALE2_MMAP_RESERVED;
+    case 3:
+        return STIVALE2_MMAP_ACPI_RECLAIMABLE;
+    case 4:
+        return STIVALE2_MMAP_ACPI_NVS;
+    case 5:
+        return STIVALE2_MMAP_BAD_MEMORY;
     default:
         mb2_report_tag(ctx, MB2_TAG_MMAP, "entry %u has unknown type %u: taken as reserved", i,
                        type);
@@ -191,13 +205,16 @@ static unsigned sort_points(uint64_t *p, unsigned n)
     return u;
 }
 
-static bool covers_point(const struct mb2_range *r, uint64_t p) { return r->base <= p && p <= r->last; }
+static bool covers_point(const struct mb2_range *r, uint64_t p)
+{
+    return r->base <= p && p <= r->last;
+}
 
 /* Shrink usable and bootloader-reclaimable entries to whole pages, then
  * append (an entry with no whole page vanishes). */
 static void emit(struct mb2_ctx *ctx, struct mb2_range r, bool *overflowed)
 {
-    struct stivale2_struct_tag_memmap *m = &ctx->memmap.tag;
+    struct mb2_memmap_store *m = &ctx->memmap;
 
     if (r.base == 0 && r.last == U64_MAX)
         r.last = U64_MAX - 1; /* 2^64 bytes do not fit a length */
@@ -233,7 +250,7 @@ void mb2_memmap_build(struct mb2_ctx *ctx)
         add_point(ctx, &np, &ctx->carve[i]);
     np = sort_points(ctx->points, np);
 
-    ctx->memmap.tag.entries = 0;
+    ctx->memmap.entries = 0;
     bool have = false, overflowed = false;
     struct mb2_range cur = {0, 0, 0};
     for (unsigned k = 0; k < np; k++) {

@@ -22,22 +22,38 @@
 static const char *tag_name(uint32_t type)
 {
     switch (type) {
-    case MB2_TAG_END: return "end";
-    case MB2_TAG_CMDLINE: return "command line";
-    case MB2_TAG_LOADER: return "boot loader name";
-    case MB2_TAG_MODULE: return "module";
-    case MB2_TAG_MEMINFO: return "basic meminfo";
-    case MB2_TAG_BOOTDEV: return "boot device";
-    case MB2_TAG_MMAP: return "memory map";
-    case MB2_TAG_FRAMEBUFFER: return "framebuffer";
-    case MB2_TAG_ELF_SECTIONS: return "ELF sections";
-    case MB2_TAG_EFI32: return "EFI32 system table";
-    case MB2_TAG_EFI64: return "EFI64 system table";
-    case MB2_TAG_SMBIOS: return "SMBIOS";
-    case MB2_TAG_ACPI_OLD: return "ACPI old RSDP";
-    case MB2_TAG_ACPI_NEW: return "ACPI new RSDP";
-    case MB2_TAG_LOAD_BASE: return "load base address";
-    default: return "unknown";
+    case MB2_TAG_END:
+        return "end";
+    case MB2_TAG_CMDLINE:
+        return "command line";
+    case MB2_TAG_LOADER:
+        return "boot loader name";
+    case MB2_TAG_MODULE:
+        return "module";
+    case MB2_TAG_MEMINFO:
+        return "basic meminfo";
+    case MB2_TAG_BOOTDEV:
+        return "boot device";
+    case MB2_TAG_MMAP:
+        return "memory map";
+    case MB2_TAG_FRAMEBUFFER:
+        return "framebuffer";
+    case MB2_TAG_ELF_SECTIONS:
+        return "ELF sections";
+    case MB2_TAG_EFI32:
+        return "EFI32 system table";
+    case MB2_TAG_EFI64:
+        return "EFI64 system table";
+    case MB2_TAG_SMBIOS:
+        return "SMBIOS";
+    case MB2_TAG_ACPI_OLD:
+        return "ACPI old RSDP";
+    case MB2_TAG_ACPI_NEW:
+        return "ACPI new RSDP";
+    case MB2_TAG_LOAD_BASE:
+        return "load base address";
+    default:
+        return "unknown";
     }
 }
 
@@ -87,19 +103,32 @@ static uint32_t min_size(uint32_t type)
 {
     switch (type) {
     case MB2_TAG_CMDLINE:
-    case MB2_TAG_LOADER: return 9;
-    case MB2_TAG_MODULE: return 17;
-    case MB2_TAG_MEMINFO: return 16;
-    case MB2_TAG_MMAP: return 16;
-    case MB2_TAG_FRAMEBUFFER: return 32;
-    case MB2_TAG_ELF_SECTIONS: return 20;
-    case MB2_TAG_EFI32: return 12;
-    case MB2_TAG_EFI64: return 16;
-    case MB2_TAG_SMBIOS: return 16 + 4;
-    case MB2_TAG_ACPI_OLD: return 8 + 20;
-    case MB2_TAG_ACPI_NEW: return 8 + 36;
-    case MB2_TAG_LOAD_BASE: return 12;
-    default: return 8;
+    case MB2_TAG_LOADER:
+        return 9;
+    case MB2_TAG_MODULE:
+        return 17;
+    case MB2_TAG_MEMINFO:
+        return 16;
+    case MB2_TAG_MMAP:
+        return 16;
+    case MB2_TAG_FRAMEBUFFER:
+        return 32;
+    case MB2_TAG_ELF_SECTIONS:
+        return 20;
+    case MB2_TAG_EFI32:
+        return 12;
+    case MB2_TAG_EFI64:
+        return 16;
+    case MB2_TAG_SMBIOS:
+        return 16 + 4;
+    case MB2_TAG_ACPI_OLD:
+        return 8 + 20;
+    case MB2_TAG_ACPI_NEW:
+        return 8 + 36;
+    case MB2_TAG_LOAD_BASE:
+        return 12;
+    default:
+        return 8;
     }
 }
 
@@ -107,19 +136,32 @@ static uint32_t min_size(uint32_t type)
 static uint32_t *unique_slot(struct mb2_found *f, uint32_t type)
 {
     switch (type) {
-    case MB2_TAG_CMDLINE: return &f->cmdline;
-    case MB2_TAG_LOADER: return &f->loader;
-    case MB2_TAG_MEMINFO: return &f->meminfo;
-    case MB2_TAG_MMAP: return &f->memmap;
-    case MB2_TAG_FRAMEBUFFER: return &f->framebuffer;
-    case MB2_TAG_ELF_SECTIONS: return &f->elf_sections;
-    case MB2_TAG_EFI32: return &f->efi32;
-    case MB2_TAG_EFI64: return &f->efi64;
-    case MB2_TAG_SMBIOS: return &f->smbios;
-    case MB2_TAG_ACPI_OLD: return &f->acpi_old;
-    case MB2_TAG_ACPI_NEW: return &f->acpi_new;
-    case MB2_TAG_LOAD_BASE: return &f->load_base;
-    default: return NULL;
+    case MB2_TAG_CMDLINE:
+        return &f->cmdline;
+    case MB2_TAG_LOADER:
+        return &f->loader;
+    case MB2_TAG_MEMINFO:
+        return &f->meminfo;
+    case MB2_TAG_MMAP:
+        return &f->memmap;
+    case MB2_TAG_FRAMEBUFFER:
+        return &f->framebuffer;
+    case MB2_TAG_ELF_SECTIONS:
+        return &f->elf_sections;
+    case MB2_TAG_EFI32:
+        return &f->efi32;
+    case MB2_TAG_EFI64:
+        return &f->efi64;
+    case MB2_TAG_SMBIOS:
+        return &f->smbios;
+    case MB2_TAG_ACPI_OLD:
+        return &f->acpi_old;
+    case MB2_TAG_ACPI_NEW:
+        return &f->acpi_new;
+    case MB2_TAG_LOAD_BASE:
+        return &f->load_base;
+    default:
+        return NULL;
     }
 }
 

@@ -21,14 +21,23 @@ void *stivale2_get_tag(const struct stivale2_struct *info, uint64_t id)
 const char *stivale2_mmap_type_name(uint32_t type)
 {
     switch (type) {
-    case STIVALE2_MMAP_USABLE: return "usable";
-    case STIVALE2_MMAP_RESERVED: return "reserved";
-    case STIVALE2_MMAP_ACPI_RECLAIMABLE: return "acpi-reclaimable";
-    case STIVALE2_MMAP_ACPI_NVS: return "acpi-nvs";
-    case STIVALE2_MMAP_BAD_MEMORY: return "bad";
-    case STIVALE2_MMAP_BOOTLOADER_RECLAIMABLE: return "bootloader-reclaimable";
-    case STIVALE2_MMAP_KERNEL_AND_MODULES: return "kernel-and-modules";
-    case STIVALE2_MMAP_FRAMEBUFFER: return "framebuffer";
-    default: return "unknown";
+    case STIVALE2_MMAP_USABLE:
+        return "usable";
+    case STIVALE2_MMAP_RESERVED:
+        return "reserved";
+    case STIVALE2_MMAP_ACPI_RECLAIMABLE:
+        return "acpi-reclaimable";
+    case STIVALE2_MMAP_ACPI_NVS:
+        return "acpi-nvs";
+    case STIVALE2_MMAP_BAD_MEMORY:
+        return "bad";
+    case STIVALE2_MMAP_BOOTLOADER_RECLAIMABLE:
+        return "bootloader-reclaimable";
+    case STIVALE2_MMAP_KERNEL_AND_MODULES:
+        return "kernel-and-modules";
+    case STIVALE2_MMAP_FRAMEBUFFER:
+        return "framebuffer";
+    default:
+        return "unknown";
     }
 }

@@ -42,9 +42,15 @@ void boot_info_init(uint32_t magic, uint32_t mbi_phys)
                   ctx.info.bootloader_version[0] ? " " : "", ctx.info.bootloader_version);
 }
 
-struct stivale2_struct *boot_info_get(void) { return &ctx.info; }
+struct stivale2_struct *boot_info_get(void)
+{
+    return &ctx.info;
+}
 
-const char *boot_info_loader(void) { return loader[0] ? loader : NULL; }
+const char *boot_info_loader(void)
+{
+    return loader[0] ? loader : NULL;
+}
 
 const char *boot_info_cmdline(void)
 {
@@ -56,9 +62,14 @@ const char *boot_info_cmdline(void)
 static void print_memmap(const struct stivale2_struct_tag_memmap *m)
 {
     static const uint32_t types[] = {
-        STIVALE2_MMAP_USABLE, STIVALE2_MMAP_RESERVED, STIVALE2_MMAP_ACPI_RECLAIMABLE,
-        STIVALE2_MMAP_ACPI_NVS, STIVALE2_MMAP_BAD_MEMORY, STIVALE2_MMAP_BOOTLOADER_RECLAIMABLE,
-        STIVALE2_MMAP_KERNEL_AND_MODULES, STIVALE2_MMAP_FRAMEBUFFER,
+        STIVALE2_MMAP_USABLE,
+        STIVALE2_MMAP_RESERVED,
+        STIVALE2_MMAP_ACPI_RECLAIMABLE,
+        STIVALE2_MMAP_ACPI_NVS,
+        STIVALE2_MMAP_BAD_MEMORY,
+        STIVALE2_MMAP_BOOTLOADER_RECLAIMABLE,
+        STIVALE2_MMAP_KERNEL_AND_MODULES,
+        STIVALE2_MMAP_FRAMEBUFFER,
     };
     for (uint64_t i = 0; i < m->entries; i++)
         printk("memmap: base=0x%016llx length=0x%016llx type=%s\n",
@@ -83,8 +94,8 @@ static void print_modules(const struct stivale2_struct_tag_modules *mt)
         /* Below 4 GiB (Multiboot2 gives 32-bit bounds): identity-mapped. */
         uint64_t size = m->end - m->begin;
         uint32_t crc = crc32((const void *)(uintptr_t)m->begin, (size_t)size);
-        printk("module: base=0x%llx size=%llu crc32=0x%08x name=%s\n",
-               (unsigned long long)m->begin, (unsigned long long)size, crc, m->string);
+        printk("module: base=0x%llx size=%llu crc32=0x%08x name=%s\n", (unsigned long long)m->begin,
+               (unsigned long long)size, crc, m->string);
     }
 }
 
@@ -103,7 +114,7 @@ void boot_info_print(void)
     if (adapt_status != 0 || !m || m->entries == 0)
         panic("boot info: no memory map (no usable memory-map or basic meminfo tag): "
               "cannot go on");
-    printk("mb2: info at 0x%x, %u bytes\n", boot_mbi_phys, ctx.info_size);
+    printk("bootinfo: Multiboot2 info at 0x%x, %u bytes\n", boot_mbi_phys, ctx.info_size);
     print_memmap(m);
     struct stivale2_struct_tag_modules *mt =
         stivale2_get_tag(&ctx.info, STIVALE2_STRUCT_TAG_MODULES_ID);

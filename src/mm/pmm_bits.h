@@ -27,8 +27,9 @@ static inline uint64_t pmm_popcount(uint64_t x)
 static inline uint64_t pmm_mask_from(uint64_t i) { return ~0ULL << (i & 63); }
 
 /* Level-0 word w just became 0: clear its summary bit, and upward while the
- * summary word became 0 too. */
-static inline void pmm_summary_clear(struct pmm_core *c, uint64_t w)
+ * summary word became 0 too. Out of line: it is the rare path of a single-
+ * frame allocation, and inlining it costs the fast path register saves. */
+static __attribute__((noinline, unused)) void pmm_summary_clear(struct pmm_core *c, uint64_t w)
 {
     for (unsigned k = 1; k <= c->top; k++) {
         uint64_t *p = &c->level[k][w >> 6];
@@ -40,8 +41,8 @@ static inline void pmm_summary_clear(struct pmm_core *c, uint64_t w)
 }
 
 /* Level-0 word w just became non-zero: set summary bits upward until one
- * was already set. */
-static inline void pmm_summary_set(struct pmm_core *c, uint64_t w)
+ * was already set. Out of line for the same reason. */
+static __attribute__((noinline, unused)) void pmm_summary_set(struct pmm_core *c, uint64_t w)
 {
     for (unsigned k = 1; k <= c->top; k++) {
         uint64_t *p = &c->level[k][w >> 6];

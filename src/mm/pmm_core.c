@@ -97,18 +97,28 @@ static __attribute__((noinline)) paddr_t alloc_one_slow(struct pmm_core *c)
     return pmm_core_alloc(c, 1);
 }
 
+/* The single-frame path emptied word w: tell the summaries, return pa. Out
+ * of line, so the fast path needs no saved registers. */
+static __attribute__((noinline)) paddr_t alloc_emptied_word(struct pmm_core *c, uint64_t w,
+                                                            paddr_t pa)
+{
+    pmm_summary_clear(c, w);
+    return pa;
+}
+
 paddr_t pmm_core_alloc(struct pmm_core *c, size_t n)
 {
     if (likely(n == 1)) {
         uint64_t w = c->hint;
         uint64_t x = c->level[0][w];
         if (likely(x)) {
-            uint64_t rest = x & (x - 1);
+            uint64_t rest = x & (x - 1); /* take the lowest free frame */
+            paddr_t pa = ((w << 6) + (uint64_t)__builtin_ctzll(x)) << PAGE_SHIFT;
             c->level[0][w] = rest;
             c->free_frames--;
             if (unlikely(!rest))
-                pmm_summary_clear(c, w);
-            return ((w << 6) + (uint64_t)__builtin_ctzll(x)) << PAGE_SHIFT;
+                return alloc_emptied_word(c, w, pa);
+            return pa;
         }
         return alloc_one_slow(c);
     }
@@ -172,31 +182,46 @@ static bool any_free(const struct pmm_core *c, uint64_t f, uint64_t e)
     return false;
 }
 
-int pmm_core_free(struct pmm_core *c, paddr_t pa, size_t n)
+/* Every case of a free but the fast one: all the checks, runs. */
+static __attribute__((noinline)) int free_slow(struct pmm_core *c, paddr_t pa, size_t n)
 {
-    if (unlikely(pa & PAGE_MASK))
+    if (pa & PAGE_MASK)
         return -E_ALIGN;
     uint64_t f = pa >> PAGE_SHIFT;
-    if (unlikely(n == 0 || f >= c->nframes || n > c->nframes - f))
+    if (n == 0 || f >= c->nframes || n > c->nframes - f)
         return -E_RANGE;
-    if (unlikely(!pmm_core_allocatable(c, f, n)))
+    if (!pmm_core_allocatable(c, f, n))
         return -E_BADFREE;
-    if (likely(n == 1)) {
-        uint64_t w = f >> 6, x = c->level[0][w];
-        if (unlikely(x & pmm_bit(f)))
-            return -E_DOUBLE;
-        c->level[0][w] = x | pmm_bit(f);
-        c->free_frames++;
-        if (unlikely(!x))
-            pmm_summary_set(c, w);
-        if (w < c->hint)
-            c->hint = w;
-        return 0;
-    }
     if (any_free(c, f, f + n))
         return -E_DOUBLE;
     c->free_frames += pmm_mark_free(c, f, f + n);
     return 0;
+}
+
+static __attribute__((noinline)) int free_filled_word(struct pmm_core *c, uint64_t w)
+{
+    pmm_summary_set(c, w);
+    return 0;
+}
+
+int pmm_core_free(struct pmm_core *c, paddr_t pa, size_t n)
+{
+    uint64_t f = pa >> PAGE_SHIFT;
+    const struct pmm_frame_range *r = &c->ranges[c->last_range];
+    /* Fast path: one aligned frame inside the range the last free hit. */
+    if (likely(n == 1 && !(pa & PAGE_MASK) && f >= r->first && f < r->end)) {
+        uint64_t w = f >> 6, x = c->level[0][w], bit = pmm_bit(f);
+        if (unlikely(x & bit))
+            return -E_DOUBLE;
+        c->level[0][w] = x | bit;
+        c->free_frames++;
+        if (w < c->hint)
+            c->hint = w;
+        if (unlikely(!x))
+            return free_filled_word(c, w);
+        return 0;
+    }
+    return free_slow(c, pa, n);
 }
 
 bool pmm_core_is_free(const struct pmm_core *c, paddr_t pa)

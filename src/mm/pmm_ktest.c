@@ -165,20 +165,20 @@ static uint32_t modules_crc(unsigned *count)
     return all;
 }
 
-/* Is frame f inside a USABLE entry of the boot memory map (or reclaimable
- * memory once reclaimed)? The last entry that matched is tried first. */
-static bool in_usable_memory(uint64_t f)
+/* Are frames [f, f + n) inside one USABLE entry of the boot memory map?
+ * The last entry that matched is tried first. */
+static bool in_usable_memory(uint64_t f, uint64_t n)
 {
+    static const struct stivale2_struct_tag_memmap *m;
     static const struct stivale2_mmap_entry *last;
-    struct stivale2_struct_tag_memmap *m =
-        stivale2_get_tag(boot_info_get(), STIVALE2_STRUCT_TAG_MEMMAP_ID);
-    paddr_t pa = f << PAGE_SHIFT;
-    if (last && pa >= last->base && pa + PAGE_SIZE <= last->base + last->length)
+    if (!m)
+        m = stivale2_get_tag(boot_info_get(), STIVALE2_STRUCT_TAG_MEMMAP_ID);
+    paddr_t pa = f << PAGE_SHIFT, end = (f + n) << PAGE_SHIFT;
+    if (last && pa >= last->base && end <= last->base + last->length)
         return true;
     for (uint64_t i = 0; m && i < m->entries; i++) {
         const struct stivale2_mmap_entry *e = &m->memmap[i];
-        if (pa >= e->base && pa + PAGE_SIZE <= e->base + e->length &&
-            e->type == STIVALE2_MMAP_USABLE) {
+        if (pa >= e->base && end <= e->base + e->length && e->type == STIVALE2_MMAP_USABLE) {
             last = e;
             return true;
         }
@@ -186,18 +186,58 @@ static bool in_usable_memory(uint64_t f)
     return false;
 }
 
+/* Record frames [f, f + n) as handed out: false if one already was. */
+static bool seen_mark(struct seen *s, uint64_t f, uint64_t n)
+{
+    for (uint64_t e = f + n; f < e;) {
+        uint64_t stop = MIN(e, ALIGN_DOWN(f, 64) + 64);
+        uint64_t mask = (stop - f == 64 ? ~0ULL : (1ULL << (stop - f)) - 1) << (f & 63);
+        uint64_t *w = seen_word(s, f);
+        if (!w || (*w & mask))
+            return false;
+        *w |= mask;
+        f = stop;
+    }
+    return true;
+}
+
+/* Write or check the patterns of the sampled frames among [f, f + n): the
+ * frames of every `group`-th 2 MiB block (group 1: every frame). */
+static void patterns(uint64_t f, uint64_t n, uint64_t group, bool write, uint64_t *done,
+                     uint64_t *unreachable, uint64_t *bad)
+{
+    for (uint64_t g = f; g < f + n; g++) {
+        if ((g >> 9) % group)
+            continue;
+        int r = frame_pattern(g, write);
+        *done += r > 0;
+        *unreachable += r < 0;
+        *bad += r == 0;
+    }
+}
+
+/*
+ * Allocate every free frame until NULL, check each is handed out once and
+ * lies in usable memory, write a pattern into the sampled frames, verify
+ * them, free everything: the free count and the modules are unchanged.
+ * Up to 512 MiB of RAM: single frames, every frame patterned. Above: runs
+ * of 64 first (then single frames for the rest), freed a word at a time,
+ * and a sample patterned: whole 2 MiB blocks (512 frames) spread evenly,
+ * about 32 of them in the memory the hooks reach. First writes to guest RAM are what costs in TCG (the
+ * host backs it on first touch), so the sample touches few host regions.
+ */
 KTEST(pmm_every_frame_once)
 {
     struct pmm_stats st;
     pmm_get_stats(&st);
     uint64_t start = st.free_pages;
-    const struct pmm_core *c = pmm_core_instance();
+    struct pmm_core *c = pmm_core_instance();
     unsigned nmod;
     uint32_t crc_before = modules_crc(&nmod);
-
-    /* Every frame is sampled up to 512 MiB of RAM; above, about 64K frames
-     * spread evenly (a stride), so that big machines stay quick in TCG. */
-    uint64_t stride = st.usable_pages <= (MiB(512) >> PAGE_SHIFT) ? 1 : start / 65536 + 1;
+    bool small = st.usable_pages <= (MiB(512) >> PAGE_SHIFT);
+    uint64_t reach = pmm_frame_access_is_early() ? MIN(c->nframes, EARLY_IDENTITY_LIMIT >> 12)
+                                                 : c->nframes;
+    uint64_t group = small ? 1 : reach / (512 * 32) + 1;
 
     struct seen s = {.cur = UINT64_MAX};
     s.pages = (c->nframes + 32767) / 32768;
@@ -211,60 +251,66 @@ KTEST(pmm_every_frame_once)
         memset(va, 0, PAGE_SIZE);
         pmm_frame_unmap(va);
     }
-    for (uint64_t p = 0; p < s.pages; p++)
-        *seen_word(&s, (s.base >> PAGE_SHIFT) + p) |= 1ULL << (((s.base >> PAGE_SHIFT) + p) & 63);
+    uint64_t sfirst = s.base >> PAGE_SHIFT, send = sfirst + s.pages;
+    KT_ASSERT(seen_mark(&s, sfirst, s.pages));
 
-    uint64_t got = 0, written = 0, unreachable = 0;
-    void *p;
-    while ((p = pmm_alloc(1)) != NULL) {
-        uint64_t f = (paddr_t)(uintptr_t)p >> PAGE_SHIFT;
-        KT_ASSERT(f >= PMM_LOW_RESERVE >> PAGE_SHIFT && f < c->nframes);
-        if (!in_usable_memory(f))
-            KT_ASSERT(!"frame outside usable memory");
-        uint64_t *w = seen_word(&s, f);
-        KT_ASSERT(w != NULL);
-        KT_ASSERT_EQ(*w & (1ULL << (f & 63)), 0); /* handed out twice */
-        *w |= 1ULL << (f & 63);
-        got++;
-        if (f % stride == 0) {
-            int r = frame_pattern(f, true);
-            written += r > 0;
-            unreachable += r < 0;
+    uint64_t got = 0, written = 0, unreachable = 0, bad = 0;
+    for (size_t chunk = small ? 1 : 64;;) {
+        void *p = pmm_alloc(chunk);
+        if (!p) {
+            if (chunk == 1)
+                break;
+            chunk = 1;
+            continue;
         }
+        uint64_t f = (paddr_t)(uintptr_t)p >> PAGE_SHIFT;
+        KT_ASSERT(f >= PMM_LOW_RESERVE >> PAGE_SHIFT && f + chunk <= c->nframes);
+        if (!in_usable_memory(f, chunk))
+            KT_ASSERT(!"frames outside usable memory");
+        if (!seen_mark(&s, f, chunk))
+            KT_ASSERT(!"a frame was handed out twice");
+        got += chunk;
+        patterns(f, chunk, group, true, &written, &unreachable, &bad);
     }
     KT_ASSERT_EQ(got, start - s.pages);
     KT_ASSERT_EQ(free_pages(), 0);
     KT_ASSERT_EQ(pmm_core_check(c), 0);
 
-    /* Verify every pattern, then free everything but the seen bitmap. */
-    uint64_t verified = 0, freed = 0;
-    uint64_t sfirst = s.base >> PAGE_SHIFT, send = sfirst + s.pages;
+    /* Verify the patterns, then free everything but the seen bitmap. */
+    uint64_t verified = 0, freed = 0, ignored = 0;
     for (uint64_t base = 0; base < c->nframes; base += 64) {
         uint64_t *w = seen_word(&s, base);
         KT_ASSERT(w != NULL);
+        if (!small && *w == ~0ULL && (base + 64 <= sfirst || base >= send)) {
+            patterns(base, 64, group, false, &verified, &ignored, &bad);
+            KT_ASSERT_EQ(pmm_free_checked((void *)(uintptr_t)(base << PAGE_SHIFT), 64), 0);
+            freed += 64;
+            continue;
+        }
         for (uint64_t bits = *w; bits; bits &= bits - 1) {
             uint64_t f = base + (uint64_t)__builtin_ctzll(bits);
             if (f >= sfirst && f < send)
                 continue;
-            if (f % stride == 0) {
-                int r = frame_pattern(f, false);
-                KT_ASSERT(r != 0); /* the pattern changed */
-                verified += r > 0;
-            }
+            patterns(f, 1, group, false, &verified, &ignored, &bad);
             KT_ASSERT_EQ(pmm_free_checked((void *)(uintptr_t)(f << PAGE_SHIFT), 1), 0);
             freed++;
         }
     }
     if (s.va)
         pmm_frame_unmap(s.va);
+    KT_ASSERT_EQ(bad, 0); /* a pattern changed */
+    KT_ASSERT_EQ(verified, written);
     KT_ASSERT_EQ(freed, got);
     pmm_free((void *)(uintptr_t)s.base, s.pages);
     KT_ASSERT_EQ(free_pages(), start);
     KT_ASSERT_EQ(pmm_core_check(c), 0);
     uint32_t crc_after = modules_crc(&nmod);
     KT_ASSERT_EQ(crc_after, crc_before);
-    printk("pmm: %llu frames allocated once each, %llu patterns written (stride %llu, "
-           "%llu unreachable before the VMM), %llu checked; %u module CRCs unchanged\n",
-           (unsigned long long)got, (unsigned long long)written, (unsigned long long)stride,
-           (unsigned long long)unreachable, (unsigned long long)verified, nmod);
+    char sample[48] = "all of them";
+    if (!small)
+        ksnprintf(sample, sizeof(sample), "every %llu. 2 MiB block", (unsigned long long)group);
+    printk("pmm: %llu frames allocated once each (%s); patterns verified in %llu frames "
+           "(%s; %llu unreachable before the VMM); %u module CRC-32s unchanged\n",
+           (unsigned long long)got, small ? "single frames" : "runs of 64, then single",
+           (unsigned long long)verified, sample, (unsigned long long)unreachable, nmod);
 }

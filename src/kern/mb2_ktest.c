@@ -1,0 +1,106 @@
+/*
+ * In-kernel tests of the boot-info adapter on the live boot: the map GRUB
+ * gave this boot, normalised, must keep the stivale2 promises, and the
+ * kernel image and every module must lie inside KERNEL_AND_MODULES.
+ */
+#include <pagoda/bootinfo.h>
+#include <pagoda/ktest.h>
+#include <pagoda/mb2.h>
+#include <pagoda/string.h>
+
+extern const char __kernel_phys_start[], __kernel_phys_end[];
+
+static struct stivale2_struct_tag_memmap *live_map(void)
+{
+    return stivale2_get_tag(boot_info_get(), STIVALE2_STRUCT_TAG_MEMMAP_ID);
+}
+
+/* True when entries of `type` cover [base, end) without a gap. */
+static bool covered(const struct stivale2_struct_tag_memmap *m, uint64_t base, uint64_t end,
+                    uint32_t type)
+{
+    for (uint64_t i = 0; i < m->entries && base < end; i++) {
+        const struct stivale2_mmap_entry *e = &m->memmap[i];
+        if (e->type != type || e->base > base || base - e->base >= e->length)
+            continue;
+        base = e->base + e->length;
+    }
+    return base >= end;
+}
+
+KTEST(mb2_live_map_invariants)
+{
+    struct stivale2_struct_tag_memmap *m = live_map();
+    KT_ASSERT(m != NULL);
+    KT_ASSERT(m->entries > 0 && m->entries <= MB2_MAX_MEMMAP);
+    KT_ASSERT(mb2_memmap_verify(m) == NULL);
+    uint64_t usable = 0;
+    for (uint64_t i = 0; i < m->entries; i++)
+        if (m->memmap[i].type == STIVALE2_MMAP_USABLE)
+            usable += m->memmap[i].length;
+    KT_ASSERT(usable >= MiB(16)); /* every configuration we boot has more */
+}
+
+KTEST(mb2_kernel_inside_kernel_and_modules)
+{
+    struct stivale2_struct_tag_memmap *m = live_map();
+    KT_ASSERT(m != NULL);
+    KT_ASSERT(covered(m, (uintptr_t)__kernel_phys_start, (uintptr_t)__kernel_phys_end,
+                      STIVALE2_MMAP_KERNEL_AND_MODULES));
+    struct stivale2_struct_tag_kernel_base_address *kb =
+        stivale2_get_tag(boot_info_get(), STIVALE2_STRUCT_TAG_KERNEL_BASE_ADDRESS_ID);
+    KT_ASSERT(kb != NULL);
+    KT_ASSERT_EQ(kb->physical_base_address, (uintptr_t)__kernel_phys_start);
+}
+
+KTEST(mb2_modules_inside_kernel_and_modules)
+{
+    struct stivale2_struct_tag_memmap *m = live_map();
+    struct stivale2_struct_tag_modules *mt =
+        stivale2_get_tag(boot_info_get(), STIVALE2_STRUCT_TAG_MODULES_ID);
+    KT_ASSERT(m != NULL && mt != NULL);
+    for (uint64_t i = 0; i < mt->module_count; i++) {
+        KT_ASSERT(mt->modules[i].begin <= mt->modules[i].end);
+        KT_ASSERT(
+            covered(m, mt->modules[i].begin, mt->modules[i].end, STIVALE2_MMAP_KERNEL_AND_MODULES));
+    }
+}
+
+static int a_data_word = 1;
+static void a_code_word(void) {}
+
+/* The PMRs describe this kernel: code executable, data writable, not both. */
+KTEST(mb2_pmrs_describe_kernel)
+{
+    struct stivale2_struct_tag_pmrs *p =
+        stivale2_get_tag(boot_info_get(), STIVALE2_STRUCT_TAG_PMRS_ID);
+    KT_ASSERT(p != NULL && p->entries > 0);
+    uint64_t code = (uintptr_t)&a_code_word, data = (uintptr_t)&a_data_word;
+    uint64_t code_perm = 0, data_perm = 0;
+    for (uint64_t i = 0; i < p->entries; i++) {
+        if (code - p->pmrs[i].base < p->pmrs[i].length)
+            code_perm = p->pmrs[i].permissions;
+        if (data - p->pmrs[i].base < p->pmrs[i].length)
+            data_perm = p->pmrs[i].permissions;
+    }
+    KT_ASSERT(code_perm & STIVALE2_PMR_EXECUTABLE);
+    KT_ASSERT(!(code_perm & STIVALE2_PMR_WRITABLE));
+    KT_ASSERT(data_perm & STIVALE2_PMR_WRITABLE);
+    KT_ASSERT(!(data_perm & STIVALE2_PMR_EXECUTABLE));
+}
+
+KTEST(mb2_cmdline_and_firmware)
+{
+    struct stivale2_struct_tag_cmdline *c =
+        stivale2_get_tag(boot_info_get(), STIVALE2_STRUCT_TAG_CMDLINE_ID);
+    KT_ASSERT(c != NULL);
+    /* We run because the command line says `test`. */
+    const char *s = (const char *)(uintptr_t)c->cmdline;
+    bool found = false;
+    for (; *s && !found; s++)
+        found = strncmp(s, "test", 4) == 0;
+    KT_ASSERT(found);
+    struct stivale2_struct_tag_firmware *fw =
+        stivale2_get_tag(boot_info_get(), STIVALE2_STRUCT_TAG_FIRMWARE_ID);
+    KT_ASSERT(fw != NULL && (fw->flags & STIVALE2_FIRMWARE_BIOS));
+}
