@@ -16,6 +16,12 @@
  *     paddr_t pa = pmm_core_alloc(&c, 1);          // 0 means failure
  *     pmm_core_free(&c, pa, 1);                    // 0 or -E_xxx
  *
+ * A benchmark builds "a 4 GiB map with its lower half used" with one map
+ * entry {0x100000, 4 GiB - 1 MiB, USABLE} and pmm_core_alloc(&c,
+ * c.free_frames / 2). The core needs nothing from the kernel: link
+ * src/mm/pmm_core.c and src/mm/pmm_core_init.c (they use memset/memmove
+ * only; no printk, no panic).
+ *
  * Not thread-safe: the caller serialises (the kernel has one CPU and does
  * not allocate frames from interrupt handlers).
  */
@@ -25,15 +31,15 @@
 #include <pagoda/stivale2.h>
 #include <pagoda/types.h>
 
-#define PMM_MAX_LEVELS  8  /* 64^8 frames: far beyond any physical address */
-#define PMM_MAX_RANGES  64 /* allocatable ranges kept for the free checks */
+#define PMM_MAX_LEVELS 8   /* 64^8 frames: far beyond any physical address */
+#define PMM_MAX_RANGES 64  /* allocatable ranges kept for the free checks */
 #define PMM_MAX_RECLAIM 32 /* bootloader-reclaimable ranges kept for later */
 
 /* Frames below this are never handed out: frame 0 keeps NULL an error, and
  * the low 1 MiB stays with the BIOS (EBDA, real-mode IVT/BDA, AP trampolines). */
 #define PMM_LOW_RESERVE MiB(1)
 /* Memory-map entries above this (52-bit MAXPHYADDR) are ignored. */
-#define PMM_PHYS_LIMIT  (1ULL << 52)
+#define PMM_PHYS_LIMIT (1ULL << 52)
 
 struct pmm_frame_range {
     uint64_t first, end; /* frames [first, end) */
@@ -45,8 +51,8 @@ struct pmm_core {
     uint64_t *level[PMM_MAX_LEVELS];
     uint64_t nbits[PMM_MAX_LEVELS];
     unsigned top;
-    uint64_t nframes;       /* frames covered: up to the highest usable byte */
-    uint64_t hint;          /* level-0 word index; every word below it is 0 */
+    uint64_t nframes; /* frames covered: up to the highest usable byte */
+    uint64_t hint;    /* level-0 word index; every word below it is 0 */
     uint64_t free_frames;
     uint64_t usable_frames; /* usable RAM in [0, nframes), incl. reclaimed */
     uint64_t lost_frames;   /* usable but dropped (too many ranges) */

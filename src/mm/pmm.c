@@ -43,7 +43,10 @@ static void *early_map(paddr_t pa)
 {
     return pa < EARLY_IDENTITY_LIMIT ? (void *)(uintptr_t)pa : NULL;
 }
-static void early_unmap(void *va) { UNUSED(va); }
+static void early_unmap(void *va)
+{
+    UNUSED(va);
+}
 
 static void *(*frame_map)(paddr_t pa) = early_map;
 static void (*frame_unmap)(void *va) = early_unmap;
@@ -118,11 +121,16 @@ void *pmm_allocz(size_t page_count)
 static const char *free_error_text(int err)
 {
     switch (-err) {
-    case E_DOUBLE: return "double free (a frame is already free)";
-    case E_BADFREE: return "frame was never usable (reserved, kernel, low 1 MiB or bitmap)";
-    case E_ALIGN: return "pointer is not page aligned";
-    case E_RANGE: return "outside the managed physical memory (or a zero count)";
-    default: return "bad free";
+    case E_DOUBLE:
+        return "double free (a frame is already free)";
+    case E_BADFREE:
+        return "frame was never usable (reserved, kernel, low 1 MiB or bitmap)";
+    case E_ALIGN:
+        return "pointer is not page aligned";
+    case E_RANGE:
+        return "outside the managed physical memory (or a zero count)";
+    default:
+        return "bad free";
     }
 }
 
@@ -171,7 +179,10 @@ void pmm_get_stats(struct pmm_stats *st)
     st->bitmap_phys = pmm.bitmap_phys;
 }
 
-bool pmm_frame_is_free(paddr_t pa) { return pmm_ready && pmm_core_is_free(&pmm, pa); }
+bool pmm_frame_is_free(paddr_t pa)
+{
+    return pmm_ready && pmm_core_is_free(&pmm, pa);
+}
 
 void pmm_bitmap_location(paddr_t *phys, size_t *bytes)
 {
@@ -192,10 +203,22 @@ void pmm_set_frame_access(void *(*map)(paddr_t pa), void (*unmap)(void *va))
     frame_unmap = map && unmap ? unmap : early_unmap;
 }
 
-void *pmm_frame_map(paddr_t pa) { return frame_map(pa); }
+void *pmm_frame_map(paddr_t pa)
+{
+    return frame_map(pa);
+}
 
-void pmm_frame_unmap(void *va) { frame_unmap(va); }
+void pmm_frame_unmap(void *va)
+{
+    frame_unmap(va);
+}
 
-bool pmm_frame_access_is_early(void) { return frame_map == early_map; }
+bool pmm_frame_access_is_early(void)
+{
+    return frame_map == early_map;
+}
 
-struct pmm_core *pmm_core_instance(void) { return &pmm; }
+struct pmm_core *pmm_core_instance(void)
+{
+    return &pmm;
+}

@@ -12,7 +12,10 @@
 
 #define PMM_NONE UINT64_MAX
 
-static inline uint64_t pmm_bit(uint64_t i) { return 1ULL << (i & 63); }
+static inline uint64_t pmm_bit(uint64_t i)
+{
+    return 1ULL << (i & 63);
+}
 /* Bits set in x. Written out because the kernel targets plain x86-64 (no
  * POPCNT) and links without libgcc, where __builtin_popcountll lives. */
 static inline uint64_t pmm_popcount(uint64_t x)
@@ -24,7 +27,10 @@ static inline uint64_t pmm_popcount(uint64_t x)
 }
 
 /* Mask of bits [i mod 64, 63] of a word. */
-static inline uint64_t pmm_mask_from(uint64_t i) { return ~0ULL << (i & 63); }
+static inline uint64_t pmm_mask_from(uint64_t i)
+{
+    return ~0ULL << (i & 63);
+}
 
 /* Level-0 word w just became 0: clear its summary bit, and upward while the
  * summary word became 0 too. Out of line: it is the rare path of a single-

@@ -19,15 +19,18 @@
  *    usable, at or above 1 MiB, not the bitmap, reclaimed bootloader memory).
  *  - free_frames == number of set level-0 bits.
  *
- * Cost.
+ * Cost (host figures: about 2.2 ns for an alloc(1) + free pair, the same
+ * at 128 MiB and 256 GiB).
  *  - pmm_core_alloc(c, 1): the hint word is non-zero almost always: load,
- *    ctz, clear lowest bit (x & (x - 1)), store. When the word empties, the
- *    summary bit is cleared (rarely more than one level). When the hint word
- *    is empty, find_next climbs at most `top` levels and descends again:
+ *    ctz, clear lowest bit (x & (x - 1)), store; about 15 instructions and
+ *    no saved registers. When the word empties, the summary bit is cleared
+ *    out of line (rarely more than one level). When the hint word is
+ *    empty, find_next climbs at most `top` levels and descends again:
  *    O(levels) = O(log64 frames), 5 steps at 256 GiB, whatever the layout.
- *  - pmm_core_free(c, pa, 1): alignment and range checks (the last range hit
- *    is cached, otherwise binary search over <= 64 ranges), test and set one
- *    bit, set summary bits when the word was empty, lower the hint.
+ *  - pmm_core_free(c, pa, 1): fast path when the frame is aligned and in
+ *    the allocatable range the last free hit: test and set one bit, lower
+ *    the hint (summary bits out of line when the word was empty). Anything
+ *    else goes through every check, with a binary search of <= 64 ranges.
  *  - Runs (n > 1, aligned, below a limit): find_next jumps over used memory
  *    through the summaries; the candidate run is then checked a word at a
  *    time (64 free frames per step); a used frame restarts the search just
@@ -35,7 +38,9 @@
  *
  * Weaknesses. Runs are first fit: a badly fragmented map makes a run search
  * visit every gap (no per-size free lists as a buddy allocator would have).
- * First fit also means small and large allocations share low memory. The
+ * First fit also means small and large allocations share low memory, so
+ * ordinary allocations eat the memory below 16 MiB that pmm_alloc_below
+ * callers (ISA DMA) may want later. The
  * free checks know which frames may be handed out, not who owns them: a
  * free of someone else's allocated frame is not detected.
  */

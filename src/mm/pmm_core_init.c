@@ -83,8 +83,8 @@ size_t pmm_core_bitmap_bytes(const struct stivale2_mmap_entry *map, size_t n)
 }
 
 /* Does any entry that is not USABLE overlap [lo, hi)? Returns it or NULL. */
-static const struct stivale2_mmap_entry *
-overlap_unusable(const struct stivale2_mmap_entry *map, size_t n, uint64_t lo, uint64_t hi)
+static const struct stivale2_mmap_entry *overlap_unusable(const struct stivale2_mmap_entry *map,
+                                                          size_t n, uint64_t lo, uint64_t hi)
 {
     for (size_t i = 0; i < n; i++)
         if (map[i].type != STIVALE2_MMAP_USABLE && map[i].base < hi && entry_end(&map[i]) > lo)
@@ -185,7 +185,10 @@ static void set_level_pointers(struct pmm_core *c, void *mem)
         c->level[k + 1] = c->level[k] + (c->nbits[k] + 63) / 64;
 }
 
-void pmm_core_move(struct pmm_core *c, void *mem) { set_level_pointers(c, mem); }
+void pmm_core_move(struct pmm_core *c, void *mem)
+{
+    set_level_pointers(c, mem);
+}
 
 static void remember_reclaimable(struct pmm_core *c, const struct stivale2_mmap_entry *e)
 {

@@ -90,8 +90,8 @@ KTEST(pmm_bad_frees_are_refused)
     KT_ASSERT_EQ(pmm_free_checked((char *)p + 8, 1), -E_ALIGN);
     KT_ASSERT_EQ(pmm_free_checked(p, 0), -E_RANGE);
     KT_ASSERT_EQ(pmm_free_checked((void *)(uintptr_t)0xfd00000000ULL, 1), -E_RANGE);
-    KT_ASSERT_EQ(pmm_free_checked((void *)0x1000, 1), -E_BADFREE);        /* low 1 MiB */
-    KT_ASSERT_EQ(pmm_free_checked((void *)KERNEL_PHYS, 1), -E_BADFREE);   /* kernel */
+    KT_ASSERT_EQ(pmm_free_checked((void *)0x1000, 1), -E_BADFREE);      /* low 1 MiB */
+    KT_ASSERT_EQ(pmm_free_checked((void *)KERNEL_PHYS, 1), -E_BADFREE); /* kernel */
     KT_ASSERT_EQ(pmm_free_checked((void *)(uintptr_t)st.bitmap_phys, 1), -E_BADFREE);
     KT_ASSERT_EQ(free_pages(), start - 1);
     pmm_free(p, 1);
@@ -165,25 +165,39 @@ static uint32_t modules_crc(unsigned *count)
     return all;
 }
 
-/* Are frames [f, f + n) inside one USABLE entry of the boot memory map?
- * The last entry that matched is tried first. */
-static bool in_usable_memory(uint64_t f, uint64_t n)
+/* The USABLE entry of the boot memory map (or a reclaimed bootloader one)
+ * that holds the page at pa, or NULL. The last match is tried first. */
+static const struct stivale2_mmap_entry *usable_entry(paddr_t pa)
 {
     static const struct stivale2_struct_tag_memmap *m;
     static const struct stivale2_mmap_entry *last;
+    /* Once pmm_reclaim_bootloader ran, the core forgot its reclaim list. */
+    bool reclaimed = pmm_core_instance()->nreclaim == 0;
     if (!m)
         m = stivale2_get_tag(boot_info_get(), STIVALE2_STRUCT_TAG_MEMMAP_ID);
-    paddr_t pa = f << PAGE_SHIFT, end = (f + n) << PAGE_SHIFT;
-    if (last && pa >= last->base && end <= last->base + last->length)
-        return true;
+    if (last && pa >= last->base && pa + PAGE_SIZE <= last->base + last->length)
+        return last;
     for (uint64_t i = 0; m && i < m->entries; i++) {
         const struct stivale2_mmap_entry *e = &m->memmap[i];
-        if (pa >= e->base && end <= e->base + e->length && e->type == STIVALE2_MMAP_USABLE) {
-            last = e;
-            return true;
-        }
+        bool usable = e->type == STIVALE2_MMAP_USABLE ||
+                      (e->type == STIVALE2_MMAP_BOOTLOADER_RECLAIMABLE && reclaimed);
+        if (usable && pa >= e->base && pa + PAGE_SIZE <= e->base + e->length)
+            return last = e;
     }
-    return false;
+    return NULL;
+}
+
+/* Are frames [f, f + n) all in usable memory (possibly several entries)? */
+static bool in_usable_memory(uint64_t f, uint64_t n)
+{
+    paddr_t pa = f << PAGE_SHIFT, end = (f + n) << PAGE_SHIFT;
+    while (pa < end) {
+        const struct stivale2_mmap_entry *e = usable_entry(pa);
+        if (!e)
+            return false;
+        pa = e->base + e->length;
+    }
+    return true;
 }
 
 /* Record frames [f, f + n) as handed out: false if one already was. */
@@ -223,8 +237,8 @@ static void patterns(uint64_t f, uint64_t n, uint64_t group, bool write, uint64_
  * Up to 512 MiB of RAM: single frames, every frame patterned. Above: runs
  * of 64 first (then single frames for the rest), freed a word at a time,
  * and a sample patterned: whole 2 MiB blocks (512 frames) spread evenly,
- * about 32 of them in the memory the hooks reach. First writes to guest RAM are what costs in TCG (the
- * host backs it on first touch), so the sample touches few host regions.
+ * about 32 of them in the memory the hooks reach. First writes to guest RAM are what costs in TCG
+ * (the host backs it on first touch), so the sample touches few host regions.
  */
 KTEST(pmm_every_frame_once)
 {
@@ -235,8 +249,8 @@ KTEST(pmm_every_frame_once)
     unsigned nmod;
     uint32_t crc_before = modules_crc(&nmod);
     bool small = st.usable_pages <= (MiB(512) >> PAGE_SHIFT);
-    uint64_t reach = pmm_frame_access_is_early() ? MIN(c->nframes, EARLY_IDENTITY_LIMIT >> 12)
-                                                 : c->nframes;
+    uint64_t reach =
+        pmm_frame_access_is_early() ? MIN(c->nframes, EARLY_IDENTITY_LIMIT >> 12) : c->nframes;
     uint64_t group = small ? 1 : reach / (512 * 32) + 1;
 
     struct seen s = {.cur = UINT64_MAX};

@@ -18,17 +18,10 @@
 #include <pagoda/mb2.h>
 
 #include "../../src/boot/mb2_internal.h"
+#include "fuzz_support.h"
 
 static struct mb2_ctx ctx;
 static _Alignas(8) uint8_t info[MB2_INFO_MAX / 16];
-
-#define INVARIANT(c)                                                                               \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "invariant failed: %s (line %d)\n", #c, __LINE__);                     \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 static bool overlaps(uint64_t b1, uint64_t l1, uint64_t b2, uint64_t l2)
 {

@@ -16,13 +16,7 @@
 #include <pagoda/errno.h>
 #include <pagoda/pmm_core.h>
 
-#define INVARIANT(c)                                                           \
-    do {                                                                       \
-        if (!(c)) {                                                            \
-            fprintf(stderr, "invariant failed: %s (line %d)\n", #c, __LINE__); \
-            abort();                                                           \
-        }                                                                      \
-    } while (0)
+#include "fuzz_support.h"
 
 #define MAX_LIVE 64
 
@@ -63,7 +57,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     INVARIANT(pmm_core_check(&c) == 0);
     INVARIANT(c.free_frames <= c.usable_frames);
     uint64_t start = c.free_frames;
-    struct { uint64_t f, n; } live[MAX_LIVE];
+    struct {
+        uint64_t f, n;
+    } live[MAX_LIVE];
     int nlive = 0;
 
     for (; pos + 4 <= size; pos += 4) {

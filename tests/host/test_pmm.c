@@ -12,11 +12,14 @@
 #include <pagoda/errno.h>
 #include <pagoda/pmm_core.h>
 
-#define E(b, l, t) {(b), (l), (t), 0}
-#define USABLE     STIVALE2_MMAP_USABLE
-#define RESERVED   STIVALE2_MMAP_RESERVED
-#define KERNEL     STIVALE2_MMAP_KERNEL_AND_MODULES
-#define RECLAIM    STIVALE2_MMAP_BOOTLOADER_RECLAIMABLE
+#define E(b, l, t)                                                                                 \
+    {                                                                                              \
+        (b), (l), (t), 0                                                                           \
+    }
+#define USABLE STIVALE2_MMAP_USABLE
+#define RESERVED STIVALE2_MMAP_RESERVED
+#define KERNEL STIVALE2_MMAP_KERNEL_AND_MODULES
+#define RECLAIM STIVALE2_MMAP_BOOTLOADER_RECLAIMABLE
 
 /* QEMU/SeaBIOS at -m 128M, with the kernel at 1 MiB as the adapter marks it. */
 static const struct stivale2_mmap_entry map128[] = {
@@ -54,7 +57,10 @@ static int fake_init(struct fake *f, const struct stivale2_mmap_entry *map, size
     return pmm_core_init(&f->c, map, n, f->mem, 0, bytes);
 }
 
-static void fake_fini(struct fake *f) { free(f->mem); }
+static void fake_fini(struct fake *f)
+{
+    free(f->mem);
+}
 
 /* A big map: usable [1 MiB, ram) with nothing else. */
 static int fake_flat(struct fake *f, uint64_t ram)
@@ -97,7 +103,7 @@ HTEST(pmm_alloc_all_no_dup_no_low_no_hole)
         CHECK(fr < f.c.nframes);
         CHECK(!seen[fr]);
         seen[fr] = 1;
-        CHECK(pa >= 0x200000);                           /* not low, not kernel */
+        CHECK(pa >= 0x200000);                          /* not low, not kernel */
         CHECK(pa < 0xc0000000 || pa >= 0x100000000ULL); /* not the hole */
         n++;
     }
@@ -164,8 +170,8 @@ HTEST(pmm_aligned_runs)
     CHECK_EQ(b, 0x208000); /* the first free frame, 0x203000, rounded up */
     paddr_t g = pmm_core_alloc_run(&f.c, 1, 1u << 18, UINT64_MAX); /* 1 GiB aligned */
     CHECK_EQ(g, 0x40000000);
-    CHECK_EQ(pmm_core_alloc_run(&f.c, 1, 3, UINT64_MAX), 0);  /* not a power of 2 */
-    CHECK_EQ(pmm_core_alloc_run(&f.c, 1, 0, UINT64_MAX), 0);  /* 0 alignment */
+    CHECK_EQ(pmm_core_alloc_run(&f.c, 1, 3, UINT64_MAX), 0);          /* not a power of 2 */
+    CHECK_EQ(pmm_core_alloc_run(&f.c, 1, 0, UINT64_MAX), 0);          /* 0 alignment */
     CHECK_EQ(pmm_core_alloc_run(&f.c, 1, 1ull << 40, UINT64_MAX), 0); /* only frame 0 */
     /* 1 GiB aligned, 1 GiB long: [2 GiB, 3 GiB), then only above 4 GiB. */
     paddr_t h = pmm_core_alloc_run(&f.c, 1u << 18, 1u << 18, UINT64_MAX);
@@ -263,16 +269,16 @@ HTEST(pmm_double_and_bad_frees)
     CHECK_EQ(pmm_core_free(&f.c, p + 1, 1), -E_ALIGN);
     CHECK_EQ(pmm_core_free(&f.c, p + 0x800, 1), -E_ALIGN);
     CHECK_EQ(pmm_core_free(&f.c, p, 0), -E_RANGE);
-    CHECK_EQ(pmm_core_free(&f.c, 0x7fe0000, 1), -E_RANGE);   /* past the top */
+    CHECK_EQ(pmm_core_free(&f.c, 0x7fe0000, 1), -E_RANGE);    /* past the top */
     CHECK_EQ(pmm_core_free(&f.c, 0xfd00000000, 1), -E_RANGE); /* reserved, far */
     CHECK_EQ(pmm_core_free(&f.c, p, SIZE_MAX), -E_RANGE);
-    CHECK_EQ(pmm_core_free(&f.c, 0, 1), -E_BADFREE);          /* frame 0 */
-    CHECK_EQ(pmm_core_free(&f.c, 0x1000, 1), -E_BADFREE);     /* low 1 MiB */
-    CHECK_EQ(pmm_core_free(&f.c, 0x9f000, 1), -E_BADFREE);    /* EBDA */
-    CHECK_EQ(pmm_core_free(&f.c, 0x100000, 1), -E_BADFREE);   /* kernel */
-    CHECK_EQ(pmm_core_free(&f.c, 0x1ff000, 2), -E_BADFREE);   /* kernel + usable */
-    CHECK_EQ(pmm_core_free(&f.c, at, 1), -E_BADFREE);         /* the bitmap */
-    CHECK_EQ(pmm_core_free(&f.c, at - 4096, 2), -E_BADFREE);  /* usable + bitmap */
+    CHECK_EQ(pmm_core_free(&f.c, 0, 1), -E_BADFREE);         /* frame 0 */
+    CHECK_EQ(pmm_core_free(&f.c, 0x1000, 1), -E_BADFREE);    /* low 1 MiB */
+    CHECK_EQ(pmm_core_free(&f.c, 0x9f000, 1), -E_BADFREE);   /* EBDA */
+    CHECK_EQ(pmm_core_free(&f.c, 0x100000, 1), -E_BADFREE);  /* kernel */
+    CHECK_EQ(pmm_core_free(&f.c, 0x1ff000, 2), -E_BADFREE);  /* kernel + usable */
+    CHECK_EQ(pmm_core_free(&f.c, at, 1), -E_BADFREE);        /* the bitmap */
+    CHECK_EQ(pmm_core_free(&f.c, at - 4096, 2), -E_BADFREE); /* usable + bitmap */
     CHECK_EQ(f.c.free_frames, start - 3);
     CHECK_EQ(pmm_core_free(&f.c, p, 2), 0);
     CHECK_EQ(pmm_core_free(&f.c, p + 3 * 4096, 1), 0);
@@ -284,12 +290,9 @@ HTEST(pmm_double_and_bad_frees)
 HTEST(pmm_reclaim_bootloader)
 {
     static const struct stivale2_mmap_entry m[] = {
-        E(0, 0x9fc00, USABLE),
-        E(0x100000, 0x100000, KERNEL),
-        E(0x200000, 0x10000, RECLAIM),
-        E(0x210000, 0x1000000, USABLE),
-        E(0x1210000, 0x5000, RECLAIM),
-        E(0x1215000, 0x3000, RESERVED),
+        E(0, 0x9fc00, USABLE),           E(0x100000, 0x100000, KERNEL),
+        E(0x200000, 0x10000, RECLAIM),   E(0x210000, 0x1000000, USABLE),
+        E(0x1210000, 0x5000, RECLAIM),   E(0x1215000, 0x3000, RESERVED),
         E(0x1218000, 0x800000, RECLAIM), /* the top: the bitmap covers it too */
     };
     struct fake f;
@@ -316,8 +319,7 @@ HTEST(pmm_unsorted_overlapping_map)
     /* Reserved entries inside usable ones win, in any order. */
     static const struct stivale2_mmap_entry m[] = {
         E(0x500000, 0x1800, RESERVED), /* unaligned: takes 2 frames */
-        E(0x100000, 0x1000000, USABLE),
-        E(0x300000, 0x100000, KERNEL),
+        E(0x100000, 0x1000000, USABLE), E(0x300000, 0x100000, KERNEL),
         E(0x1100000, 0x1234, USABLE), /* partial frames dropped */
     };
     struct fake f;
@@ -351,8 +353,7 @@ HTEST(pmm_degenerate_maps)
     static const struct stivale2_mmap_entry huge[] = {E(0x100000, UINT64_MAX, USABLE)};
     CHECK_EQ(pmm_core_bitmap_bytes(huge, 1) > MiB(16), true); /* clamped to 2^52 */
     char small[64];
-    CHECK_EQ(pmm_core_init(&f.c, map128, ARRAY_SIZE(map128), small, 0, sizeof(small)),
-             -E_NOMEM);
+    CHECK_EQ(pmm_core_init(&f.c, map128, ARRAY_SIZE(map128), small, 0, sizeof(small)), -E_NOMEM);
     CHECK_EQ(pmm_core_place_bitmap(map128, ARRAY_SIZE(map128), MiB(200), GiB(4)), 0);
     CHECK_EQ(pmm_core_place_bitmap(map128, ARRAY_SIZE(map128), 4096, MiB(1)), 0);
     CHECK_EQ(pmm_core_place_bitmap(map128, ARRAY_SIZE(map128), 4096, MiB(3)), MiB(3) - 4096);
@@ -438,12 +439,8 @@ static uint64_t ref_fit(const uint8_t *ref, uint64_t nframes, uint64_t n, uint64
 HTEST(pmm_random_against_reference)
 {
     static const struct stivale2_mmap_entry m[] = {
-        E(0, 0x9fc00, USABLE),
-        E(0x100000, 0x8000, KERNEL),
-        E(0x108000, 0x37000, USABLE),
-        E(0x13f000, 0x3000, RESERVED),
-        E(0x142000, 0x1be000, USABLE),
-        E(0x300000, 0x1000, RESERVED),
+        E(0, 0x9fc00, USABLE),         E(0x100000, 0x8000, KERNEL),   E(0x108000, 0x37000, USABLE),
+        E(0x13f000, 0x3000, RESERVED), E(0x142000, 0x1be000, USABLE), E(0x300000, 0x1000, RESERVED),
         E(0x301000, 0xff000, USABLE),
     };
     struct fake f;
@@ -452,7 +449,9 @@ HTEST(pmm_random_against_reference)
     uint8_t *ref = calloc(nf, 1), *ok = calloc(nf, 1);
     for (uint64_t i = 0; i < nf; i++)
         ok[i] = ref[i] = pmm_core_is_free(&f.c, i << 12);
-    struct { uint64_t f, n; } live[512];
+    struct {
+        uint64_t f, n;
+    } live[512];
     int nlive = 0;
     for (int step = 0; step < 40000; step++) {
         uint64_t r = rnd();

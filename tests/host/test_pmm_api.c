@@ -23,13 +23,14 @@ static struct {
     struct stivale2_mmap_entry e[5];
 } memmap = {
     .tag = {.tag = {STIVALE2_STRUCT_TAG_MEMMAP_ID, 0}, .entries = 5},
-    .e = {
-        {0, 0x9fc00, STIVALE2_MMAP_USABLE, 0},
-        {0xf0000, 0x10000, STIVALE2_MMAP_RESERVED, 0},
-        {0x100000, 0x100000, STIVALE2_MMAP_KERNEL_AND_MODULES, 0},
-        {RAM_BASE, RAM_SIZE, STIVALE2_MMAP_USABLE, 0},
-        {RAM_BASE + RAM_SIZE, RECLAIM_SIZE, STIVALE2_MMAP_BOOTLOADER_RECLAIMABLE, 0},
-    },
+    .e =
+        {
+            {0, 0x9fc00, STIVALE2_MMAP_USABLE, 0},
+            {0xf0000, 0x10000, STIVALE2_MMAP_RESERVED, 0},
+            {0x100000, 0x100000, STIVALE2_MMAP_KERNEL_AND_MODULES, 0},
+            {RAM_BASE, RAM_SIZE, STIVALE2_MMAP_USABLE, 0},
+            {RAM_BASE + RAM_SIZE, RECLAIM_SIZE, STIVALE2_MMAP_BOOTLOADER_RECLAIMABLE, 0},
+        },
 };
 static struct stivale2_struct info;
 static bool ram_ok;
@@ -122,7 +123,10 @@ static void *count_map(paddr_t pa)
     maps++;
     return (void *)(uintptr_t)pa;
 }
-static void count_unmap(void *va) { unmaps++; }
+static void count_unmap(void *va)
+{
+    unmaps++;
+}
 
 HTEST(pmm_api_frame_access_hooks)
 {
