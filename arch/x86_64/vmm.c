@@ -45,21 +45,26 @@ _Static_assert(VMM_WRITE == PG_F_WRITE && VMM_USER == PG_F_USER && VMM_NX == PG_
 
 bool vmm_nx;
 
-static inline volatile uint64_t *ent(vaddr_t a) { return (volatile uint64_t *)a; }
+static inline volatile uint64_t *ent(vaddr_t a)
+{
+    return (volatile uint64_t *)a;
+}
 
 static uint64_t inter_bits(vaddr_t va)
 {
     return PTE_PRESENT | PTE_WRITE | (va < USER_LIMIT ? PTE_USER : 0);
 }
 
-/* Addresses the page-table API may touch: canonical, and not one of the two
- * windows onto the tables themselves. */
+/* Addresses the page-table API may touch: canonical, not page 0 (so that
+ * NULL always faults), and not one of the two windows onto the tables. */
 static int check_va(vaddr_t va)
 {
     if (!pg_is_canonical(va))
         return -E_INVAL;
     if (!IS_ALIGNED(va, PAGE_SIZE))
         return -E_ALIGN;
+    if (va < PAGE_SIZE)
+        return -E_INVAL;
     unsigned l4 = pg_l4(va);
     if (va >= USER_LIMIT && (l4 == RECURSIVE_SLOT || l4 == FOREIGN_SLOT))
         return -E_INVAL;
@@ -162,17 +167,22 @@ static int walk(unsigned slot, vaddr_t va, enum walk_mode mode, volatile uint64_
     return 0;
 }
 
+/* The PTE of a page-aligned, usable va, as walk() finds it. */
+static int find_leaf(unsigned slot, vaddr_t va, enum walk_mode mode, volatile uint64_t **pte)
+{
+    int rc = check_va(va);
+    return rc ? rc : walk(slot, va, mode, pte);
+}
+
 int vmm_map_in(unsigned slot, vaddr_t virt, paddr_t phys, unsigned flags)
 {
-    int rc = check_va(virt);
-    if (rc)
-        return rc;
     if (!IS_ALIGNED(phys, PAGE_SIZE))
         return -E_ALIGN;
     if (phys & ~PTE_ADDR)
         return -E_INVAL;
     volatile uint64_t *pte;
-    if ((rc = walk(slot, virt, WALK_CREATE, &pte)))
+    int rc = find_leaf(slot, virt, WALK_CREATE, &pte);
+    if (rc)
         return rc;
     if (*pte & PTE_PRESENT)
         return -E_EXIST;
@@ -181,23 +191,32 @@ int vmm_map_in(unsigned slot, vaddr_t virt, paddr_t phys, unsigned flags)
     return 0;
 }
 
+/* No entry present in the table at `window`? The scan starts at entry
+ * `from` and wraps: after clearing entry i, its neighbours are the likeliest
+ * to be present, so freeing a run of pages costs O(1) per page, not O(512). */
+static bool table_empty(vaddr_t window, unsigned from)
+{
+    volatile uint64_t *t = ent(window);
+    for (unsigned n = 0; n < PG_ENTRIES; n++)
+        if (t[(from + n + 1) % PG_ENTRIES] & PTE_PRESENT)
+            return false;
+    return true;
+}
+
 int vmm_map_2m_in(unsigned slot, vaddr_t virt, paddr_t phys, unsigned flags)
 {
     if (!IS_ALIGNED(virt, PG_2M) || !IS_ALIGNED(phys, PG_2M))
         return -E_ALIGN;
-    int rc = check_va(virt);
-    if (rc)
-        return rc;
     /* Create the tables down to the PD through a 4 KiB walk, then drop the
      * PT that walk made (it is empty) in favour of the large page. */
     volatile uint64_t *pte;
-    if ((rc = walk(slot, virt, WALK_CREATE, &pte)))
+    int rc = find_leaf(slot, virt, WALK_CREATE, &pte);
+    if (rc)
         return rc;
     volatile uint64_t *pde = ent(pg_pde_addr(slot, virt));
     vaddr_t pt = pg_table_of((vaddr_t)pte);
-    for (unsigned i = 0; i < PG_ENTRIES; i++)
-        if (ent(pt)[i] & PTE_PRESENT)
-            return -E_EXIST;
+    if (!table_empty(pt, 0))
+        return -E_EXIST;
     paddr_t old = *pde & PTE_ADDR;
     *pde = phys | pg_leaf_bits(flags & LEAF_FLAGS, vmm_nx) | PTE_HUGE;
     invlpg(pt);
@@ -206,19 +225,12 @@ int vmm_map_2m_in(unsigned slot, vaddr_t virt, paddr_t phys, unsigned flags)
     return 0;
 }
 
-static bool table_empty(vaddr_t window)
+/* Unlink and free the table under *parent when it is empty, `cleared` being
+ * the entry of that table just cleared. True if freed. */
+static bool free_if_empty(volatile uint64_t *parent, volatile uint64_t *cleared)
 {
-    volatile uint64_t *t = ent(window);
-    for (unsigned i = 0; i < PG_ENTRIES; i++)
-        if (t[i] & PTE_PRESENT)
-            return false;
-    return true;
-}
-
-/* Unlink and free the table under *parent when it is empty. True if freed. */
-static bool free_if_empty(volatile uint64_t *parent, vaddr_t window)
-{
-    if (!table_empty(window))
+    vaddr_t window = pg_table_of((vaddr_t)cleared);
+    if (!table_empty(window, (unsigned)(((vaddr_t)cleared & PAGE_MASK) / 8)))
         return false;
     paddr_t pa = *parent & PTE_ADDR;
     *parent = 0;
@@ -229,11 +241,9 @@ static bool free_if_empty(volatile uint64_t *parent, vaddr_t window)
 
 int vmm_unmap_in(unsigned slot, vaddr_t virt, paddr_t *phys)
 {
-    int rc = check_va(virt);
-    if (rc)
-        return rc;
     volatile uint64_t *pte;
-    if ((rc = walk(slot, virt, WALK_SPLIT, &pte)))
+    int rc = find_leaf(slot, virt, WALK_SPLIT, &pte);
+    if (rc)
         return rc;
     if (!(*pte & PTE_PRESENT))
         return -E_NOENT;
@@ -245,12 +255,12 @@ int vmm_unmap_in(unsigned slot, vaddr_t virt, paddr_t *phys)
     /* Give back the tables this emptied, from the PT upwards. */
     volatile uint64_t *l3e = ent(pg_pdpte_addr(slot, virt));
     volatile uint64_t *l2e = ent(pg_pde_addr(slot, virt));
-    if (!free_if_empty(l2e, pg_table_of((vaddr_t)pte)))
+    if (!free_if_empty(l2e, pte))
         return 0;
-    if (!free_if_empty(l3e, pg_table_of((vaddr_t)l2e)))
+    if (!free_if_empty(l3e, l2e))
         return 0;
     if (virt < USER_LIMIT) /* kernel-half PDPTs are shared: keep them */
-        free_if_empty(ent(pg_pml4e_addr(slot, virt)), pg_table_of((vaddr_t)l3e));
+        free_if_empty(ent(pg_pml4e_addr(slot, virt)), l3e);
     return 0;
 }
 
@@ -275,11 +285,9 @@ int vmm_translate_in(unsigned slot, vaddr_t virt, paddr_t *phys, unsigned *flags
 
 int vmm_protect_in(unsigned slot, vaddr_t virt, unsigned flags)
 {
-    int rc = check_va(virt);
-    if (rc)
-        return rc;
     volatile uint64_t *pte;
-    if ((rc = walk(slot, virt, WALK_SPLIT, &pte)))
+    int rc = find_leaf(slot, virt, WALK_SPLIT, &pte);
+    if (rc)
         return rc;
     if (!(*pte & PTE_PRESENT))
         return -E_NOENT;
@@ -386,9 +394,15 @@ static uint64_t temp_pt[PG_ENTRIES] __attribute__((aligned(4096)));
 static uint32_t temp_used;
 _Static_assert(TEMP_MAP_SLOTS <= 32, "temp_used is a 32-bit mask");
 
-static paddr_t image_phys(const void *p) { return (vaddr_t)p - KERNEL_VMA; }
+static paddr_t image_phys(const void *p)
+{
+    return (vaddr_t)p - KERNEL_VMA;
+}
 
-uint64_t vmm_temp_pdpte(void) { return image_phys(temp_pd) | PTE_PRESENT | PTE_WRITE; }
+uint64_t vmm_temp_pdpte(void)
+{
+    return image_phys(temp_pd) | PTE_PRESENT | PTE_WRITE;
+}
 
 void vmm_temp_init(void)
 {
@@ -407,8 +421,7 @@ void *vmm_map_temp(paddr_t phys)
     while (i < TEMP_MAP_SLOTS && (temp_used & (1u << i)))
         i++;
     if (i == TEMP_MAP_SLOTS)
-        panic("vmm_map_temp: all %d temp slots in use (a missing vmm_unmap_temp?)",
-              TEMP_MAP_SLOTS);
+        panic("vmm_map_temp: all %d temp slots in use (a missing vmm_unmap_temp?)", TEMP_MAP_SLOTS);
     temp_used |= 1u << i;
     vaddr_t va = TEMP_MAP_BASE + i * PAGE_SIZE;
     temp_pt[pg_l1(va)] = ALIGN_DOWN(phys, PAGE_SIZE) | pg_leaf_bits(VMM_WRITE | VMM_NX, vmm_nx);

@@ -46,8 +46,7 @@ static const unsigned kernel_half_slots[] = {
 static void must(int rc, const char *what, vaddr_t va)
 {
     if (rc)
-        panic("vmm_init: cannot map %s at 0x%llx: %s", what, (unsigned long long)va,
-              err_name(rc));
+        panic("vmm_init: cannot map %s at 0x%llx: %s", what, (unsigned long long)va, err_name(rc));
 }
 
 /* Map [start, end) of the image at its link address; returns the pages

@@ -176,6 +176,7 @@ KTEST(vmm_errors)
     KT_ASSERT_EQ(vmm_map(va + PAGE_SIZE, pa + 1, VMM_NX), -E_ALIGN);
     KT_ASSERT_EQ(vmm_map(va + 1, pa, VMM_NX), -E_ALIGN);
     KT_ASSERT_EQ(vmm_map(0x0000800000000000ULL, pa, VMM_NX), -E_INVAL);
+    KT_ASSERT_EQ(vmm_map(0, pa, VMM_NX), -E_INVAL); /* NULL must always fault */
     KT_ASSERT_EQ(vmm_map(pg_make(RECURSIVE_SLOT, 1, 2, 3, 0), pa, VMM_NX), -E_INVAL);
     KT_ASSERT_EQ(vmm_map(pg_make(FOREIGN_SLOT, 1, 2, 3, 0), pa, VMM_NX), -E_INVAL);
     /* A range call that cannot finish changes nothing. */
@@ -258,6 +259,7 @@ KTEST(vmm_alloc_immediate)
     /* Disjoint, with an unmapped guard page between them. */
     KT_ASSERT((vaddr_t)b >= (vaddr_t)a + 3 * PAGE_SIZE || (vaddr_t)a >= (vaddr_t)b + 2 * PAGE_SIZE);
     KT_ASSERT_EQ(vmm_translate((vaddr_t)a + 2 * PAGE_SIZE, NULL, NULL), -E_NOENT);
+    KT_ASSERT_EQ(vmm_translate((vaddr_t)a - PAGE_SIZE, NULL, NULL), -E_NOENT);
     KT_ASSERT_EQ(vmm_translate((vaddr_t)a + PAGE_SIZE, NULL, NULL), 0);
     KT_ASSERT_EQ(a[0] | a[2 * PAGE_SIZE - 1] | b[0], 0); /* zeroed */
     a[2 * PAGE_SIZE - 1] = 0x42;

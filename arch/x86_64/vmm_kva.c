@@ -3,18 +3,20 @@
  * page-fault report.
  *
  * Theory of operation. The KVA region [KVA_BASE, KVA_LIMIT) is a vrange set
- * (src/mm/vrange.c): first fit, one unmapped guard page after each range.
+ * (src/mm/vrange.c): first fit, one unmapped guard page on each side of
+ * every range.
  * vmm_alloc either backs every page at once with zeroed frames (immediate)
  * or, with VMM_DEMAND, only records the range: the first touch of a page
  * faults, and the #PF handler maps a zeroed frame with the range's flags
  * and lets the instruction run again. vmm_free unmaps what is mapped, gives
  * each frame back to the PMM, then forgets the range.
  *
- * Any other page fault is fatal. The report names what happened (NULL
+ * Any other page fault is fatal, through trap.c's one fatal path (registers,
+ * backtrace, emulator exit). Our line before it names what happened (NULL
  * dereference, write to a read-only page, fetch from an NX page, access to an
  * unmapped page), the decoded error code, CR2 and the region of the layout
- * CR2 is in; a fault in a stack guard page is left to trap.c, which calls it
- * a kernel stack overflow.
+ * CR2 is in; a fault in a stack guard page trap.c itself reports as a kernel
+ * stack overflow.
  *
  * Cost: alloc/free are O(ranges) plus one map or unmap per page; a demand
  * fault is one range lookup, one frame and one map.
@@ -62,8 +64,11 @@ static void kva_desc_free(struct vrange *r)
     desc_free_list = r;
 }
 
+/* The region starts one page in, so that every range, the first included,
+ * has an unmapped page below it as well as its gap above: a stack made
+ * with vmm_alloc gets its guard page for free. */
 static struct vrange_set kva = {
-    .base = KVA_BASE,
+    .base = KVA_BASE + PAGE_SIZE,
     .limit = KVA_LIMIT,
     .gap_pages = 1,
     .desc_alloc = kva_desc_alloc,
@@ -169,11 +174,11 @@ void vmm_describe(vaddr_t va, char *buf, size_t size)
     else if (va >= KVA_BASE && va < KVA_LIMIT) {
         struct vrange *r = vrange_find(&kva, va), *b = vrange_below(&kva, va);
         if (r)
-            ksnprintf(buf, size, "kernel range 0x%llx+%zu pages (%s)",
-                      (unsigned long long)r->base, r->pages,
-                      r->flags & VMM_DEMAND ? "demand" : "immediate");
+            ksnprintf(buf, size, "kernel range 0x%llx+%zu pages (%s)", (unsigned long long)r->base,
+                      r->pages, r->flags & VMM_DEMAND ? "demand" : "immediate");
         else if (b)
-            ksnprintf(buf, size, "the kernel-range region, outside every range "
+            ksnprintf(buf, size,
+                      "the kernel-range region, outside every range "
                       "(past the end of 0x%llx+%zu pages)",
                       (unsigned long long)b->base, b->pages);
         else
@@ -210,14 +215,19 @@ static bool vmm_page_fault(struct trap_frame *f)
     if (kstack_guard_hit(va))
         return false; /* trap.c reports it as a kernel stack overflow */
 
+    /* Fatal: name what happened and where, then let trap.c's fatal path
+     * dump the registers and backtrace (and leave the emulator in test and
+     * fault modes), so that there is one report, not two. */
     char why[96], region[128];
     trap_decode_pf(f->error, why, sizeof(why));
     vmm_describe(va, region, sizeof(region));
-    const char *what = what_happened(va, f->error);
-    printk("\n*** page fault: %s at 0x%016llx in %s\n", what, (unsigned long long)va, region);
-    trap_dump(f);
-    panic("page fault: %s at 0x%llx (error 0x%llx: %s) in %s", what, (unsigned long long)va,
-          (unsigned long long)f->error, why, region);
+    printk("\n*** page fault: %s at 0x%016llx in %s\n    (error 0x%llx: %s)\n",
+           what_happened(va, f->error), (unsigned long long)va, region,
+           (unsigned long long)f->error, why);
+    return false;
 }
 
-void vmm_fault_init(void) { trap_set_handler(14, vmm_page_fault); }
+void vmm_fault_init(void)
+{
+    trap_set_handler(14, vmm_page_fault);
+}

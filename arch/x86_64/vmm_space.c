@@ -45,7 +45,10 @@ static struct vmm_space *space_desc_alloc(void)
     return NULL;
 }
 
-static void space_desc_free(struct vmm_space *s) { s->in_use = false; }
+static void space_desc_free(struct vmm_space *s)
+{
+    s->in_use = false;
+}
 
 static volatile uint64_t *live_pml4e(unsigned l4)
 {
@@ -71,7 +74,10 @@ void vmm_detach(unsigned slot)
         *live_pml4e(FOREIGN_SLOT) = 0;
 }
 
-struct vmm_space *vmm_space_kernel(void) { return &vmm_kernel_space; }
+struct vmm_space *vmm_space_kernel(void)
+{
+    return &vmm_kernel_space;
+}
 
 struct vmm_space *vmm_space_create(void)
 {
@@ -88,8 +94,7 @@ struct vmm_space *vmm_space_create(void)
     /* Copy the kernel half from the kernel space's PML4: attach it if it is
      * not the live one, then read through the slot it is visible at. */
     unsigned slot = vmm_attach(&vmm_kernel_space);
-    volatile uint64_t *kpml4 =
-        (volatile uint64_t *)pg_pml4e_addr(slot, pg_make(0, 0, 0, 0, 0));
+    volatile uint64_t *kpml4 = (volatile uint64_t *)pg_pml4e_addr(slot, pg_make(0, 0, 0, 0, 0));
     uint64_t *t = vmm_map_temp(pml4);
     for (unsigned i = 256; i < PG_ENTRIES; i++)
         t[i] = kpml4[i];
@@ -110,9 +115,10 @@ void vmm_space_switch(struct vmm_space *s)
     arch_irq_restore(irq);
 }
 
-/* Free a user frame. Frames the PMM never handed out (device memory, low
- * memory, the kernel image) may be mapped too: those stay where they are. A
- * double free is a bug and panics. */
+/* Free a user frame: a space owns every PMM frame mapped in its user half,
+ * once. Frames the PMM never handed out (device memory, low memory, the
+ * kernel image) may be mapped too: those stay where they are. A frame mapped
+ * twice would be freed twice, which is a bug and panics. */
 static void free_user_frame(paddr_t pa)
 {
     int rc = pmm_free_checked((void *)pa, 1);
@@ -122,8 +128,11 @@ static void free_user_frame(paddr_t pa)
 
 void vmm_space_destroy(struct vmm_space *s)
 {
-    if (!s || s == &vmm_kernel_space)
-        panic("vmm_space_destroy: cannot destroy %s", s ? "the kernel space" : "NULL");
+    if (!s || s == &vmm_kernel_space || !s->in_use)
+        panic("vmm_space_destroy: cannot destroy %s", !s ? "NULL"
+                                                      : s == &vmm_kernel_space
+                                                          ? "the kernel space"
+                                                          : "a destroyed space");
     bool irq = arch_irq_save();
     if (s == vmm_current)
         vmm_space_switch(&vmm_kernel_space);

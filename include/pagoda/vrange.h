@@ -18,7 +18,7 @@ struct vrange {
 
 struct vrange_set {
     vaddr_t base, limit;
-    size_t gap_pages; /* left unused after every range: a guard */
+    size_t gap_pages;    /* left unused after every range: a guard */
     struct vrange *head; /* sorted by base */
     /* Where descriptors come from: a fixed pool or a slab cache. */
     struct vrange *(*desc_alloc)(void);

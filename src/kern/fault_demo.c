@@ -63,8 +63,8 @@ static void demo_demand(void)
     if (!p)
         panic("fault=demand: vmm_alloc of %zu demand pages failed", pages);
     bool mapped = vmm_translate((vaddr_t)p, NULL, NULL) == 0;
-    printk("fault=demand: reserved %zu pages at %p (first page mapped: %s)\n", pages,
-           (void *)p, mapped ? "yes" : "no");
+    printk("fault=demand: reserved %zu pages at %p (first page mapped: %s)\n", pages, (void *)p,
+           mapped ? "yes" : "no");
     uint64_t v = p[0];
     paddr_t pa = 0;
     mapped = vmm_translate((vaddr_t)p, &pa, NULL) == 0;
@@ -85,7 +85,7 @@ void fault_demo_run(const char *kind)
         const char *name;
         void (*fn)(void);
     } kinds[] = {
-        {"null", demo_null}, {"wx", demo_wx},         {"nx", demo_nx},
+        {"null", demo_null},   {"wx", demo_wx},         {"nx", demo_nx},
         {"stack", demo_stack}, {"demand", demo_demand},
     };
     for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)

@@ -36,8 +36,7 @@ HTEST(paging_recursive_bases)
     CHECK_EQ(pg_pdpte_addr(RECURSIVE_SLOT, 0), 0xffffff7fbfc00000ULL);
     CHECK_EQ(pg_pml4e_addr(RECURSIVE_SLOT, 0), 0xffffff7fbfdfe000ULL);
     /* The PML4 entry of the recursive slot is itself inside the PML4 page. */
-    CHECK_EQ(pg_pml4e_addr(RECURSIVE_SLOT, 0xffffff0000000000ULL),
-             0xffffff7fbfdfe000ULL + 510 * 8);
+    CHECK_EQ(pg_pml4e_addr(RECURSIVE_SLOT, 0xffffff0000000000ULL), 0xffffff7fbfdfe000ULL + 510 * 8);
 }
 
 HTEST(paging_entry_addresses)
@@ -56,8 +55,7 @@ HTEST(paging_entry_addresses)
     CHECK_EQ(pg_pte_addr(RECURSIVE_SLOT, 0xDEADBEEF), 0xffffff0000000000ULL + 0xDEADBULL * 8);
     /* Neighbouring pages have neighbouring entries; page offsets don't count. */
     CHECK_EQ(pg_pte_addr(RECURSIVE_SLOT, 0x1000) - pg_pte_addr(RECURSIVE_SLOT, 0x0fff), 8);
-    CHECK_EQ(pg_table_of(pg_pte_addr(RECURSIVE_SLOT, va)),
-             pg_make(RECURSIVE_SLOT, 511, 510, 0, 0));
+    CHECK_EQ(pg_table_of(pg_pte_addr(RECURSIVE_SLOT, va)), pg_make(RECURSIVE_SLOT, 511, 510, 0, 0));
 }
 
 HTEST(paging_foreign_slot)

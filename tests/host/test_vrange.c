@@ -18,7 +18,10 @@ static struct vrange *desc_alloc(void)
     return NULL;
 }
 
-static void desc_free(struct vrange *r) { used[r - pool] = false; }
+static void desc_free(struct vrange *r)
+{
+    used[r - pool] = false;
+}
 
 static int descs_in_use(void)
 {
@@ -43,7 +46,7 @@ HTEST(vrange_first_fit_with_gap)
     CHECK(a && b);
     CHECK_EQ(a->base, BASE);
     CHECK_EQ(a->flags, 7);
-    CHECK_EQ(b->base, BASE + 3 * PAGE_SIZE); /* one guard page after a */
+    CHECK_EQ(b->base, BASE + 3 * PAGE_SIZE);              /* one guard page after a */
     CHECK(vrange_find(&s, BASE + 2 * PAGE_SIZE) == NULL); /* the guard */
     CHECK(vrange_find(&s, BASE + PAGE_SIZE + 5) == a);
     CHECK(vrange_find(&s, BASE + 5 * PAGE_SIZE) == b);

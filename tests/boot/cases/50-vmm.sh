@@ -14,6 +14,7 @@ iso vmm-null "fault=null"
 qemu_case vmm-fault-null vmm-null 35 \
     --expect 'page fault: NULL pointer dereference at 0x0+ in page 0' \
     --expect 'not-present read supervisor'
+bochs_case vmm-fault-null-bochs vmm-null --expect 'page fault: NULL pointer dereference'
 iso vmm-wx "fault=wx"
 qemu_case vmm-fault-wx vmm-wx 35 \
     --expect 'page fault: write to a read-only page at 0xffffffff8[0-9a-f]+ in kernel \.text' \
@@ -27,6 +28,8 @@ iso vmm-stack "fault=stack"
 qemu_case vmm-fault-stack vmm-stack 35 \
     --expect 'kernel stack overflow: boot_stack hit its guard page' \
     --expect '#DF double fault' --reject 'panic while panicking'
+bochs_case vmm-fault-stack-bochs vmm-stack \
+    --expect 'kernel stack overflow: boot_stack hit its guard page' --reject 'panic while panicking'
 iso vmm-demand "fault=demand"
 qemu_case vmm-fault-demand vmm-demand 33 \
     --expect 'fault=demand: reserved 4 pages at 0xffff81[0-9a-f]+ \(first page mapped: no\)' \
