@@ -21,14 +21,17 @@
  * Cost: alloc/free are O(ranges) plus one map or unmap per page; a demand
  * fault is one range lookup, one frame and one map.
  *
- * Weaknesses: descriptors come from a fixed pool of KVA_DESCS (kva_desc_alloc
- * is the hook for a slab cache); a demand fault with no free frame panics.
+ * Weaknesses: descriptors come from a fixed pool of KVA_DESCS until the heap
+ * is up, then from the vmm_range slab cache; a demand fault with no free
+ * frame panics.
  */
 #include <arch/arch.h>
 #include <pagoda/errno.h>
+#include <pagoda/kmalloc.h>
 #include <pagoda/memlayout.h>
 #include <pagoda/pmm.h>
 #include <pagoda/printk.h>
+#include <pagoda/slab.h>
 #include <pagoda/vrange.h>
 
 #include "cpu.h"
@@ -43,8 +46,14 @@ static bool desc_ready;
 
 /* The descriptor allocator: a fixed pool, threaded on first use. A slab
  * cache can replace these two functions without touching anything else. */
+static struct kmem_cache *desc_cache; /* once the heap is up (issue 6) */
+
 static struct vrange *kva_desc_alloc(void)
 {
+    if (!desc_cache && kheap_ready())
+        desc_cache = kmem_cache_create("vmm_range", sizeof(struct vrange), 0, NULL, NULL);
+    if (desc_cache)
+        return kmem_cache_alloc(desc_cache);
     if (!desc_ready) {
         for (int i = 0; i < KVA_DESCS; i++) {
             desc_pool[i].next = desc_free_list;
@@ -60,6 +69,10 @@ static struct vrange *kva_desc_alloc(void)
 
 static void kva_desc_free(struct vrange *r)
 {
+    if (r < desc_pool || r >= desc_pool + KVA_DESCS) {
+        kmem_cache_free(desc_cache, r);
+        return;
+    }
     r->next = desc_free_list;
     desc_free_list = r;
 }

@@ -39,6 +39,9 @@ void heap_region_init(struct heap_region *r, void *base, size_t bytes);
  * this, kmalloc serves from the static bump arena. */
 void kheap_init(struct heap_source *src, int harden);
 
+/* True once kheap_init has given the heap a page source. */
+bool kheap_ready(void);
+
 /* size bytes, 16-byte aligned, or NULL. kmalloc(0) returns a unique pointer. */
 void *kmalloc(size_t size);
 /* kmalloc, zero-filled. */
@@ -93,6 +96,9 @@ struct kheap_stats {
 void kheap_stats(struct kheap_stats *st);
 /* Print the stats and the per-class table (slabinfo style). */
 void kheap_print_stats(void);
+/* Give back to the page source every empty chunk and every free tail of
+ * the heap (kfree does the latter only past 256 KiB). Returns bytes. */
+size_t kheap_trim(void);
 /* Walk every heap structure and verify its invariants. 0, or -E_CORRUPT
  * after printing what is wrong. */
 int kheap_check(void);

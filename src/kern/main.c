@@ -16,6 +16,7 @@
 #include <pagoda/string.h>
 #include <pagoda/vmm.h>
 
+#include "kheap_source.h"
 #include "vmm_demo.h"
 
 bool kernel_exit_on_panic;
@@ -64,7 +65,9 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
     monitor_save_bootinfo(boot_info_get()); /* memmap's copy, before any reclaim */
 
     vmm_init();
+    kheap_boot_init(); /* the heap (issue 6): after the VMM it grows through */
     vmm_demo_craftyos();
+    kheap_demo_string();
 
     if (test)
         run_tests_and_exit(test);

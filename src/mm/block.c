@@ -122,3 +122,19 @@ void block_release(struct heap *h, struct chunk *ch)
     ch->magic = 0; /* a stale pointer into it no longer finds a chunk */
     list_free(h, ch);
 }
+
+size_t kheap_trim(void)
+{
+    struct heap *h = &kheap;
+    if (!h->src)
+        return 0;
+    for (unsigned c = 0; c < KHEAP_NCLASSES; c++) {
+        struct chunk *ch = h->cls[c].partial, *next;
+        for (; ch; ch = next) {
+            next = ch->next;
+            if (ch->used == 0)
+                block_release(h, ch);
+        }
+    }
+    return list_trim_all(h);
+}

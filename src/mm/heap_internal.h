@@ -122,6 +122,8 @@ static inline size_t list_capacity(const void *p)
     return (hdr_of(p)->info & ~(uint64_t)HB_FLAGS) - HDR_SIZE;
 }
 bool list_contains(const struct heap *h, const void *p);
+/* Give every free segment tail back to the source; returns bytes. */
+size_t list_trim_all(struct heap *h);
 void list_map(size_t size, unsigned *fl, unsigned *sl);
 
 /* block.c */

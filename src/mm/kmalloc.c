@@ -52,6 +52,8 @@ void kheap_init(struct heap_source *src, int harden)
     kheap.src = src;
 }
 
+bool kheap_ready(void) { return kheap.src != NULL; }
+
 __attribute__((noreturn)) void heap_fail(const char *what, const void *p)
 {
     const struct hhdr *hd = hdr_of(p);

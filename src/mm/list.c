@@ -221,18 +221,19 @@ static bool grow(struct heap *h, size_t need)
     return true;
 }
 
-/* Give back the pages beyond LIST_TRIM_KEEP of a big free block that ends
- * its segment. */
-static void trim(struct heap *h, struct hhdr *b)
+/* Give back the pages beyond `keep` bytes of a free block of at least
+ * `at` bytes that ends its segment. Returns the bytes given back. */
+static size_t trim(struct heap *h, struct hhdr *b, size_t at, size_t keep)
 {
-    if (bsize(b) < LIST_TRIM_AT || !h->src->shrink || bsize(bnext(b)) != 0)
-        return;
+    if (bsize(b) < at || !h->src->shrink || bsize(bnext(b)) != 0)
+        return 0;
     struct lseg *s = seg_of(h, (uintptr_t)b);
     if (!s || (uintptr_t)bnext(b) != s->end - HDR_SIZE)
-        return;
-    uintptr_t cut = ALIGN_UP((uintptr_t)b + LIST_TRIM_KEEP, (uintptr_t)PAGE_SIZE);
+        return 0;
+    uintptr_t cut = ALIGN_UP((uintptr_t)b + MAX(keep, (size_t)LIST_MIN_BLOCK + HDR_SIZE),
+                             (uintptr_t)PAGE_SIZE);
     if (cut >= s->end)
-        return;
+        return 0;
     size_t bytes = s->end - cut;
     bin_remove(h, b);
     b->info = (b->info & HB_PREV_FREE) | (cut - HDR_SIZE - (uintptr_t)b);
@@ -245,6 +246,37 @@ static void trim(struct heap *h, struct hhdr *b)
     h->shrinks++;
     h->heap_bytes -= bytes;
     bounds_update(h);
+    return bytes;
+}
+
+size_t list_trim_all(struct heap *h)
+{
+    size_t n = 0;
+    if (!h->src || !h->src->shrink)
+        return 0;
+    for (struct lseg **pp = &h->segs, *s; (s = *pp) != NULL;) {
+        struct hhdr *epi = (struct hhdr *)(s->end - HDR_SIZE);
+        if (!(epi->info & HB_PREV_FREE)) {
+            pp = &s->next;
+            continue;
+        }
+        struct hhdr *b = (struct hhdr *)((uintptr_t)epi - *(uint64_t *)((uintptr_t)epi - 8));
+        if ((uintptr_t)b != s->start + sizeof(struct lseg)) {
+            n += trim(h, b, 0, 0);
+            pp = &s->next;
+            continue;
+        }
+        /* The whole segment is free: give all of it back. */
+        size_t bytes = s->end - s->start;
+        bin_remove(h, b);
+        *pp = s->next;
+        h->src->shrink(h->src, (void *)s->start, bytes);
+        h->shrinks++;
+        h->heap_bytes -= bytes;
+        n += bytes;
+    }
+    bounds_update(h);
+    return n;
 }
 
 /* Cut b (in use, size >= want) down to `want` bytes, freeing the rest. */
@@ -301,7 +333,7 @@ void list_free(struct heap *h, void *p)
 {
     struct hhdr *b = hdr_of(p);
     h->used_blocks--;
-    trim(h, make_free(h, b));
+    trim(h, make_free(h, b), LIST_TRIM_AT, LIST_TRIM_KEEP);
 }
 
 bool list_resize(struct heap *h, void *p, size_t size)
