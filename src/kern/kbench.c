@@ -24,14 +24,11 @@
 #pragma weak kmalloc
 #pragma weak kfree
 #pragma weak kheap_stats
-#if __has_include(<pagoda/slab.h>)
 #include <pagoda/slab.h>
-#define KBENCH_SLAB 1
 #pragma weak kmem_cache_create
 #pragma weak kmem_cache_alloc
 #pragma weak kmem_cache_free
 #pragma weak kmem_cache_destroy
-#endif
 #pragma weak pmm_alloc
 #pragma weak pmm_free
 #pragma weak pmm_get_stats
@@ -89,11 +86,12 @@ static void bench_pmm(void)
         report("pmm_fill", t1 - t0, n);
 }
 
-static void bench_heap(void)
+/* Returns whether the heap is up (the slab caches depend on it). */
+static bool bench_heap(void)
 {
     if (!kmalloc || !kfree || !kheap_stats) {
         printk("kbench: heap skipped (not in this build)\n");
-        return;
+        return false;
     }
     static const size_t sizes[] = {16, 64, 256, 1024, 2048, 65536};
     char name[32];
@@ -105,14 +103,14 @@ static void bench_heap(void)
     kheap_stats(&st1);
     if (st1.bump_used != st0.bump_used) {
         printk("kbench: heap skipped (only the boot bump arena is up)\n");
-        return;
+        return false;
     }
     for (unsigned k = 0; k < ARRAY_SIZE(sizes); k++) {
         const uint64_t n = sizes[k] > 2048 ? 2000 : 20000;
         void *p = kmalloc(sizes[k]);
         if (!p) {
             printk("kbench: kmalloc(%zu) failed: heap skipped\n", sizes[k]);
-            return;
+            return false;
         }
         kfree(p);
         uint64_t t0 = rdtsc_fenced();
@@ -124,9 +122,9 @@ static void bench_heap(void)
         ksnprintf(name, sizeof(name), "kmalloc_pair_%zu", sizes[k]);
         report(name, rdtsc_fenced() - t0, n);
     }
+    return true;
 }
 
-#ifdef KBENCH_SLAB
 static void bench_slab(void)
 {
     if (!kmem_cache_create || !kmem_cache_alloc || !kmem_cache_free) {
@@ -151,9 +149,6 @@ static void bench_slab(void)
     if (kmem_cache_destroy)
         kmem_cache_destroy(c);
 }
-#else
-static void bench_slab(void) { printk("kbench: slab skipped (not in this build)\n"); }
-#endif
 
 /* Time every allocator that is up and print one line per figure. */
 void kbench_run(void)
@@ -163,7 +158,9 @@ void kbench_run(void)
     printk("kbench: fenced rdtsc, cycles per operation%s%s\n", emu ? ", emulated under " : "",
            emu ? emu : "");
     bench_pmm();
-    bench_heap();
-    bench_slab();
+    if (bench_heap())
+        bench_slab();
+    else
+        printk("kbench: slab skipped (no heap)\n");
     printk("kbench: done\n");
 }

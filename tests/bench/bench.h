@@ -28,6 +28,20 @@ static inline uint64_t bench_now_ns(void)
  * memory may have been read, so no allocation is elided or merged. */
 static inline void bench_sink(const void *p) { __asm__ volatile("" ::"r"(p) : "memory"); }
 
+/*
+ * Every timed loop is cut into BENCH_SLICES equal slices and reports the
+ * fastest slice's ns per operation: on a shared machine, a slice during
+ * which another process had the CPU says nothing about the allocator.
+ * (run.sh then takes the median of that figure over several processes.)
+ */
+#define BENCH_SLICES 40
+static inline void bench_best(double *best, uint64_t t0, long ops)
+{
+    double v = (double)(bench_now_ns() - t0) / (double)ops;
+    if (*best == 0 || v < *best)
+        *best = v;
+}
+
 /* xorshift64*: fast, and the same sequence in every executable. */
 struct bench_rng {
     uint64_t s;

@@ -1,8 +1,9 @@
 /*
  * Pagoda's heap as a host library for the benchmark: the page source is a
  * large region reserved up front with MAP_NORESERVE (it stands in for the
- * VMM), handed out bottom-up like a brk, and it counts the bytes the heap
- * holds, so workload 6 reads Pagoda's footprint from its page source.
+ * VMM), handed out bottom-up by Pagoda's own heap_region; a wrapper counts
+ * the bytes the heap holds, so workload 6 reads Pagoda's footprint from its
+ * page source.
  * Built into build/bench/libpagoda_bench.so with the src/mm cores.
  */
 #include <pagoda/kmalloc.h>
@@ -16,9 +17,10 @@
 #define REGION_MAX GiB(16)
 #define REGION_MIN MiB(512)
 
+/* Pagoda's own heap_region hands the pages out; this wrapper counts them. */
 struct bench_source {
     struct heap_source src;
-    uintptr_t base, brk, limit;
+    struct heap_region region;
     size_t held, peak;
 };
 static struct bench_source bsrc;
@@ -26,22 +28,20 @@ static struct bench_source bsrc;
 static void *src_grow(struct heap_source *s, size_t bytes)
 {
     struct bench_source *b = (struct bench_source *)s;
-    if (bytes > b->limit - b->brk)
-        return NULL;
-    void *p = (void *)b->brk;
-    b->brk += bytes;
-    b->held += bytes;
-    if (b->held > b->peak)
-        b->peak = b->held;
+    void *p = b->region.src.grow(&b->region.src, bytes);
+    if (p) {
+        b->held += bytes;
+        if (b->held > b->peak)
+            b->peak = b->held;
+    }
     return p;
 }
 
 static void src_shrink(struct heap_source *s, void *ptr, size_t bytes)
 {
     struct bench_source *b = (struct bench_source *)s;
+    b->region.src.shrink(&b->region.src, ptr, bytes);
     b->held -= bytes;
-    if ((uintptr_t)ptr + bytes == b->brk) /* the top: reuse the addresses */
-        b->brk = (uintptr_t)ptr;
 }
 
 /* Reserve the region and (re)start the heap over it; harden as kheap_init. */
@@ -57,8 +57,8 @@ void pagoda_bench_init(int harden)
         exit(2);
     }
     bytes *= 2; /* undo the loop's last halving */
-    bsrc = (struct bench_source){{src_grow, src_shrink}, (uintptr_t)p, (uintptr_t)p,
-                                 (uintptr_t)p + bytes, 0, 0};
+    bsrc = (struct bench_source){.src = {src_grow, src_shrink}};
+    heap_region_init(&bsrc.region, p, bytes);
     kheap_init(&bsrc.src, harden);
 }
 

@@ -132,6 +132,14 @@ def main():
             print("%-26s" % label + "".join(st(a, key).fmt() for a in allocs))
 
     print("Pagoda allocator benchmark: ns per operation, median (min-max) of %s runs" % nruns)
+    try:
+        with open(os.path.join(raw, "machine.txt")) as f:
+            for line in f:
+                print("  " + line.rstrip())
+                k, _, v = line.partition(": ")
+                j["machine_" + k] = v.strip()
+    except OSError:
+        pass
     table("1. malloc+free pair (ns)", [("%d B" % s, "w1_pair_%d_ns" % s) for s in W1_SIZES])
     table("2. LIFO batches, ns per malloc+free",
           [("batch %d x %d B" % (b, s), "w2_lifo_%d_%d_ns" % (b, s))
@@ -195,15 +203,16 @@ def main():
 
     # Callgrind: instructions per operation, minus the empty loop.
     cg = {}
-    for exe in allocs:
+    cg_cols = allocs + (["pagoda_h0"] if "pagoda_h0" in single else [])
+    for exe in cg_cols:
         t = callgrind_totals(raw, exe)
         n = single.get(exe, {}).get("cg_pairs")
         if not t or not n:
             continue
         base = t.get("w1_empty", 0) / n
-        for s in W1_SIZES:
-            if "w1_%d" % s in t:
-                cg.setdefault(exe, {})["w1_%d" % s] = t["w1_%d" % s] / n - base
+        for label in ["w1_%d" % s for s in W1_SIZES] + ["w8_slab"]:
+            if label in t:
+                cg.setdefault(exe, {})[label] = t[label] / n - base
     t = callgrind_totals(raw, "pmm")
     if t:
         base = t.get("pmm_empty", 0) / single["pmm"].get("cg_ops_pmm_empty", 1)
@@ -214,10 +223,13 @@ def main():
     if cg:
         print()
         print("Instructions per operation (callgrind, fixed op count, empty loop subtracted)")
-        print("%-26s" % "" + "".join("%12s" % a for a in allocs))
+        print("%-26s" % "" + "".join("%12s" % a for a in cg_cols))
         for s in W1_SIZES:
             print("%-26s" % ("1. pair %d B" % s) +
-                  "".join("%12s" % fnum(cg.get(a, {}).get("w1_%d" % s)) for a in allocs))
+                  "".join("%12s" % fnum(cg.get(a, {}).get("w1_%d" % s)) for a in cg_cols))
+        if "w8_slab" in cg.get("pagoda", {}):
+            print("%-26s" % "8. slab pair 64 B" +
+                  "".join("%12s" % fnum(cg.get(a, {}).get("w8_slab")) for a in cg_cols))
         for label, v in sorted(cg.get("pmm", {}).items()):
             print("%-26s%12s" % ("7. " + label, fnum(v)))
         for exe, d in cg.items():
@@ -263,6 +275,12 @@ def main():
                                         med("pmm", "pmm_pair_128m_ns")),
         "slab_pair_ns": med("pagoda", "w8_slab_pair_ns"),
     }
+    # The same comparison in instructions, which noise does not move.
+    for other in ("mimalloc", "glibc"):
+        if "pagoda" in cg and other in cg:
+            head_fig["instr_ratio_small_vs_%s" % other] = geomean(
+                [ratio(cg["pagoda"].get("w1_%d" % s), cg[other].get("w1_%d" % s))
+                 for s in W1_SIZES])
     for k, v in head_fig.items():
         j[k] = round(v, 4) if v is not None else None
 

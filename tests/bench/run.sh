@@ -48,6 +48,15 @@ run() { # run NAME MODE OUTFILE; pagoda_h0 is Pagoda's heap with hardening off
     fi
 }
 
+# What the figures were measured on, for the table's header.
+{
+    echo "cpu: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), $(nproc) cores"
+    echo "compiler: $(${HOSTCC:-cc} --version | head -1), -O2"
+    echo "libraries: $(dpkg-query -W -f '${Package} ${Version}, ' libc6 libmimalloc2.0 \
+        libjemalloc2 libtcmalloc-minimal4 2> /dev/null | sed 's/, $//')"
+    echo "load: $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min) at start"
+} > "$RAW/machine.txt"
+
 start=$(date +%s)
 for r in $(seq 1 "$RUNS"); do
     echo "bench: run $r of $RUNS" >&2
@@ -60,9 +69,13 @@ done
 
 if [ "$CG" = 1 ] && command -v valgrind > /dev/null; then
     echo "bench: callgrind" >&2
-    for a in "${exes[@]}"; do
-        valgrind --tool=callgrind --collect-atstart=no \
-            --callgrind-out-file="$RAW/cg.$a.out" "$OUT/bench-$a" callgrind \
+    cgs=("${exes[@]}")
+    [ -x "$OUT/bench-pagoda" ] && cgs+=(pagoda_h0)
+    for a in "${cgs[@]}"; do
+        exe=$a env=()
+        [ "$a" = pagoda_h0 ] && exe=pagoda env=(BENCH_HARDEN=0)
+        env "${env[@]}" valgrind --tool=callgrind --collect-atstart=no \
+            --callgrind-out-file="$RAW/cg.$a.out" "$OUT/bench-$exe" callgrind \
             > "$RAW/$a.cg" 2> "$RAW/$a.cg.err" ||
             echo "bench: callgrind of bench-$a failed (see $RAW/$a.cg.err)" >&2
     done

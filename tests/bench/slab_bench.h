@@ -1,9 +1,8 @@
 /*
  * Workload 8, included into Pagoda's bench executable only: a slab cache of
  * 64-byte objects, kmem_cache_alloc + kmem_cache_free pairs (and the same
- * in the callgrind mode). Skipped when this tree has no slab allocator.
+ * in the callgrind mode).
  */
-#if __has_include(<pagoda/slab.h>)
 #include <pagoda/slab.h>
 
 static void bm_extra(const char *mode)
@@ -19,14 +18,18 @@ static void bm_extra(const char *mode)
         kmem_cache_free(c, p);
     }
     if (strcmp(mode, "run") == 0) {
-        long n = bench_iters(10000000, 20000);
-        uint64_t t0 = bench_now_ns();
-        for (long i = 0; i < n; i++) {
-            void *p = kmem_cache_alloc(c);
-            bench_sink(p);
-            kmem_cache_free(c, p);
+        long n = bench_iters(10000000, 20000) / BENCH_SLICES;
+        double best = 0;
+        for (int s = 0; s < BENCH_SLICES; s++) {
+            uint64_t t0 = bench_now_ns();
+            for (long i = 0; i < n; i++) {
+                void *p = kmem_cache_alloc(c);
+                bench_sink(p);
+                kmem_cache_free(c, p);
+            }
+            bench_best(&best, t0, n);
         }
-        bench_emit("w8_slab_pair_ns", (double)(bench_now_ns() - t0) / (double)n);
+        bench_emit("w8_slab_pair_ns", best);
     } else if (strcmp(mode, "callgrind") == 0) {
         BENCH_CG_BEGIN();
         for (long i = 0; i < CG_PAIRS; i++) {
@@ -38,6 +41,3 @@ static void bm_extra(const char *mode)
     }
     kmem_cache_destroy(c);
 }
-#else
-static void bm_extra(const char *mode) { (void)mode; }
-#endif

