@@ -48,9 +48,9 @@ void mon_cmd_kmalloc(int argc, char **argv)
     pmm_get_stats(&pst);
     kheap_stats(&hst);
     uint64_t n, max = pst.free_pages * PAGE_SIZE;
-    /* A heap that never took a page is (almost surely) still the boot bump
-     * arena, which panics when exhausted: stay inside what is left of it. */
-    bool bump = hst.grows == 0 && hst.heap_pages == 0;
+    /* Before kheap_init, kmalloc is the boot bump arena, which panics when
+     * exhausted: stay inside what is left of it. */
+    bool bump = !kheap_ready();
     if (bump)
         max = hst.bump_size - hst.bump_used > 64 ? hst.bump_size - hst.bump_used - 64 : 0;
     if (max == 0) {
