@@ -4,7 +4,7 @@
 
 #include <pagoda/types.h>
 
-#define MON_LINE_MAX 160
+#define MON_LINE_MAX 160 /* LEDIT_LINE_MAX */
 #define MON_ARGS_MAX 8
 
 struct mon_cmd {

@@ -1,7 +1,8 @@
 /*
  * Words and numbers for the kernel monitor. Every malformed input is an
  * error code rather than a guess: "12abc", "0x", "-1", "+5" and numbers
- * that do not fit in 64 bits are all refused.
+ * that do not fit in 64 bits are all refused (a malformed word is -E_INVAL
+ * even when its digits would also overflow).
  */
 #include <pagoda/errno.h>
 #include <pagoda/parse.h>
@@ -48,15 +49,18 @@ int parse_u64(const char *s, uint64_t *out)
     if (!*s)
         return -E_INVAL;
     uint64_t v = 0;
+    bool overflow = false;
     for (; *s; s++) {
         int d = digit_value(*s);
         if (d >= (int)base)
-            return -E_INVAL;
+            return -E_INVAL; /* even after an overflow: malformed comes first */
         /* v * base + d must stay below 2^64. */
         if (v > (UINT64_MAX - (uint64_t)d) / base)
-            return -E_OVERFLOW;
+            overflow = true;
         v = v * base + (uint64_t)d;
     }
+    if (overflow)
+        return -E_OVERFLOW;
     *out = v;
     return 0;
 }
