@@ -12,6 +12,7 @@
  * so that input still arrives if a receive interrupt is lost (some UART
  * models raise it only on a FIFO threshold or after a timeout).
  */
+#include <arch/arch.h>
 #include <arch/monitor.h>
 
 #include "console.h"
@@ -74,8 +75,21 @@ void arch_input_start(void)
     sti();
 }
 
+int input_trypop(void)
+{
+    bool on = arch_irq_save();
+    int c = -1;
+    if (head != tail) {
+        c = ring[tail % RING_SIZE];
+        tail++;
+    }
+    arch_irq_restore(on);
+    return c;
+}
+
 int arch_input_getc(void)
 {
+    arch_input_start(); /* never sti with the PICs still on the BIOS vectors */
     for (;;) {
         cli();
         if (head != tail) {

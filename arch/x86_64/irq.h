@@ -30,5 +30,7 @@ void kbd_scancode(uint8_t sc);
  * Called from interrupt handlers, with interrupts off. */
 void input_push(uint8_t c);
 void input_push_str(const char *s);
+/* The next queued byte, or -1 at once when the queue is empty. */
+int input_trypop(void);
 
 #endif

@@ -45,3 +45,8 @@ iso monitor ""
 monitor_case monitor-serial monitor tests/boot/monitor/session.txt
 monitor_case monitor-keyboard-vga monitor tests/boot/monitor/keyboard.txt
 monitor_bochs_case monitor-bochs monitor tests/boot/monitor/bochs.txt
+
+# The pieces under the monitor, as in-kernel tests (also part of `test`).
+iso monitor-ktests "test=mon_"
+qemu_case monitor-ktests monitor-ktests 33 --expect '^PASS mon_keyboard' \
+    --expect '^[0-9]+ passed, 0 failed' --reject '^FAIL'
