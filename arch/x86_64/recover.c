@@ -17,6 +17,7 @@
  */
 #include <arch/arch.h>
 #include <arch/monitor.h>
+#include <arch/paging.h>
 #include <pagoda/errno.h>
 #include <pagoda/printk.h>
 
@@ -30,11 +31,7 @@ static struct arch_fault last;
 
 const struct arch_fault *arch_last_fault(void) { return &last; }
 
-bool arch_va_canonical(vaddr_t va)
-{
-    uint64_t top = va >> 47; /* bits 63..47 */
-    return top == 0 || top == 0x1FFFF;
-}
+bool arch_va_canonical(vaddr_t va) { return pg_is_canonical(va); }
 
 void arch_recover_disarm(void) { recover_point = NULL; }
 

@@ -13,6 +13,7 @@
  */
 #include <arch/arch.h>
 #include <arch/monitor.h>
+#include <arch/paging.h>
 #include <pagoda/errno.h>
 #include <pagoda/kbench.h>
 #include <pagoda/ktest.h>
@@ -102,9 +103,9 @@ const char *mon_kernel_region(vaddr_t va)
 {
     if (va >= KERNEL_VMA)
         return "the kernel image and temp-map window";
-    if (va >= 0xffffff0000000000ULL && va < 0xffffff8000000000ULL)
+    if (pg_l4(va) == RECURSIVE_SLOT)
         return "the recursive page-table window";
-    if (va >= 0xfffffe8000000000ULL && va < 0xffffff0000000000ULL)
+    if (pg_l4(va) == FOREIGN_SLOT)
         return "the foreign page-table window";
     if (va >= KVA_BASE && va < KVA_LIMIT)
         return "the kernel virtual ranges (vmm_alloc)";
