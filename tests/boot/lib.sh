@@ -79,6 +79,17 @@ check_log() { # check_log LOG EXPECTS... -- REJECTS...; echoes the reason
     done
 }
 
+# Record NAME as passed when LOG has every expected line and no rejected one
+# (reads the caller's `expects` and `rejects` arrays).
+judge_log() {
+    local name=$1 log=$2 why
+    if ! why=$(check_log "$log" "${expects[@]}" -- "${rejects[@]}"); then
+        record FAIL "$name" "$why (log: $log)"
+        return
+    fi
+    record PASS "$name"
+}
+
 qemu_case() {
     local name=$1 isoname=$2 want=$3
     shift 3
@@ -126,18 +137,13 @@ qemu_case() {
         record FAIL "$name" "QEMU exited with $status, wanted $want (log: $log)"
         return
     fi
-    local why
-    if ! why=$(check_log "$log" "${expects[@]}" -- "${rejects[@]}"); then
-        record FAIL "$name" "$why (log: $log)"
-        return
-    fi
-    record PASS "$name"
+    judge_log "$name" "$log"
 }
 
 bochs_case() {
     local name=$1 isoname=$2
     shift 2
-    local timeout=300 rc=""
+    local timeout=300
     local -a expects=() rejects=()
     while [ $# -gt 0 ]; do
         case $1 in
@@ -155,12 +161,7 @@ bochs_case() {
         record FAIL "$name" "no serial output from Bochs (see $log.bochs)"
         return
     fi
-    local why
-    if ! why=$(check_log "$log" "${expects[@]}" -- "${rejects[@]}"); then
-        record FAIL "$name" "$why (log: $log)"
-        return
-    fi
-    record PASS "$name"
+    judge_log "$name" "$log"
 }
 
 shell_case() {
