@@ -75,7 +75,6 @@ struct kheap_class_stats {
     uint32_t chunks;   /* chunks held */
     uint64_t live;     /* blocks in use */
     uint64_t capacity; /* blocks in the chunks held */
-    uint64_t allocs;   /* blocks ever handed out */
 };
 
 struct kheap_stats {

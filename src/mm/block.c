@@ -3,35 +3,33 @@
  *
  * Classes. 40 payload sizes: 16..256 in steps of 16, then eight steps per
  * power of two up to 2048 (288, 320, ... 512, 576, ... 1024, 1152, ... 2048),
- * so rounding wastes at most 1/9 of a request above 256 bytes (6% on
+ * so rounding wastes at most 1/9 of a request above 256 bytes (about 6% on
  * average) instead of up to 1/2 with powers of two. heap_class_of maps
  * (size + 15) / 16 to a class in one load.
  *
- * Chunks. A class carves its blocks out of chunks it takes from the list
- * allocator (a list block flagged HB_CHUNK). A chunk is
- *   [struct chunk][hdr|payload][hdr|payload]...
- * each block header saying "small, class c, chunk at -offset", written once
- * when the chunk is carved, so kfree finds chunk and class from the header
- * alone. Each chunk keeps its own LIFO free list (linked through the first
- * payload word) and a count of blocks in use. A class links the chunks that
- * have a free block; the head serves every allocation (pop: three loads and
- * two stores), a chunk leaves the list when it fills and comes back when a
- * block of it is freed.
+ * Chunks. A class carves its blocks out of CHUNK_SIZE chunks it takes from
+ * the list allocator, CHUNK_SIZE-aligned (a list block flagged HB_CHUNK whose
+ * header starts the aligned range):
+ *   [list header][struct chunk][block][block]...
+ * Blocks carry no header (hardening adds one for its check word), so the
+ * per-object overhead is only the rounding to the class. kfree finds the
+ * chunk by rounding the pointer down (chunk_of), and the class in the chunk.
+ * Each chunk keeps its own LIFO free list, linked through the first payload
+ * word, and a count of blocks in use. A class links the chunks that have a
+ * free block; the head serves every allocation (pop: three loads, two
+ * stores), a chunk leaves the list when it fills and comes back, at the
+ * head, when one of its blocks is freed.
  *
- * Return. When a chunk's last block is freed it becomes empty; a class keeps
- * one empty chunk (so an alloc/free loop at a boundary does not thrash) and
- * gives any further empty chunk back to the list allocator at once.
+ * Return. A chunk whose last block is freed goes back to the list allocator
+ * at once unless it is the head of its class's list, which stays (so an
+ * alloc/free loop at a chunk boundary does not thrash). kheap_trim returns
+ * every empty chunk.
  *
  * Cost: O(1) alloc and free; a refill or release is one list operation.
- * Per-object overhead: the 16-byte header plus rounding to the class (and
- * the 8-byte redzone when hardening). Weaknesses: a chunk with one live block
- * pins the whole chunk; no per-CPU caches.
+ * Weaknesses: a chunk with one live block pins 32 KiB; a class used once
+ * holds a whole chunk; no per-CPU caches.
  */
 #include "heap_internal.h"
-
-#define CHUNK_TARGET_BLOCKS 16
-#define CHUNK_MIN_BYTES     KiB(4)
-#define CHUNK_MAX_BYTES     KiB(32)
 
 const uint16_t heap_class_size[KHEAP_NCLASSES] = {
     16,   32,   48,   64,   80,   96,   112,  128,  144,  160,  176,  192,  208,  224,
@@ -49,13 +47,8 @@ void block_init(struct heap *h)
         heap_class_of[i] = (uint8_t)c;
     }
     for (c = 0; c < KHEAP_NCLASSES; c++) {
-        struct bclass *k = &h->cls[c];
-        memset(k, 0, sizeof(*k));
-        k->size = heap_class_size[c];
-        k->stride = k->size + HDR_SIZE;
-        size_t total = ALIGN_UP((size_t)k->stride * CHUNK_TARGET_BLOCKS + 64, (size_t)PAGE_SIZE);
-        total = MIN(MAX(total, (size_t)CHUNK_MIN_BYTES), (size_t)CHUNK_MAX_BYTES);
-        k->chunk_bytes = (uint32_t)(total - HDR_SIZE); /* the list header makes it `total` */
+        memset(&h->cls[c], 0, sizeof(h->cls[c]));
+        h->cls[c].size = heap_class_size[c];
     }
 }
 
@@ -65,47 +58,73 @@ size_t block_poison_end(const struct heap *h, size_t size)
     return h->harden >= 2 ? size : MIN(size, (size_t)POISON_CHEAP);
 }
 
-void block_prepare_chunk(struct heap *h, struct chunk *ch, unsigned cls)
+/* Put up to a batch of never-used blocks on ch's free list. */
+static void carve(struct heap *h, struct chunk *ch)
 {
-    struct bclass *k = &h->cls[cls];
-    uintptr_t first = (uintptr_t)ch + sizeof(struct chunk);
-    uint32_t n = (uint32_t)((k->chunk_bytes - sizeof(struct chunk)) / k->stride);
-    ch->next = ch->prev = NULL;
-    ch->used = 0;
-    ch->total = n;
-    ch->cls = cls;
-    ch->magic = CHUNK_MAGIC;
-    ch->free = NULL;
-    size_t pend = block_poison_end(h, k->size);
-    /* Link back to front so the free list runs in address order. */
-    for (uint32_t i = n; i-- > 0;) {
-        struct hhdr *b = (struct hhdr *)(first + (uintptr_t)i * k->stride);
-        void *p = b + 1;
-        b->info = ((uint64_t)((uintptr_t)b - (uintptr_t)ch) << 32) | (cls << 8) | HB_SMALL;
+    uintptr_t limit = ch->first + (uintptr_t)ch->total * ch->stride;
+    size_t n = MAX((size_t)4, (size_t)4096 / ch->stride), size = h->cls[ch->cls].size;
+    size_t pend = block_poison_end(h, size);
+    void **tail = &ch->free;
+    for (; n > 0 && ch->carve < limit; n--, ch->carve += ch->stride) {
+        void *p = (void *)(ch->carve + h->bhdr);
         if (h->harden) {
-            b->tag = heap_check_word(h, p, HSTATE_FREE);
+            hdr_of(p)->info = 0;
+            hdr_of(p)->tag = heap_check_word(h, p, HSTATE_FREE);
             memset((uint8_t *)p + 8, POISON_BYTE, pend - 8);
         }
-        *(void **)p = ch->free;
-        ch->free = p;
+        *tail = p;
+        tail = (void **)p;
     }
+    *tail = NULL;
 }
 
-void *block_refill(struct heap *h, unsigned cls)
+void block_dry(struct heap *h, struct bclass *k, struct chunk *ch)
+{
+    carve(h, ch);
+    if (ch->free)
+        return;
+    k->partial = ch->next; /* full: off the list */
+    if (ch->next)
+        ch->next->prev = NULL;
+    ch->next = NULL;
+}
+
+struct chunk *block_refill(struct heap *h, unsigned cls)
 {
     struct bclass *k = &h->cls[cls];
-    struct chunk *ch = list_alloc(h, k->chunk_bytes, 16, 0);
-    if (!ch)
-        return NULL;
-    hdr_of(ch)->info |= HB_CHUNK;
-    block_prepare_chunk(h, ch, cls);
+    struct chunk *ch = h->pool;
+    if (ch) {
+        h->pool = ch->next;
+        h->npool--;
+    } else {
+        ch = list_alloc(h, CHUNK_SIZE - HDR_SIZE, CHUNK_SIZE, HDR_SIZE);
+        if (!ch)
+            return NULL;
+        hdr_of(ch)->info |= HB_CHUNK;
+    }
+    ch->key = (uintptr_t)ch ^ h->key;
+    ch->next = ch->prev = NULL;
+    ch->used = 0;
+    ch->cls = cls;
+    ch->stride = (uint32_t)(k->size + h->bhdr);
+    ch->first = (uintptr_t)ch + sizeof(struct chunk);
+    ch->total = (uint32_t)(((uintptr_t)ch + CHUNK_SIZE - HDR_SIZE - ch->first) / ch->stride);
+    ch->carve = ch->first;
+    ch->free = NULL;
+    carve(h, ch);
     ch->next = k->partial;
     if (k->partial)
         k->partial->prev = ch;
     k->partial = ch;
     k->nchunks++;
-    k->nempty++;
     return ch;
+}
+
+/* Give a free chunk to the list allocator. */
+static void chunk_to_list(struct heap *h, struct chunk *ch)
+{
+    ch->key = 0; /* a stale pointer into it no longer finds a chunk */
+    list_free(h, ch);
 }
 
 void block_release(struct heap *h, struct chunk *ch)
@@ -118,9 +137,15 @@ void block_release(struct heap *h, struct chunk *ch)
     if (ch->next)
         ch->next->prev = ch->prev;
     k->nchunks--;
-    k->nempty--;
-    ch->magic = 0; /* a stale pointer into it no longer finds a chunk */
-    list_free(h, ch);
+    if (h->npool >= CHUNK_POOL_MAX) {
+        chunk_to_list(h, ch);
+        return;
+    }
+    ch->key = 0;
+    ch->cls = KHEAP_NCLASSES; /* pooled */
+    ch->next = h->pool;
+    h->pool = ch;
+    h->npool++;
 }
 
 size_t kheap_trim(void)
@@ -128,12 +153,23 @@ size_t kheap_trim(void)
     struct heap *h = &kheap;
     if (!h->src)
         return 0;
+    for (struct chunk *ch = h->pool, *next; ch; ch = next) {
+        next = ch->next;
+        chunk_to_list(h, ch);
+    }
+    h->pool = NULL;
+    h->npool = 0;
     for (unsigned c = 0; c < KHEAP_NCLASSES; c++) {
         struct chunk *ch = h->cls[c].partial, *next;
         for (; ch; ch = next) {
             next = ch->next;
-            if (ch->used == 0)
-                block_release(h, ch);
+            if (ch->used == 0) {
+                block_release(h, ch); /* into the pool, ... */
+                ch = h->pool;         /* ... and straight on to the list */
+                h->pool = ch->next;
+                h->npool--;
+                chunk_to_list(h, ch);
+            }
         }
     }
     return list_trim_all(h);

@@ -41,23 +41,22 @@ static int check_live_block(const struct heap *h, const void *p)
 static int check_chunk(const struct heap *h, const struct chunk *ch, uint32_t *chunks_per_class,
                        uint64_t *live_per_class)
 {
-    if (ch->magic != CHUNK_MAGIC || ch->cls >= KHEAP_NCLASSES)
-        BAD("chunk %p: bad magic or class", (const void *)ch);
+    if (chunk_of(h, ch + 1) != ch || ch->cls >= KHEAP_NCLASSES)
+        BAD("chunk %p: bad key, alignment or class", (const void *)ch);
     const struct bclass *k = &h->cls[ch->cls];
-    uintptr_t first = (uintptr_t)ch + sizeof(struct chunk);
-    uintptr_t end = first + (uintptr_t)ch->total * k->stride;
+    uintptr_t first = ch->first, end = first + (uintptr_t)ch->total * ch->stride;
+    if (ch->stride != k->size + h->bhdr || first != (uintptr_t)ch + sizeof(struct chunk) ||
+        end > (uintptr_t)ch + CHUNK_SIZE - HDR_SIZE)
+        BAD("chunk %p: bad geometry", (const void *)ch);
     uint32_t nfree = 0;
     for (const void *p = ch->free; p; p = *(void *const *)p) {
-        uintptr_t a = (uintptr_t)p - HDR_SIZE;
-        if (a < first || a >= end || (a - first) % k->stride)
+        uintptr_t a = (uintptr_t)p - h->bhdr;
+        if (a < first || a >= end || (a - first) % ch->stride)
             BAD("chunk %p: free list entry %p outside its blocks", (const void *)ch, p);
         if (++nfree > ch->total)
             BAD("chunk %p: free list loops", (const void *)ch);
-        const struct hhdr *hd = hdr_of(p);
-        if (hd->info != (((uint64_t)(a - (uintptr_t)ch) << 32) | (ch->cls << 8) | HB_SMALL))
-            BAD("block %p: header overwritten", p);
         if (h->harden) {
-            if (hd->tag != heap_check_word(h, p, HSTATE_FREE))
+            if (hdr_of(p)->tag != heap_check_word(h, p, HSTATE_FREE))
                 BAD("free block %p: bad check word (double free or overwrite)", p);
             size_t pend = block_poison_end(h, k->size);
             for (size_t i = 8; i < pend; i++)
@@ -65,10 +64,14 @@ static int check_chunk(const struct heap *h, const struct chunk *ch, uint32_t *c
                     BAD("free block %p: poison overwritten at +%zu", p, i);
         }
     }
-    if (nfree + ch->used != ch->total)
-        BAD("chunk %p: %u free + %u used != %u", (const void *)ch, nfree, ch->used, ch->total);
+    if (ch->carve < first || ch->carve > end || (ch->carve - first) % ch->stride)
+        BAD("chunk %p: carve pointer outside its blocks", (const void *)ch);
+    uint32_t uncarved = (uint32_t)((end - ch->carve) / ch->stride);
+    if (nfree + ch->used + uncarved != ch->total)
+        BAD("chunk %p: %u free + %u used + %u uncarved != %u", (const void *)ch, nfree,
+            ch->used, uncarved, ch->total);
     if (h->harden) {
-        for (uintptr_t a = first; a < end; a += k->stride) {
+        for (uintptr_t a = first; a < ch->carve; a += ch->stride) {
             const void *p = (const void *)(a + HDR_SIZE);
             if ((uint32_t)hdr_of(p)->tag == heap_check_word(h, p, HSTATE_ALLOC) &&
                 check_live_block(h, p))
@@ -84,7 +87,7 @@ static int check_segments(const struct heap *h, size_t *nfree, size_t *free_byte
                           uint32_t *chunks, uint64_t *live)
 {
     for (const struct lseg *s = h->segs; s; s = s->next) {
-        const struct hhdr *b = (const struct hhdr *)(s->start + sizeof(struct lseg));
+        const struct hhdr *b = (const struct hhdr *)s->first;
         bool prev_free = false;
         while (bsz(b) != 0) {
             size_t n = bsz(b);
@@ -102,7 +105,10 @@ static int check_segments(const struct heap *h, size_t *nfree, size_t *free_byte
                 (*nfree)++;
                 *free_bytes += n;
             } else if (b->info & HB_CHUNK) {
-                if (check_chunk(h, (const struct chunk *)(b + 1), chunks, live))
+                const struct chunk *ch = (const struct chunk *)(b + 1);
+                if (ch->cls == KHEAP_NCLASSES && ch->key == 0)
+                    chunks[KHEAP_NCLASSES]++; /* pooled */
+                else if (check_chunk(h, ch, chunks, live))
                     return -E_CORRUPT;
             } else if (h->harden && (uint32_t)b->tag == heap_check_word(h, b + 1, HSTATE_ALLOC)) {
                 if (check_live_block(h, b + 1))
@@ -148,7 +154,7 @@ int kheap_check(void)
 {
     const struct heap *h = &kheap;
     size_t walk_free = 0, walk_bytes = 0, bin_free = 0, bin_bytes = 0;
-    uint32_t chunks[KHEAP_NCLASSES] = {0};
+    uint32_t chunks[KHEAP_NCLASSES + 1] = {0}; /* + the pool */
     uint64_t live[KHEAP_NCLASSES] = {0};
 
     if (!h->src)
@@ -160,19 +166,19 @@ int kheap_check(void)
         walk_bytes != h->free_bytes)
         BAD("free blocks: %zu in the blocks, %zu in the bins, %zu counted", walk_free, bin_free,
             h->free_blocks);
+    if (chunks[KHEAP_NCLASSES] != h->npool)
+        BAD("%u pooled chunks found, %zu counted", chunks[KHEAP_NCLASSES], h->npool);
     for (unsigned c = 0; c < KHEAP_NCLASSES; c++) {
         const struct bclass *k = &h->cls[c];
         if (chunks[c] != k->nchunks || live[c] != k->live)
             BAD("class %u: %u chunks / %llu live found, %u / %llu counted", c, chunks[c],
                 (unsigned long long)live[c], k->nchunks, (unsigned long long)k->live);
-        uint32_t empty = 0;
         for (const struct chunk *ch = k->partial; ch; ch = ch->next) {
             if (ch->cls != c || !ch->free || (ch->next && ch->next->prev != ch))
                 BAD("class %u: partial list broken at chunk %p", c, (const void *)ch);
-            empty += ch->used == 0;
+            if (ch->used == 0 && (ch != k->partial || ch->next))
+                BAD("class %u: empty chunk %p kept beside others", c, (const void *)ch);
         }
-        if (empty != k->nempty || empty > 1)
-            BAD("class %u: %u empty chunks, %u counted", c, empty, k->nempty);
     }
     return 0;
 }
@@ -186,13 +192,12 @@ void kheap_print_stats(void)
            st.live_bytes, st.live_objects, st.peak_live_bytes, st.heap_pages,
            st.peak_heap_bytes / 1024, st.list_free_bytes / 1024, st.list_free_blocks, st.harden,
            st.bump_used, st.bump_size);
-    printk("# class  size  chunks   live  capacity     allocs\n");
+    printk("# class  size  chunks   live  capacity\n");
     for (unsigned c = 0; c < KHEAP_NCLASSES; c++) {
         const struct kheap_class_stats *k = &st.cls[c];
-        if (!k->chunks && !k->allocs)
+        if (!k->chunks)
             continue;
-        printk("  %5u %5u %7u %6llu %9llu %10llu\n", c, k->size, k->chunks,
-               (unsigned long long)k->live, (unsigned long long)k->capacity,
-               (unsigned long long)k->allocs);
+        printk("  %5u %5u %7u %6llu %9llu\n", c, k->size, k->chunks,
+               (unsigned long long)k->live, (unsigned long long)k->capacity);
     }
 }

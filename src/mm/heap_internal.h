@@ -1,13 +1,18 @@
 /*
  * Private to the heap (src/mm/{bump,block,list,kmalloc,heap_check,slab}.c).
  *
- * Every block the heap hands out, small or large, sits behind a 16-byte
- * header, so kfree can tell the two kinds apart by looking at one word:
+ * How kfree tells a small block from a list block without touching the
+ * block: chunks of small blocks are CHUNK_SIZE bytes at CHUNK_SIZE-aligned
+ * addresses, and start with a struct chunk whose key is its own address
+ * XOR a per-heap secret. For any heap pointer p, the word at
+ * (p & ~(CHUNK_SIZE - 1)) + 16 is readable (segments start aligned, see
+ * list.c); it holds the matching key exactly when p lies in a chunk.
  *
- *   list block : info = block bytes (multiple of 16, header included) | flags
- *   small block: info = offset of its chunk << 32 | class << 8 | HB_SMALL
- *   tag        : hardening only: requested size << 32 | check word, where the
- *                check word depends on the address and on alloc/free state.
+ * List blocks sit behind a 16-byte header (struct hhdr): info = block bytes
+ * (multiple of 16, header included) | flags. Small blocks have no header
+ * unless hardening, where each carries one too: tag = requested size << 32
+ * | check word (from the address, a secret and the alloc/free state); list
+ * blocks use the same tag.
  */
 #ifndef PAGODA_MM_HEAP_INTERNAL_H
 #define PAGODA_MM_HEAP_INTERNAL_H
@@ -25,7 +30,6 @@ struct hhdr {
 
 #define HB_USED      1u /* list block in use */
 #define HB_PREV_FREE 2u /* the block before this one is free (its footer is valid) */
-#define HB_SMALL     4u /* a small block inside a chunk */
 #define HB_CHUNK     8u /* a list block holding a chunk of small blocks */
 #define HB_FLAGS     15u
 
@@ -53,33 +57,38 @@ struct lfree {
 struct lseg {
     struct lseg *next;
     uintptr_t start, end; /* the region from the source: [start, end) */
-    uint64_t pad;
+    uintptr_t first;      /* the first block's header (see grow in list.c) */
 };
 #define SEG_OVERHEAD (sizeof(struct lseg) + HDR_SIZE) /* + epilogue header */
 
 /* ---- small blocks (block.c) */
+#define CHUNK_SIZE KiB(32)
+
 struct chunk {
-    struct chunk *next, *prev; /* the class's list of chunks with free blocks */
+    uint64_t key;              /* (uintptr_t)this ^ heap key: "this is a chunk" */
     void *free;                /* free blocks (payload pointers), linked through word 0 */
+    struct chunk *next, *prev; /* the class's list of chunks with free blocks */
     uint32_t used, total;
-    uint32_t cls, magic;
-    uint64_t pad;
+    uint32_t cls, stride;      /* stride: payload + header (16 when hardening, else 0) */
+    uintptr_t first;           /* the first block (its header, when hardening) */
+    uintptr_t carve;           /* blocks from here on were never handed out */
 };
-#define CHUNK_MAGIC 0xc4c4b10cu
+#define CHUNK_POOL_MAX 8 /* free chunks kept for any class before the list gets them */
 
 struct bclass {
     struct chunk *partial; /* chunks with a free block; the head serves */
+    uint64_t live;         /* blocks in use */
     uint32_t size;         /* payload bytes */
-    uint32_t stride;       /* size + header */
-    uint32_t chunk_bytes;  /* payload bytes asked of the list allocator */
-    uint32_t nchunks, nempty;
-    uint64_t live, allocs;
+    uint32_t nchunks;
 };
 
 struct heap {
     struct heap_source *src;
     int harden;
     uint32_t secret;
+    uint64_t key;       /* chunk keys */
+    size_t small_limit; /* requests below this are small blocks (0 before init) */
+    size_t rz, bhdr;    /* redzone bytes and small-block header bytes (hardening) */
     /* list allocator */
     uint64_t fl_bitmap;
     uint32_t sl_bitmap[FL_COUNT];
@@ -90,8 +99,10 @@ struct heap {
     size_t heap_bytes, peak_heap_bytes, grows, shrinks;
     /* small blocks */
     struct bclass cls[KHEAP_NCLASSES];
+    struct chunk *pool; /* free chunks, linked through next */
+    size_t npool;
     /* totals */
-    size_t live_bytes, peak_live_bytes, live_objects;
+    size_t live_bytes, peak_live_bytes, list_live_objects;
 };
 
 extern struct heap kheap;
@@ -128,10 +139,19 @@ void list_map(size_t size, unsigned *fl, unsigned *sl);
 
 /* block.c */
 void block_init(struct heap *h);
-void *block_refill(struct heap *h, unsigned cls);
+struct chunk *block_refill(struct heap *h, unsigned cls);
+/* The head chunk's free list just ran dry: carve more blocks or, if it is
+ * full, take it off the class's list. */
+void block_dry(struct heap *h, struct bclass *k, struct chunk *ch);
 void block_release(struct heap *h, struct chunk *ch);
-void block_prepare_chunk(struct heap *h, struct chunk *ch, unsigned cls);
 size_t block_poison_end(const struct heap *h, size_t size);
+
+/* The chunk holding p, or NULL if p is not in one. p must be in the heap. */
+static inline struct chunk *chunk_of(const struct heap *h, const void *p)
+{
+    struct chunk *ch = (struct chunk *)(((uintptr_t)p & ~(uintptr_t)(CHUNK_SIZE - 1)) + HDR_SIZE);
+    return ch->key == ((uintptr_t)ch ^ h->key) ? ch : NULL;
+}
 
 /* bump.c */
 bool bump_contains(const void *p);

@@ -4,39 +4,30 @@
  * Routing. Before kheap_init every request goes to the bump arena. After it,
  * a request of up to KHEAP_SMALL_MAX bytes (redzone included) is a small
  * block of the class heap_class_of names; anything larger, and every
- * alignment above 16, is a list block. kfree reads the word in front of the
- * pointer: HB_SMALL means a small block (chunk and class are in that word),
- * anything else a list block. Bump pointers are recognised by address.
+ * alignment above 16, is a list block. kfree first checks the pointer is in
+ * the heap's bounds (NULL and bump pointers are not: they are ignored), then
+ * asks chunk_of whether it lies in a chunk of small blocks; if not, it is a
+ * list block with a header in front.
  *
- * Hardening (level 1, the default): the header's tag holds a check word
+ * Hardening (PAGODA_HEAP_HARDEN compiles it in; kheap_init picks the level).
+ * Level 1: every block has a 16-byte header whose tag holds a check word
  * derived from the address, a secret and the state (allocated or free), and
- * the requested size. kfree verifies the check word (a double free finds the
- * FREE word, an invalid free finds neither), then the 8-byte canary that
- * follows the requested size, then marks the block FREE and poisons its
- * first POISON_CHEAP bytes (level 2: the whole payload). Handing a small
- * block out again verifies the FREE word and the poison, catching a write
- * through a dangling pointer. Any failure panics naming the address, size
- * and class. The cost is a few loads and stores on lines kfree touches
- * anyway, plus the poison memset/compare.
+ * the requested size. kfree verifies the check word (a double free finds
+ * the FREE word, an invalid free finds neither), then the 8-byte canary right
+ * after the requested size, marks the block FREE and poisons its first
+ * POISON_CHEAP bytes (level 2: all of it). Handing a small block out again
+ * verifies the FREE word and the poison, catching writes through dangling
+ * pointers. Failures panic naming the address, size and class. Level 0 keeps
+ * the fast path to a few instructions: no headers, no checks.
  *
- * Statistics are kept inline (live bytes, peak, per-class counts): a few
- * adds per call. No locks: one CPU, and the heap is never entered from an
- * interrupt handler.
+ * Statistics are kept inline: the live bytes (usable sizes) and their peak,
+ * and per-class counts. No locks: one CPU, never entered from an interrupt.
  */
 #include <pagoda/errno.h>
 
 #include "heap_internal.h"
 
 struct heap kheap;
-
-static inline size_t redzone(const struct heap *h)
-{
-#if PAGODA_HEAP_HARDEN
-    return h->harden ? REDZONE : 0;
-#else
-    return 0;
-#endif
-}
 
 void kheap_init(struct heap_source *src, int harden)
 {
@@ -46,90 +37,50 @@ void kheap_init(struct heap_source *src, int harden)
 #else
     kheap.harden = 0;
 #endif
-    kheap.secret = (uint32_t)(((uintptr_t)src >> 4) * 0x85ebca6bu) ^ 0x3c6ef372u;
+    kheap.rz = kheap.harden ? REDZONE : 0;
+    kheap.bhdr = kheap.harden ? HDR_SIZE : 0;
+    /* A new key per init, so chunks of an earlier heap in the same memory
+     * are never taken for ours. */
+    static uint64_t inits;
+    uint64_t seed = ((uintptr_t)src >> 4) ^ ((uintptr_t)&kheap << 7) ^ 0x2545f4914f6cdd1dULL;
+    seed += ++inits * 0x9e3779b97f4a7c15ULL;
+    seed ^= seed >> 29;
+    seed *= 0xbf58476d1ce4e5b9ULL;
+    kheap.key = seed ^ (seed >> 31);
+    kheap.secret = (uint32_t)(kheap.key >> 32) ^ 0x3c6ef372u;
     list_init(&kheap);
     block_init(&kheap);
     kheap.src = src;
+    kheap.small_limit = src ? KHEAP_SMALL_MAX - kheap.rz + 1 : 0;
 }
 
 bool kheap_ready(void) { return kheap.src != NULL; }
 
 __attribute__((noreturn)) void heap_fail(const char *what, const void *p)
 {
-    const struct hhdr *hd = hdr_of(p);
-    if (((uintptr_t)p & 15) == 0 && list_contains(&kheap, hd)) {
-        uint64_t info = hd->info;
-        unsigned long long req = kheap.harden ? hd->tag >> 32 : 0;
-        if (info & HB_SMALL) {
-            unsigned c = (unsigned)(info >> 8) & 0xff;
-            panic("heap: %s at %p (size %llu, class %u of %u-byte blocks)", what, p, req, c,
-                  c < KHEAP_NCLASSES ? heap_class_size[c] : 0);
-        }
+    struct heap *h = &kheap;
+    if (((uintptr_t)p & 15) == 0 && list_contains(h, p)) {
+        unsigned long long req = h->harden ? hdr_of(p)->tag >> 32 : 0;
+        const struct chunk *ch = chunk_of(h, p);
+        if (ch)
+            panic("heap: %s at %p (size %llu, class %u of %u-byte blocks)", what, p, req,
+                  ch->cls, heap_class_size[ch->cls]);
         panic("heap: %s at %p (size %llu, list block of %llu bytes)", what, p, req,
-              (unsigned long long)(info & ~(uint64_t)HB_FLAGS));
+              (unsigned long long)(hdr_of(p)->info & ~(uint64_t)HB_FLAGS));
     }
     panic("heap: %s at %p (not a heap address)", what, p);
-}
-
-/* ---------------------------------------------------------------- small blocks */
-
-static inline void *small_alloc(struct heap *h, unsigned cls)
-{
-    struct bclass *k = &h->cls[cls];
-    struct chunk *ch = k->partial;
-    if (unlikely(!ch)) {
-        ch = block_refill(h, cls);
-        if (!ch)
-            return NULL;
-    }
-    void *p = ch->free;
-    ch->free = *(void **)p;
-    if (unlikely(ch->used++ == 0))
-        k->nempty--;
-    if (unlikely(!ch->free)) { /* full: off the list */
-        k->partial = ch->next;
-        if (ch->next)
-            ch->next->prev = NULL;
-        ch->next = NULL;
-    }
-    k->live++;
-    k->allocs++;
-    return p;
-}
-
-static inline void small_free(struct heap *h, void *p, uint64_t info)
-{
-    struct chunk *ch = (struct chunk *)((uintptr_t)p - HDR_SIZE - (info >> 32));
-    unsigned cls = (unsigned)(info >> 8) & 0xff;
-    if (unlikely(cls >= KHEAP_NCLASSES || (uintptr_t)ch < h->lo || ch->magic != CHUNK_MAGIC ||
-                 ch->cls != cls))
-        heap_fail("kfree of a pointer the heap never returned (bad block header)", p);
-    struct bclass *k = &h->cls[cls];
-    void *head = ch->free;
-    *(void **)p = head;
-    ch->free = p;
-    k->live--;
-    if (unlikely(!head)) { /* was full: serve from it again */
-        ch->prev = NULL;
-        ch->next = k->partial;
-        if (k->partial)
-            k->partial->prev = ch;
-        k->partial = ch;
-    }
-    if (unlikely(--ch->used == 0) && ++k->nempty > 1)
-        block_release(h, ch);
 }
 
 /* ---------------------------------------------------------------- hardening */
 
 #if PAGODA_HEAP_HARDEN
-static void harden_alloc(struct heap *h, void *p, size_t size, bool small)
+static void harden_alloc(struct heap *h, void *p, size_t size, size_t small_size)
 {
     struct hhdr *hd = hdr_of(p);
-    if (small) {
+    if (small_size) {
         if (unlikely(hd->tag != heap_check_word(h, p, HSTATE_FREE)))
             heap_fail("free block header overwritten (overflow from the block below?)", p);
-        size_t end = block_poison_end(h, h->cls[(hd->info >> 8) & 0xff].size);
+        size_t end = block_poison_end(h, small_size);
         uint64_t bad = 0, w;
         for (size_t i = 8; i < end; i += 8) { /* sizes are multiples of 16 */
             memcpy(&w, (const uint8_t *)p + i, 8);
@@ -161,11 +112,11 @@ static size_t harden_verify(struct heap *h, const void *p)
     return size;
 }
 
-static void harden_free(struct heap *h, void *p, uint64_t info)
+static void harden_free(struct heap *h, void *p, const struct chunk *ch)
 {
     hdr_of(p)->tag = heap_check_word(h, p, HSTATE_FREE);
-    if (info & HB_SMALL) {
-        size_t end = block_poison_end(h, h->cls[(info >> 8) & 0xff].size);
+    if (ch) {
+        size_t end = block_poison_end(h, h->cls[ch->cls].size);
         memset((uint8_t *)p + 8, POISON_BYTE, end - 8);
     } else if (h->harden >= 2) { /* list blocks merge on free: poisoned, never checked */
         memset((uint8_t *)p + 16, POISON_BYTE, list_capacity(p) - 24);
@@ -173,54 +124,153 @@ static void harden_free(struct heap *h, void *p, uint64_t info)
 }
 #endif
 
-/* ---------------------------------------------------------------- the API */
+/* ---------------------------------------------------------------- the paths */
 
-static inline void *finish_alloc(struct heap *h, void *p, size_t size, size_t cap, bool small)
+static inline void *finish_alloc(struct heap *h, void *p, size_t size, size_t cap,
+                                 size_t small_size)
 {
     size_t usable = cap;
 #if PAGODA_HEAP_HARDEN
-    if (h->harden) {
-        harden_alloc(h, p, size, small);
+    if (unlikely(h->harden)) {
+        harden_alloc(h, p, size, small_size);
         usable = size;
     }
 #endif
     h->live_bytes += usable;
-    if (h->live_bytes > h->peak_live_bytes)
+    if (unlikely(h->live_bytes > h->peak_live_bytes))
         h->peak_live_bytes = h->live_bytes;
-    h->live_objects++;
     return p;
 }
+
+static void *kmalloc_slow(size_t size, size_t align);
 
 void *kmalloc(size_t size)
 {
     struct heap *h = &kheap;
-    if (unlikely(!h->src))
-        return bump_kmalloc(size, 16);
-    size_t rz = redzone(h);
-    if (likely(size <= KHEAP_SMALL_MAX - rz)) {
-        unsigned cls = heap_class_of[(size + rz + 15) >> 4];
-        void *p = small_alloc(h, cls);
-        if (unlikely(!p))
+    if (likely(size < h->small_limit)) {
+        unsigned cls = heap_class_of[(size + h->rz + 15) >> 4];
+        struct bclass *k = &h->cls[cls];
+        struct chunk *ch = k->partial;
+        if (unlikely(!ch) && !(ch = block_refill(h, cls)))
             return NULL;
-        return finish_alloc(h, p, size, heap_class_size[cls], true);
+        void *p = ch->free;
+        ch->free = *(void **)p;
+        ch->used++;
+        if (unlikely(!ch->free))
+            block_dry(h, k, ch);
+        k->live++;
+        return finish_alloc(h, p, size, k->size, k->size);
     }
+    return kmalloc_slow(size, 16);
+}
+
+/* Before kheap_init, large, and over-aligned requests. */
+static void *kmalloc_slow(size_t size, size_t align)
+{
+    struct heap *h = &kheap;
+    if (!h->src)
+        return bump_kmalloc(size, align);
     if (size > LIST_MAX_ALLOC)
         return NULL;
-    void *p = list_alloc(h, size + rz, 16, 0);
-    return p ? finish_alloc(h, p, size, list_capacity(p), false) : NULL;
+    void *p = list_alloc(h, size + h->rz, align, 0);
+    if (!p)
+        return NULL;
+    h->list_live_objects++;
+    return finish_alloc(h, p, size, list_capacity(p), 0);
 }
 
 void *kmalloc_aligned(size_t size, size_t align)
 {
-    struct heap *h = &kheap;
     if (!IS_POW2(align) || align > MiB(1) || size > LIST_MAX_ALLOC)
         return NULL;
-    if (align <= 16)
-        return kmalloc(size);
-    if (unlikely(!h->src))
-        return bump_kmalloc(size, align);
-    void *p = list_alloc(h, size + redzone(h), align, 0);
-    return p ? finish_alloc(h, p, size, list_capacity(p), false) : NULL;
+    return align <= 16 ? kmalloc(size) : kmalloc_slow(size, align);
+}
+
+static inline void small_free(struct heap *h, struct chunk *ch, void *p)
+{
+    struct bclass *k = &h->cls[ch->cls];
+    void *head = ch->free;
+    *(void **)p = head;
+    ch->free = p;
+    k->live--;
+    if (unlikely(!head)) { /* was full: serve from it again */
+        struct chunk *old = k->partial;
+        ch->prev = NULL;
+        ch->next = old;
+        if (old)
+            old->prev = ch;
+        k->partial = ch;
+        if (old && old->used == 0) /* an empty chunk is only kept alone */
+            block_release(h, old);
+    }
+    /* Keep an empty chunk only when it is the class's last partial one. */
+    if (unlikely(--ch->used == 0) && (ch->next || ch->prev))
+        block_release(h, ch);
+}
+
+/* A pointer outside the heap's bounds: NULL and bump pointers are fine. */
+static void kfree_outside(void *p)
+{
+    if (p && !bump_contains(p))
+        heap_fail("kfree of a pointer the heap never returned", p);
+}
+
+/* Check that p is a live list block; returns its usable size. */
+static size_t list_live(struct heap *h, const void *p)
+{
+    uint64_t info = hdr_of(p)->info;
+    if (unlikely((info & (HB_USED | HB_CHUNK)) != HB_USED))
+        heap_fail((info & HB_USED) ? "kfree of a pointer the heap never returned"
+                                   : "double free (of a list block)",
+                  p);
+#if PAGODA_HEAP_HARDEN
+    if (h->harden)
+        return harden_verify(h, p);
+#endif
+    return list_capacity(p);
+}
+
+static void kfree_checked(struct heap *h, void *p, struct chunk *ch)
+{
+    if ((uintptr_t)p & 15)
+        heap_fail("kfree of a misaligned pointer", p);
+    size_t usable;
+    if (ch) {
+        usable = h->cls[ch->cls].size;
+#if PAGODA_HEAP_HARDEN
+        if (h->harden) {
+            usable = harden_verify(h, p);
+            harden_free(h, p, ch);
+        }
+#endif
+        h->live_bytes -= usable;
+        small_free(h, ch, p);
+        return;
+    }
+    usable = list_live(h, p);
+#if PAGODA_HEAP_HARDEN
+    if (h->harden)
+        harden_free(h, p, NULL);
+#endif
+    h->live_bytes -= usable;
+    h->list_live_objects--;
+    list_free(h, p);
+}
+
+void kfree(void *p)
+{
+    struct heap *h = &kheap;
+    if (unlikely((uintptr_t)p - h->lo >= h->hi - h->lo)) {
+        kfree_outside(p);
+        return;
+    }
+    struct chunk *ch = chunk_of(h, p);
+    if (likely(ch && !(h->harden | ((uintptr_t)p & 15)))) {
+        h->live_bytes -= h->cls[ch->cls].size;
+        small_free(h, ch, p);
+        return;
+    }
+    kfree_checked(h, p, ch);
 }
 
 void *kzalloc(size_t size)
@@ -239,58 +289,29 @@ void *kcalloc(size_t n, size_t size)
     return kzalloc(bytes);
 }
 
-/* Check that p is a live heap pointer; returns its header word. */
-static uint64_t live_info(struct heap *h, const void *p, size_t *usable)
+/* The usable size of a live pointer (checked), its chunk through *chp. */
+static size_t live_usable(struct heap *h, const void *p, struct chunk **chp)
 {
-    uintptr_t a = (uintptr_t)p;
-    if (unlikely((a & 15) || a - h->lo >= h->hi - h->lo))
-        heap_fail("kfree of a pointer the heap never returned", p);
-    uint64_t info = hdr_of(p)->info;
-    if (!(info & HB_SMALL) && unlikely((info & (HB_USED | HB_CHUNK)) != HB_USED))
-        heap_fail((info & HB_USED) ? "kfree of a pointer the heap never returned"
-                                   : "double free (of a list block)",
-                  p);
-#if PAGODA_HEAP_HARDEN
-    if (h->harden) {
-        *usable = harden_verify(h, p);
-        return info;
+    if (bump_contains(p)) {
+        *chp = NULL;
+        return hdr_of(p)->info;
     }
-#endif
-    *usable = (info & HB_SMALL) ? heap_class_size[(info >> 8) & 0xff] : list_capacity(p);
-    return info;
-}
-
-void kfree(void *p)
-{
-    struct heap *h = &kheap;
-    if (!p)
-        return;
-    if (unlikely((uintptr_t)p - h->lo >= h->hi - h->lo) && bump_contains(p))
-        return;
-    size_t usable;
-    uint64_t info = live_info(h, p, &usable);
+    if (((uintptr_t)p & 15) || (uintptr_t)p - h->lo >= h->hi - h->lo)
+        heap_fail("not a pointer the heap returned", p);
+    struct chunk *ch = *chp = chunk_of(h, p);
+    if (!ch)
+        return list_live(h, p);
 #if PAGODA_HEAP_HARDEN
     if (h->harden)
-        harden_free(h, p, info);
+        return harden_verify(h, p);
 #endif
-    h->live_bytes -= usable;
-    h->live_objects--;
-    if (likely(info & HB_SMALL))
-        small_free(h, p, info);
-    else
-        list_free(h, p);
+    return h->cls[ch->cls].size;
 }
 
 size_t kmalloc_usable_size(const void *p)
 {
-    struct heap *h = &kheap;
-    if (!p)
-        return 0;
-    if (bump_contains(p))
-        return hdr_of(p)->info;
-    size_t usable;
-    live_info(h, p, &usable);
-    return usable;
+    struct chunk *ch;
+    return p ? live_usable(&kheap, p, &ch) : 0;
 }
 
 void *krealloc(void *p, size_t size)
@@ -302,37 +323,31 @@ void *krealloc(void *p, size_t size)
         kfree(p);
         return NULL;
     }
-    size_t old;
-    if (bump_contains(p) || !h->src) {
-        old = hdr_of(p)->info;
-    } else {
-        uint64_t info = live_info(h, p, &old);
-        size_t rz = redzone(h), need = size + rz;
-        bool fits = false;
-        if (size > LIST_MAX_ALLOC)
-            return NULL;
-        if (info & HB_SMALL) { /* same class: nothing to move */
-            fits = need <= KHEAP_SMALL_MAX &&
-                   heap_class_of[(need + 15) >> 4] == ((info >> 8) & 0xff);
-        } else if (need > KHEAP_SMALL_MAX && !(hdr_of(p)->info & HB_CHUNK)) {
-            fits = list_resize(h, p, need);
-        }
-        if (fits) {
-            size_t cap = (info & HB_SMALL) ? heap_class_size[(info >> 8) & 0xff] : list_capacity(p);
-            size_t usable = cap;
+    if (size > LIST_MAX_ALLOC)
+        return NULL;
+    struct chunk *ch;
+    size_t old = live_usable(h, p, &ch), need = size + h->rz;
+    bool fits = false;
+    if (bump_contains(p) || !h->src)
+        fits = false;
+    else if (ch) /* the same class: nothing to move */
+        fits = need <= KHEAP_SMALL_MAX && heap_class_of[(need + 15) >> 4] == ch->cls;
+    else if (need > KHEAP_SMALL_MAX)
+        fits = list_resize(h, p, need);
+    if (fits) {
+        size_t usable = ch ? h->cls[ch->cls].size : list_capacity(p);
 #if PAGODA_HEAP_HARDEN
-            if (h->harden) {
-                struct hhdr *hd = hdr_of(p);
-                hd->tag = ((uint64_t)size << 32) | (uint32_t)hd->tag;
-                uint64_t c = CANARY;
-                memcpy((uint8_t *)p + size, &c, sizeof(c));
-                usable = size;
-            }
-#endif
-            h->live_bytes = h->live_bytes - old + usable;
-            h->peak_live_bytes = MAX(h->peak_live_bytes, h->live_bytes);
-            return p;
+        if (h->harden) {
+            struct hhdr *hd = hdr_of(p);
+            hd->tag = ((uint64_t)size << 32) | (uint32_t)hd->tag;
+            uint64_t c = CANARY;
+            memcpy((uint8_t *)p + size, &c, sizeof(c));
+            usable = size;
         }
+#endif
+        h->live_bytes = h->live_bytes - old + usable;
+        h->peak_live_bytes = MAX(h->peak_live_bytes, h->live_bytes);
+        return p;
     }
     void *q = kmalloc(size);
     if (!q)
@@ -353,7 +368,6 @@ void kheap_stats(struct kheap_stats *st)
     st->heap_bytes = h->heap_bytes;
     st->peak_heap_bytes = h->peak_heap_bytes;
     st->heap_pages = h->heap_bytes / PAGE_SIZE;
-    st->live_objects = h->live_objects;
     st->list_free_bytes = h->free_bytes;
     st->list_free_blocks = h->free_blocks;
     st->list_used_blocks = h->used_blocks;
@@ -362,16 +376,17 @@ void kheap_stats(struct kheap_stats *st)
     st->bump_used = bump_used();
     st->bump_size = KBUMP_SIZE;
     st->harden = h->harden;
+    st->live_objects = h->list_live_objects;
     for (unsigned c = 0; c < KHEAP_NCLASSES; c++) {
         const struct bclass *k = &h->cls[c];
-        uint32_t per = k->stride ? (uint32_t)((k->chunk_bytes - sizeof(struct chunk)) / k->stride)
-                                 : 0;
+        uint32_t per = (uint32_t)((CHUNK_SIZE - HDR_SIZE - sizeof(struct chunk)) /
+                                  (heap_class_size[c] + h->bhdr));
         st->cls[c] = (struct kheap_class_stats){
             .size = heap_class_size[c],
             .chunks = k->nchunks,
             .live = k->live,
             .capacity = (uint64_t)k->nchunks * per,
-            .allocs = k->allocs,
         };
+        st->live_objects += k->live;
     }
 }

@@ -207,13 +207,20 @@ static bool grow(struct heap *h, size_t need)
         bounds_update(h);
         return true;
     }
+    /* A new segment. Blocks start where rounding any pointer into them down
+     * to CHUNK_SIZE stays inside the segment (chunk_of reads there): right
+     * after the segment header if m is CHUNK_SIZE-aligned, else at the next
+     * aligned address (the bytes before it are lost). */
     struct lseg *s = (struct lseg *)m;
     s->start = m;
     s->end = m + bytes;
+    s->first = IS_ALIGNED(m, (uintptr_t)CHUNK_SIZE)
+                   ? m + sizeof(struct lseg)
+                   : ALIGN_UP(m + sizeof(struct lseg), (uintptr_t)CHUNK_SIZE);
     s->next = h->segs;
     h->segs = s;
-    struct hhdr *b = (struct hhdr *)(m + sizeof(struct lseg));
-    b->info = bytes - SEG_OVERHEAD;
+    struct hhdr *b = (struct hhdr *)s->first;
+    b->info = s->end - HDR_SIZE - s->first;
     struct hhdr *epi = (struct hhdr *)(s->end - HDR_SIZE);
     epi->info = HB_USED;
     make_free(h, b);
@@ -261,7 +268,7 @@ size_t list_trim_all(struct heap *h)
             continue;
         }
         struct hhdr *b = (struct hhdr *)((uintptr_t)epi - *(uint64_t *)((uintptr_t)epi - 8));
-        if ((uintptr_t)b != s->start + sizeof(struct lseg)) {
+        if ((uintptr_t)b != s->first) {
             n += trim(h, b, 0, 0);
             pp = &s->next;
             continue;
@@ -301,13 +308,15 @@ void *list_alloc(struct heap *h, size_t size, size_t align, size_t off)
     bool plain = align <= 16 && off % 16 == 0;
     size_t search = plain ? want : want + align + LIST_MIN_BLOCK;
     struct hhdr *b = bin_take(h, search);
-    if (!b) {
+    /* A grow that starts a new, unaligned segment loses up to CHUNK_SIZE
+     * and may fall short once; the second is contiguous with it. */
+    for (int tries = 0; !b && tries < 2; tries++) {
         if (!grow(h, search))
             return NULL;
         b = bin_take(h, search);
-        if (!b)
-            return NULL;
     }
+    if (!b)
+        return NULL;
     b->info |= HB_USED;
     if (!plain) {
         uintptr_t pay = (uintptr_t)b + HDR_SIZE;

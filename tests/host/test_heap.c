@@ -314,7 +314,8 @@ HTEST(heap_chunks_returned)
     kheap_stats(&st);
     for (unsigned c = 0; c < KHEAP_NCLASSES; c++)
         CHECK(st.cls[c].chunks <= 1);
-    CHECK(heap_bytes() <= base + (320 << 10));
+    kheap_trim(); /* also the one kept chunk, then the tail */
+    CHECK(heap_bytes() <= base + (64 << 10));
     CHECK_EQ(kheap_check(), 0);
 }
 
@@ -330,6 +331,7 @@ HTEST(heap_holes_do_not_slow_large)
         kfree(p[i]);
     struct kheap_stats st;
     kheap_stats(&st);
+    printk("holes: %zu free blocks\n", st.list_free_blocks);
     CHECK(st.list_free_blocks >= 5000);
     void *big = kmalloc(1 << 20);
     CHECK(big != NULL);
@@ -348,7 +350,7 @@ HTEST(heap_exhaustion_returns_null)
     while (n < 4096 && (p[n] = kmalloc(1000)) != NULL)
         n++;
     CHECK(n > 500 && n < 4096);
-    CHECK(kmalloc_aligned(8192, 4096) == NULL);
+    CHECK(kmalloc(100000) == NULL);
     CHECK_EQ(kheap_check(), 0);
     for (int i = 0; i < n; i++)
         kfree(p[i]);
