@@ -151,7 +151,7 @@ def main():
 
     print()
     print("6. fragmentation on workload 3: peak footprint / peak live bytes")
-    for a in allocs:
+    for a in allocs + (["pagoda_h0"] if "pagoda_h0" in single else []):
         s = single.get(a, {})
         f = s.get("w6_footprint_over_live")
         fp = s.get("w6_peak_footprint_bytes")
@@ -253,10 +253,10 @@ def main():
     def w1(a):
         return [med(a, "w1_pair_%d_ns" % s) for s in W1_SIZES]
 
-    def small_ratio(other):
-        if "pagoda" not in runs or other not in runs:
+    def small_ratio(other, mine="pagoda"):
+        if mine not in runs or other not in runs:
             return None
-        return geomean([ratio(p, o) for p, o in zip(w1("pagoda"), w1(other))])
+        return geomean([ratio(p, o) for p, o in zip(w1(mine), w1(other))])
 
     head_fig = {
         "ratio_small_vs_mimalloc": small_ratio("mimalloc"),
@@ -265,6 +265,9 @@ def main():
         "ratio_small_vs_tcmalloc": small_ratio("tcmalloc"),
         "ratio_mix_vs_mimalloc": ratio(med("pagoda", "w3_mix_ns"), med("mimalloc", "w3_mix_ns")),
         "ratio_mix_vs_glibc": ratio(med("pagoda", "w3_mix_ns"), med("glibc", "w3_mix_ns")),
+        "ratio_small_vs_mimalloc_harden0": small_ratio("mimalloc", "pagoda_h0"),
+        "ratio_mix_vs_mimalloc_harden0": ratio(med("pagoda_h0", "w3_mix_ns"),
+                                               med("mimalloc", "w3_mix_ns")),
         "ratio_large_holes_10000_vs_10": ratio(med("pagoda", "w4_large_holes_10000_ns"),
                                                med("pagoda", "w4_large_holes_10_ns")),
         "frag_footprint_over_live": single.get("pagoda", {}).get("w6_footprint_over_live"),

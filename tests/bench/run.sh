@@ -66,6 +66,7 @@ done
 for a in "${exes[@]}"; do
     [ "$a" = pmm ] || run "$a" frag "$RAW/$a.frag"
 done
+[ -x "$OUT/bench-pagoda" ] && run pagoda_h0 frag "$RAW/pagoda_h0.frag"
 
 if [ "$CG" = 1 ] && command -v valgrind > /dev/null; then
     echo "bench: callgrind" >&2
