@@ -213,7 +213,7 @@ void monitor_run(void)
     char line[MON_LINE_MAX];
 
     arch_input_start();
-    printk("\nPagoda monitor: type help for the commands.\n");
+    printk("\nPagoda is up. This is its monitor: type help for the commands.\n");
     for (;;) {
         mon_readline("pagoda> ", line, sizeof(line));
         run_line(line);
