@@ -40,7 +40,7 @@ static const struct mon_cmd commands[] = {
     {"memmap", "", "boot memory map, a bar of frame use per region", 0, 0,
      mon_cmd_memmap},
     {"walk", "VA", "the page-table walk for VA, level by level", 1, 1, mon_cmd_walk},
-    {"map", "VA PA [rwxug]", "map page VA to frame PA (default r: read-only, NX)", 2,
+    {"map", "VA PA [rwxugc]", "map page VA to frame PA (default r: read-only, NX)", 2,
      3, mon_cmd_map},
     {"unmap", "VA", "unmap page VA (its frame stays allocated)", 1, 1, mon_cmd_unmap},
     {"alloc", "N", "allocate N contiguous physical frames", 1, 1, mon_cmd_alloc},

@@ -164,8 +164,9 @@ static bool parse_flags(const char *s, unsigned *flags)
         case 'x': exec = true; break;
         case 'u': *flags |= VMM_USER; break;
         case 'g': *flags |= VMM_GLOBAL; break;
+        case 'c': *flags |= VMM_NOCACHE; break; /* for device memory */
         default:
-            printk("bad flag '%c': expected some of r w x u g\n", *s);
+            printk("bad flag '%c': expected some of r w x u g c\n", *s);
             return false;
         }
     }

@@ -15,12 +15,13 @@ monitor_record() { # monitor_record NAME LOG STATUS OUTPUT
     fi
 }
 
-monitor_case() { # monitor_case NAME ISO SCRIPT [QEMU-ARGS...]
+monitor_case() { # [MONITOR_STATUS=N] monitor_case NAME ISO SCRIPT [QEMU-ARGS...]
     local name=$1 isoname=$2 script=$3
     shift 3
     local log="$TEST_DIR/$name.log" hmp="$TEST_DIR/$name.hmp" why status
     rm -f "$hmp"
     why=$(python3 tests/tools/monitor-drive.py --timeout 120 --log "$log" --hmp "$hmp" \
+        --status "${MONITOR_STATUS:-33}" \
         --var "text=$monitor_text" --var "textpa=$monitor_textpa" "$script" -- \
         "$QEMU" -cdrom "$TEST_DIR/$isoname.iso" -m 256M -display none -no-reboot \
         -device isa-debug-exit,iobase=0xf4,iosize=0x04 -serial stdio \
@@ -44,6 +45,8 @@ monitor_bochs_case() { # monitor_bochs_case NAME ISO SCRIPT: COM1 as a TCP serve
 iso monitor ""
 monitor_case monitor-serial monitor tests/boot/monitor/session.txt
 monitor_case monitor-keyboard-vga monitor tests/boot/monitor/keyboard.txt
+# reboot resets the machine: under -no-reboot QEMU leaves with status 0.
+MONITOR_STATUS=0 monitor_case monitor-reboot monitor tests/boot/monitor/reboot.txt
 monitor_bochs_case monitor-bochs monitor tests/boot/monitor/bochs.txt
 
 # The pieces under the monitor, as in-kernel tests (also part of `test`).
