@@ -109,4 +109,7 @@ int arch_input_getc(void)
     }
 }
 
-uint64_t arch_ticks(void) { return ticks; }
+uint64_t arch_ticks(void)
+{
+    return ticks;
+}

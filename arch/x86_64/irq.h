@@ -5,9 +5,9 @@
 
 #include <pagoda/types.h>
 
-#define IRQ_PIT   0
-#define IRQ_KBD   1
-#define IRQ_COM1  4
+#define IRQ_PIT 0
+#define IRQ_KBD 1
+#define IRQ_COM1 4
 
 /* Remap both PICs to IRQ_BASE..IRQ_BASE+15 with every line masked, and
  * install the spurious IRQ 7/15 handlers. Idempotent. */

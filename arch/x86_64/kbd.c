@@ -11,11 +11,13 @@
 #include "irq.h"
 #include "x86.h"
 
-#define KBD_DATA   0x60
+#define KBD_DATA 0x60
 #define KBD_STATUS 0x64
-#define KBD_OBF    0x01 /* output buffer full: a byte waits at 0x60 */
+#define KBD_OBF 0x01 /* output buffer full: a byte waits at 0x60 */
 
-/* Set-1 make codes 0x00..0x39 on a US layout, without and with Shift. */
+/* Set-1 make codes 0x00..0x39 on a US layout, without and with Shift:
+ * 16 codes a row. */
+/* clang-format off */
 static const char plain[0x3A] = {
     0,    0x1B, '1', '2', '3', '4', '5', '6', '7', '8', '9', '0', '-', '=', 0x7F, '\t',
     'q',  'w',  'e', 'r', 't', 'y', 'u', 'i', 'o', 'p', '[', ']', '\r', 0,   'a',  's',
@@ -28,12 +30,13 @@ static const char shifted[0x3A] = {
     'D',  'F',  'G', 'H', 'J', 'K', 'L', ':', '"', '~', 0,   '|', 'Z', 'X', 'C',  'V',
     'B',  'N',  'M', '<', '>', '?', 0,   '*', 0,   ' ',
 };
+/* clang-format on */
 
 #define SC_LSHIFT 0x2A
 #define SC_RSHIFT 0x36
-#define SC_CTRL   0x1D
-#define SC_CAPS   0x3A
-#define SC_EXT    0xE0
+#define SC_CTRL 0x1D
+#define SC_CAPS 0x3A
+#define SC_EXT 0xE0
 #define SC_RELEASE 0x80
 
 static bool shift_l, shift_r, ctrl, caps, extended;
@@ -65,13 +68,26 @@ void kbd_scancode(uint8_t sc)
         return;
     if (ext) {
         switch (code) {
-        case 0x48: input_push_str("\x1b[A"); break; /* up */
-        case 0x50: input_push_str("\x1b[B"); break; /* down */
-        case 0x4D: input_push_str("\x1b[C"); break; /* right */
-        case 0x4B: input_push_str("\x1b[D"); break; /* left */
-        case 0x1C: input_push('\r'); break;          /* keypad Enter */
-        case 0x35: input_push('/'); break;           /* keypad / */
-        default: break;                              /* Home, Del, ... */
+        case 0x48:
+            input_push_str("\x1b[A");
+            break; /* up */
+        case 0x50:
+            input_push_str("\x1b[B");
+            break; /* down */
+        case 0x4D:
+            input_push_str("\x1b[C");
+            break; /* right */
+        case 0x4B:
+            input_push_str("\x1b[D");
+            break; /* left */
+        case 0x1C:
+            input_push('\r');
+            break; /* keypad Enter */
+        case 0x35:
+            input_push('/');
+            break; /* keypad / */
+        default:
+            break; /* Home, Del, ... */
         }
         return;
     }

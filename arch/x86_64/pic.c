@@ -15,16 +15,16 @@
 #include "irq.h"
 #include "x86.h"
 
-#define PIC1_CMD  0x20
+#define PIC1_CMD 0x20
 #define PIC1_DATA 0x21
-#define PIC2_CMD  0xA0
+#define PIC2_CMD 0xA0
 #define PIC2_DATA 0xA1
-#define PIC_EOI   0x20
+#define PIC_EOI 0x20
 #define PIC_READ_ISR 0x0B
 
-#define PIT_CH0   0x40
-#define PIT_CMD   0x43
-#define PIT_HZ    1193182u
+#define PIT_CH0 0x40
+#define PIT_CMD 0x43
+#define PIT_HZ 1193182u
 
 static uint16_t mask = 0xFFFF; /* bit n set: line n masked */
 static bool initialised;

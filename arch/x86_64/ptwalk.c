@@ -25,10 +25,14 @@
 static vaddr_t entry_va(vaddr_t va, unsigned depth)
 {
     switch (depth) {
-    case 0: return pg_pml4e_addr(RECURSIVE_SLOT, va);
-    case 1: return pg_pdpte_addr(RECURSIVE_SLOT, va);
-    case 2: return pg_pde_addr(RECURSIVE_SLOT, va);
-    default: return pg_pte_addr(RECURSIVE_SLOT, va);
+    case 0:
+        return pg_pml4e_addr(RECURSIVE_SLOT, va);
+    case 1:
+        return pg_pdpte_addr(RECURSIVE_SLOT, va);
+    case 2:
+        return pg_pde_addr(RECURSIVE_SLOT, va);
+    default:
+        return pg_pte_addr(RECURSIVE_SLOT, va);
     }
 }
 
@@ -38,10 +42,11 @@ void arch_pte_decode(uint64_t raw, char *buf, size_t size)
         ksnprintf(buf, size, "not present");
         return;
     }
-    ksnprintf(buf, size, "%s%s%s%s%s%s%s%s%s%s", "P",
-              raw & PTE_WRITE ? " W" : " RO", raw & PTE_USER ? " U" : " S", raw & PTE_PWT ? " PWT" : "",
+    ksnprintf(buf, size, "%s%s%s%s%s%s%s%s%s%s", "P", raw & PTE_WRITE ? " W" : " RO",
+              raw & PTE_USER ? " U" : " S", raw & PTE_PWT ? " PWT" : "",
               raw & PTE_PCD ? " PCD" : "", raw & PTE_ACCESSED ? " A" : "",
-              raw & PTE_DIRTY ? " D" : "", raw & PTE_HUGE ? " PS" : "", raw & PTE_GLOBAL ? " G" : "", raw & PTE_NX ? " NX" : " X");
+              raw & PTE_DIRTY ? " D" : "", raw & PTE_HUGE ? " PS" : "",
+              raw & PTE_GLOBAL ? " G" : "", raw & PTE_NX ? " NX" : " X");
 }
 
 int arch_pt_walk(vaddr_t va, struct arch_walk *w)

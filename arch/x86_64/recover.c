@@ -29,11 +29,20 @@ extern const uint8_t safe_access_start[], safe_access_end[], safe_access_fixup[]
 struct arch_recover *recover_point; /* set by arch_recover_arm (safe.asm) */
 static struct arch_fault last;
 
-const struct arch_fault *arch_last_fault(void) { return &last; }
+const struct arch_fault *arch_last_fault(void)
+{
+    return &last;
+}
 
-bool arch_va_canonical(vaddr_t va) { return pg_is_canonical(va); }
+bool arch_va_canonical(vaddr_t va)
+{
+    return pg_is_canonical(va);
+}
 
-void arch_recover_disarm(void) { recover_point = NULL; }
+void arch_recover_disarm(void)
+{
+    recover_point = NULL;
+}
 
 void arch_fault_describe(const struct arch_fault *f, char *buf, size_t size)
 {
@@ -76,7 +85,10 @@ bool trap_recover_safe(struct trap_frame *f)
     return false;
 }
 
-bool arch_recover_armed(void) { return recover_point != NULL; }
+bool arch_recover_armed(void)
+{
+    return recover_point != NULL;
+}
 
 bool trap_recover(struct trap_frame *f)
 {

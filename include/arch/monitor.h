@@ -66,19 +66,19 @@ __attribute__((noreturn)) void arch_recover_resume(void);
 
 /* One level of a walk through the recursive mapping. */
 struct arch_walk_level {
-    const char *name;  /* "PML4", "PDPT", "PD", "PT" */
-    unsigned index;    /* entry index in that table */
-    vaddr_t entry_va;  /* where the entry is seen through the recursive slot */
-    uint64_t raw;      /* the entry */
-    paddr_t next;      /* the table or frame it points to */
+    const char *name; /* "PML4", "PDPT", "PD", "PT" */
+    unsigned index;   /* entry index in that table */
+    vaddr_t entry_va; /* where the entry is seen through the recursive slot */
+    uint64_t raw;     /* the entry */
+    paddr_t next;     /* the table or frame it points to */
     bool present, leaf;
     uint64_t leaf_size; /* bytes a leaf maps: 4 KiB, 2 MiB or 1 GiB */
 };
 struct arch_walk {
-    unsigned levels;      /* levels filled in */
+    unsigned levels; /* levels filled in */
     struct arch_walk_level lv[4];
     bool mapped;
-    paddr_t phys;         /* the translation when mapped */
+    paddr_t phys; /* the translation when mapped */
 };
 /* Walk va through the live page tables. -E_INVAL for a non-canonical va. */
 int arch_pt_walk(vaddr_t va, struct arch_walk *w);

@@ -21,10 +21,10 @@ struct ledit {
     char line[LEDIT_LINE_MAX]; /* the line; NUL-terminated once complete */
     size_t len;
     char hist[LEDIT_HIST_MAX][LEDIT_LINE_MAX];
-    unsigned hist_count; /* lines ever remembered; the newest is hist_count - 1 */
-    unsigned back;       /* how far into the history the line is (0: a new line) */
+    unsigned hist_count;          /* lines ever remembered; the newest is hist_count - 1 */
+    unsigned back;                /* how far into the history the line is (0: a new line) */
     char scratch[LEDIT_LINE_MAX]; /* the new line, while browsing history */
-    int esc;             /* 0: none; 1: after ESC; 2: inside ESC [ ... */
+    int esc;                      /* 0: none; 1: after ESC; 2: inside ESC [ ... */
     unsigned esc_len;
     bool last_cr;
 };

@@ -37,22 +37,20 @@ static void cmd_halt(int argc, char **argv);
 static const struct mon_cmd commands[] = {
     {"help", "", "list the commands", 0, 0, cmd_help},
     {"mem", "", "physical memory totals, heap statistics", 0, 0, mon_cmd_mem},
-    {"memmap", "", "boot memory map, a bar of frame use per region", 0, 0,
-     mon_cmd_memmap},
+    {"memmap", "", "boot memory map, a bar of frame use per region", 0, 0, mon_cmd_memmap},
     {"walk", "VA", "the page-table walk for VA, level by level", 1, 1, mon_cmd_walk},
-    {"map", "VA PA [rwxugc]", "map page VA to frame PA (default r: read-only, NX)", 2,
-     3, mon_cmd_map},
+    {"map", "VA PA [rwxugc]", "map page VA to frame PA (default r: read-only, NX)", 2, 3,
+     mon_cmd_map},
     {"unmap", "VA", "unmap page VA (its frame stays allocated)", 1, 1, mon_cmd_unmap},
     {"alloc", "N", "allocate N contiguous physical frames", 1, 1, mon_cmd_alloc},
     {"free", "PA N", "free N frames at PA (a bad free is refused)", 2, 2, mon_cmd_free},
     {"kmalloc", "N", "allocate N bytes from the kernel heap", 1, 1, mon_cmd_kmalloc},
-    {"kfree", "VA", "free a kmalloc block (a bad pointer is refused)", 1, 1,
-     mon_cmd_kfree},
+    {"kfree", "VA", "free a kmalloc block (a bad pointer is refused)", 1, 1, mon_cmd_kfree},
     {"heap", "", "kernel heap statistics", 0, 0, mon_cmd_heap},
     {"slabinfo", "", "the slab caches", 0, 0, mon_cmd_slabinfo},
     {"peek", "VA [N]", "hex dump of N bytes at VA (default 64, max 4096)", 1, 2, mon_cmd_peek},
-    {"poke", "VA VALUE [SIZE]", "store VALUE at VA in SIZE (1/2/4/8, default 8) bytes", 2,
-     3, mon_cmd_poke},
+    {"poke", "VA VALUE [SIZE]", "store VALUE at VA in SIZE (1/2/4/8, default 8) bytes", 2, 3,
+     mon_cmd_poke},
     {"test", "[PREFIX]", "run the in-kernel tests (names starting PREFIX)", 0, 1, cmd_test},
     {"bench", "", "run the allocator benchmarks", 0, 0, cmd_bench},
     {"fault", "KIND", "a fault demonstration (fault list: the kinds)", 1, 1, cmd_fault},
@@ -97,7 +95,10 @@ bool mon_count(const char *arg, const char *what, uint64_t max, uint64_t *out)
     return true;
 }
 
-void mon_unavailable(const char *what) { printk("%s: not available in this build\n", what); }
+void mon_unavailable(const char *what)
+{
+    printk("%s: not available in this build\n", what);
+}
 
 const char *mon_kernel_region(vaddr_t va)
 {
@@ -136,7 +137,10 @@ static void cmd_test(int argc, char **argv)
     printk("%s\n", failures ? "some tests FAILED" : "all selected tests passed");
 }
 
-static void cmd_bench(int argc, char **argv) { kbench_run(); }
+static void cmd_bench(int argc, char **argv)
+{
+    kbench_run();
+}
 
 static void cmd_fault(int argc, char **argv)
 {
@@ -146,8 +150,8 @@ static void cmd_fault(int argc, char **argv)
 static void cmd_uptime(int argc, char **argv)
 {
     uint64_t t = arch_ticks();
-    printk("%llu ticks at %u Hz: %llu.%02llu s since the monitor started\n",
-           (unsigned long long)t, ARCH_TICK_HZ, (unsigned long long)(t / ARCH_TICK_HZ),
+    printk("%llu ticks at %u Hz: %llu.%02llu s since the monitor started\n", (unsigned long long)t,
+           ARCH_TICK_HZ, (unsigned long long)(t / ARCH_TICK_HZ),
            (unsigned long long)(t % ARCH_TICK_HZ * 100 / ARCH_TICK_HZ));
 }
 

@@ -2,15 +2,16 @@
 #ifndef PAGODA_KERN_MONITOR_H
 #define PAGODA_KERN_MONITOR_H
 
+#include <pagoda/lineedit.h>
 #include <pagoda/types.h>
 
-#define MON_LINE_MAX 160 /* LEDIT_LINE_MAX */
+#define MON_LINE_MAX LEDIT_LINE_MAX
 #define MON_ARGS_MAX 8
 
 struct mon_cmd {
     const char *name;
-    const char *usage;  /* the arguments, e.g. "VA [N]" */
-    const char *help;   /* one line */
+    const char *usage;      /* the arguments, e.g. "VA [N]" */
+    const char *help;       /* one line */
     int min_args, max_args; /* not counting the command name */
     void (*fn)(int argc, char **argv);
 };

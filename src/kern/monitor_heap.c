@@ -11,13 +11,9 @@
 #include <pagoda/kmalloc.h>
 #include <pagoda/pmm.h>
 #include <pagoda/printk.h>
+#include <pagoda/slab.h>
 
 #include "monitor.h"
-
-#if __has_include(<pagoda/slab.h>)
-#include <pagoda/slab.h>
-#define HAVE_SLAB 1
-#endif
 
 #define TRACK_MAX 32
 
@@ -54,7 +50,8 @@ void mon_cmd_kmalloc(int argc, char **argv)
     if (bump)
         max = hst.bump_size - hst.bump_used > 64 ? hst.bump_size - hst.bump_used - 64 : 0;
     if (max == 0) {
-        printk("kmalloc: no memory left to try (%s)\n", bump ? "boot bump arena full" : "no frames");
+        printk("kmalloc: no memory left to try (%s)\n",
+               bump ? "boot bump arena full" : "no frames");
         return;
     }
     if (!mon_count(argv[1], "size", max, &n)) {
@@ -94,7 +91,8 @@ void mon_cmd_kfree(int argc, char **argv)
         }
     }
     printk("refusing: 0x%llx is not a live block from this monitor's kmalloc (the heap "
-           "panics on a bad free)\n", (unsigned long long)va);
+           "panics on a bad free)\n",
+           (unsigned long long)va);
 }
 
 void mon_cmd_heap(int argc, char **argv)
@@ -106,9 +104,5 @@ void mon_cmd_heap(int argc, char **argv)
 
 void mon_cmd_slabinfo(int argc, char **argv)
 {
-#ifdef HAVE_SLAB
     kmem_cache_print_info();
-#else
-    mon_unavailable("slabinfo");
-#endif
 }

@@ -13,7 +13,10 @@
 static struct ledit editor;
 static bool ready;
 
-static void echo(void *ctx, const char *s, size_t n) { arch_console_write(s, n); }
+static void echo(void *ctx, const char *s, size_t n)
+{
+    arch_console_write(s, n);
+}
 
 size_t mon_readline(const char *prompt, char *buf, size_t size)
 {

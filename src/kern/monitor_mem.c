@@ -17,8 +17,8 @@
 #include "monitor.h"
 
 #define PEEK_DEFAULT 64
-#define PEEK_MAX     4096
-#define PEEK_LINE    16
+#define PEEK_MAX 4096
+#define PEEK_LINE 16
 
 static void print_fault(const char *what, vaddr_t va)
 {
@@ -159,12 +159,23 @@ static bool parse_flags(const char *s, unsigned *flags)
     *flags = 0;
     for (; *s; s++) {
         switch (*s) {
-        case 'r': break; /* pages are always readable */
-        case 'w': *flags |= VMM_WRITE; break;
-        case 'x': exec = true; break;
-        case 'u': *flags |= VMM_USER; break;
-        case 'g': *flags |= VMM_GLOBAL; break;
-        case 'c': *flags |= VMM_NOCACHE; break; /* for device memory */
+        case 'r':
+            break; /* pages are always readable */
+        case 'w':
+            *flags |= VMM_WRITE;
+            break;
+        case 'x':
+            exec = true;
+            break;
+        case 'u':
+            *flags |= VMM_USER;
+            break;
+        case 'g':
+            *flags |= VMM_GLOBAL;
+            break;
+        case 'c':
+            *flags |= VMM_NOCACHE;
+            break; /* for device memory */
         default:
             printk("bad flag '%c': expected some of r w x u g c\n", *s);
             return false;
@@ -195,7 +206,8 @@ void mon_cmd_map(int argc, char **argv)
         return;
     if (pmm_frame_is_free(pa))
         printk("note: frame 0x%llx is free in the PMM; alloc it first, or the PMM may hand it "
-               "out again\n", (unsigned long long)pa);
+               "out again\n",
+               (unsigned long long)pa);
     int err = vmm_map(va, pa, flags);
     if (err) {
         printk("map failed: %s\n", err_name(err));

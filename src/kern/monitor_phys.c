@@ -15,8 +15,8 @@
 
 #include "monitor.h"
 
-#define MAP_MAX     64
-#define BAR_CELLS   32
+#define MAP_MAX 64
+#define BAR_CELLS 32
 #define BAR_SAMPLES 16
 
 static struct stivale2_mmap_entry saved_map[MAP_MAX];
@@ -43,15 +43,24 @@ void monitor_save_bootinfo(struct stivale2_struct *info)
 static const char *type_name(uint32_t type)
 {
     switch (type) {
-    case STIVALE2_MMAP_USABLE: return "usable";
-    case STIVALE2_MMAP_RESERVED: return "reserved";
-    case STIVALE2_MMAP_ACPI_RECLAIMABLE: return "ACPI recl.";
-    case STIVALE2_MMAP_ACPI_NVS: return "ACPI NVS";
-    case STIVALE2_MMAP_BAD_MEMORY: return "bad";
-    case STIVALE2_MMAP_BOOTLOADER_RECLAIMABLE: return "bootloader";
-    case STIVALE2_MMAP_KERNEL_AND_MODULES: return "kernel+mods";
-    case STIVALE2_MMAP_FRAMEBUFFER: return "framebuffer";
-    default: return "unknown";
+    case STIVALE2_MMAP_USABLE:
+        return "usable";
+    case STIVALE2_MMAP_RESERVED:
+        return "reserved";
+    case STIVALE2_MMAP_ACPI_RECLAIMABLE:
+        return "ACPI recl.";
+    case STIVALE2_MMAP_ACPI_NVS:
+        return "ACPI NVS";
+    case STIVALE2_MMAP_BAD_MEMORY:
+        return "bad";
+    case STIVALE2_MMAP_BOOTLOADER_RECLAIMABLE:
+        return "bootloader";
+    case STIVALE2_MMAP_KERNEL_AND_MODULES:
+        return "kernel+mods";
+    case STIVALE2_MMAP_FRAMEBUFFER:
+        return "framebuffer";
+    default:
+        return "unknown";
     }
 }
 

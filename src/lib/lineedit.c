@@ -21,7 +21,10 @@
 
 #define ESC_MAX 8
 
-static void out(struct ledit *e, const char *s, size_t n) { e->write(e->ctx, s, n); }
+static void out(struct ledit *e, const char *s, size_t n)
+{
+    e->write(e->ctx, s, n);
+}
 
 static void erase(struct ledit *e, size_t n)
 {

@@ -7,7 +7,10 @@
 #include <pagoda/errno.h>
 #include <pagoda/parse.h>
 
-static bool is_space(char c) { return c == ' ' || c == '\t'; }
+static bool is_space(char c)
+{
+    return c == ' ' || c == '\t';
+}
 
 int parse_split(char *line, char **argv, int max)
 {

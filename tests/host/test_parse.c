@@ -34,7 +34,7 @@ HTEST(parse_limits)
     CHECK_EQ(parse_u64("0x10000000000000000", &v), -E_OVERFLOW);
     CHECK_EQ(parse_u64("99999999999999999999999", &v), -E_OVERFLOW);
     CHECK_EQ(parse_u64("99999999999999999999999x", &v), -E_INVAL); /* malformed wins */
-    CHECK_EQ(v, 5); /* untouched on error */
+    CHECK_EQ(v, 5);                                                /* untouched on error */
 }
 
 HTEST(parse_rejects_garbage)
