@@ -8,6 +8,7 @@
  * kheap_boot_init() starts the heap over it; call it after vmm_init. Before
  * that, kmalloc serves from the bump arena (src/mm/bump.c).
  */
+#include <pagoda/kernel.h>
 #include <pagoda/kmalloc.h>
 #include <pagoda/memlayout.h>
 #include <pagoda/pmm.h>
@@ -68,11 +69,21 @@ void kheap_boot_init(void)
     kvm.src.grow = kvm_grow;
     kvm.src.shrink = kvm_shrink;
     kvm.brk = KHEAP_BASE;
+    /* Hardening: `heap_harden=0|1|2`, else on (1) for `test` boots and the
+     * build's default otherwise. */
+    char arg[8];
+    int harden = -1;
+    if (cmdline_get("heap_harden", arg, sizeof(arg)))
+        harden = arg[0] >= '0' && arg[0] <= '2' ? arg[0] - '0' : 1;
+    else if (cmdline_get("test", arg, sizeof(arg)))
+        harden = 1;
     struct kheap_stats st;
     kheap_stats(&st);
-    kheap_init(&kvm.src, -1);
+    kheap_init(&kvm.src, harden);
+    size_t used = st.bump_used;
+    kheap_stats(&st);
     printk("heap: at %#llx, bump arena used %zu of %zu bytes before it, hardening %d\n",
-           (unsigned long long)KHEAP_BASE, st.bump_used, st.bump_size, PAGODA_HEAP_HARDEN);
+           (unsigned long long)KHEAP_BASE, used, st.bump_size, st.harden);
 }
 
 /* The CraftyOS demonstration: a string built by successive krealloc growth. */

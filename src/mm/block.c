@@ -3,31 +3,39 @@
  *
  * Classes. 40 payload sizes: 16..256 in steps of 16, then eight steps per
  * power of two up to 2048 (288, 320, ... 512, 576, ... 1024, 1152, ... 2048),
- * so rounding wastes at most 1/9 of a request above 256 bytes (about 6% on
+ * so rounding wastes at most 1/9 of a request above 256 bytes (about 4% on
  * average) instead of up to 1/2 with powers of two. heap_class_of maps
  * (size + 15) / 16 to a class in one load.
  *
- * Chunks. A class carves its blocks out of CHUNK_SIZE chunks it takes from
- * the list allocator, CHUNK_SIZE-aligned (a list block flagged HB_CHUNK whose
- * header starts the aligned range):
- *   [list header][struct chunk][block][block]...
- * Blocks carry no header (hardening adds one for its check word), so the
- * per-object overhead is only the rounding to the class. kfree finds the
- * chunk by rounding the pointer down (chunk_of), and the class in the chunk.
- * Each chunk keeps its own LIFO free list, linked through the first payload
- * word, and a count of blocks in use. A class links the chunks that have a
- * free block; the head serves every allocation (pop: three loads, two
- * stores), a chunk leaves the list when it fills and comes back, at the
- * head, when one of its blocks is freed.
+ * Chunks. A class carves its blocks out of CHUNK_SIZE (32 KiB) chunks, each
+ * a CHUNK_SIZE-aligned list block flagged HB_CHUNK: [list header][blocks].
+ * Blocks carry no header (hardening adds a 16-byte one for its check word),
+ * so a block costs only its rounding to the class. Each chunk has a
+ * descriptor (struct chunk) in the heap's own slab cache: its LIFO free list
+ * (linked through the first payload word), a count of blocks in use, and a
+ * carve pointer below which blocks have been handed out at least once: new
+ * chunks are carved lazily, a batch at a time. kfree finds the descriptor
+ * with chunk_of: the chunk's base (the pointer rounded down) looked up in the
+ * chunk directory, an open-addressing hash table kept at most half full; it
+ * reads no memory of the chunk itself, and the descriptors of all chunks
+ * share a few hot cache lines.
  *
- * Return. A chunk whose last block is freed goes back to the list allocator
- * at once unless it is the head of its class's list, which stays (so an
- * alloc/free loop at a chunk boundary does not thrash). kheap_trim returns
- * every empty chunk.
+ * Lists. A class links the chunks that have free blocks. The head serves
+ * every allocation (pop: three loads, two stores); it leaves the list when it
+ * is full. A full chunk that gets a block back joins the tail, so it gathers
+ * frees before it serves again and chunks do not flip between full and
+ * partial on every alloc/free pair (two mispredicted branches each time).
  *
- * Cost: O(1) alloc and free; a refill or release is one list operation.
+ * Return. An empty chunk is kept only while it is its class's only partial
+ * chunk; otherwise it goes to a small pool of free chunks any class can take
+ * (CHUNK_POOL_MAX), and beyond that back to the list allocator, which may
+ * give the pages back. kheap_trim empties the pool and returns every empty
+ * chunk.
+ *
+ * Cost: O(1) alloc and free (the directory probe is O(1) expected); refills
+ * and releases are a list allocator call and a directory update.
  * Weaknesses: a chunk with one live block pins 32 KiB; a class used once
- * holds a whole chunk; no per-CPU caches.
+ * holds a whole chunk; the directory doubles by rehashing; no per-CPU caches.
  */
 #include "heap_internal.h"
 
@@ -50,6 +58,13 @@ void block_init(struct heap *h)
         memset(&h->cls[c], 0, sizeof(h->cls[c]));
         h->cls[c].size = heap_class_size[c];
     }
+    memset(h->dir0, 0, sizeof(h->dir0));
+    h->dir = h->dir0;
+    h->dir_log = CDIR_MIN_LOG;
+    h->dir_count = 0;
+    h->pool = NULL;
+    h->npool = 0;
+    slab_heap_reset();
 }
 
 /* The bytes of a free block's payload that carry poison at this level. */
@@ -58,73 +73,148 @@ size_t block_poison_end(const struct heap *h, size_t size)
     return h->harden >= 2 ? size : MIN(size, (size_t)POISON_CHEAP);
 }
 
-/* Put up to a batch of never-used blocks on ch's free list. */
-static void carve(struct heap *h, struct chunk *ch)
+/* ---------------------------------------------------------------- the directory */
+
+static void cdir_put(struct cdir_slot *dir, unsigned log, uintptr_t base, struct chunk *ch)
 {
-    uintptr_t limit = ch->first + (uintptr_t)ch->total * ch->stride;
-    size_t n = MAX((size_t)4, (size_t)4096 / ch->stride), size = h->cls[ch->cls].size;
-    size_t pend = block_poison_end(h, size);
-    void **tail = &ch->free;
-    for (; n > 0 && ch->carve < limit; n--, ch->carve += ch->stride) {
-        void *p = (void *)(ch->carve + h->bhdr);
+    size_t mask = ((size_t)1 << log) - 1;
+    size_t i = (size_t)(((uint64_t)(base / CHUNK_SIZE) * 0x9e3779b97f4a7c15ULL) >> (64 - log));
+    while (dir[i].base)
+        i = (i + 1) & mask;
+    dir[i].base = base;
+    dir[i].ch = ch;
+}
+
+/* Room for one more entry: double the table when it would pass half full. */
+static bool cdir_reserve(struct heap *h)
+{
+    if (2 * (h->dir_count + 1) <= ((size_t)1 << h->dir_log))
+        return true;
+    unsigned log = h->dir_log + 1;
+    size_t n = (size_t)1 << log;
+    struct cdir_slot *t = list_alloc(h, n * sizeof(*t), 16, 0);
+    if (!t)
+        return false;
+    memset(t, 0, n * sizeof(*t));
+    for (size_t i = 0; i < ((size_t)1 << h->dir_log); i++)
+        if (h->dir[i].base)
+            cdir_put(t, log, h->dir[i].base, h->dir[i].ch);
+    if (h->dir != h->dir0)
+        list_free(h, h->dir);
+    h->dir = t;
+    h->dir_log = log;
+    return true;
+}
+
+/* Remove base, shifting later entries of its run back (no tombstones). */
+static void cdir_remove(struct heap *h, uintptr_t base)
+{
+    size_t mask = ((size_t)1 << h->dir_log) - 1, i = cdir_hash(h, base);
+    while (h->dir[i].base != base)
+        i = (i + 1) & mask;
+    for (size_t j = i;;) {
+        j = (j + 1) & mask;
+        if (!h->dir[j].base)
+            break;
+        size_t k = cdir_hash(h, h->dir[j].base);
+        /* Move j back to i unless its home k lies cyclically in (i, j]. */
+        if ((i <= j) ? (k <= i || k > j) : (k <= i && k > j)) {
+            h->dir[i] = h->dir[j];
+            i = j;
+        }
+    }
+    h->dir[i].base = 0;
+    h->dir_count--;
+}
+
+/* ---------------------------------------------------------------- chunks */
+
+/* Push n blocks from `at` on ch's free list, hardening them first. */
+static void push_blocks(struct heap *h, struct chunk *ch, uintptr_t at, size_t n)
+{
+    size_t pend = block_poison_end(h, h->cls[ch->cls].size);
+    for (; n > 0; n--, at += ch->stride) {
+        void *p = (void *)(at + h->bhdr);
         if (h->harden) {
             hdr_of(p)->info = 0;
             hdr_of(p)->tag = heap_check_word(h, p, HSTATE_FREE);
             memset((uint8_t *)p + 8, POISON_BYTE, pend - 8);
         }
-        *tail = p;
-        tail = (void **)p;
+        *(void **)p = ch->free;
+        ch->free = p;
     }
-    *tail = NULL;
+}
+
+/* Put a batch of never-used blocks on ch's free list. */
+static void carve(struct heap *h, struct chunk *ch)
+{
+    size_t n = MAX((size_t)4, (size_t)4096 / ch->stride);
+    n = MIN(n, (size_t)((ch->limit - ch->carve) / ch->stride));
+    push_blocks(h, ch, ch->carve, n);
+    ch->carve += n * ch->stride;
 }
 
 void block_dry(struct heap *h, struct bclass *k, struct chunk *ch)
 {
-    carve(h, ch);
+    if (ch->carve < ch->limit)
+        carve(h, ch);
     if (ch->free)
         return;
     k->partial = ch->next; /* full: off the list */
     if (ch->next)
         ch->next->prev = NULL;
+    else
+        k->ptail = NULL;
     ch->next = NULL;
 }
 
 struct chunk *block_refill(struct heap *h, unsigned cls)
 {
     struct bclass *k = &h->cls[cls];
+    if (!cdir_reserve(h))
+        return NULL;
     struct chunk *ch = h->pool;
     if (ch) {
         h->pool = ch->next;
         h->npool--;
     } else {
-        ch = list_alloc(h, CHUNK_SIZE - HDR_SIZE, CHUNK_SIZE, HDR_SIZE);
+        ch = slab_chunk_desc_alloc();
         if (!ch)
             return NULL;
-        hdr_of(ch)->info |= HB_CHUNK;
+        uint8_t *pay = list_alloc(h, CHUNK_SIZE - HDR_SIZE, CHUNK_SIZE, HDR_SIZE);
+        if (!pay) {
+            slab_chunk_desc_free(ch);
+            return NULL;
+        }
+        hdr_of(pay)->info |= HB_CHUNK;
+        ch->base = (uintptr_t)pay - HDR_SIZE;
     }
-    ch->key = (uintptr_t)ch ^ h->key;
     ch->next = ch->prev = NULL;
     ch->used = 0;
     ch->cls = cls;
     ch->stride = (uint32_t)(k->size + h->bhdr);
-    ch->first = (uintptr_t)ch + sizeof(struct chunk);
-    ch->total = (uint32_t)(((uintptr_t)ch + CHUNK_SIZE - HDR_SIZE - ch->first) / ch->stride);
-    ch->carve = ch->first;
+    ch->carve = chunk_first(ch);
+    ch->total = (uint32_t)((CHUNK_SIZE - HDR_SIZE) / ch->stride);
+    ch->limit = ch->carve + (uintptr_t)ch->total * ch->stride;
     ch->free = NULL;
     carve(h, ch);
+    cdir_put(h->dir, h->dir_log, ch->base, ch);
+    h->dir_count++;
     ch->next = k->partial;
     if (k->partial)
         k->partial->prev = ch;
+    else
+        k->ptail = ch;
     k->partial = ch;
     k->nchunks++;
     return ch;
 }
 
-/* Give a free chunk to the list allocator. */
+/* Give a pooled chunk and its descriptor back. */
 static void chunk_to_list(struct heap *h, struct chunk *ch)
 {
-    ch->key = 0; /* a stale pointer into it no longer finds a chunk */
-    list_free(h, ch);
+    list_free(h, (void *)(ch->base + HDR_SIZE));
+    slab_chunk_desc_free(ch);
 }
 
 void block_release(struct heap *h, struct chunk *ch)
@@ -136,16 +226,19 @@ void block_release(struct heap *h, struct chunk *ch)
         k->partial = ch->next;
     if (ch->next)
         ch->next->prev = ch->prev;
+    else
+        k->ptail = ch->prev;
     k->nchunks--;
-    if (h->npool >= CHUNK_POOL_MAX) {
-        chunk_to_list(h, ch);
-        return;
-    }
-    ch->key = 0;
+    cdir_remove(h, ch->base); /* a stale pointer into it no longer finds a chunk */
     ch->cls = KHEAP_NCLASSES; /* pooled */
     ch->next = h->pool;
     h->pool = ch;
     h->npool++;
+    if (h->npool > CHUNK_POOL_MAX) {
+        h->pool = ch->next;
+        h->npool--;
+        chunk_to_list(h, ch);
+    }
 }
 
 size_t kheap_trim(void)
@@ -153,24 +246,20 @@ size_t kheap_trim(void)
     struct heap *h = &kheap;
     if (!h->src)
         return 0;
+    for (unsigned c = 0; c < KHEAP_NCLASSES; c++) {
+        struct chunk *ch = h->cls[c].partial, *next;
+        for (; ch; ch = next) {
+            next = ch->next;
+            if (ch->used == 0)
+                block_release(h, ch); /* into the pool */
+        }
+    }
     for (struct chunk *ch = h->pool, *next; ch; ch = next) {
         next = ch->next;
         chunk_to_list(h, ch);
     }
     h->pool = NULL;
     h->npool = 0;
-    for (unsigned c = 0; c < KHEAP_NCLASSES; c++) {
-        struct chunk *ch = h->cls[c].partial, *next;
-        for (; ch; ch = next) {
-            next = ch->next;
-            if (ch->used == 0) {
-                block_release(h, ch); /* into the pool, ... */
-                ch = h->pool;         /* ... and straight on to the list */
-                h->pool = ch->next;
-                h->npool--;
-                chunk_to_list(h, ch);
-            }
-        }
-    }
+    slab_chunk_desc_reap();
     return list_trim_all(h);
 }

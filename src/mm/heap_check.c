@@ -41,20 +41,22 @@ static int check_live_block(const struct heap *h, const void *p)
 static int check_chunk(const struct heap *h, const struct chunk *ch, uint32_t *chunks_per_class,
                        uint64_t *live_per_class)
 {
-    if (chunk_of(h, ch + 1) != ch || ch->cls >= KHEAP_NCLASSES)
-        BAD("chunk %p: bad key, alignment or class", (const void *)ch);
+    if (ch->cls >= KHEAP_NCLASSES)
+        BAD("chunk %#lx: bad class", (unsigned long)ch->base);
     const struct bclass *k = &h->cls[ch->cls];
-    uintptr_t first = ch->first, end = first + (uintptr_t)ch->total * ch->stride;
-    if (ch->stride != k->size + h->bhdr || first != (uintptr_t)ch + sizeof(struct chunk) ||
-        end > (uintptr_t)ch + CHUNK_SIZE - HDR_SIZE)
-        BAD("chunk %p: bad geometry", (const void *)ch);
+    uintptr_t first = chunk_first(ch);
+    if (ch->stride != k->size + h->bhdr || ch->total != (CHUNK_SIZE - HDR_SIZE) / ch->stride ||
+        ch->limit != first + (uintptr_t)ch->total * ch->stride)
+        BAD("chunk %#lx: bad geometry", (unsigned long)ch->base);
+    if (ch->carve < first || ch->carve > ch->limit || (ch->carve - first) % ch->stride)
+        BAD("chunk %#lx: carve pointer outside its blocks", (unsigned long)ch->base);
     uint32_t nfree = 0;
     for (const void *p = ch->free; p; p = *(void *const *)p) {
         uintptr_t a = (uintptr_t)p - h->bhdr;
-        if (a < first || a >= end || (a - first) % ch->stride)
-            BAD("chunk %p: free list entry %p outside its blocks", (const void *)ch, p);
+        if (a < first || a >= ch->carve || (a - first) % ch->stride)
+            BAD("chunk %#lx: free list entry %p not a carved block", (unsigned long)ch->base, p);
         if (++nfree > ch->total)
-            BAD("chunk %p: free list loops", (const void *)ch);
+            BAD("chunk %#lx: free list loops", (unsigned long)ch->base);
         if (h->harden) {
             if (hdr_of(p)->tag != heap_check_word(h, p, HSTATE_FREE))
                 BAD("free block %p: bad check word (double free or overwrite)", p);
@@ -64,13 +66,11 @@ static int check_chunk(const struct heap *h, const struct chunk *ch, uint32_t *c
                     BAD("free block %p: poison overwritten at +%zu", p, i);
         }
     }
-    if (ch->carve < first || ch->carve > end || (ch->carve - first) % ch->stride)
-        BAD("chunk %p: carve pointer outside its blocks", (const void *)ch);
-    uint32_t uncarved = (uint32_t)((end - ch->carve) / ch->stride);
+    uint32_t uncarved = (uint32_t)((ch->limit - ch->carve) / ch->stride);
     if (nfree + ch->used + uncarved != ch->total)
-        BAD("chunk %p: %u free + %u used + %u uncarved != %u", (const void *)ch, nfree,
+        BAD("chunk %#lx: %u free + %u used + %u uncarved != %u", (unsigned long)ch->base, nfree,
             ch->used, uncarved, ch->total);
-    if (h->harden) {
+    if (h->harden) { /* every live block's check word and canary */
         for (uintptr_t a = first; a < ch->carve; a += ch->stride) {
             const void *p = (const void *)(a + HDR_SIZE);
             if ((uint32_t)hdr_of(p)->tag == heap_check_word(h, p, HSTATE_ALLOC) &&
@@ -81,6 +81,14 @@ static int check_chunk(const struct heap *h, const struct chunk *ch, uint32_t *c
     chunks_per_class[ch->cls]++;
     live_per_class[ch->cls] += ch->used;
     return 0;
+}
+
+static bool in_pool(const struct heap *h, uintptr_t base)
+{
+    for (const struct chunk *ch = h->pool; ch; ch = ch->next)
+        if (ch->base == base)
+            return true;
+    return false;
 }
 
 static int check_segments(const struct heap *h, size_t *nfree, size_t *free_bytes,
@@ -105,9 +113,13 @@ static int check_segments(const struct heap *h, size_t *nfree, size_t *free_byte
                 (*nfree)++;
                 *free_bytes += n;
             } else if (b->info & HB_CHUNK) {
-                const struct chunk *ch = (const struct chunk *)(b + 1);
-                if (ch->cls == KHEAP_NCLASSES && ch->key == 0)
-                    chunks[KHEAP_NCLASSES]++; /* pooled */
+                const struct chunk *ch = chunk_of(h, b + 1);
+                if (!IS_ALIGNED(a, (uintptr_t)CHUNK_SIZE) || n != CHUNK_SIZE)
+                    BAD("chunk block %p: misplaced", (const void *)b);
+                if (!ch && in_pool(h, a))
+                    chunks[KHEAP_NCLASSES]++;
+                else if (!ch || ch->base != a)
+                    BAD("chunk block %p: not in the directory or the pool", (const void *)b);
                 else if (check_chunk(h, ch, chunks, live))
                     return -E_CORRUPT;
             } else if (h->harden && (uint32_t)b->tag == heap_check_word(h, b + 1, HSTATE_ALLOC)) {
@@ -166,6 +178,19 @@ int kheap_check(void)
         walk_bytes != h->free_bytes)
         BAD("free blocks: %zu in the blocks, %zu in the bins, %zu counted", walk_free, bin_free,
             h->free_blocks);
+    size_t dir_used = 0, nchunks = 0;
+    for (size_t i = 0; i < ((size_t)1 << h->dir_log); i++) {
+        if (!h->dir[i].base)
+            continue;
+        dir_used++;
+        if (h->dir[i].ch->base != h->dir[i].base || chunk_of(h, (void *)h->dir[i].base) !=
+                                                        h->dir[i].ch)
+            BAD("directory slot %zu: wrong chunk or unreachable", i);
+    }
+    for (unsigned c = 0; c < KHEAP_NCLASSES; c++)
+        nchunks += h->cls[c].nchunks;
+    if (dir_used != h->dir_count || dir_used != nchunks || 2 * dir_used > (1u << h->dir_log))
+        BAD("directory: %zu entries, %zu counted, %zu chunks", dir_used, h->dir_count, nchunks);
     if (chunks[KHEAP_NCLASSES] != h->npool)
         BAD("%u pooled chunks found, %zu counted", chunks[KHEAP_NCLASSES], h->npool);
     for (unsigned c = 0; c < KHEAP_NCLASSES; c++) {
@@ -173,12 +198,15 @@ int kheap_check(void)
         if (chunks[c] != k->nchunks || live[c] != k->live)
             BAD("class %u: %u chunks / %llu live found, %u / %llu counted", c, chunks[c],
                 (unsigned long long)live[c], k->nchunks, (unsigned long long)k->live);
-        for (const struct chunk *ch = k->partial; ch; ch = ch->next) {
+        const struct chunk *last = NULL;
+        for (const struct chunk *ch = k->partial; ch; last = ch, ch = ch->next) {
             if (ch->cls != c || !ch->free || (ch->next && ch->next->prev != ch))
                 BAD("class %u: partial list broken at chunk %p", c, (const void *)ch);
             if (ch->used == 0 && (ch != k->partial || ch->next))
                 BAD("class %u: empty chunk %p kept beside others", c, (const void *)ch);
         }
+        if (last != k->ptail)
+            BAD("class %u: partial list tail wrong", c);
     }
     return 0;
 }

@@ -1,12 +1,10 @@
 /*
  * Private to the heap (src/mm/{bump,block,list,kmalloc,heap_check,slab}.c).
  *
- * How kfree tells a small block from a list block without touching the
- * block: chunks of small blocks are CHUNK_SIZE bytes at CHUNK_SIZE-aligned
- * addresses, and start with a struct chunk whose key is its own address
- * XOR a per-heap secret. For any heap pointer p, the word at
- * (p & ~(CHUNK_SIZE - 1)) + 16 is readable (segments start aligned, see
- * list.c); it holds the matching key exactly when p lies in a chunk.
+ * How kfree tells a small block from a list block: small blocks live in
+ * CHUNK_SIZE-aligned chunks listed in the chunk directory (block.c), so
+ * rounding the pointer down and looking the result up answers it without
+ * touching the block. Anything else in the heap's bounds is a list block.
  *
  * List blocks sit behind a 16-byte header (struct hhdr): info = block bytes
  * (multiple of 16, header included) | flags. Small blocks have no header
@@ -64,19 +62,30 @@ struct lseg {
 /* ---- small blocks (block.c) */
 #define CHUNK_SIZE KiB(32)
 
+/* A chunk's descriptor. It lives in a slab cache, not in the chunk, so the
+ * descriptors of all chunks sit together in a few hot cache lines and kfree
+ * never reads the chunk's own (usually cold) memory. */
 struct chunk {
-    uint64_t key;              /* (uintptr_t)this ^ heap key: "this is a chunk" */
+    uintptr_t base;            /* the chunk: CHUNK_SIZE-aligned, its list header first */
     void *free;                /* free blocks (payload pointers), linked through word 0 */
     struct chunk *next, *prev; /* the class's list of chunks with free blocks */
     uint32_t used, total;
     uint32_t cls, stride;      /* stride: payload + header (16 when hardening, else 0) */
-    uintptr_t first;           /* the first block (its header, when hardening) */
-    uintptr_t carve;           /* blocks from here on were never handed out */
+    uintptr_t carve;           /* blocks from here up were never handed out */
+    uintptr_t limit;           /* the end of the last block */
 };
-#define CHUNK_POOL_MAX 8 /* free chunks kept for any class before the list gets them */
+
+/* The chunk directory: an open-addressing hash table, chunk base -> descriptor. */
+struct cdir_slot {
+    uintptr_t base; /* 0: empty */
+    struct chunk *ch;
+};
+#define CDIR_MIN_LOG 6
+#define CHUNK_POOL_MAX 4 /* free chunks kept for any class before the list gets them */
 
 struct bclass {
     struct chunk *partial; /* chunks with a free block; the head serves */
+    struct chunk *ptail;   /* its tail: chunks that were full queue here */
     uint64_t live;         /* blocks in use */
     uint32_t size;         /* payload bytes */
     uint32_t nchunks;
@@ -86,7 +95,6 @@ struct heap {
     struct heap_source *src;
     int harden;
     uint32_t secret;
-    uint64_t key;       /* chunk keys */
     size_t small_limit; /* requests below this are small blocks (0 before init) */
     size_t rz, bhdr;    /* redzone bytes and small-block header bytes (hardening) */
     /* list allocator */
@@ -101,6 +109,10 @@ struct heap {
     struct bclass cls[KHEAP_NCLASSES];
     struct chunk *pool; /* free chunks, linked through next */
     size_t npool;
+    struct cdir_slot *dir; /* the chunk directory: 1 << dir_log slots, half full at most */
+    unsigned dir_log;
+    size_t dir_count;
+    struct cdir_slot dir0[1u << CDIR_MIN_LOG]; /* until the first growth */
     /* totals */
     size_t live_bytes, peak_live_bytes, list_live_objects;
 };
@@ -146,12 +158,34 @@ void block_dry(struct heap *h, struct bclass *k, struct chunk *ch);
 void block_release(struct heap *h, struct chunk *ch);
 size_t block_poison_end(const struct heap *h, size_t size);
 
-/* The chunk holding p, or NULL if p is not in one. p must be in the heap. */
+static inline size_t cdir_hash(const struct heap *h, uintptr_t base)
+{
+    return (size_t)(((uint64_t)(base / CHUNK_SIZE) * 0x9e3779b97f4a7c15ULL) >> (64 - h->dir_log));
+}
+
+/* The chunk holding p, or NULL if p is not in one: a directory lookup that
+ * reads no heap memory. */
 static inline struct chunk *chunk_of(const struct heap *h, const void *p)
 {
-    struct chunk *ch = (struct chunk *)(((uintptr_t)p & ~(uintptr_t)(CHUNK_SIZE - 1)) + HDR_SIZE);
-    return ch->key == ((uintptr_t)ch ^ h->key) ? ch : NULL;
+    uintptr_t base = (uintptr_t)p & ~(uintptr_t)(CHUNK_SIZE - 1);
+    size_t mask = ((size_t)1 << h->dir_log) - 1;
+    for (size_t i = cdir_hash(h, base);; i = (i + 1) & mask) {
+        const struct cdir_slot *e = &h->dir[i];
+        if (e->base == base)
+            return e->ch;
+        if (!e->base)
+            return NULL;
+    }
 }
+
+/* The first block of a chunk (its header, when hardening). */
+static inline uintptr_t chunk_first(const struct chunk *ch) { return ch->base + HDR_SIZE; }
+
+/* slab.c: the descriptors' cache (not in the global list), reset by kheap_init. */
+struct chunk *slab_chunk_desc_alloc(void);
+void slab_chunk_desc_free(struct chunk *ch);
+size_t slab_chunk_desc_reap(void);
+void slab_heap_reset(void);
 
 /* bump.c */
 bool bump_contains(const void *p);

@@ -6,8 +6,10 @@
  * block of the class heap_class_of names; anything larger, and every
  * alignment above 16, is a list block. kfree first checks the pointer is in
  * the heap's bounds (NULL and bump pointers are not: they are ignored), then
- * asks chunk_of whether it lies in a chunk of small blocks; if not, it is a
- * list block with a header in front.
+ * asks the chunk directory (chunk_of) whether it lies in a chunk of small
+ * blocks; if not, it is a list block with a header in front. The fast paths
+ * are a few instructions with no call; everything rare (a dry chunk, a full
+ * chunk getting a block back, hardening, list blocks) is out of line.
  *
  * Hardening (PAGODA_HEAP_HARDEN compiles it in; kheap_init picks the level).
  * Level 1: every block has a 16-byte header whose tag holds a check word
@@ -20,8 +22,10 @@
  * pointers. Failures panic naming the address, size and class. Level 0 keeps
  * the fast path to a few instructions: no headers, no checks.
  *
- * Statistics are kept inline: the live bytes (usable sizes) and their peak,
- * and per-class counts. No locks: one CPU, never entered from an interrupt.
+ * Statistics: per-class counts inline; live bytes computed from them (exact
+ * requested sizes when hardening), the peak sampled wherever the footprint
+ * can grow (exact when hardening). No locks: one CPU, never entered from an
+ * interrupt handler.
  */
 #include <pagoda/errno.h>
 
@@ -33,21 +37,20 @@ void kheap_init(struct heap_source *src, int harden)
 {
     memset(&kheap, 0, sizeof(kheap));
 #if PAGODA_HEAP_HARDEN
-    kheap.harden = harden < 0 ? PAGODA_HEAP_HARDEN : MIN(harden, 2);
+    kheap.harden = harden < 0 ? PAGODA_HEAP_HARDEN_DEFAULT : MIN(harden, 2);
 #else
     kheap.harden = 0;
 #endif
     kheap.rz = kheap.harden ? REDZONE : 0;
     kheap.bhdr = kheap.harden ? HDR_SIZE : 0;
-    /* A new key per init, so chunks of an earlier heap in the same memory
-     * are never taken for ours. */
+    /* A new secret per init, so blocks of an earlier heap in the same
+     * memory never pass for ours. */
     static uint64_t inits;
     uint64_t seed = ((uintptr_t)src >> 4) ^ ((uintptr_t)&kheap << 7) ^ 0x2545f4914f6cdd1dULL;
     seed += ++inits * 0x9e3779b97f4a7c15ULL;
     seed ^= seed >> 29;
     seed *= 0xbf58476d1ce4e5b9ULL;
-    kheap.key = seed ^ (seed >> 31);
-    kheap.secret = (uint32_t)(kheap.key >> 32) ^ 0x3c6ef372u;
+    kheap.secret = (uint32_t)(seed >> 32) ^ (uint32_t)seed;
     list_init(&kheap);
     block_init(&kheap);
     kheap.src = src;
@@ -126,57 +129,104 @@ static void harden_free(struct heap *h, void *p, const struct chunk *ch)
 
 /* ---------------------------------------------------------------- the paths */
 
-static inline void *finish_alloc(struct heap *h, void *p, size_t size, size_t cap,
-                                 size_t small_size)
+/* Live bytes: exact requested sizes when hardening (h->live_bytes holds all);
+ * otherwise h->live_bytes holds the list blocks and the classes add theirs,
+ * so the small-block fast paths touch no global counter. */
+static size_t live_total(const struct heap *h)
 {
-    size_t usable = cap;
+    size_t n = h->live_bytes;
+    if (!h->harden)
+        for (unsigned c = 0; c < KHEAP_NCLASSES; c++)
+            n += (size_t)h->cls[c].live * h->cls[c].size;
+    return n;
+}
+
+/* Unhardened, the peak is sampled where the footprint can grow: at every
+ * chunk refill and list allocation. Hardened, it is exact. */
+static void heap_note_peak(struct heap *h)
+{
+    size_t n = live_total(h);
+    if (n > h->peak_live_bytes)
+        h->peak_live_bytes = n;
+}
+
+static inline void count_alloc(struct heap *h, size_t bytes)
+{
+    h->live_bytes += bytes;
+    if (h->live_bytes > h->peak_live_bytes)
+        h->peak_live_bytes = h->live_bytes;
+}
+
+/* The small-block allocation's rare cases: the chunk ran dry, or hardening. */
+__attribute__((noinline)) static void *small_tail(struct heap *h, struct bclass *k,
+                                                  struct chunk *ch, void *p, size_t size)
+{
+    if (!ch->free)
+        block_dry(h, k, ch);
 #if PAGODA_HEAP_HARDEN
-    if (unlikely(h->harden)) {
-        harden_alloc(h, p, size, small_size);
-        usable = size;
+    if (h->harden) {
+        harden_alloc(h, p, size, k->size);
+        count_alloc(h, size);
     }
 #endif
-    h->live_bytes += usable;
-    if (unlikely(h->live_bytes > h->peak_live_bytes))
-        h->peak_live_bytes = h->live_bytes;
     return p;
 }
 
-static void *kmalloc_slow(size_t size, size_t align);
-
-void *kmalloc(size_t size)
-{
-    struct heap *h = &kheap;
-    if (likely(size < h->small_limit)) {
-        unsigned cls = heap_class_of[(size + h->rz + 15) >> 4];
-        struct bclass *k = &h->cls[cls];
-        struct chunk *ch = k->partial;
-        if (unlikely(!ch) && !(ch = block_refill(h, cls)))
-            return NULL;
-        void *p = ch->free;
-        ch->free = *(void **)p;
-        ch->used++;
-        if (unlikely(!ch->free))
-            block_dry(h, k, ch);
-        k->live++;
-        return finish_alloc(h, p, size, k->size, k->size);
-    }
-    return kmalloc_slow(size, 16);
-}
-
-/* Before kheap_init, large, and over-aligned requests. */
-static void *kmalloc_slow(size_t size, size_t align)
+/* Before kheap_init, large, over-aligned, and refill cases. */
+__attribute__((noinline)) static void *kmalloc_slow(size_t size, size_t align)
 {
     struct heap *h = &kheap;
     if (!h->src)
         return bump_kmalloc(size, align);
     if (size > LIST_MAX_ALLOC)
         return NULL;
+    if (size < h->small_limit && align <= 16) { /* the class has no chunk with room */
+        unsigned cls = heap_class_of[(size + h->rz + 15) >> 4];
+        struct bclass *k = &h->cls[cls];
+        struct chunk *ch = block_refill(h, cls);
+        if (!ch)
+            return NULL;
+        void *p = ch->free;
+        ch->free = *(void **)p;
+        ch->used++;
+        k->live++;
+        heap_note_peak(h);
+        return small_tail(h, k, ch, p, size);
+    }
     void *p = list_alloc(h, size + h->rz, align, 0);
     if (!p)
         return NULL;
     h->list_live_objects++;
-    return finish_alloc(h, p, size, list_capacity(p), 0);
+#if PAGODA_HEAP_HARDEN
+    if (h->harden) {
+        harden_alloc(h, p, size, 0);
+        count_alloc(h, size);
+        return p;
+    }
+#endif
+    count_alloc(h, list_capacity(p));
+    heap_note_peak(h);
+    return p;
+}
+
+void *kmalloc(size_t size)
+{
+    struct heap *h = &kheap;
+    if (likely(size < h->small_limit)) {
+        struct bclass *k = &h->cls[heap_class_of[(size + h->rz + 15) >> 4]];
+        struct chunk *ch = k->partial;
+        if (likely(ch != NULL)) {
+            void *p = ch->free;
+            void *next = *(void **)p;
+            ch->free = next;
+            ch->used++;
+            k->live++;
+            if (likely(next && !h->harden))
+                return p;
+            return small_tail(h, k, ch, p, size);
+        }
+    }
+    return kmalloc_slow(size, 16);
 }
 
 void *kmalloc_aligned(size_t size, size_t align)
@@ -186,6 +236,30 @@ void *kmalloc_aligned(size_t size, size_t align)
     return align <= 16 ? kmalloc(size) : kmalloc_slow(size, align);
 }
 
+/* A chunk that was full, or is now empty. A chunk that was full joins the
+ * tail of its class's list: the head keeps serving, and by the time this one
+ * comes up it has gathered more free blocks, so chunks do not flip between
+ * full and partial on every alloc/free pair. */
+__attribute__((noinline)) static void small_free_tail(struct heap *h, struct bclass *k,
+                                                       struct chunk *ch, void *head)
+{
+    if (!head) {
+        struct chunk *last = k->ptail;
+        ch->next = NULL;
+        ch->prev = last;
+        if (last)
+            last->next = ch;
+        else
+            k->partial = ch;
+        k->ptail = ch;
+        if (last && last->used == 0 && !last->prev) /* an empty chunk is only kept alone */
+            block_release(h, last);
+    }
+    /* Keep an empty chunk only when it is the class's last partial one. */
+    if (ch->used == 0 && (ch->next || ch->prev))
+        block_release(h, ch);
+}
+
 static inline void small_free(struct heap *h, struct chunk *ch, void *p)
 {
     struct bclass *k = &h->cls[ch->cls];
@@ -193,19 +267,8 @@ static inline void small_free(struct heap *h, struct chunk *ch, void *p)
     *(void **)p = head;
     ch->free = p;
     k->live--;
-    if (unlikely(!head)) { /* was full: serve from it again */
-        struct chunk *old = k->partial;
-        ch->prev = NULL;
-        ch->next = old;
-        if (old)
-            old->prev = ch;
-        k->partial = ch;
-        if (old && old->used == 0) /* an empty chunk is only kept alone */
-            block_release(h, old);
-    }
-    /* Keep an empty chunk only when it is the class's last partial one. */
-    if (unlikely(--ch->used == 0) && (ch->next || ch->prev))
-        block_release(h, ch);
+    if (unlikely(--ch->used == 0 || !head))
+        small_free_tail(h, k, ch, head);
 }
 
 /* A pointer outside the heap's bounds: NULL and bump pointers are fine. */
@@ -230,24 +293,21 @@ static size_t list_live(struct heap *h, const void *p)
     return list_capacity(p);
 }
 
-static void kfree_checked(struct heap *h, void *p, struct chunk *ch)
+__attribute__((noinline)) static void kfree_checked(struct heap *h, void *p, struct chunk *ch)
 {
     if ((uintptr_t)p & 15)
         heap_fail("kfree of a misaligned pointer", p);
-    size_t usable;
     if (ch) {
-        usable = h->cls[ch->cls].size;
 #if PAGODA_HEAP_HARDEN
         if (h->harden) {
-            usable = harden_verify(h, p);
+            h->live_bytes -= harden_verify(h, p);
             harden_free(h, p, ch);
         }
 #endif
-        h->live_bytes -= usable;
         small_free(h, ch, p);
         return;
     }
-    usable = list_live(h, p);
+    size_t usable = list_live(h, p);
 #if PAGODA_HEAP_HARDEN
     if (h->harden)
         harden_free(h, p, NULL);
@@ -266,7 +326,6 @@ void kfree(void *p)
     }
     struct chunk *ch = chunk_of(h, p);
     if (likely(ch && !(h->harden | ((uintptr_t)p & 15)))) {
-        h->live_bytes -= h->cls[ch->cls].size;
         small_free(h, ch, p);
         return;
     }
@@ -345,8 +404,10 @@ void *krealloc(void *p, size_t size)
             usable = size;
         }
 #endif
-        h->live_bytes = h->live_bytes - old + usable;
-        h->peak_live_bytes = MAX(h->peak_live_bytes, h->live_bytes);
+        if (h->harden || !ch) { /* see live_total */
+            h->live_bytes = h->live_bytes - old + usable;
+            h->peak_live_bytes = MAX(h->peak_live_bytes, h->live_bytes);
+        }
         return p;
     }
     void *q = kmalloc(size);
@@ -363,7 +424,7 @@ void kheap_stats(struct kheap_stats *st)
 {
     const struct heap *h = &kheap;
     memset(st, 0, sizeof(*st));
-    st->live_bytes = h->live_bytes;
+    st->live_bytes = live_total(h);
     st->peak_live_bytes = h->peak_live_bytes;
     st->heap_bytes = h->heap_bytes;
     st->peak_heap_bytes = h->peak_heap_bytes;

@@ -23,16 +23,20 @@
  * neighbours); every free block is in exactly the bin its size maps to; the
  * first block of a segment never has HB_PREV_FREE.
  *
- * Alignment: an aligned request searches for size + align + MIN_BLOCK, puts
- * the payload on the boundary, and frees the front gap as a block of its own
- * (a gap smaller than a block is avoided by moving one more alignment step),
- * so padding never leaks. The tail beyond the request is split off likewise.
+ * Alignment: an aligned request first tries a block of about its own size
+ * (one that already sits on the boundary, such as a chunk given back), then
+ * searches for size + align + MIN_BLOCK, puts the payload on the boundary,
+ * and frees the front gap as a block of its own (a gap smaller than a block
+ * is avoided by moving one more alignment step), so padding never leaks. The
+ * tail beyond the request is split off likewise.
  *
  * Growth: when no bin fits, the source grows by at least LIST_GROW_MIN; memory
  * contiguous with an existing segment extends it (the old epilogue becomes
  * the new free block's header). A free block that ends a segment and exceeds
  * LIST_TRIM_AT is cut back to LIST_TRIM_KEEP and the pages beyond go back to
- * the source.
+ * the source; kheap_trim gives back every free tail, and whole free
+ * segments. A new segment's blocks start CHUNK_SIZE-aligned unless the
+ * source's memory is (the bytes before are lost): chunks need that alignment.
  *
  * Cost: alloc, free, split and coalesce O(1); growth is a source call.
  * Weaknesses: good fit wastes up to 1/16 of a block's bin range on search;
@@ -307,7 +311,19 @@ void *list_alloc(struct heap *h, size_t size, size_t align, size_t off)
     size_t want = MAX(ALIGN_UP(size + HDR_SIZE, (size_t)16), (size_t)LIST_MIN_BLOCK);
     bool plain = align <= 16 && off % 16 == 0;
     size_t search = plain ? want : want + align + LIST_MIN_BLOCK;
-    struct hhdr *b = bin_take(h, search);
+    struct hhdr *b = NULL;
+    if (!plain && (b = bin_take(h, want)) != NULL) {
+        /* A block of about the right size may already sit on the boundary
+         * (a chunk given back, say): take it if the aligned part fits. */
+        uintptr_t pay = (uintptr_t)b + HDR_SIZE;
+        uintptr_t at = ALIGN_UP(pay - off, (uintptr_t)align) + off;
+        if (!((at == pay || at - pay >= LIST_MIN_BLOCK) && at - pay + want <= bsize(b))) {
+            bin_insert(h, b);
+            b = NULL;
+        }
+    }
+    if (!b)
+        b = bin_take(h, search);
     /* A grow that starts a new, unaligned segment loses up to CHUNK_SIZE
      * and may fall short once; the second is contiguous with it. */
     for (int tries = 0; !b && tries < 2; tries++) {

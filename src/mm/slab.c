@@ -104,16 +104,14 @@ static uint32_t list_for(const struct kslab *s)
     return s->inuse == 0 ? L_EMPTY : s->inuse == s->total ? L_FULL : L_PARTIAL;
 }
 
-struct kmem_cache *kmem_cache_create(const char *name, size_t size, size_t align,
-                                     void (*ctor)(void *), void (*dtor)(void *))
+/* Fill in a cache's geometry; false for bad arguments or no memory. */
+static bool cache_setup(struct kmem_cache *c, const char *name, size_t size, size_t align,
+                        void (*ctor)(void *), void (*dtor)(void *))
 {
     if (align == 0)
         align = 16;
     if (!IS_POW2(align) || align > PAGE_SIZE || size == 0 || size > MiB(64))
-        return NULL;
-    struct kmem_cache *c = kzalloc(sizeof(*c));
-    if (!c)
-        return NULL;
+        return false;
     kstrlcpy(c->name, name ? name : "?", sizeof(c->name));
     c->align = align;
     c->size = ALIGN_UP(size, align);
@@ -138,15 +136,49 @@ struct kmem_cache *kmem_cache_create(const char *name, size_t size, size_t align
         c->color_max = bytes - c->per_slab * c->size;
         c->hash_size = 64;
         c->hash = kcalloc(c->hash_size, sizeof(*c->hash));
-        if (!c->hash) {
-            kfree(c);
-            return NULL;
-        }
+        if (!c->hash)
+            return false;
+    }
+    return true;
+}
+
+struct kmem_cache *kmem_cache_create(const char *name, size_t size, size_t align,
+                                     void (*ctor)(void *), void (*dtor)(void *))
+{
+    struct kmem_cache *c = kzalloc(sizeof(*c));
+    if (!c)
+        return NULL;
+    if (!cache_setup(c, name, size, align, ctor, dtor)) {
+        kfree(c);
+        return NULL;
     }
     c->next = caches;
     caches = c;
     return c;
 }
+
+/* The heap's own cache of chunk descriptors (block.c): static, so that it
+ * needs no kmalloc, and on-slab, so that its pages come straight from the
+ * list allocator. Not in the global list; kheap_trim reaps it. */
+static struct kmem_cache chunk_descs;
+
+void slab_heap_reset(void)
+{
+    memset(&chunk_descs, 0, sizeof(chunk_descs));
+    caches = NULL; /* caches of an earlier heap are gone with it */
+}
+
+struct chunk *slab_chunk_desc_alloc(void)
+{
+    if (!chunk_descs.per_slab && !cache_setup(&chunk_descs, "heap_chunk", sizeof(struct chunk),
+                                              64, NULL, NULL))
+        return NULL;
+    return kmem_cache_alloc(&chunk_descs);
+}
+
+void slab_chunk_desc_free(struct chunk *ch) { kmem_cache_free(&chunk_descs, ch); }
+
+size_t slab_chunk_desc_reap(void) { return chunk_descs.per_slab ? kmem_cache_reap(&chunk_descs) : 0; }
 
 /* A new slab with every object constructed, on the empty list. */
 static struct kslab *slab_grow(struct kmem_cache *c)
