@@ -21,8 +21,8 @@
 
 static struct {
     struct heap_source src;
-    vaddr_t brk;   /* the heap's pages are [KHEAP_BASE, brk) */
-    size_t limit;  /* a test cap on bytes mapped (0: none) */
+    vaddr_t brk;  /* the heap's pages are [KHEAP_BASE, brk) */
+    size_t limit; /* a test cap on bytes mapped (0: none) */
 } kvm;
 
 /* Unmap [va, va + bytes) and free the frames behind it. */
@@ -62,7 +62,10 @@ static void kvm_shrink(struct heap_source *src, void *ptr, size_t bytes)
         kvm.brk = (vaddr_t)ptr;
 }
 
-void kheap_source_limit(size_t bytes) { kvm.limit = bytes; }
+void kheap_source_limit(size_t bytes)
+{
+    kvm.limit = bytes;
+}
 
 void kheap_boot_init(void)
 {

@@ -40,9 +40,9 @@
 #include "heap_internal.h"
 
 const uint16_t heap_class_size[KHEAP_NCLASSES] = {
-    16,   32,   48,   64,   80,   96,   112,  128,  144,  160,  176,  192,  208,  224,
-    240,  256,  288,  320,  352,  384,  416,  448,  480,  512,  576,  640,  704,  768,
-    832,  896,  960,  1024, 1152, 1280, 1408, 1536, 1664, 1792, 1920, 2048,
+    16,  32,  48,  64,   80,   96,   112,  128,  144,  160,  176,  192,  208, 224,
+    240, 256, 288, 320,  352,  384,  416,  448,  480,  512,  576,  640,  704, 768,
+    832, 896, 960, 1024, 1152, 1280, 1408, 1536, 1664, 1792, 1920, 2048,
 };
 uint8_t heap_class_of[KHEAP_SMALL_MAX / 16 + 1];
 
@@ -85,25 +85,41 @@ static void cdir_put(struct cdir_slot *dir, unsigned log, uintptr_t base, struct
     dir[i].ch = ch;
 }
 
-/* Room for one more entry: double the table when it would pass half full. */
-static bool cdir_reserve(struct heap *h)
+/* Move the directory to a table of 1 << log slots (dir0 for the smallest). */
+static bool cdir_resize(struct heap *h, unsigned log)
 {
-    if (2 * (h->dir_count + 1) <= ((size_t)1 << h->dir_log))
-        return true;
-    unsigned log = h->dir_log + 1;
     size_t n = (size_t)1 << log;
-    struct cdir_slot *t = list_alloc(h, n * sizeof(*t), 16, 0);
-    if (!t)
+    struct cdir_slot *t = h->dir0;
+    if (log > CDIR_MIN_LOG && !(t = list_alloc(h, n * sizeof(*t), 16, 0)))
         return false;
+    struct cdir_slot *old = h->dir; /* never t: dir0 is only ever grown from or shrunk to */
     memset(t, 0, n * sizeof(*t));
     for (size_t i = 0; i < ((size_t)1 << h->dir_log); i++)
-        if (h->dir[i].base)
-            cdir_put(t, log, h->dir[i].base, h->dir[i].ch);
+        if (old[i].base)
+            cdir_put(t, log, old[i].base, old[i].ch);
     if (h->dir != h->dir0)
         list_free(h, h->dir);
     h->dir = t;
     h->dir_log = log;
     return true;
+}
+
+/* Room for one more entry: double the table when it would pass half full. */
+static bool cdir_reserve(struct heap *h)
+{
+    if (2 * (h->dir_count + 1) <= ((size_t)1 << h->dir_log))
+        return true;
+    return cdir_resize(h, h->dir_log + 1);
+}
+
+/* kheap_trim: the smallest table that stays at most half full. */
+static void cdir_shrink(struct heap *h)
+{
+    unsigned log = CDIR_MIN_LOG;
+    while (((size_t)1 << log) < 2 * h->dir_count)
+        log++;
+    if (log < h->dir_log)
+        cdir_resize(h, log); /* keeps the big table if out of memory */
 }
 
 /* Remove base, shifting later entries of its run back (no tombstones). */
@@ -260,6 +276,7 @@ size_t kheap_trim(void)
     }
     h->pool = NULL;
     h->npool = 0;
+    cdir_shrink(h);
     slab_chunk_desc_reap();
     return list_trim_all(h);
 }

@@ -51,4 +51,7 @@ bool bump_contains(const void *p)
     return a >= base && a < base + KBUMP_SIZE;
 }
 
-size_t bump_used(void) { return bump_cursor; }
+size_t bump_used(void)
+{
+    return bump_cursor;
+}

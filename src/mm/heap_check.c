@@ -24,7 +24,10 @@
         return -E_CORRUPT;                                                                         \
     } while (0)
 
-static inline size_t bsz(const struct hhdr *b) { return b->info & ~(uint64_t)HB_FLAGS; }
+static inline size_t bsz(const struct hhdr *b)
+{
+    return b->info & ~(uint64_t)HB_FLAGS;
+}
 
 static int check_live_block(const struct heap *h, const void *p)
 {
@@ -91,8 +94,8 @@ static bool in_pool(const struct heap *h, uintptr_t base)
     return false;
 }
 
-static int check_segments(const struct heap *h, size_t *nfree, size_t *free_bytes,
-                          uint32_t *chunks, uint64_t *live)
+static int check_segments(const struct heap *h, size_t *nfree, size_t *free_bytes, uint32_t *chunks,
+                          uint64_t *live)
 {
     for (const struct lseg *s = h->segs; s; s = s->next) {
         const struct hhdr *b = (const struct hhdr *)s->first;
@@ -114,7 +117,9 @@ static int check_segments(const struct heap *h, size_t *nfree, size_t *free_byte
                 *free_bytes += n;
             } else if (b->info & HB_CHUNK) {
                 const struct chunk *ch = chunk_of(h, b + 1);
-                if (!IS_ALIGNED(a, (uintptr_t)CHUNK_SIZE) || n != CHUNK_SIZE)
+                /* A remainder too small to split may stay with the chunk. */
+                if (!IS_ALIGNED(a, (uintptr_t)CHUNK_SIZE) || n < CHUNK_SIZE ||
+                    n >= CHUNK_SIZE + LIST_MIN_BLOCK)
                     BAD("chunk block %p: misplaced", (const void *)b);
                 if (!ch && in_pool(h, a))
                     chunks[KHEAP_NCLASSES]++;
@@ -183,8 +188,8 @@ int kheap_check(void)
         if (!h->dir[i].base)
             continue;
         dir_used++;
-        if (h->dir[i].ch->base != h->dir[i].base || chunk_of(h, (void *)h->dir[i].base) !=
-                                                        h->dir[i].ch)
+        if (h->dir[i].ch->base != h->dir[i].base ||
+            chunk_of(h, (void *)h->dir[i].base) != h->dir[i].ch)
             BAD("directory slot %zu: wrong chunk or unreachable", i);
     }
     for (unsigned c = 0; c < KHEAP_NCLASSES; c++)
@@ -225,7 +230,7 @@ void kheap_print_stats(void)
         const struct kheap_class_stats *k = &st.cls[c];
         if (!k->chunks)
             continue;
-        printk("  %5u %5u %7u %6llu %9llu\n", c, k->size, k->chunks,
-               (unsigned long long)k->live, (unsigned long long)k->capacity);
+        printk("  %5u %5u %7u %6llu %9llu\n", c, k->size, k->chunks, (unsigned long long)k->live,
+               (unsigned long long)k->capacity);
     }
 }

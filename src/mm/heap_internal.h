@@ -26,25 +26,25 @@ struct hhdr {
 };
 #define HDR_SIZE 16u
 
-#define HB_USED      1u /* list block in use */
+#define HB_USED 1u      /* list block in use */
 #define HB_PREV_FREE 2u /* the block before this one is free (its footer is valid) */
-#define HB_CHUNK     8u /* a list block holding a chunk of small blocks */
-#define HB_FLAGS     15u
+#define HB_CHUNK 8u     /* a list block holding a chunk of small blocks */
+#define HB_FLAGS 15u
 
 #define HSTATE_ALLOC 0xa110c8edu
-#define HSTATE_FREE  0xf4eef4eeu
-#define POISON_BYTE  0xde
-#define POISON_WORD  0xdedededededededeULL
-#define CANARY       0x5a17ca5e5a17ca5eULL
-#define REDZONE      8u /* canary bytes after the requested size */
+#define HSTATE_FREE 0xf4eef4eeu
+#define POISON_BYTE 0xde
+#define POISON_WORD 0xdedededededededeULL
+#define CANARY 0x5a17ca5e5a17ca5eULL
+#define REDZONE 8u       /* canary bytes after the requested size */
 #define POISON_CHEAP 32u /* level 1 poisons this many payload bytes */
 
 /* ---- list allocator (list.c): TLSF-style two-level bins */
-#define SL_LOG    4
-#define SL_COUNT  (1u << SL_LOG)
-#define FL_SHIFT  (SL_LOG + 4) /* sizes below 256 map linearly (16-byte steps) */
-#define FL_COUNT  40
-#define LIST_MIN_BLOCK 48u     /* header + two links + footer, rounded */
+#define SL_LOG 4
+#define SL_COUNT (1u << SL_LOG)
+#define FL_SHIFT (SL_LOG + 4) /* sizes below 256 map linearly (16-byte steps) */
+#define FL_COUNT 40
+#define LIST_MIN_BLOCK 48u /* header + two links + footer, rounded */
 #define LIST_MAX_ALLOC (1ULL << 40)
 
 struct lfree {
@@ -55,7 +55,7 @@ struct lfree {
 struct lseg {
     struct lseg *next;
     uintptr_t start, end; /* the region from the source: [start, end) */
-    uintptr_t first;      /* the first block's header (see grow in list.c) */
+    uintptr_t first;      /* the first block's header, right after this */
 };
 #define SEG_OVERHEAD (sizeof(struct lseg) + HDR_SIZE) /* + epilogue header */
 
@@ -70,9 +70,9 @@ struct chunk {
     void *free;                /* free blocks (payload pointers), linked through word 0 */
     struct chunk *next, *prev; /* the class's list of chunks with free blocks */
     uint32_t used, total;
-    uint32_t cls, stride;      /* stride: payload + header (16 when hardening, else 0) */
-    uintptr_t carve;           /* blocks from here up were never handed out */
-    uintptr_t limit;           /* the end of the last block */
+    uint32_t cls, stride; /* stride: payload + header (16 when hardening, else 0) */
+    uintptr_t carve;      /* blocks from here up were never handed out */
+    uintptr_t limit;      /* the end of the last block */
 };
 
 /* The chunk directory: an open-addressing hash table, chunk base -> descriptor. */
@@ -179,7 +179,10 @@ static inline struct chunk *chunk_of(const struct heap *h, const void *p)
 }
 
 /* The first block of a chunk (its header, when hardening). */
-static inline uintptr_t chunk_first(const struct chunk *ch) { return ch->base + HDR_SIZE; }
+static inline uintptr_t chunk_first(const struct chunk *ch)
+{
+    return ch->base + HDR_SIZE;
+}
 
 /* slab.c: the descriptors' cache (not in the global list), reset by kheap_init. */
 struct chunk *slab_chunk_desc_alloc(void);

@@ -57,7 +57,10 @@ void kheap_init(struct heap_source *src, int harden)
     kheap.small_limit = src ? KHEAP_SMALL_MAX - kheap.rz + 1 : 0;
 }
 
-bool kheap_ready(void) { return kheap.src != NULL; }
+bool kheap_ready(void)
+{
+    return kheap.src != NULL;
+}
 
 __attribute__((noreturn)) void heap_fail(const char *what, const void *p)
 {
@@ -66,8 +69,8 @@ __attribute__((noreturn)) void heap_fail(const char *what, const void *p)
         unsigned long long req = h->harden ? hdr_of(p)->tag >> 32 : 0;
         const struct chunk *ch = chunk_of(h, p);
         if (ch)
-            panic("heap: %s at %p (size %llu, class %u of %u-byte blocks)", what, p, req,
-                  ch->cls, heap_class_size[ch->cls]);
+            panic("heap: %s at %p (size %llu, class %u of %u-byte blocks)", what, p, req, ch->cls,
+                  heap_class_size[ch->cls]);
         panic("heap: %s at %p (size %llu, list block of %llu bytes)", what, p, req,
               (unsigned long long)(hdr_of(p)->info & ~(uint64_t)HB_FLAGS));
     }
@@ -241,7 +244,7 @@ void *kmalloc_aligned(size_t size, size_t align)
  * comes up it has gathered more free blocks, so chunks do not flip between
  * full and partial on every alloc/free pair. */
 __attribute__((noinline)) static void small_free_tail(struct heap *h, struct bclass *k,
-                                                       struct chunk *ch, void *head)
+                                                      struct chunk *ch, void *head)
 {
     if (!head) {
         struct chunk *last = k->ptail;

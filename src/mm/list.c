@@ -35,8 +35,7 @@
  * the new free block's header). A free block that ends a segment and exceeds
  * LIST_TRIM_AT is cut back to LIST_TRIM_KEEP and the pages beyond go back to
  * the source; kheap_trim gives back every free tail, and whole free
- * segments. A new segment's blocks start CHUNK_SIZE-aligned unless the
- * source's memory is (the bytes before are lost): chunks need that alignment.
+ * segments.
  *
  * Cost: alloc, free, split and coalesce O(1); growth is a source call.
  * Weaknesses: good fit wastes up to 1/16 of a block's bin range on search;
@@ -44,12 +43,18 @@
  */
 #include "heap_internal.h"
 
-#define LIST_GROW_MIN  KiB(64)
-#define LIST_TRIM_AT   KiB(256)
+#define LIST_GROW_MIN KiB(64)
+#define LIST_TRIM_AT KiB(256)
 #define LIST_TRIM_KEEP KiB(64)
 
-static inline size_t bsize(const struct hhdr *b) { return b->info & ~(uint64_t)HB_FLAGS; }
-static inline struct hhdr *bnext(struct hhdr *b) { return (struct hhdr *)((uintptr_t)b + bsize(b)); }
+static inline size_t bsize(const struct hhdr *b)
+{
+    return b->info & ~(uint64_t)HB_FLAGS;
+}
+static inline struct hhdr *bnext(struct hhdr *b)
+{
+    return (struct hhdr *)((uintptr_t)b + bsize(b));
+}
 static inline void set_footer(struct hhdr *b)
 {
     *(uint64_t *)((uintptr_t)b + bsize(b) - 8) = bsize(b);
@@ -211,16 +216,10 @@ static bool grow(struct heap *h, size_t need)
         bounds_update(h);
         return true;
     }
-    /* A new segment. Blocks start where rounding any pointer into them down
-     * to CHUNK_SIZE stays inside the segment (chunk_of reads there): right
-     * after the segment header if m is CHUNK_SIZE-aligned, else at the next
-     * aligned address (the bytes before it are lost). */
-    struct lseg *s = (struct lseg *)m;
+    struct lseg *s = (struct lseg *)m; /* a new segment */
     s->start = m;
     s->end = m + bytes;
-    s->first = IS_ALIGNED(m, (uintptr_t)CHUNK_SIZE)
-                   ? m + sizeof(struct lseg)
-                   : ALIGN_UP(m + sizeof(struct lseg), (uintptr_t)CHUNK_SIZE);
+    s->first = m + sizeof(struct lseg);
     s->next = h->segs;
     h->segs = s;
     struct hhdr *b = (struct hhdr *)s->first;
@@ -241,8 +240,8 @@ static size_t trim(struct heap *h, struct hhdr *b, size_t at, size_t keep)
     struct lseg *s = seg_of(h, (uintptr_t)b);
     if (!s || (uintptr_t)bnext(b) != s->end - HDR_SIZE)
         return 0;
-    uintptr_t cut = ALIGN_UP((uintptr_t)b + MAX(keep, (size_t)LIST_MIN_BLOCK + HDR_SIZE),
-                             (uintptr_t)PAGE_SIZE);
+    uintptr_t cut =
+        ALIGN_UP((uintptr_t)b + MAX(keep, (size_t)LIST_MIN_BLOCK + HDR_SIZE), (uintptr_t)PAGE_SIZE);
     if (cut >= s->end)
         return 0;
     size_t bytes = s->end - cut;
@@ -324,15 +323,13 @@ void *list_alloc(struct heap *h, size_t size, size_t align, size_t off)
     }
     if (!b)
         b = bin_take(h, search);
-    /* A grow that starts a new, unaligned segment loses up to CHUNK_SIZE
-     * and may fall short once; the second is contiguous with it. */
-    for (int tries = 0; !b && tries < 2; tries++) {
+    if (!b) {
         if (!grow(h, search))
             return NULL;
         b = bin_take(h, search);
+        if (!b)
+            return NULL;
     }
-    if (!b)
-        return NULL;
     b->info |= HB_USED;
     if (!plain) {
         uintptr_t pay = (uintptr_t)b + HDR_SIZE;

@@ -31,11 +31,11 @@
 
 #include "heap_internal.h"
 
-#define SLAB_ONSLAB_MAX  512
-#define SLAB_MAGIC       0x51ab51abu
-#define SLAB_END         0xffffu
-#define SLAB_ALLOCATED   0xfffeu
-#define SLAB_PAGE_BYTES  (PAGE_SIZE - HDR_SIZE) /* on-slab: page minus list header */
+#define SLAB_ONSLAB_MAX 512
+#define SLAB_MAGIC 0x51ab51abu
+#define SLAB_END 0xffffu
+#define SLAB_ALLOCATED 0xfffeu
+#define SLAB_PAGE_BYTES (PAGE_SIZE - HDR_SIZE) /* on-slab: page minus list header */
 #define SLAB_MIN_OBJECTS 8
 
 enum { L_EMPTY, L_PARTIAL, L_FULL };
@@ -53,8 +53,8 @@ struct kslab {
     uint8_t *base; /* off-slab: the list block holding the objects */
     uint32_t inuse, total;
     uint32_t magic, list;
-    struct kbufctl *free_bc; /* off-slab */
-    uint16_t free_idx;       /* on-slab */
+    struct kbufctl *free_bc;                    /* off-slab */
+    uint16_t free_idx;                          /* on-slab */
     uint16_t idx[] __attribute__((aligned(8))); /* on-slab: next free index per object;
                                                   off-slab: the bufctls */
 };
@@ -121,8 +121,9 @@ static bool cache_setup(struct kmem_cache *c, const char *name, size_t size, siz
     if (!c->offslab) {
         /* As many objects as fit after the header and their indices. */
         uint32_t n = (uint32_t)((SLAB_PAGE_BYTES - sizeof(struct kslab)) / (c->size + 2));
-        while (n > 0 && ALIGN_UP(HDR_SIZE + sizeof(struct kslab) + 2 * n, align) - HDR_SIZE +
-                                n * c->size > SLAB_PAGE_BYTES)
+        while (n > 0 &&
+               ALIGN_UP(HDR_SIZE + sizeof(struct kslab) + 2 * n, align) - HDR_SIZE + n * c->size >
+                   SLAB_PAGE_BYTES)
             n--;
         c->per_slab = n;
         c->slab_bytes = PAGE_SIZE;
@@ -170,15 +171,21 @@ void slab_heap_reset(void)
 
 struct chunk *slab_chunk_desc_alloc(void)
 {
-    if (!chunk_descs.per_slab && !cache_setup(&chunk_descs, "heap_chunk", sizeof(struct chunk),
-                                              64, NULL, NULL))
+    if (!chunk_descs.per_slab &&
+        !cache_setup(&chunk_descs, "heap_chunk", sizeof(struct chunk), 64, NULL, NULL))
         return NULL;
     return kmem_cache_alloc(&chunk_descs);
 }
 
-void slab_chunk_desc_free(struct chunk *ch) { kmem_cache_free(&chunk_descs, ch); }
+void slab_chunk_desc_free(struct chunk *ch)
+{
+    kmem_cache_free(&chunk_descs, ch);
+}
 
-size_t slab_chunk_desc_reap(void) { return chunk_descs.per_slab ? kmem_cache_reap(&chunk_descs) : 0; }
+size_t slab_chunk_desc_reap(void)
+{
+    return chunk_descs.per_slab ? kmem_cache_reap(&chunk_descs) : 0;
+}
 
 /* A new slab with every object constructed, on the empty list. */
 static struct kslab *slab_grow(struct kmem_cache *c)
@@ -339,7 +346,8 @@ void kmem_cache_free(struct kmem_cache *c, void *obj)
         struct kbufctl *b = hash_remove(c, obj);
         if (!b)
             panic("kmem_cache_free(%s): %p was not allocated from it (double or invalid "
-                  "free, size %zu)", c->name, obj, c->size);
+                  "free, size %zu)",
+                  c->name, obj, c->size);
         s = b->slab;
         b->next = s->free_bc;
         s->free_bc = b;
@@ -447,7 +455,8 @@ int kmem_cache_check(const struct kmem_cache *c)
 
 void kmem_cache_print_info(void)
 {
-    printk("# name                 active  total objsize per-slab slab-KiB slabs full part empty\n");
+    printk(
+        "# name                 active  total objsize per-slab slab-KiB slabs full part empty\n");
     for (const struct kmem_cache *c = caches; c; c = c->next) {
         printk("%-22s %7zu %6zu %7zu %8u %8zu %5zu %4zu %4zu %5zu%s\n", c->name, c->live,
                c->nslabs * c->per_slab, c->size, c->per_slab, c->slab_bytes / 1024, c->nslabs,

@@ -84,8 +84,14 @@ static void growth(size_t size, size_t n)
     KT_ASSERT_EQ(kheap_check(), 0);
 }
 
-KTEST(slab_growth_onslab_10000) { growth(64, 10000); }
-KTEST(slab_growth_offslab_2000) { growth(1500, 2000); }
+KTEST(slab_growth_onslab_10000)
+{
+    growth(64, 10000);
+}
+KTEST(slab_growth_offslab_2000)
+{
+    growth(1500, 2000);
+}
 
 KTEST(slab_object_returns_to_own_slab)
 {

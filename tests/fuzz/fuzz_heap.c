@@ -14,8 +14,8 @@
 #include <string.h>
 
 #include <pagoda/kmalloc.h>
-#include <pagoda/types.h>
 #include <pagoda/slab.h>
+#include <pagoda/types.h>
 
 #define NSLOTS 64
 #define REGION (16u << 20)
@@ -87,7 +87,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         kheap_stats(&st0);
         size_t live0 = live;
         switch (op & 7) {
-        case 0: case 1: /* alloc or free */
+        case 0:
+        case 1: /* alloc or free */
             if (s->p) {
                 if (s->cache >= 0)
                     kmem_cache_free(caches[s->cache], s->p);
@@ -121,7 +122,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             live += harden ? s->n : 0;
             break;
         }
-        case 3: case 4: { /* realloc */
+        case 3:
+        case 4: { /* realloc */
             if (!s->p || s->cache >= 0)
                 break;
             uint8_t *q = krealloc(s->p, n);

@@ -124,11 +124,26 @@ static void growth_and_reap(size_t size, size_t align)
     CHECK(heap_bytes() <= base); /* the pages went back */
 }
 
-HTEST(slab_growth_onslab_10000) { growth_and_reap(48, 0); }
-HTEST(slab_growth_onslab_aligned) { growth_and_reap(100, 64); }
-HTEST(slab_growth_offslab_10000) { growth_and_reap(1500, 0); }
-HTEST(slab_growth_offslab_page_aligned) { growth_and_reap(4096, 4096); }
-HTEST(slab_growth_tiny) { growth_and_reap(8, 8); }
+HTEST(slab_growth_onslab_10000)
+{
+    growth_and_reap(48, 0);
+}
+HTEST(slab_growth_onslab_aligned)
+{
+    growth_and_reap(100, 64);
+}
+HTEST(slab_growth_offslab_10000)
+{
+    growth_and_reap(1500, 0);
+}
+HTEST(slab_growth_offslab_page_aligned)
+{
+    growth_and_reap(4096, 4096);
+}
+HTEST(slab_growth_tiny)
+{
+    growth_and_reap(8, 8);
+}
 
 HTEST(slab_object_returns_to_own_slab)
 {
@@ -204,7 +219,11 @@ HTEST(slab_random_against_model)
         kmem_cache_create("r200", 200, 0, NULL, NULL),
         kmem_cache_create("r3000", 3000, 0, NULL, NULL),
     };
-    static struct { uint8_t *p; unsigned c; uint8_t v; } slot[2000];
+    static struct {
+        uint8_t *p;
+        unsigned c;
+        uint8_t v;
+    } slot[2000];
     uint64_t r = 12345;
     for (int op = 0; op < 100000; op++) {
         r = r * 6364136223846793005ULL + 1442695040888963407ULL;
