@@ -5,7 +5,8 @@
  * monitor_save_bootinfo before the bootloader's frames are reclaimed), and
  * for each region a bar of BAR_CELLS cells: each cell samples up to
  * BAR_SAMPLES frames of its slice with pmm_frame_is_free and shows
- *   '.' all sampled frames free, '#' all in use, '+' some of each.
+ *   '.' all sampled frames free, '#' all in use, '+' some of each
+ * (lines stay within 80 columns, for the VGA screen).
  * Sampling keeps a 128 GiB region as cheap to draw as a 1 MiB one.
  */
 #include <pagoda/errno.h>
@@ -16,7 +17,7 @@
 #include "monitor.h"
 
 #define MAP_MAX 64
-#define BAR_CELLS 32
+#define BAR_CELLS 20
 #define BAR_SAMPLES 16
 
 static struct stivale2_mmap_entry saved_map[MAP_MAX];
@@ -25,43 +26,13 @@ static bool saved_truncated;
 
 void monitor_save_bootinfo(struct stivale2_struct *info)
 {
-    if (!info)
+    struct stivale2_struct_tag_memmap *mm = stivale2_get_tag(info, STIVALE2_STRUCT_TAG_MEMMAP_ID);
+    if (!mm)
         return;
-    for (uint64_t t = info->tags; t; t = ((struct stivale2_tag *)t)->next) {
-        struct stivale2_tag *tag = (struct stivale2_tag *)t;
-        if (tag->identifier != STIVALE2_STRUCT_TAG_MEMMAP_ID)
-            continue;
-        struct stivale2_struct_tag_memmap *mm = (struct stivale2_struct_tag_memmap *)tag;
-        saved_count = mm->entries < MAP_MAX ? mm->entries : MAP_MAX;
-        saved_truncated = mm->entries > MAP_MAX;
-        for (size_t i = 0; i < saved_count; i++)
-            saved_map[i] = mm->memmap[i];
-        return;
-    }
-}
-
-static const char *type_name(uint32_t type)
-{
-    switch (type) {
-    case STIVALE2_MMAP_USABLE:
-        return "usable";
-    case STIVALE2_MMAP_RESERVED:
-        return "reserved";
-    case STIVALE2_MMAP_ACPI_RECLAIMABLE:
-        return "ACPI recl.";
-    case STIVALE2_MMAP_ACPI_NVS:
-        return "ACPI NVS";
-    case STIVALE2_MMAP_BAD_MEMORY:
-        return "bad";
-    case STIVALE2_MMAP_BOOTLOADER_RECLAIMABLE:
-        return "bootloader";
-    case STIVALE2_MMAP_KERNEL_AND_MODULES:
-        return "kernel+mods";
-    case STIVALE2_MMAP_FRAMEBUFFER:
-        return "framebuffer";
-    default:
-        return "unknown";
-    }
+    saved_count = mm->entries < MAP_MAX ? mm->entries : MAP_MAX;
+    saved_truncated = mm->entries > MAP_MAX;
+    for (size_t i = 0; i < saved_count; i++)
+        saved_map[i] = mm->memmap[i];
 }
 
 /* "12 MiB", "640 KiB", "3 GiB": the largest unit that divides evenly-ish. */
@@ -98,8 +69,7 @@ void mon_cmd_memmap(int argc, char **argv)
         mon_unavailable("memmap (no boot memory map was handed to the monitor)");
         return;
     }
-    printk("%-25s %8s %-11s %s\n", "physical range", "size", "type",
-           "frames: . free  # used  + mixed");
+    printk("%-25s %8s %-22s %s\n", "physical range", "size", "type", "frames (.free #used)");
     for (size_t i = 0; i < saved_count; i++) {
         const struct stivale2_mmap_entry *e = &saved_map[i];
         char sz[16], bar[BAR_CELLS + 1] = "";
@@ -107,8 +77,9 @@ void mon_cmd_memmap(int argc, char **argv)
         if (e->type == STIVALE2_MMAP_USABLE || e->type == STIVALE2_MMAP_BOOTLOADER_RECLAIMABLE ||
             e->type == STIVALE2_MMAP_KERNEL_AND_MODULES)
             draw_bar(e->base, e->length, bar);
-        printk("%012llx-%012llx %8s %-11s %s\n", (unsigned long long)e->base,
-               (unsigned long long)(e->base + e->length), sz, type_name(e->type), bar);
+        printk("%012llx-%012llx %8s %-*s %s\n", (unsigned long long)e->base,
+               (unsigned long long)(e->base + e->length), sz, bar[0] ? 22 : 0,
+               stivale2_mmap_type_name(e->type), bar);
     }
     if (saved_truncated)
         printk("(only the first %d entries are shown)\n", MAP_MAX);
