@@ -44,9 +44,11 @@ static struct vrange desc_pool[KVA_DESCS];
 static struct vrange *desc_free_list;
 static bool desc_ready;
 
-/* The descriptor allocator: a fixed pool, threaded on first use. A slab
- * cache can replace these two functions without touching anything else. */
-static struct kmem_cache *desc_cache; /* once the heap is up (issue 6) */
+static struct kmem_cache *desc_cache;
+
+/* The descriptor allocator: a fixed pool, threaded on first use, until the
+ * heap is up (issue 6); from then on the vmm_range slab cache. Descriptors
+ * from the pool go back to it. */
 
 static struct vrange *kva_desc_alloc(void)
 {

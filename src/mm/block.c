@@ -2,10 +2,12 @@
  * Fixed-size blocks: the small-request layer (up to KHEAP_SMALL_MAX bytes).
  *
  * Classes. 40 payload sizes: 16..256 in steps of 16, then eight steps per
- * power of two up to 2048 (288, 320, ... 512, 576, ... 1024, 1152, ... 2048),
- * so rounding wastes at most 1/9 of a request above 256 bytes (about 4% on
- * average) instead of up to 1/2 with powers of two. heap_class_of maps
- * (size + 15) / 16 to a class in one load.
+ * power of two: 288, 320, ... 512, then 576, 640, ... 1024, then 1168, 1296,
+ * 1424, 1552, 1712, 1808, 1920, 2048 (picked so that a 32 KiB chunk holds a
+ * whole number of blocks with little left over). Rounding wastes at most 1/7
+ * of a request above 256 bytes (about 4% on average) instead of up to 1/2
+ * with powers of two. heap_class_of maps (size + 15) / 16 to a class in one
+ * load.
  *
  * Chunks. A class carves its blocks out of CHUNK_SIZE (32 KiB) chunks, each
  * a CHUNK_SIZE-aligned list block flagged HB_CHUNK: [list header][blocks].
@@ -42,7 +44,7 @@
 const uint16_t heap_class_size[KHEAP_NCLASSES] = {
     16,  32,  48,  64,   80,   96,   112,  128,  144,  160,  176,  192,  208, 224,
     240, 256, 288, 320,  352,  384,  416,  448,  480,  512,  576,  640,  704, 768,
-    832, 896, 960, 1024, 1152, 1280, 1408, 1536, 1664, 1792, 1920, 2048,
+    832, 896, 960, 1024, 1168, 1296, 1424, 1552, 1712, 1808, 1920, 2048,
 };
 uint8_t heap_class_of[KHEAP_SMALL_MAX / 16 + 1];
 

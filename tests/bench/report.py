@@ -151,7 +151,7 @@ def main():
 
     print()
     print("6. fragmentation on workload 3: peak footprint / peak live bytes")
-    for a in allocs + (["pagoda_h0"] if "pagoda_h0" in single else []):
+    for a in allocs + (["pagoda_h1"] if "pagoda_h1" in single else []):
         s = single.get(a, {})
         f = s.get("w6_footprint_over_live")
         fp = s.get("w6_peak_footprint_bytes")
@@ -181,17 +181,17 @@ def main():
                 if sp:
                     j["pmm_speedup_%s_%s" % (op, m)] = round(sp, 1)
 
-    if "pagoda_h0" in runs:
+    if "pagoda_h1" in runs:
         print()
-        print("Cost of Pagoda's heap hardening (default level vs kheap_init(harden=0)), ns")
-        print("%-26s%22s%22s%10s" % ("", "pagoda (default)", "pagoda (harden 0)", "cost"))
+        print("Cost of Pagoda's heap hardening (level 1 vs the shipped default, level 0), ns")
+        print("%-26s%22s%22s%10s" % ("", "pagoda (level 0)", "pagoda (level 1)", "cost"))
         for label, key in ([("1. pair %d B" % s, "w1_pair_%d_ns" % s) for s in W1_SIZES] +
                            [("3. random mix", "w3_mix_ns"), ("5. larson-style", "w5_larson_ns")]):
-            a, b = st("pagoda", key), st("pagoda_h0", key)
-            c = ratio(a.med, b.med)
+            a, b = st("pagoda", key), st("pagoda_h1", key)
+            c = ratio(b.med, a.med)
             print("%-26s%s%s%10s" % (label, a.fmt(), b.fmt(),
                                      "%+.0f%%" % ((c - 1) * 100) if c else "n/a"))
-        hc = geomean([ratio(med("pagoda", "w1_pair_%d_ns" % s), med("pagoda_h0", "w1_pair_%d_ns" % s))
+        hc = geomean([ratio(med("pagoda_h1", "w1_pair_%d_ns" % s), med("pagoda", "w1_pair_%d_ns" % s))
                       for s in W1_SIZES])
         if hc:
             j["heap_harden_cost_small"] = round(hc, 4)
@@ -203,7 +203,7 @@ def main():
 
     # Callgrind: instructions per operation, minus the empty loop.
     cg = {}
-    cg_cols = allocs + (["pagoda_h0"] if "pagoda_h0" in single else [])
+    cg_cols = allocs + (["pagoda_h1"] if "pagoda_h1" in single else [])
     for exe in cg_cols:
         t = callgrind_totals(raw, exe)
         n = single.get(exe, {}).get("cg_pairs")
@@ -265,8 +265,8 @@ def main():
         "ratio_small_vs_tcmalloc": small_ratio("tcmalloc"),
         "ratio_mix_vs_mimalloc": ratio(med("pagoda", "w3_mix_ns"), med("mimalloc", "w3_mix_ns")),
         "ratio_mix_vs_glibc": ratio(med("pagoda", "w3_mix_ns"), med("glibc", "w3_mix_ns")),
-        "ratio_small_vs_mimalloc_harden0": small_ratio("mimalloc", "pagoda_h0"),
-        "ratio_mix_vs_mimalloc_harden0": ratio(med("pagoda_h0", "w3_mix_ns"),
+        "ratio_small_vs_mimalloc_harden1": small_ratio("mimalloc", "pagoda_h1"),
+        "ratio_mix_vs_mimalloc_harden1": ratio(med("pagoda_h1", "w3_mix_ns"),
                                                med("mimalloc", "w3_mix_ns")),
         "ratio_large_holes_10000_vs_10": ratio(med("pagoda", "w4_large_holes_10000_ns"),
                                                med("pagoda", "w4_large_holes_10_ns")),

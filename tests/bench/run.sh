@@ -39,9 +39,9 @@ for a in pagoda glibc mimalloc jemalloc tcmalloc pmm; do
 done
 
 fail=0
-run() { # run NAME MODE OUTFILE; pagoda_h0 is Pagoda's heap with hardening off
+run() { # run NAME MODE OUTFILE; pagoda_h1 is Pagoda's heap with hardening level 1
     local exe=$1 env=()
-    [ "$1" = pagoda_h0 ] && exe=pagoda env=(BENCH_HARDEN=0)
+    [ "$1" = pagoda_h1 ] && exe=pagoda env=(BENCH_HARDEN=1)
     if ! env "${env[@]}" "$OUT/bench-$exe" "$2" > "$3" 2> "$3.err"; then
         echo "bench: bench-$1 $2 failed: $(tail -2 "$3.err" | tr '\n' ' ')" >&2
         fail=1
@@ -61,20 +61,20 @@ start=$(date +%s)
 for r in $(seq 1 "$RUNS"); do
     echo "bench: run $r of $RUNS" >&2
     for a in "${exes[@]}"; do run "$a" run "$RAW/$a.run.$r"; done
-    [ -x "$OUT/bench-pagoda" ] && run pagoda_h0 run "$RAW/pagoda_h0.run.$r"
+    [ -x "$OUT/bench-pagoda" ] && run pagoda_h1 run "$RAW/pagoda_h1.run.$r"
 done
 for a in "${exes[@]}"; do
     [ "$a" = pmm ] || run "$a" frag "$RAW/$a.frag"
 done
-[ -x "$OUT/bench-pagoda" ] && run pagoda_h0 frag "$RAW/pagoda_h0.frag"
+[ -x "$OUT/bench-pagoda" ] && run pagoda_h1 frag "$RAW/pagoda_h1.frag"
 
 if [ "$CG" = 1 ] && command -v valgrind > /dev/null; then
     echo "bench: callgrind" >&2
     cgs=("${exes[@]}")
-    [ -x "$OUT/bench-pagoda" ] && cgs+=(pagoda_h0)
+    [ -x "$OUT/bench-pagoda" ] && cgs+=(pagoda_h1)
     for a in "${cgs[@]}"; do
         exe=$a env=()
-        [ "$a" = pagoda_h0 ] && exe=pagoda env=(BENCH_HARDEN=0)
+        [ "$a" = pagoda_h1 ] && exe=pagoda env=(BENCH_HARDEN=1)
         env "${env[@]}" valgrind --tool=callgrind --collect-atstart=no \
             --callgrind-out-file="$RAW/cg.$a.out" "$OUT/bench-$exe" callgrind \
             > "$RAW/$a.cg" 2> "$RAW/$a.cg.err" ||
