@@ -73,6 +73,9 @@ void serial_drain(void)
 
 void serial_enable_rx_irq(void)
 {
-    if (present)
-        outb(COM1 + UART_IER, 0x01);
+    if (!present)
+        return;
+    /* Interrupt on every received byte (FIFO trigger level 1), not at 14. */
+    outb(COM1 + UART_FCR, 0x01);
+    outb(COM1 + UART_IER, 0x01);
 }

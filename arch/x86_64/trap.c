@@ -13,6 +13,7 @@
 
 #include "console.h"
 #include "cpu.h"
+#include "recover.h"
 #include "x86.h"
 
 static trap_handler_t handlers[48];
@@ -85,7 +86,11 @@ void trap_dump(const struct trap_frame *f)
 
 void trap_dispatch(struct trap_frame *f)
 {
+    if (trap_recover_safe(f)) /* a fault in the monitor's peek or poke */
+        return;
     if (f->vector < 48 && handlers[f->vector] && handlers[f->vector](f))
+        return;
+    if (trap_recover(f)) /* a fault in a monitor command */
         return;
 
     /* A fault in a guard page is a kernel stack overflow. It shows up as a

@@ -55,6 +55,12 @@ void vga_putc(char c)
         col = 0;
         break;
     case '\b':
+        /* At column 0, back up over the wrap onto the row above, so that
+         * the monitor can erase a line longer than the screen is wide. */
+        if (col == 0 && row > 0) {
+            row--;
+            col = COLS;
+        }
         if (col > 0)
             buf[row * COLS + --col] = (ATTR << 8) | ' ';
         break;

@@ -10,6 +10,7 @@
 #include <pagoda/kbench.h>
 #include <pagoda/kernel.h>
 #include <pagoda/ktest.h>
+#include <pagoda/monitor.h>
 #include <pagoda/pmm.h>
 #include <pagoda/printk.h>
 #include <pagoda/string.h>
@@ -61,6 +62,7 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
         kernel_exit_on_panic = true;
     boot_info_print(); /* the memory map, modules, ...; panics without a map */
     pmm_init(boot_info_get());
+    monitor_save_bootinfo(boot_info_get()); /* memmap's copy, before any reclaim */
 
     vmm_init();
     kheap_boot_init(); /* the heap (issue 6): after the VMM it grows through */
@@ -84,6 +86,5 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
         arch_emulator_exit(false); /* only an unknown kind comes back */
     }
 
-    printk("Pagoda is up. Nothing else to do yet: halting.\n");
-    arch_halt();
+    monitor_run(); /* interactive use: the kernel monitor, for good */
 }

@@ -7,6 +7,7 @@
  * line and stops, rather than recursing until the stack is gone.
  */
 #include <arch/arch.h>
+#include <arch/monitor.h>
 #include <pagoda/kernel.h>
 #include <pagoda/printk.h>
 
@@ -30,6 +31,10 @@ void panic_at(const char *file, int line, const char *fmt, ...)
 
     printk("\n*** PANIC at %s:%d: %s\n", file, line, msg);
     arch_backtrace(0);
+    if (arch_recover_armed()) { /* inside a monitor command: back to the prompt */
+        panicking = 0;
+        arch_recover_resume();
+    }
     if (kernel_exit_on_panic) {
         printk("*** leaving the emulator with failure status\n");
         arch_emulator_exit(false);

@@ -7,6 +7,8 @@
 #   MODE auto:  headless for tests: COM1 to SERIAL-LOG, run to the end (the
 #               kernel writes "Shutdown" to port 0x8900), killed with SIGINT
 #               after $BOCHS_TIMEOUT seconds
+# BOCHS_COM1 replaces the com1 settings after "enabled=1, " (e.g.
+# "mode=socket-server, dev=localhost:5555" for an interactive serial line).
 # Debian's Bochs has no `nogui`; the `term` display runs headless with TERM set.
 set -euo pipefail
 iso=$1 mode=$2 log=${3:-build/bochs-serial.log}
@@ -24,7 +26,7 @@ romimage: file=/usr/share/bochs/BIOS-bochs-latest
 vgaromimage: file=/usr/share/bochs/VGABIOS-lgpl-latest
 ata0-master: type=cdrom, path=$iso, status=inserted
 boot: cdrom
-com1: enabled=1, mode=file, dev=$log
+com1: enabled=1, ${BOCHS_COM1:-mode=file, dev=$log}
 display_library: term
 log: $dir/bochs.$mode.log
 panic: action=fatal

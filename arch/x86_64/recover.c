@@ -1,0 +1,124 @@
+/*
+ * Surviving faults in the monitor.
+ *
+ * Three ways back:
+ *  - trap_recover_safe, before any handler: a #PF/#GP/#SS/#AC whose RIP lies
+ *    inside safe.asm's access range resumes at its fixup, which returns
+ *    -E_RANGE to the caller of arch_safe_copy or arch_safe_store. It comes
+ *    first so that a peek never has side effects: no handler gets to demand-
+ *    page, or to panic about, an address the monitor merely looked at.
+ *  - trap_recover, after the handlers declined: any exception (not NMI or
+ *    #MC) while a recovery point is armed is reported, decoded, and resumes
+ *    at that point (arch_recover_arm returns 1).
+ *  - arch_recover_resume, from panic(): a handler that reports and panics
+ *    (the VMM's page-fault report does) also lands back at the point.
+ * The point disarms itself each time, so a fault in a report cannot loop.
+ * Everything else stays fatal, as before.
+ */
+#include <arch/arch.h>
+#include <arch/monitor.h>
+#include <arch/paging.h>
+#include <pagoda/errno.h>
+#include <pagoda/printk.h>
+
+#include "recover.h"
+#include "x86.h"
+
+extern const uint8_t safe_access_start[], safe_access_end[], safe_access_fixup[];
+
+struct arch_recover *recover_point; /* set by arch_recover_arm (safe.asm) */
+static struct arch_fault last;
+
+const struct arch_fault *arch_last_fault(void)
+{
+    return &last;
+}
+
+bool arch_va_canonical(vaddr_t va)
+{
+    return pg_is_canonical(va);
+}
+
+void arch_recover_disarm(void)
+{
+    recover_point = NULL;
+}
+
+void arch_fault_describe(const struct arch_fault *f, char *buf, size_t size)
+{
+    uint64_t off = 0;
+    const char *sym = ksym_lookup(f->rip, &off);
+    char where[96];
+    if (sym)
+        ksnprintf(where, sizeof(where), "%s+0x%llx", sym, (unsigned long long)off);
+    else
+        ksnprintf(where, sizeof(where), "0x%016llx", (unsigned long long)f->rip);
+
+    if (f->vector == 14) {
+        char why[96];
+        trap_decode_pf(f->error, why, sizeof(why));
+        ksnprintf(buf, size, "%s at 0x%016llx (%s) in %s", trap_name(f->vector),
+                  (unsigned long long)f->addr, why, where);
+    } else {
+        ksnprintf(buf, size, "%s, error 0x%llx, in %s", trap_name(f->vector),
+                  (unsigned long long)f->error, where);
+    }
+}
+
+static void record(const struct trap_frame *f)
+{
+    last.vector = f->vector;
+    last.error = f->error;
+    last.addr = f->vector == 14 ? read_cr2() : 0;
+    last.rip = f->rip;
+}
+
+bool trap_recover_safe(struct trap_frame *f)
+{
+    uint64_t v = f->vector;
+    if ((v == 13 || v == 14 || v == 12 || v == 17) && f->rip >= (uint64_t)safe_access_start &&
+        f->rip < (uint64_t)safe_access_end) {
+        record(f);
+        f->rip = (uint64_t)safe_access_fixup;
+        return true;
+    }
+    return false;
+}
+
+bool arch_recover_armed(void)
+{
+    return recover_point != NULL;
+}
+
+bool trap_recover(struct trap_frame *f)
+{
+    uint64_t v = f->vector;
+    if (v >= 32 || v == 2 || v == 18)
+        return false;
+
+    struct arch_recover *r = recover_point;
+    if (!r)
+        return false;
+    recover_point = NULL;
+    record(f);
+    char line[200];
+    arch_fault_describe(&last, line, sizeof(line));
+    printk("\n*** caught %s\n", line);
+    const char *stack = (v == 8 || v == 14) ? kstack_guard_hit(read_cr2()) : NULL;
+    if (stack)
+        printk("*** that is a kernel stack overflow: %s hit its guard page\n", stack);
+    else
+        arch_backtrace(f->rbp); /* (an overflow's would be one function, 30 times) */
+
+    f->rbx = r->rbx;
+    f->rbp = r->rbp;
+    f->r12 = r->r12;
+    f->r13 = r->r13;
+    f->r14 = r->r14;
+    f->r15 = r->r15;
+    f->rsp = r->rsp;
+    f->rip = r->rip;
+    f->rflags = r->rflags;
+    f->rax = 1;
+    return true;
+}
