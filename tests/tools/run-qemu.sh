@@ -9,7 +9,7 @@ gdb=0
 if [ "${1:-}" = --gdb ]; then gdb=1; shift; fi
 iso=$1
 shift
-args=(-cdrom "$iso" -serial stdio -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04)
+args=(-cdrom "$iso" -serial mon:stdio -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04)
 if [ -z "${DISPLAY:-}" ] && [ -z "${WAYLAND_DISPLAY:-}" ]; then
     args+=(-display none)
 fi
