@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # run-bochs.sh ISO MODE [SERIAL-LOG]
-#   MODE run:   boot the ISO; the VGA screen is drawn on this terminal by
-#               Bochs's `term` display and COM1 goes to build/bochs-serial.log
+#   MODE run:   boot the ISO with COM1 on this terminal (a TCP serial line
+#               bridged by tests/tools/serial-bridge.py; Ctrl-] leaves). The
+#               VGA screen is drawn by Bochs's `term` display into a pty we
+#               do not show; BOCHS_SCREEN=1 draws it here instead, with COM1
+#               going to build/bochs-serial.log
 #   MODE debug: the same under Bochs's internal debugger, with
 #               build/pagoda.sym loaded and magic breakpoints (xchg bx, bx) on
 #   MODE auto:  headless for tests: COM1 to SERIAL-LOG, run to the end (the
@@ -49,8 +52,20 @@ debug)
     ;;
 run)
     echo c > "$cmds"
-    echo "Bochs: serial output goes to $log (tail -f it in another terminal)."
-    exec bochs -q -unlock -f "$rc" -rc "$cmds"
+    if [ "${BOCHS_SCREEN:-0}" = 1 ]; then
+        echo "Bochs: the VGA screen is drawn here; serial output goes to $log."
+        exec bochs -q -unlock -f "$rc" -rc "$cmds"
+    fi
+    port=${BOCHS_PORT:-$((20000 + $$ % 20000))}
+    sed -i "s|^com1: .*|com1: enabled=1, mode=socket-server, dev=localhost:$port|" "$rc"
+    echo "Bochs: COM1 is this terminal (Ctrl-] leaves and stops Bochs)."
+    script -qfec "bochs -q -unlock -f '$rc' -rc '$cmds'" /dev/null < /dev/null > "$dir/screen.log" 2>&1 &
+    bochs_pid=$!
+    python3 tests/tools/serial-bridge.py localhost "$port" || true
+    # Bochs ignores SIGTERM; SIGINT stops it.
+    pkill -INT -P "$bochs_pid" 2> /dev/null || true
+    kill -INT "$bochs_pid" 2> /dev/null || true
+    wait "$bochs_pid" 2> /dev/null || true
     ;;
 auto)
     echo c > "$cmds"
