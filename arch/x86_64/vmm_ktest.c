@@ -352,3 +352,32 @@ KTEST(vmm_foreign_window_closed_after_detach)
     KT_ASSERT_EQ(rc_dead, -E_RANGE);
     KT_ASSERT_EQ(free_frames(), before);
 }
+
+/* The kernel half's PDPTs are made once, by vmm_init, and every space shares
+ * them through copies of its PML4 entries. A map in a kernel-half slot that
+ * has none must fail: a PDPT made then would reach only the live space (not
+ * the spaces made before it) and, kernel-half PDPTs never being freed, would
+ * leak on unmap. */
+KTEST(vmm_kernel_half_slots_are_fixed)
+{
+    uint64_t before = free_frames();
+    paddr_t pa = frame_with(0xD4);
+    KT_ASSERT(pa != 0);
+    vaddr_t va = pg_make(300, 1, 2, 3, 0); /* no PML4 entry: nothing there */
+    KT_ASSERT(!(*(volatile uint64_t *)pg_pml4e_addr(RECURSIVE_SLOT, va) & PTE_PRESENT));
+    int rc = vmm_map(va, pa, VMM_WRITE | VMM_NX);
+    if (rc == 0)
+        vmm_unmap(va, NULL);
+    bool pml4e = *(volatile uint64_t *)pg_pml4e_addr(RECURSIVE_SLOT, va) & PTE_PRESENT;
+    pmm_free((void *)pa, 1);
+    KT_ASSERT_EQ(rc, -E_RANGE);
+    KT_ASSERT(!pml4e);
+    KT_ASSERT_EQ(free_frames(), before);
+    /* The slots vmm_init made still take new tables below their PDPT. */
+    vaddr_t kva_end = KVA_LIMIT - PAGE_SIZE;
+    KT_ASSERT_EQ(vmm_map(kva_end, frame_with(0xD5), VMM_NX), 0);
+    paddr_t got = 0;
+    KT_ASSERT_EQ(vmm_unmap(kva_end, &got), 0);
+    pmm_free((void *)got, 1);
+    KT_ASSERT_EQ(free_frames(), before);
+}
