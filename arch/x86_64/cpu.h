@@ -35,6 +35,8 @@ void idt_init(void);
  * interrupted code may go on. Returning false makes the trap fatal. */
 typedef bool (*trap_handler_t)(struct trap_frame *f);
 void trap_set_handler(int vector, trap_handler_t h);
+/* The handler now installed for `vector` (NULL: none), to restore later. */
+trap_handler_t trap_get_handler(int vector);
 
 /* Print the whole trap frame, decoded, with a backtrace. */
 void trap_dump(const struct trap_frame *f);

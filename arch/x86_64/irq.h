@@ -17,6 +17,13 @@ void pic_mask(unsigned irq);
 /* End of interrupt for `irq` (both PICs for lines 8..15). */
 void pic_eoi(unsigned irq);
 
+/* The lines both PICs have in service (bit n: IRQ n), i.e. handlers that
+ * have not sent their EOI yet. */
+uint16_t pic_in_service(void);
+/* End every line in service: for the monitor's recovery point, which is
+ * outside every interrupt handler, so a line still in service there belongs
+ * to a handler that faulted or panicked and will never send its EOI. */
+void pic_eoi_in_service(void);
 /* PIT channel 0 as a periodic tick at `hz` on IRQ 0. */
 void pit_init(unsigned hz);
 

@@ -3,6 +3,7 @@
  * an emulator, backtraces and symbol lookup.
  */
 #include <arch/arch.h>
+#include <arch/monitor.h>
 #include <pagoda/printk.h>
 
 #include "console.h"
@@ -87,11 +88,19 @@ void arch_backtrace(uint64_t rbp)
         rbp = (uint64_t)__builtin_frame_address(0);
     printk("backtrace:\n");
     /* Each frame is [saved rbp][return address]. Stop at a null or
-     * misaligned frame, one outside the higher half, or after 32 frames. */
+     * misaligned frame, one outside the higher half, or after 32 frames.
+     * The frame is read with arch_safe_copy: the rbp of a crashed context
+     * may point anywhere, and a fault here, inside a fault report, would
+     * turn one report into a fatal cascade (or, in the monitor, a fault
+     * after the recovery point has been used). */
     for (int depth = 0; depth < 32; depth++) {
         if (rbp == 0 || (rbp & 7) || rbp < 0xffff800000000000ULL)
             break;
-        uint64_t *frame = (uint64_t *)rbp;
+        uint64_t frame[2];
+        if (arch_safe_copy(frame, (const void *)rbp, sizeof(frame)) != 0) {
+            printk("  (frame at 0x%016llx unreadable)\n", (unsigned long long)rbp);
+            break;
+        }
         uint64_t ret = frame[1];
         if (ret == 0)
             break;

@@ -43,6 +43,26 @@ static uint16_t read_isr(void)
     return (uint16_t)(inb(PIC1_CMD) | (inb(PIC2_CMD) << 8));
 }
 
+uint16_t pic_in_service(void)
+{
+    return read_isr();
+}
+
+void pic_eoi_in_service(void)
+{
+    if (!initialised)
+        return;
+    uint16_t isr = read_isr();
+    /* A non-specific EOI ends the highest-priority line in service: one per
+     * line set. The master's cascade bit (2) is set for any slave line. */
+    for (unsigned i = 8; i < 16; i++)
+        if (isr & (1u << i))
+            outb(PIC2_CMD, PIC_EOI);
+    for (unsigned i = 0; i < 8; i++)
+        if (isr & (1u << i))
+            outb(PIC1_CMD, PIC_EOI);
+}
+
 static bool spurious7(struct trap_frame *f)
 {
     if (read_isr() & (1u << 7))

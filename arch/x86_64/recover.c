@@ -13,6 +13,8 @@
  *  - arch_recover_resume, from panic(): a handler that reports and panics
  *    (the VMM's page-fault report does) also lands back at the point.
  * The point disarms itself each time, so a fault in a report cannot loop.
+ * The point is outside every interrupt handler: the last two also end any
+ * PIC line still in service, whose handler was cut short.
  * Everything else stays fatal, as before.
  */
 #include <arch/arch.h>
@@ -21,6 +23,7 @@
 #include <pagoda/errno.h>
 #include <pagoda/printk.h>
 
+#include "irq.h"
 #include "recover.h"
 #include "x86.h"
 
@@ -109,6 +112,11 @@ bool trap_recover(struct trap_frame *f)
         printk("*** that is a kernel stack overflow: %s hit its guard page\n", stack);
     else
         arch_backtrace(f->rbp); /* (an overflow's would be one function, 30 times) */
+
+    /* If the fault hit inside an interrupt handler, that handler's EOI will
+     * never come, and its line (with every lower-priority one) would stay
+     * blocked: the monitor would wait for input in hlt forever. */
+    pic_eoi_in_service();
 
     f->rbx = r->rbx;
     f->rbp = r->rbp;

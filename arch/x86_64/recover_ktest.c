@@ -2,14 +2,18 @@
  * In-kernel tests of what the monitor stands on: fault-safe access, the
  * recovery point, the page-table walk, and the input translation.
  */
+#include <arch/arch.h>
 #include <arch/monitor.h>
 #include <pagoda/errno.h>
 #include <pagoda/ktest.h>
 #include <pagoda/memlayout.h>
+#include <pagoda/printk.h>
 #include <pagoda/string.h>
 #include <pagoda/vmm.h>
 
+#include "cpu.h"
 #include "irq.h"
+#include "x86.h"
 
 static uint64_t target = 0x1122334455667788ULL;
 
@@ -120,4 +124,78 @@ KTEST(mon_keyboard_speaks_like_a_terminal)
     char got[32];
     type(codes, sizeof(codes), got, sizeof(got));
     KT_ASSERT_EQ(strcmp(got, "heLl\x15\x1b[A\x1b[BAa\x7f\r"), 0);
+}
+
+/* A fault (or a panic) inside an interrupt handler, while a monitor command
+ * runs, goes back to the command's recovery point: the handler never
+ * reaches its EOI. The PIC must not be left with that line in service, or it
+ * would block the line and every lower-priority one (on the master: the
+ * timer, the keyboard and COM1) for good, and the monitor would sleep in hlt
+ * forever. */
+static trap_handler_t saved_pit;
+static volatile int pit_faults;
+static volatile bool pit_panics;
+
+static bool faulting_pit(struct trap_frame *f)
+{
+    trap_set_handler(IRQ_BASE + IRQ_PIT, saved_pit);
+    pit_faults++;
+    if (pit_panics)
+        panic("test: a panic in the timer handler, before its EOI");
+    __asm__ volatile("ud2"); /* dies before pic_eoi */
+    return true;
+}
+
+/* Returns how the point was left (1 fault, 2 panic); *in_service: the PIC's
+ * lines in service then; *ticked: the tick came back afterwards. */
+static int cut_short_pit_handler(bool panics, uint16_t *in_service, bool *ticked)
+{
+    bool was_on = arch_irq_save();
+    arch_input_start(); /* the PICs and the 100 Hz tick (turns interrupts on) */
+    cli();
+    saved_pit = trap_get_handler(IRQ_BASE + IRQ_PIT);
+    pit_faults = 0;
+    pit_panics = panics;
+    trap_set_handler(IRQ_BASE + IRQ_PIT, faulting_pit);
+
+    struct arch_recover r;
+    int how = arch_recover_arm(&r); /* armed with interrupts off */
+    if (how == 0)
+        for (;;) /* wait for the tick; other interrupts just loop */
+            __asm__ volatile("sti; hlt; cli" ::: "memory");
+    arch_recover_disarm();
+    *in_service = pic_in_service();
+
+    /* With the PIC released, the restored handler counts ticks again. */
+    uint64_t t0 = arch_ticks();
+    *ticked = false;
+    sti();
+    for (uint64_t i = 0; i < 200000000ULL && !*ticked; i++) {
+        cpu_relax();
+        *ticked = arch_ticks() != t0;
+    }
+    cli();
+    arch_irq_restore(was_on);
+    return how;
+}
+
+KTEST(mon_fault_in_irq_handler_releases_the_pic)
+{
+    uint16_t isr;
+    bool ticked;
+    KT_ASSERT_EQ(cut_short_pit_handler(false, &isr, &ticked), 1);
+    KT_ASSERT_EQ(pit_faults, 1);
+    KT_ASSERT_EQ(arch_last_fault()->vector, 6);
+    KT_ASSERT_EQ(isr, 0);
+    KT_ASSERT(ticked);
+}
+
+KTEST(mon_panic_in_irq_handler_releases_the_pic)
+{
+    uint16_t isr;
+    bool ticked;
+    KT_ASSERT_EQ(cut_short_pit_handler(true, &isr, &ticked), 2);
+    KT_ASSERT_EQ(pit_faults, 1);
+    KT_ASSERT_EQ(isr, 0);
+    KT_ASSERT(ticked);
 }

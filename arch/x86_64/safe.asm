@@ -11,12 +11,14 @@
 ; arch_recover (include/arch/monitor.h) and returns 0. trap_recover rewrites
 ; the trap frame from it, so that the iretq "returns" from arch_recover_arm
 ; a second time, with 1 in RAX. arch_recover_resume does the same without a
-; trap frame (for panic): it loads the registers itself and returns 2.
+; trap frame (for panic): it loads the registers itself and returns 2. Both
+; end any PIC line left in service by an interrupt handler cut short.
 
 %define E_INVAL 2
 %define E_RANGE 6
 
 extern recover_point
+extern pic_eoi_in_service
 
 global arch_safe_copy
 global arch_safe_store
@@ -93,9 +95,12 @@ arch_recover_arm:
 
 ; void arch_recover_resume(void): back to the armed point, disarming it.
 arch_recover_resume:
+    cmp qword [rel recover_point], 0
+    je .none
+    sub rsp, 8                  ; (entered by a call: realign for ours)
+    call pic_eoi_in_service     ; a panicking IRQ handler sent no EOI
+    add rsp, 8
     mov rdi, [rel recover_point]
-    test rdi, rdi
-    jz .none
     mov qword [rel recover_point], 0
     mov rbx, [rdi + 0]
     mov rbp, [rdi + 8]

@@ -43,6 +43,11 @@ void trap_set_handler(int vector, trap_handler_t h)
         handlers[vector] = h;
 }
 
+trap_handler_t trap_get_handler(int vector)
+{
+    return vector >= 0 && vector < 48 ? handlers[vector] : NULL;
+}
+
 void trap_decode_pf(uint64_t err, char *buf, size_t size)
 {
     ksnprintf(buf, size, "%s %s %s%s%s%s",

@@ -17,7 +17,9 @@
  *    so no stale translation of the window page survives).
  *  - Unmapping the last entry of a PT, PD or (user-half) PDPT gives that table
  *    back to the PMM. Kernel-half PDPTs are never freed: every space shares
- *    them through its PML4 (vmm_space_create copies those entries).
+ *    them through its PML4 (vmm_space_create copies those entries). For the
+ *    same reason a map never creates one: outside the kernel-half slots
+ *    vmm_init set up, it fails with -E_RANGE.
  *  - Every change to a present entry is followed by invlpg of the page.
  *
  * Cost: a map or unmap touches at most four entries plus one 512-entry scan
@@ -131,10 +133,15 @@ static int walk(unsigned slot, vaddr_t va, enum walk_mode mode, volatile uint64_
     volatile uint64_t *l1e = ent(pg_pte_addr(slot, va));
     int rc;
 
-    /* PML4 entry -> the PDPT, seen at the page holding l3e. */
+    /* PML4 entry -> the PDPT, seen at the page holding l3e. Only the user
+     * half gets new PDPTs here: the kernel half's are made by vmm_init
+     * (vmm_ensure_pdpt) and shared by every space, and one made later would
+     * reach only this space and never be freed. */
     if (!(*l4e & PTE_PRESENT)) {
         if (mode != WALK_CREATE)
             return -E_NOENT;
+        if (va >= USER_LIMIT)
+            return -E_RANGE;
         if ((rc = new_table(l4e, pg_table_of((vaddr_t)l3e), inter_bits(va))))
             return rc;
     }

@@ -5,6 +5,7 @@
  * Scratch addresses are in the kernel space's user half, which nothing else
  * uses, each in its own PML4 slot so that every test starts with no tables.
  */
+#include <arch/monitor.h>
 #include <pagoda/errno.h>
 #include <pagoda/ktest.h>
 #include <pagoda/memlayout.h>
@@ -324,5 +325,59 @@ KTEST(vmm_space_isolation)
     /* Destroy frees the user frames and every table: count back exactly. */
     vmm_space_destroy(s1);
     vmm_space_destroy(s2);
+    KT_ASSERT_EQ(free_frames(), before);
+}
+
+/* Once an edit through the foreign slot is over, nothing may still reach the
+ * space's tables through PML4[509]: a stale TLB entry there would let a read
+ * or a write (the monitor's peek and poke) land in a table after the space
+ * is destroyed and its frames reused. */
+KTEST(vmm_foreign_window_closed_after_detach)
+{
+    uint64_t before = free_frames();
+    struct vmm_space *s = vmm_space_create();
+    KT_ASSERT(s != NULL);
+    paddr_t a = frame_with(0xC3);
+    KT_ASSERT(a != 0);
+    vaddr_t va = 0x400000;
+    /* The map reads the PML4, PDPT, PD and PT through the foreign window. */
+    KT_ASSERT_EQ(vmm_space_map(s, va, a, VMM_WRITE | VMM_USER | VMM_NX), 0);
+    uint64_t e = 0;
+    int rc4 = arch_safe_copy(&e, (const void *)pg_pml4e_addr(FOREIGN_SLOT, va), 8);
+    int rc1 = arch_safe_copy(&e, (const void *)pg_pte_addr(FOREIGN_SLOT, va), 8);
+    vmm_space_destroy(s);
+    int rc_dead = arch_safe_copy(&e, (const void *)pg_pml4e_addr(FOREIGN_SLOT, va), 8);
+    KT_ASSERT_EQ(rc4, -E_RANGE);
+    KT_ASSERT_EQ(rc1, -E_RANGE);
+    KT_ASSERT_EQ(rc_dead, -E_RANGE);
+    KT_ASSERT_EQ(free_frames(), before);
+}
+
+/* The kernel half's PDPTs are made once, by vmm_init, and every space shares
+ * them through copies of its PML4 entries. A map in a kernel-half slot that
+ * has none must fail: a PDPT made then would reach only the live space (not
+ * the spaces made before it) and, kernel-half PDPTs never being freed, would
+ * leak on unmap. */
+KTEST(vmm_kernel_half_slots_are_fixed)
+{
+    uint64_t before = free_frames();
+    paddr_t pa = frame_with(0xD4);
+    KT_ASSERT(pa != 0);
+    vaddr_t va = pg_make(300, 1, 2, 3, 0); /* no PML4 entry: nothing there */
+    KT_ASSERT(!(*(volatile uint64_t *)pg_pml4e_addr(RECURSIVE_SLOT, va) & PTE_PRESENT));
+    int rc = vmm_map(va, pa, VMM_WRITE | VMM_NX);
+    if (rc == 0)
+        vmm_unmap(va, NULL);
+    bool pml4e = *(volatile uint64_t *)pg_pml4e_addr(RECURSIVE_SLOT, va) & PTE_PRESENT;
+    pmm_free((void *)pa, 1);
+    KT_ASSERT_EQ(rc, -E_RANGE);
+    KT_ASSERT(!pml4e);
+    KT_ASSERT_EQ(free_frames(), before);
+    /* The slots vmm_init made still take new tables below their PDPT. */
+    vaddr_t kva_end = KVA_LIMIT - PAGE_SIZE;
+    KT_ASSERT_EQ(vmm_map(kva_end, frame_with(0xD5), VMM_NX), 0);
+    paddr_t got = 0;
+    KT_ASSERT_EQ(vmm_unmap(kva_end, &got), 0);
+    pmm_free((void *)got, 1);
     KT_ASSERT_EQ(free_frames(), before);
 }

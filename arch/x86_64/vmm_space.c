@@ -8,8 +8,8 @@
  * the space's own PML4 (its recursive slot), and entry 509, which is empty.
  *
  * To edit a space that is not live, vmm_attach points the live PML4's entry
- * 509 at it and reloads CR3, so no stale translation of the foreign window
- * survives from a previous attachment; the page-table code then runs through
+ * 509 at it and reloads CR3, and vmm_detach clears the entry and reloads CR3
+ * again, so no translation of the foreign window outlives an attachment; the page-table code then runs through
  * FOREIGN_SLOT (see <arch/paging.h> for the address arithmetic).
  *
  * Cost: create is one frame and 256 entry copies; destroy walks every
@@ -68,10 +68,14 @@ unsigned vmm_attach(struct vmm_space *s)
 
 void vmm_detach(unsigned slot)
 {
-    /* No flush needed here: nothing reads the window until the next attach,
-     * and that one reloads CR3. */
-    if (slot == FOREIGN_SLOT)
+    /* Flush as the window closes, not only when the next one opens: until
+     * then the TLB would still reach the detached space's tables at
+     * PML4[509], and a stray access there (the monitor's peek or poke) would
+     * read or write them, or their frames once the space is destroyed. */
+    if (slot == FOREIGN_SLOT) {
         *live_pml4e(FOREIGN_SLOT) = 0;
+        write_cr3(read_cr3());
+    }
 }
 
 struct vmm_space *vmm_space_kernel(void)

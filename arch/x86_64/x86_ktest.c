@@ -1,4 +1,6 @@
 /* In-kernel tests of the x86 foundation: descriptor tables and traps. */
+#include <arch/arch.h>
+#include <arch/monitor.h>
 #include <pagoda/ktest.h>
 #include <pagoda/printk.h>
 #include <pagoda/string.h>
@@ -83,4 +85,20 @@ KTEST(x86_printk_formats_into_buffer)
     char buf[64];
     ksnprintf(buf, sizeof(buf), "%s=%016llx %zu", "cr3", 0x1000ULL, (size_t)7);
     KT_ASSERT(strcmp(buf, "cr3=0000000000001000 7") == 0);
+}
+
+/* A backtrace from a bad frame pointer (a crashed context's rbp can be
+ * anything) reports what it can and returns: it must not fault inside the
+ * fault report. */
+KTEST(x86_backtrace_survives_a_bad_frame_pointer)
+{
+    uint64_t fake[2] = {0xfffffffffffff000ULL, (uint64_t)&arch_backtrace + 1};
+    struct arch_recover r;
+    volatile int how = arch_recover_arm(&r);
+    if (how == 0) {
+        arch_backtrace(0xffff900000000000ULL); /* canonical, unmapped */
+        arch_backtrace((uint64_t)fake);        /* one frame, then an unmapped one */
+    }
+    arch_recover_disarm();
+    KT_ASSERT_EQ(how, 0);
 }

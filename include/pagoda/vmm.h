@@ -23,7 +23,8 @@
 void vmm_init(void);
 
 /* Map one 4 KiB page. -E_EXIST if virt is mapped, -E_NOMEM without frames
- * for tables, -E_ALIGN / -E_INVAL for bad addresses. */
+ * for tables, -E_ALIGN / -E_INVAL for bad addresses, -E_RANGE in a part of
+ * the kernel half outside the layout (<pagoda/memlayout.h>). */
 int vmm_map(vaddr_t virt, paddr_t phys, unsigned flags);
 /* Unmap one page; returns its frame through *phys. -E_NOENT if unmapped.
  * Empty tables go back to the PMM. */

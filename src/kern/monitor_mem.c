@@ -9,6 +9,7 @@
  * bring the kernel down a moment later, which is a crash, not a lesson.
  */
 #include <arch/monitor.h>
+#include <arch/paging.h>
 #include <pagoda/errno.h>
 #include <pagoda/pmm.h>
 #include <pagoda/printk.h>
@@ -61,6 +62,12 @@ void mon_cmd_peek(int argc, char **argv)
     }
 }
 
+/* In the recursive or the foreign window: the page tables themselves. */
+static bool in_table_window(vaddr_t va)
+{
+    return pg_l4(va) == RECURSIVE_SLOT || pg_l4(va) == FOREIGN_SLOT;
+}
+
 void mon_cmd_poke(int argc, char **argv)
 {
     vaddr_t va;
@@ -81,6 +88,17 @@ void mon_cmd_poke(int argc, char **argv)
     if (!arch_va_canonical(va + size - 1) || va + size - 1 < va) {
         printk("0x%llx + %llu runs past the end of canonical space\n", (unsigned long long)va,
                (unsigned long long)size);
+        return;
+    }
+    /* A store into a page table through its window changes a mapping with no
+     * invlpg and behind the VMM's accounting: one word can unmap the kernel,
+     * and the machine resets at the next TLB miss. map and unmap do that job
+     * properly. */
+    vaddr_t last = va + size - 1;
+    if (in_table_window(va) || in_table_window(last)) {
+        vaddr_t at = in_table_window(va) ? va : last;
+        printk("refusing: 0x%llx is in %s; use map and unmap (walk shows the entries)\n",
+               (unsigned long long)at, mon_kernel_region(at));
         return;
     }
     if (arch_safe_store(va, value, (unsigned)size) != 0) {

@@ -53,3 +53,4 @@ monitor_bochs_case monitor-bochs monitor tests/boot/monitor/bochs.txt
 iso monitor-ktests "test=mon_"
 qemu_case monitor-ktests monitor-ktests 33 --expect '^PASS mon_keyboard' \
     --expect '^[0-9]+ passed, 0 failed' --reject '^FAIL'
+monitor_case monitor-hostile monitor tests/boot/monitor/hostile.txt
