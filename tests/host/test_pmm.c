@@ -314,6 +314,39 @@ HTEST(pmm_reclaim_bootloader)
     fake_fini(&f);
 }
 
+/* Overlapping entries: anything not usable wins, also over bootloader-
+ * reclaimable memory, so reclaiming it must not free what a reserved or
+ * kernel entry covers, whatever the entries' order. */
+HTEST(pmm_reclaim_never_frees_reserved_overlap)
+{
+    static const struct stivale2_mmap_entry m[] = {
+        E(0x100000, 0x1000000, USABLE),  E(0x400000, 0x100000, RECLAIM),
+        E(0x440000, 0x2800, RESERVED),   /* inside the reclaimable entry, unaligned */
+        E(0x4F0000, 0x20000, KERNEL),    /* over its end */
+        E(0x3F0000, 0x20000, RESERVED),  /* over its start */
+        E(0x800000, 0x10000, RESERVED),  E(0x808000, 0x10000, RECLAIM), /* reserved first */
+    };
+    struct fake f;
+    CHECK_EQ(fake_init(&f, m, ARRAY_SIZE(m)), 0);
+    uint64_t start = f.c.free_frames;
+    /* 0x410..0x440 and 0x443..0x4f0 come back; 0x810..0x818 too. */
+    CHECK_EQ(pmm_core_reclaim(&f.c), 0x30 + 0xad + 0x8);
+    CHECK_EQ(f.c.free_frames, start + 0x30 + 0xad + 0x8);
+    CHECK(pmm_core_is_free(&f.c, 0x410000));
+    CHECK(!pmm_core_is_free(&f.c, 0x40f000));
+    CHECK(!pmm_core_is_free(&f.c, 0x440000));
+    CHECK(!pmm_core_is_free(&f.c, 0x442000));
+    CHECK(pmm_core_is_free(&f.c, 0x443000));
+    CHECK(!pmm_core_is_free(&f.c, 0x4f0000));
+    CHECK(!pmm_core_is_free(&f.c, 0x80f000));
+    CHECK(pmm_core_is_free(&f.c, 0x810000));
+    CHECK_EQ(pmm_core_free(&f.c, 0x440000, 1), -E_BADFREE);
+    CHECK_EQ(pmm_core_free(&f.c, 0x4f0000, 1), -E_BADFREE);
+    CHECK_EQ(pmm_core_free(&f.c, 0x808000, 1), -E_BADFREE);
+    CHECK_EQ(pmm_core_check(&f.c), 0);
+    fake_fini(&f);
+}
+
 HTEST(pmm_unsorted_overlapping_map)
 {
     /* Reserved entries inside usable ones win, in any order. */
