@@ -257,6 +257,33 @@ HTEST(heap_redzone_violation_detected)
     CHECK(strstr(htest_panic_msg, "redzone") != NULL);
 }
 
+/* A stray write over a live block's header (its canary intact): kfree
+ * would panic on it, so kheap_check must see it too. */
+HTEST(heap_check_sees_a_live_header_overwritten)
+{
+    setup(REGION_BYTES, 1);
+    char *a = kmalloc(48), *b = kmalloc(48), *big = kmalloc(5000);
+    CHECK_EQ(kheap_check(), 0);
+    uint64_t saved;
+    memcpy(&saved, b - 8, 8);
+    memset(b - 8, 0, 8); /* b's check word */
+    CHECK(kheap_check() != 0);
+    CHECK(EXPECT_PANIC(kfree(b)));
+    memcpy(b - 8, &saved, 8);
+    CHECK_EQ(kheap_check(), 0);
+    memcpy(&saved, big - 8, 8);
+    memset(big - 8, 0, 8);
+    CHECK(kheap_check() != 0);
+    CHECK(EXPECT_PANIC(kfree(big)));
+    memcpy(big - 8, &saved, 8);
+    CHECK_EQ(kheap_check(), 0);
+    kfree(a);
+    kfree(b);
+    kfree(big);
+    CHECK_EQ(live_bytes(), 0);
+    CHECK_EQ(kheap_check(), 0);
+}
+
 HTEST(heap_poison_violation_detected)
 {
     setup(REGION_BYTES, 1);
