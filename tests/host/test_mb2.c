@@ -594,6 +594,31 @@ HTEST(mb2_framebuffer_and_textmode)
     CHECK(tag(STIVALE2_STRUCT_TAG_FRAMEBUFFER_ID) == NULL);
 }
 
+/* Every carve-out fits at full capacity: the kernel, the info block, 16
+ * modules and a framebuffer over RAM, which must never stay usable. */
+HTEST(mb2_full_modules_and_framebuffer_in_ram)
+{
+    grub_prologue();
+    for (int i = 0; i < MB2_MAX_MODULES; i++)
+        blob_module(&blob, 0x200000 + i * 0x2000, 0x200800 + i * 0x2000, "m");
+    fb_tag(0x2000000, 0x1000, 1024, 16, 32, 1);
+    blob_mmap(&blob, 24, blob_qemu_map, ARRAY_SIZE(blob_qemu_map));
+    blob_end(&blob);
+    CHECK_EQ(adapt(), 0);
+    struct stivale2_struct_tag_modules *mt = tag(STIVALE2_STRUCT_TAG_MODULES_ID);
+    CHECK(mt && mt->module_count == MB2_MAX_MODULES);
+    CHECK_EQ(ctx.nproblems, 0);
+    struct stivale2_struct_tag_memmap *m = memmap();
+    bool fb = false;
+    for (uint64_t i = 0; m && i < m->entries; i++) {
+        const struct stivale2_mmap_entry *e = &m->memmap[i];
+        if (e->base < 0x2010000 && e->base + e->length > 0x2000000)
+            CHECK_EQ(e->type, FB);
+        fb |= e->type == FB && e->base == 0x2000000 && e->length == 0x10000;
+    }
+    CHECK(fb);
+}
+
 HTEST(mb2_rsdp_smbios_efi)
 {
     uint8_t old_rsdp[20] = "RSD PTR \x11OLDOEM";
