@@ -287,6 +287,23 @@ HTEST(pmm_double_and_bad_frees)
     fake_fini(&f);
 }
 
+/* pmm_core_allocatable answers for the whole of [first, first + n): a
+ * count that would wrap past 2^64 is never allocatable. */
+HTEST(pmm_allocatable_huge_count)
+{
+    struct fake f;
+    CHECK_EQ(fake_flat(&f, MiB(64)), 0);
+    uint64_t first = f.c.ranges[0].first;
+    CHECK(pmm_core_allocatable(&f.c, first, 1));
+    CHECK(!pmm_core_allocatable(&f.c, first, f.c.ranges[0].end - first + 1));
+    CHECK(!pmm_core_allocatable(&f.c, first, UINT64_MAX));
+    CHECK(!pmm_core_allocatable(&f.c, first, UINT64_MAX - first + 2)); /* wraps to frame 1 */
+    f.c.last_range = 0;
+    CHECK(!pmm_core_allocatable(&f.c, first + 1, UINT64_MAX - 8));
+    CHECK(!pmm_core_allocatable(&f.c, UINT64_MAX - 8, 10)); /* wraps to frame 1 */
+    fake_fini(&f);
+}
+
 HTEST(pmm_reclaim_bootloader)
 {
     static const struct stivale2_mmap_entry m[] = {
