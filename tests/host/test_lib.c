@@ -42,6 +42,15 @@ HTEST(format_width_and_padding)
     SAME_AS_LIBC("100%% %s", "done");
 }
 
+/* '+' and ' ' are for signed conversions only; '#' with %o prefixes a 0;
+ * a negative '*' precision counts as none. */
+HTEST(format_flags_as_c_defines_them)
+{
+    SAME_AS_LIBC("[%+u] [% u] [%+x] [% X] [%+lu]", 5u, 7u, 0xabu, 0xcdu, 9UL);
+    SAME_AS_LIBC("[%#o] [%#o] [%#.3o] [%#5o]", 8u, 0u, 8u, 8u);
+    SAME_AS_LIBC("[%.*d] [%.*s]", -1, 42, -1, "abc");
+}
+
 HTEST(format_pointer_and_null)
 {
     char buf[64];
