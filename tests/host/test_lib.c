@@ -5,6 +5,7 @@
 #include <pagoda/crc32.h>
 #include <pagoda/errno.h>
 #include <pagoda/kernel.h>
+#include <pagoda/mb2.h>
 #include <pagoda/printk.h>
 #include <pagoda/string.h>
 
@@ -97,6 +98,20 @@ HTEST(cmdline_lookup)
     CHECK(cmdline_get("missing", v, sizeof(v)) == NULL);
     cmdline_set("test=averyveryverylongprefix");
     CHECK(cmdline_get("test", v, 5) != NULL && strcmp(v, "aver") == 0);
+}
+
+/* The kernel keeps the whole command line the boot-info adapter keeps
+ * (MB2_CMDLINE_MAX bytes), so a word near its end is still found. */
+HTEST(cmdline_as_long_as_the_adapter_keeps)
+{
+    static char line[MB2_CMDLINE_MAX];
+    char v[16];
+    memset(line, 'a', sizeof(line));
+    memcpy(line, "pad=", 4);
+    memcpy(line + sizeof(line) - 12, " test=heap_", 11);
+    line[sizeof(line) - 1] = '\0';
+    cmdline_set(line);
+    CHECK(cmdline_get("test", v, sizeof(v)) != NULL && strcmp(v, "heap_") == 0);
 }
 
 HTEST(strlcpy_and_errnames)
