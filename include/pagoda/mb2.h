@@ -27,7 +27,7 @@
 #define MB2_MAX_INPUT 256                    /* Multiboot2 memory-map entries read */
 #define MB2_MAX_MODULES 16                   /* modules kept */
 #define MB2_MAX_PMRS 32                      /* protected memory ranges (ELF sections) */
-#define MB2_MAX_CARVES (MB2_MAX_MODULES + 2) /* kernel, info block, modules */
+#define MB2_MAX_CARVES (MB2_MAX_MODULES + 3) /* kernel, info, modules, framebuffer */
 #define MB2_CMDLINE_MAX 1024                 /* command line, NUL included */
 #define MB2_RSDP_MAX 36                      /* an ACPI 2.0 XSDP; a 1.0 RSDP is 20 bytes */
 #define MB2_SMBIOS_MAX 32                    /* an SMBIOS 2.x entry point is 31 bytes, 3.x 24 */

@@ -68,7 +68,8 @@ const char *mb2_tag_string(struct mb2_ctx *ctx, uint32_t off, uint32_t skip);
 /* Collect ctx->in from the memory-map tag, else from the basic meminfo.
  * Returns false when neither gives a single entry. */
 bool mb2_memmap_collect(struct mb2_ctx *ctx);
-/* True when [base, end) lies wholly inside available input entries. */
+/* True when [base, end) lies wholly inside available input entries and no
+ * more restrictive input entry overlaps it (it is usable in the final map). */
 bool mb2_memmap_covers(const struct mb2_ctx *ctx, uint64_t base, uint64_t end);
 /* Add a carve-out [base, end), rounded outwards to pages. */
 void mb2_memmap_carve(struct mb2_ctx *ctx, uint64_t base, uint64_t end, uint32_t type);

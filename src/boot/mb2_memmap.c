@@ -148,6 +148,12 @@ bool mb2_memmap_covers(const struct mb2_ctx *ctx, uint64_t base, uint64_t end)
 {
     if (end <= base)
         return true;
+    /* A more restrictive entry over any of it wins in the normalised map, so
+     * that part is not RAM, whatever usable entry lies under it. */
+    for (unsigned i = 0; i < ctx->nin; i++)
+        if (ctx->in[i].type != STIVALE2_MMAP_USABLE && ctx->in[i].base <= end - 1 &&
+            ctx->in[i].last >= base)
+            return false;
     uint64_t pos = base;
     /* Each step moves pos past the end of one input range: at most nin steps. */
     for (unsigned step = 0; step <= ctx->nin; step++) {

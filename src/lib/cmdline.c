@@ -3,9 +3,11 @@
  * GRUB passes what follows the kernel path on the multiboot2 line.
  */
 #include <pagoda/kernel.h>
+#include <pagoda/mb2.h>
 #include <pagoda/string.h>
 
-#define CMDLINE_MAX 512
+/* As much as the boot-info adapter keeps, so no word it passes is lost. */
+#define CMDLINE_MAX MB2_CMDLINE_MAX
 static char cmdline[CMDLINE_MAX];
 
 void cmdline_set(const char *s) { kstrlcpy(cmdline, s ? s : "", sizeof(cmdline)); }

@@ -33,8 +33,9 @@ struct spec {
     int width, prec;
 };
 
-static void emit_number(struct out *o, unsigned long long v, bool neg, unsigned base, bool upper,
-                        const struct spec *s)
+/* `sign`: a signed conversion, the only kind '+' and ' ' apply to. */
+static void emit_number(struct out *o, unsigned long long v, bool neg, bool sign, unsigned base,
+                        bool upper, const struct spec *s)
 {
     const char *digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
     char tmp[24];
@@ -46,12 +47,14 @@ static void emit_number(struct out *o, unsigned long long v, bool neg, unsigned 
         v /= base;
     }
     int zeros = s->prec > n ? s->prec - n : 0;
+    if (s->alt && base == 8 && zeros == 0 && (n == 0 || tmp[n - 1] != '0'))
+        zeros = 1; /* '#' with %o: the first digit is a 0 */
     const char *prefix = "";
     if (neg)
         prefix = "-";
-    else if (s->plus)
+    else if (sign && s->plus)
         prefix = "+";
-    else if (s->space)
+    else if (sign && s->space)
         prefix = " ";
     else if (s->alt && base == 16 && n > 0 && !(n == 1 && tmp[0] == '0'))
         prefix = upper ? "0X" : "0x";
@@ -163,7 +166,7 @@ int kvsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
             else if (lng == -2)
                 sv = (signed char)sv;
             emit_number(&o, sv < 0 ? 0ULL - (unsigned long long)sv : (unsigned long long)sv,
-                        sv < 0, 10, false, &s);
+                        sv < 0, true, 10, false, &s);
             break;
         case 'u':
         case 'x':
@@ -180,12 +183,12 @@ int kvsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
                 u = (unsigned short)u;
             else if (lng == -2)
                 u = (unsigned char)u;
-            emit_number(&o, u, false, *p == 'o' ? 8 : *p == 'u' ? 10 : 16, *p == 'X', &s);
+            emit_number(&o, u, false, false, *p == 'o' ? 8 : *p == 'u' ? 10 : 16, *p == 'X', &s);
             break;
         case 'p':
             s.alt = true;
-            emit_number(&o, (unsigned long long)(uintptr_t)va_arg(ap, void *), false, 16, false,
-                        &s);
+            emit_number(&o, (unsigned long long)(uintptr_t)va_arg(ap, void *), false, false, 16,
+                        false, &s);
             break;
         case 'c':
             s.prec = -1;

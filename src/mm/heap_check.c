@@ -10,7 +10,8 @@
  * on block boundaries, and with the in-use count adds up to its capacity; the
  * class lists and counters agree with the chunks found; with hardening, every
  * free small block still has its FREE check word and poison, and every live
- * block its ALLOC check word and canary.
+ * block its ALLOC check word and canary (counted: as many small blocks carry
+ * it as their chunk has in use, as many list blocks as kmalloc has live).
  */
 #include <pagoda/errno.h>
 
@@ -74,12 +75,19 @@ static int check_chunk(const struct heap *h, const struct chunk *ch, uint32_t *c
         BAD("chunk %#lx: %u free + %u used + %u uncarved != %u", (unsigned long)ch->base, nfree,
             ch->used, uncarved, ch->total);
     if (h->harden) { /* every live block's check word and canary */
+        uint32_t nlive = 0;
         for (uintptr_t a = first; a < ch->carve; a += ch->stride) {
             const void *p = (const void *)(a + HDR_SIZE);
-            if ((uint32_t)hdr_of(p)->tag == heap_check_word(h, p, HSTATE_ALLOC) &&
-                check_live_block(h, p))
+            if ((uint32_t)hdr_of(p)->tag != heap_check_word(h, p, HSTATE_ALLOC))
+                continue;
+            if (check_live_block(h, p))
                 return -E_CORRUPT;
+            nlive++;
         }
+        /* A carved block off the free list with no ALLOC word: overwritten. */
+        if (nlive != ch->used)
+            BAD("chunk %#lx: %u blocks with a live check word, %u in use (a header overwritten?)",
+                (unsigned long)ch->base, nlive, ch->used);
     }
     chunks_per_class[ch->cls]++;
     live_per_class[ch->cls] += ch->used;
@@ -95,7 +103,7 @@ static bool in_pool(const struct heap *h, uintptr_t base)
 }
 
 static int check_segments(const struct heap *h, size_t *nfree, size_t *free_bytes, uint32_t *chunks,
-                          uint64_t *live)
+                          uint64_t *live, size_t *live_list)
 {
     for (const struct lseg *s = h->segs; s; s = s->next) {
         const struct hhdr *b = (const struct hhdr *)s->first;
@@ -130,6 +138,7 @@ static int check_segments(const struct heap *h, size_t *nfree, size_t *free_byte
             } else if (h->harden && (uint32_t)b->tag == heap_check_word(h, b + 1, HSTATE_ALLOC)) {
                 if (check_live_block(h, b + 1))
                     return -E_CORRUPT;
+                (*live_list)++;
             }
             prev_free = is_free;
             b = (const struct hhdr *)(a + n);
@@ -170,15 +179,20 @@ static int check_bins(const struct heap *h, size_t *nfree, size_t *free_bytes)
 int kheap_check(void)
 {
     const struct heap *h = &kheap;
-    size_t walk_free = 0, walk_bytes = 0, bin_free = 0, bin_bytes = 0;
+    size_t walk_free = 0, walk_bytes = 0, bin_free = 0, bin_bytes = 0, live_list = 0;
     uint32_t chunks[KHEAP_NCLASSES + 1] = {0}; /* + the pool */
     uint64_t live[KHEAP_NCLASSES] = {0};
 
     if (!h->src)
         return 0; /* bump arena only */
-    if (check_segments(h, &walk_free, &walk_bytes, chunks, live) ||
+    if (check_segments(h, &walk_free, &walk_bytes, chunks, live, &live_list) ||
         check_bins(h, &bin_free, &bin_bytes))
         return -E_CORRUPT;
+    /* Hardened, each kmalloc'd list block has a live check word; one that
+     * lost it was overwritten (the heap's own list blocks carry none). */
+    if (h->harden && live_list != h->list_live_objects)
+        BAD("list blocks: %zu with a live check word, %zu live (a header overwritten?)",
+            live_list, h->list_live_objects);
     if (walk_free != bin_free || walk_bytes != bin_bytes || walk_free != h->free_blocks ||
         walk_bytes != h->free_bytes)
         BAD("free blocks: %zu in the blocks, %zu in the bins, %zu counted", walk_free, bin_free,

@@ -443,8 +443,8 @@ void kheap_stats(struct kheap_stats *st)
     st->live_objects = h->list_live_objects;
     for (unsigned c = 0; c < KHEAP_NCLASSES; c++) {
         const struct bclass *k = &h->cls[c];
-        uint32_t per = (uint32_t)((CHUNK_SIZE - HDR_SIZE - sizeof(struct chunk)) /
-                                  (heap_class_size[c] + h->bhdr));
+        /* As block_refill lays a chunk out (the descriptor lives off-chunk). */
+        uint32_t per = (uint32_t)((CHUNK_SIZE - HDR_SIZE) / (heap_class_size[c] + h->bhdr));
         st->cls[c] = (struct kheap_class_stats){
             .size = heap_class_size[c],
             .chunks = k->nchunks,

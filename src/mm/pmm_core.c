@@ -158,6 +158,8 @@ paddr_t pmm_core_alloc_run(struct pmm_core *c, size_t n, size_t align, uint64_t 
 bool pmm_core_allocatable(struct pmm_core *c, uint64_t first, uint64_t n)
 {
     const struct pmm_frame_range *r = &c->ranges[c->last_range];
+    if (n > UINT64_MAX - first) /* first + n would wrap past 2^64 */
+        return false;
     if (likely(c->nranges && first >= r->first && first + n <= r->end))
         return true;
     /* Binary search for the last range starting at or below `first`. */

@@ -8,7 +8,8 @@
  *  2. USABLE entries, shrunk inward to whole pages, set their bits;
  *  3. every other entry, widened outward to whole pages, clears its bits
  *     again, so a map with overlaps errs on the safe side; bootloader-
- *     reclaimable entries are remembered for pmm_core_reclaim;
+ *     reclaimable entries are remembered for pmm_core_reclaim, less the
+ *     frames any other non-usable entry covers (those stay used for good);
  *  4. the low 1 MiB and the bitmap's own frames are cleared;
  *  5. the runs of set bits become the allocatable ranges;
  *  6. the summary levels, the free count and the hint are computed.
@@ -206,6 +207,33 @@ static void remember_reclaimable(struct pmm_core *c, const struct stivale2_mmap_
     /* else: more reclaimable pieces than slots; these stay used. */
 }
 
+/* Frames [lo, hi) are covered by an entry that is neither usable nor
+ * bootloader-reclaimable: it wins, so no reclaimable range may keep them. A
+ * range split in two when the list is full loses its tail (it stays used). */
+static void reclaim_cut(struct pmm_core *c, uint64_t lo, uint64_t hi)
+{
+    for (unsigned i = 0; i < c->nreclaim;) {
+        struct pmm_frame_range *r = &c->reclaim[i];
+        if (r->end <= lo || r->first >= hi) {
+            i++;
+            continue;
+        }
+        if (r->first < lo && r->end > hi) {
+            if (c->nreclaim < PMM_MAX_RECLAIM)
+                c->reclaim[c->nreclaim++] = (struct pmm_frame_range){hi, r->end};
+            r->end = lo;
+        } else if (r->first < lo) {
+            r->end = lo;
+        } else if (r->end > hi) {
+            r->first = hi;
+        } else {
+            *r = c->reclaim[--c->nreclaim]; /* wholly covered: look at slot i again */
+            continue;
+        }
+        i++;
+    }
+}
+
 /* Steps 5 and 6: ranges from runs of free frames, then summaries. */
 static void build_ranges_and_summaries(struct pmm_core *c)
 {
@@ -258,6 +286,10 @@ int pmm_core_init(struct pmm_core *c, const struct stivale2_mmap_entry *map, siz
             raw_fill(c, map[i].base >> PAGE_SHIFT,
                      ALIGN_UP(entry_end(&map[i]), PAGE_SIZE) >> PAGE_SHIFT, false);
     }
+    for (size_t i = 0; i < n; i++) /* step 3, whatever the entries' order */
+        if (!may_become_usable(map[i].type) && map[i].base < PMM_PHYS_LIMIT)
+            reclaim_cut(c, map[i].base >> PAGE_SHIFT,
+                        ALIGN_UP(entry_end(&map[i]), PAGE_SIZE) >> PAGE_SHIFT);
     c->usable_frames = popcount_l0(c, 0, c->nframes);
 
     raw_fill(c, 0, PMM_LOW_RESERVE >> PAGE_SHIFT, false); /* step 4 */

@@ -7,7 +7,8 @@
  *   run, free of any address (must fail cleanly or be legal), reclaim.
  * Checked after every step: the core's own invariants (pmm_core_check), runs
  * lie in usable memory at or above 1 MiB and never overlap, a refused free
- * changes nothing, and the free count returns to its start at the end.
+ * changes nothing, a reclaim frees nothing that a non-usable, non-reclaimable
+ * entry covers, and the free count returns to its start at the end.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint64_t f, n;
     } live[MAX_LIVE];
     int nlive = 0;
+    bool reclaimed = false;
 
     for (; pos + 4 <= size; pos += 4) {
         uint8_t op = data[pos] % 8;
@@ -105,6 +107,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             uint64_t got = pmm_core_reclaim(&c);
             INVARIANT(c.free_frames == before + got);
             start += got;
+            /* What is neither usable nor reclaimable stays used, overlaps or not
+             * (checked once: later reclaims free nothing). */
+            for (size_t i = 0; i < n && !reclaimed; i++) {
+                if (map[i].type == STIVALE2_MMAP_USABLE ||
+                    map[i].type == STIVALE2_MMAP_BOOTLOADER_RECLAIMABLE)
+                    continue;
+                for (uint64_t a = ALIGN_DOWN(map[i].base, PAGE_SIZE);
+                     a < map[i].base + map[i].length; a += PAGE_SIZE)
+                    INVARIANT(!pmm_core_is_free(&c, a));
+            }
+            reclaimed = true;
         }
         INVARIANT(pmm_core_check(&c) == 0);
     }

@@ -257,6 +257,57 @@ HTEST(heap_redzone_violation_detected)
     CHECK(strstr(htest_panic_msg, "redzone") != NULL);
 }
 
+/* A stray write over a live block's header (its canary intact): kfree
+ * would panic on it, so kheap_check must see it too. */
+HTEST(heap_check_sees_a_live_header_overwritten)
+{
+    setup(REGION_BYTES, 1);
+    char *a = kmalloc(48), *b = kmalloc(48), *big = kmalloc(5000);
+    CHECK_EQ(kheap_check(), 0);
+    uint64_t saved;
+    memcpy(&saved, b - 8, 8);
+    memset(b - 8, 0, 8); /* b's check word */
+    CHECK(kheap_check() != 0);
+    CHECK(EXPECT_PANIC(kfree(b)));
+    memcpy(b - 8, &saved, 8);
+    CHECK_EQ(kheap_check(), 0);
+    memcpy(&saved, big - 8, 8);
+    memset(big - 8, 0, 8);
+    CHECK(kheap_check() != 0);
+    CHECK(EXPECT_PANIC(kfree(big)));
+    memcpy(big - 8, &saved, 8);
+    CHECK_EQ(kheap_check(), 0);
+    kfree(a);
+    kfree(b);
+    kfree(big);
+    CHECK_EQ(live_bytes(), 0);
+    CHECK_EQ(kheap_check(), 0);
+}
+
+/* The per-class capacity counts the blocks the chunks really hold: with
+ * every block of a chunk in use, live equals capacity, at each level. */
+HTEST(heap_class_capacity_matches_chunks)
+{
+    static void *p[4096];
+    for (int harden = 0; harden <= 1; harden++) {
+        setup(REGION_BYTES, harden);
+        struct kheap_stats st;
+        int n = 0;
+        do { /* fill class 0 (16 bytes) until a second chunk appears */
+            p[n++] = kmalloc(harden ? 8 : 16);
+            kheap_stats(&st);
+        } while (st.cls[0].chunks < 2 && n < 4096);
+        CHECK_EQ(st.cls[0].chunks, 2);
+        CHECK_EQ(st.cls[0].live, (uint64_t)n);
+        CHECK(st.cls[0].live <= st.cls[0].capacity);
+        /* The first chunk is full: n - 1 blocks. */
+        CHECK_EQ(st.cls[0].capacity, 2 * (uint64_t)(n - 1));
+        while (n)
+            kfree(p[--n]);
+        CHECK_EQ(kheap_check(), 0);
+    }
+}
+
 HTEST(heap_poison_violation_detected)
 {
     setup(REGION_BYTES, 1);

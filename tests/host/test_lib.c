@@ -5,6 +5,7 @@
 #include <pagoda/crc32.h>
 #include <pagoda/errno.h>
 #include <pagoda/kernel.h>
+#include <pagoda/mb2.h>
 #include <pagoda/printk.h>
 #include <pagoda/string.h>
 
@@ -40,6 +41,18 @@ HTEST(format_width_and_padding)
     SAME_AS_LIBC("[%+d] [% d] [%.3d] [%*d] [%-*d]", 5, 5, 7, 6, 1, 6, 1);
     SAME_AS_LIBC("[%10s] [%-10s] [%.2s] [%c] [%3c]", "abc", "abc", "abc", 'x', 'y');
     SAME_AS_LIBC("100%% %s", "done");
+}
+
+/* '+' and ' ' are for signed conversions only; '#' with %o prefixes a 0;
+ * a negative '*' precision counts as none. */
+HTEST(format_flags_as_c_defines_them)
+{
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat" /* the flags are meaningless here, on purpose */
+    SAME_AS_LIBC("[%+u] [% u] [%+x] [% X] [%+lu]", 5u, 7u, 0xabu, 0xcdu, 9UL);
+#pragma GCC diagnostic pop
+    SAME_AS_LIBC("[%#o] [%#o] [%#.3o] [%#5o]", 8u, 0u, 8u, 8u);
+    SAME_AS_LIBC("[%.*d] [%.*s]", -1, 42, -1, "abc");
 }
 
 HTEST(format_pointer_and_null)
@@ -85,6 +98,20 @@ HTEST(cmdline_lookup)
     CHECK(cmdline_get("missing", v, sizeof(v)) == NULL);
     cmdline_set("test=averyveryverylongprefix");
     CHECK(cmdline_get("test", v, 5) != NULL && strcmp(v, "aver") == 0);
+}
+
+/* The kernel keeps the whole command line the boot-info adapter keeps
+ * (MB2_CMDLINE_MAX bytes), so a word near its end is still found. */
+HTEST(cmdline_as_long_as_the_adapter_keeps)
+{
+    static char line[MB2_CMDLINE_MAX];
+    char v[16];
+    memset(line, 'a', sizeof(line));
+    memcpy(line, "pad=", 4);
+    memcpy(line + sizeof(line) - 12, " test=heap_", 11);
+    line[sizeof(line) - 1] = '\0';
+    cmdline_set(line);
+    CHECK(cmdline_get("test", v, sizeof(v)) != NULL && strcmp(v, "heap_") == 0);
 }
 
 HTEST(strlcpy_and_errnames)

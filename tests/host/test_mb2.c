@@ -298,6 +298,44 @@ HTEST(mb2_module_malformed)
     CHECK(mb2_memmap_verify(memmap()) == NULL);
 }
 
+/* RAM means RAM in the normalised map: a usable input entry that a more
+ * restrictive one overlaps is not RAM there, so a module in that overlap is
+ * outside RAM, as the kernel image check says too. */
+HTEST(mb2_module_over_reserved_inside_usable)
+{
+    static const struct mb2_in_entry in[] = {
+        {0x0, 0x9FC00, 1},
+        {0x100000, 0x7F00000, 1},
+        {0x400000, 0x100000, 2}, /* reserved inside the usable entry */
+    };
+    env.info_phys = 0x300000;
+    grub_prologue();
+    blob_module(&blob, 0x400000, 0x401000, "in-reserved");
+    blob_module(&blob, 0x4FF000, 0x501000, "straddles");
+    blob_module(&blob, 0x600000, 0x601000, "fine");
+    blob_mmap(&blob, 24, in, ARRAY_SIZE(in));
+    blob_end(&blob);
+    int r = adapt();
+    env.info_phys = 0x10F458;
+    CHECK_EQ(r, 0);
+    CHECK(logged("\"in-reserved\"", "outside RAM"));
+    CHECK(logged("\"straddles\"", "outside RAM"));
+    struct stivale2_struct_tag_modules *mt = tag(STIVALE2_STRUCT_TAG_MODULES_ID);
+    CHECK(mt && mt->module_count == 1 && strcmp(mt->modules[0].string, "fine") == 0);
+    /* Every module kept lies inside KERNEL_AND_MODULES. */
+    struct stivale2_struct_tag_memmap *m = memmap();
+    for (uint64_t j = 0; mt && m && j < mt->module_count; j++) {
+        bool inside = false;
+        for (uint64_t i = 0; i < m->entries; i++)
+            inside |= m->memmap[i].type == KM && m->memmap[i].base <= mt->modules[j].begin &&
+                      mt->modules[j].end <= m->memmap[i].base + m->memmap[i].length;
+        CHECK(inside);
+    }
+    CHECK(MAP_IS({0x0, 0x9F000, U}, {0x100000, 0xF000, KM}, {0x10F000, 0x1F1000, U},
+                 {0x300000, 0x1000, BR}, {0x301000, 0xFF000, U}, {0x400000, 0x100000, R},
+                 {0x500000, 0x100000, U}, {0x600000, 0x1000, KM}, {0x601000, 0x79FF000, U}));
+}
+
 HTEST(mb2_too_many_modules)
 {
     grub_prologue();
@@ -554,6 +592,31 @@ HTEST(mb2_framebuffer_and_textmode)
     adapt();
     CHECK(logged("tag 8 (framebuffer)", "width 70000 does not fit 16 bits"));
     CHECK(tag(STIVALE2_STRUCT_TAG_FRAMEBUFFER_ID) == NULL);
+}
+
+/* Every carve-out fits at full capacity: the kernel, the info block, 16
+ * modules and a framebuffer over RAM, which must never stay usable. */
+HTEST(mb2_full_modules_and_framebuffer_in_ram)
+{
+    grub_prologue();
+    for (int i = 0; i < MB2_MAX_MODULES; i++)
+        blob_module(&blob, 0x200000 + i * 0x2000, 0x200800 + i * 0x2000, "m");
+    fb_tag(0x2000000, 0x1000, 1024, 16, 32, 1);
+    blob_mmap(&blob, 24, blob_qemu_map, ARRAY_SIZE(blob_qemu_map));
+    blob_end(&blob);
+    CHECK_EQ(adapt(), 0);
+    struct stivale2_struct_tag_modules *mt = tag(STIVALE2_STRUCT_TAG_MODULES_ID);
+    CHECK(mt && mt->module_count == MB2_MAX_MODULES);
+    CHECK_EQ(ctx.nproblems, 0);
+    struct stivale2_struct_tag_memmap *m = memmap();
+    bool fb = false;
+    for (uint64_t i = 0; m && i < m->entries; i++) {
+        const struct stivale2_mmap_entry *e = &m->memmap[i];
+        if (e->base < 0x2010000 && e->base + e->length > 0x2000000)
+            CHECK_EQ(e->type, FB);
+        fb |= e->type == FB && e->base == 0x2000000 && e->length == 0x10000;
+    }
+    CHECK(fb);
 }
 
 HTEST(mb2_rsdp_smbios_efi)

@@ -287,6 +287,23 @@ HTEST(pmm_double_and_bad_frees)
     fake_fini(&f);
 }
 
+/* pmm_core_allocatable answers for the whole of [first, first + n): a
+ * count that would wrap past 2^64 is never allocatable. */
+HTEST(pmm_allocatable_huge_count)
+{
+    struct fake f;
+    CHECK_EQ(fake_flat(&f, MiB(64)), 0);
+    uint64_t first = f.c.ranges[0].first;
+    CHECK(pmm_core_allocatable(&f.c, first, 1));
+    CHECK(!pmm_core_allocatable(&f.c, first, f.c.ranges[0].end - first + 1));
+    CHECK(!pmm_core_allocatable(&f.c, first, UINT64_MAX));
+    CHECK(!pmm_core_allocatable(&f.c, first, UINT64_MAX - first + 2)); /* wraps to frame 1 */
+    f.c.last_range = 0;
+    CHECK(!pmm_core_allocatable(&f.c, first + 1, UINT64_MAX - 8));
+    CHECK(!pmm_core_allocatable(&f.c, UINT64_MAX - 8, 10)); /* wraps to frame 1 */
+    fake_fini(&f);
+}
+
 HTEST(pmm_reclaim_bootloader)
 {
     static const struct stivale2_mmap_entry m[] = {
@@ -310,6 +327,39 @@ HTEST(pmm_reclaim_bootloader)
     CHECK_EQ(pmm_core_alloc(&f.c, 1), 0x200000);
     CHECK_EQ(pmm_core_free(&f.c, 0x1214000, 1), -E_DOUBLE);
     CHECK_EQ(pmm_core_free(&f.c, 0x1215000, 1), -E_BADFREE); /* still reserved */
+    CHECK_EQ(pmm_core_check(&f.c), 0);
+    fake_fini(&f);
+}
+
+/* Overlapping entries: anything not usable wins, also over bootloader-
+ * reclaimable memory, so reclaiming it must not free what a reserved or
+ * kernel entry covers, whatever the entries' order. */
+HTEST(pmm_reclaim_never_frees_reserved_overlap)
+{
+    static const struct stivale2_mmap_entry m[] = {
+        E(0x100000, 0x1000000, USABLE),  E(0x400000, 0x100000, RECLAIM),
+        E(0x440000, 0x2800, RESERVED),   /* inside the reclaimable entry, unaligned */
+        E(0x4F0000, 0x20000, KERNEL),    /* over its end */
+        E(0x3F0000, 0x20000, RESERVED),  /* over its start */
+        E(0x800000, 0x10000, RESERVED),  E(0x808000, 0x10000, RECLAIM), /* reserved first */
+    };
+    struct fake f;
+    CHECK_EQ(fake_init(&f, m, ARRAY_SIZE(m)), 0);
+    uint64_t start = f.c.free_frames;
+    /* 0x410..0x440 and 0x443..0x4f0 come back; 0x810..0x818 too. */
+    CHECK_EQ(pmm_core_reclaim(&f.c), 0x30 + 0xad + 0x8);
+    CHECK_EQ(f.c.free_frames, start + 0x30 + 0xad + 0x8);
+    CHECK(pmm_core_is_free(&f.c, 0x410000));
+    CHECK(!pmm_core_is_free(&f.c, 0x40f000));
+    CHECK(!pmm_core_is_free(&f.c, 0x440000));
+    CHECK(!pmm_core_is_free(&f.c, 0x442000));
+    CHECK(pmm_core_is_free(&f.c, 0x443000));
+    CHECK(!pmm_core_is_free(&f.c, 0x4f0000));
+    CHECK(!pmm_core_is_free(&f.c, 0x80f000));
+    CHECK(pmm_core_is_free(&f.c, 0x810000));
+    CHECK_EQ(pmm_core_free(&f.c, 0x440000, 1), -E_BADFREE);
+    CHECK_EQ(pmm_core_free(&f.c, 0x4f0000, 1), -E_BADFREE);
+    CHECK_EQ(pmm_core_free(&f.c, 0x808000, 1), -E_BADFREE);
     CHECK_EQ(pmm_core_check(&f.c), 0);
     fake_fini(&f);
 }
