@@ -111,6 +111,10 @@ void vmm_init(void)
     bool irq = arch_irq_save();
     vmm_current = &vmm_kernel_space;
     write_cr3(pml4);
+    /* Only now may VMM_GLOBAL mean something: a global entry would outlive
+     * the CR3 switch above. No boot-table entry is global. */
+    if (cpu_has_pge())
+        write_cr4(read_cr4() | CR4_PGE);
     pmm_bitmap_move((void *)(PMM_BITMAP_BASE + (bm_phys & PAGE_MASK)));
     arch_irq_restore(irq);
     pmm_set_frame_access(vmm_map_temp, vmm_unmap_temp);

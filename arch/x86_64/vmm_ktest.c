@@ -41,6 +41,29 @@ static paddr_t frame_with(uint64_t pattern)
     return pa;
 }
 
+/* VMM_GLOBAL reaches the leaf, and the CPU honours it (CR4.PGE) when it can. */
+KTEST(vmm_global_flag_is_live)
+{
+    uint64_t before = free_frames();
+    KT_ASSERT_EQ(!!(read_cr4() & CR4_PGE), cpu_has_pge());
+    paddr_t pa = frame_with(0x6161);
+    KT_ASSERT(pa != 0);
+    vaddr_t va = SCRATCH(0) + 0x2000;
+    KT_ASSERT_EQ(vmm_map(va, pa, VMM_WRITE | VMM_NX | VMM_GLOBAL), 0);
+    unsigned flags = 0;
+    KT_ASSERT_EQ(vmm_translate(va, NULL, &flags), 0);
+    KT_ASSERT(flags & VMM_GLOBAL);
+    KT_ASSERT_EQ(*(volatile uint64_t *)va, 0x6161);
+    /* invlpg drops global entries too: after unmap, the page must fault. */
+    paddr_t got = 0;
+    KT_ASSERT_EQ(vmm_unmap(va, &got), 0);
+    KT_ASSERT_EQ(got, pa);
+    uint64_t v;
+    KT_ASSERT(arch_safe_copy(&v, (const void *)va, sizeof(v)) != 0);
+    pmm_free((void *)pa, 1);
+    KT_ASSERT_EQ(free_frames(), before);
+}
+
 KTEST(vmm_map_translate_unmap)
 {
     uint64_t before = free_frames();
