@@ -56,9 +56,14 @@ void arch_emulator_exit(bool success)
 {
     cli();
     serial_drain();
-    outl(0xF4, success ? 0x10 : 0x11); /* QEMU isa-debug-exit */
-    for (const char *s = "Shutdown"; *s; s++) /* Bochs */
-        outb(0x8900, (uint8_t)*s);
+    /* On a real PC these ports may belong to something; there we just halt
+     * with the summary on the screen. */
+    if (cpu_is_emulated()) {
+        outl(0xF4, success ? 0x10 : 0x11); /* QEMU isa-debug-exit */
+        for (const char *s = "Shutdown"; *s; s++) /* Bochs */
+            outb(0x8900, (uint8_t)*s);
+    }
+    printk("%s: halted\n", success ? "done" : "failed");
     arch_halt();
 }
 
