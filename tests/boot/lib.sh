@@ -117,18 +117,14 @@ qemu_case() {
     usb-xhci) drive=(-drive "if=none,id=stick,format=raw,file=$image,snapshot=on"
         -device qemu-xhci,id=xhci -device usb-storage,bus=xhci.0,drive=stick,bootindex=0) ;;
     esac
-    local status
-    if [ -n "$input" ]; then
-        timeout -k 5 "$timeout" "$QEMU" "${drive[@]}" -m "$mem" -display none -no-reboot \
-            -device isa-debug-exit,iobase=0xf4,iosize=0x04 -serial stdio "${extra[@]}" \
-            < "$input" > "$log" 2>&1
-        status=$?
-    else
-        timeout -k 5 "$timeout" "$QEMU" "${drive[@]}" -m "$mem" -display none -no-reboot \
-            -device isa-debug-exit,iobase=0xf4,iosize=0x04 -serial "file:$log" \
-            "${extra[@]}" < /dev/null > "$log.qemu" 2>&1
-        status=$?
-    fi
+    # With --input, COM1 is stdio fed from the file and QEMU's own messages
+    # land in the log; otherwise COM1 goes straight to the log.
+    local serial="file:$log" in=/dev/null out="$log.qemu"
+    [ -n "$input" ] && serial=stdio in=$input out=$log
+    local status=0
+    timeout -k 5 "$timeout" "$QEMU" "${drive[@]}" -m "$mem" -display none -no-reboot \
+        -device isa-debug-exit,iobase=0xf4,iosize=0x04 -serial "$serial" "${extra[@]}" \
+        < "$in" > "$out" 2>&1 || status=$?
     if [ "$status" != "$want" ] && { [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; }; then
         record FAIL "$name" "timed out after ${timeout}s (log: $log)"
         return

@@ -8,44 +8,40 @@ what=${1:-run}
 declare -A pkg_of=(
     [nasm]=nasm [gcc]=gcc [ld]=binutils [make]=make [grub-mkrescue]=grub-common
     [xorriso]=xorriso [mformat]=mtools [qemu-system-x86_64]=qemu-system-x86
-    [bochs]=bochs [script]=bsdutils [python3]=python3
+    [bochs]=bochs [script]=bsdutils [python3]=python3 [clang]=clang [valgrind]=valgrind
+)
+# Files a package provides that no command on the PATH reveals.
+declare -A pkg_of_file=(
+    # grub-mkrescue without the BIOS platform files silently makes an ISO that
+    # does not boot on a PC ("Could not read from CDROM (code 0009)").
+    [/usr/lib/grub/i386-pc/cdboot.img]=grub-pc-bin
 )
 tools=(nasm gcc ld grub-mkrescue xorriso mformat qemu-system-x86_64)
 case $what in
-test) tools+=(bochs clang python3 script) ;;
-bench) tools+=(clang valgrind python3); pkg_of[clang]=clang; pkg_of[valgrind]=valgrind ;;
+test)
+    tools+=(bochs clang python3 script)
+    # Bochs needs its BIOS images; clang needs libFuzzer's runtime.
+    pkg_of_file+=([/usr/share/bochs/BIOS-bochs-latest]=bochsbios
+        [/usr/share/bochs/VGABIOS-lgpl-latest]=vgabios
+        ["/usr/lib/*/bochs/plugins/libbx_term_gui.so"]=bochs-term
+        ["/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a"]=libclang-rt-14-dev)
+    ;;
+bench)
+    tools+=(clang valgrind python3)
+    pkg_of_file+=([/usr/include/mimalloc.h]=libmimalloc-dev
+        [/usr/include/jemalloc/jemalloc.h]=libjemalloc-dev
+        [/usr/include/gperftools/tcmalloc.h]=libgoogle-perftools-dev)
+    ;;
 esac
-pkg_of[clang]=clang
-pkg_of[valgrind]=valgrind
 
 missing=()
 for t in "${tools[@]}"; do
     command -v "$t" > /dev/null 2>&1 || missing+=("${pkg_of[$t]}")
 done
-# grub-mkrescue without the BIOS platform files silently makes an ISO that
-# does not boot on a PC ("Could not read from CDROM (code 0009)").
-[ -f /usr/lib/grub/i386-pc/cdboot.img ] || missing+=(grub-pc-bin)
-if [ "$what" = test ] || [ "$what" = run ]; then
-    # Bochs needs its BIOS images and the term display plugin; QEMU's BIOS
-    # comes with the package.
-    if [ "$what" = test ]; then
-        [ -f /usr/share/bochs/BIOS-bochs-latest ] || missing+=(bochsbios)
-        [ -f /usr/share/bochs/VGABIOS-lgpl-latest ] || missing+=(vgabios)
-        ls /usr/lib/*/bochs/plugins/libbx_term_gui.so > /dev/null 2>&1 || missing+=(bochs-term)
-        # libFuzzer and the sanitizers' runtime for clang.
-        ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a > /dev/null 2>&1 ||
-            missing+=(libclang-rt-14-dev)
-    fi
-fi
-if [ "$what" = bench ]; then
-    for h in mimalloc.h jemalloc/jemalloc.h gperftools/tcmalloc.h; do
-        [ -f "/usr/include/$h" ] || case $h in
-            mimalloc.h) missing+=(libmimalloc-dev) ;;
-            jemalloc/*) missing+=(libjemalloc-dev) ;;
-            gperftools/*) missing+=(libgoogle-perftools-dev) ;;
-        esac
-    done
-fi
+for f in "${!pkg_of_file[@]}"; do
+    # Unquoted on purpose: some paths are globs over versions and triplets.
+    compgen -G "$f" > /dev/null || missing+=("${pkg_of_file[$f]}")
+done
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
