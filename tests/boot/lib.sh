@@ -14,6 +14,11 @@
 #       boot ISO in Bochs from CD-ROM; Bochs's status means nothing, so
 #       the serial markers decide
 #   shell_case NAME COMMAND...     passes when COMMAND exits 0
+#   job FUNC [ARGS...]             run FUNC as one unit: the case calls inside
+#                                  it run in order, after one another; a
+#                                  unit may run beside other units, so a
+#                                  check that reads a case's log goes into
+#                                  the same FUNC as the case
 #
 # Logs go to build/test/NAME.log.
 
@@ -28,6 +33,8 @@ CASES_FAILED=0
 CURRENT_GROUP=${CURRENT_GROUP:-boot}
 
 group() { CURRENT_GROUP=$1; }
+
+job() { "$@"; }
 
 record() { # record PASS|FAIL NAME [REASON]
     local verdict=$1 name=$2 reason=${3:-}
