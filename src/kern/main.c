@@ -17,6 +17,7 @@
 #include <pagoda/vmm.h>
 
 #include "kheap_source.h"
+#include "memcheck_boot.h"
 #include "vmm_demo.h"
 
 bool kernel_exit_on_panic;
@@ -66,6 +67,7 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
 
     vmm_init();
     kheap_boot_init(); /* the heap (issue 6): after the VMM it grows through */
+    memcheck_boot_init(); /* sampled guard pages (heap_sample=), pmm_check= */
     pmm_reclaim_bootloader(); /* the adapter copied all it needs from the info */
     vmm_demo_craftyos();
     kheap_demo_string();

@@ -28,6 +28,7 @@
  * interrupt handler.
  */
 #include <pagoda/errno.h>
+#include <pagoda/kfence.h>
 
 #include "heap_internal.h"
 
@@ -214,6 +215,12 @@ __attribute__((noinline)) static void *kmalloc_slow(size_t size, size_t align)
 
 void *kmalloc(size_t size)
 {
+    /* kfence hook (sampled guard pages, kfence.h): one in about N. */
+    if (unlikely(--kfence_countdown == 0)) {
+        void *kp = kfence_alloc_sampled(size);
+        if (kp)
+            return kp;
+    }
     struct heap *h = &kheap;
     if (likely(size < h->small_limit)) {
         struct bclass *k = &h->cls[heap_class_of[(size + h->rz + 15) >> 4]];
@@ -322,6 +329,11 @@ __attribute__((noinline)) static void kfree_checked(struct heap *h, void *p, str
 
 void kfree(void *p)
 {
+    /* kfence hook: a sampled object goes back to kfence, before any read. */
+    if (unlikely(kfence_owns(p))) {
+        kfence_free(p);
+        return;
+    }
     struct heap *h = &kheap;
     if (unlikely((uintptr_t)p - h->lo >= h->hi - h->lo)) {
         kfree_outside(p);
@@ -372,12 +384,20 @@ static size_t live_usable(struct heap *h, const void *p, struct chunk **chp)
 
 size_t kmalloc_usable_size(const void *p)
 {
+    if (unlikely(kfence_owns(p))) /* kfence hook */
+        return kfence_usable_size(p);
     struct chunk *ch;
     return p ? live_usable(&kheap, p, &ch) : 0;
 }
 
 void *krealloc(void *p, size_t size)
 {
+    if (unlikely(kfence_owns(p))) { /* kfence hook */
+        if (size)
+            return kfence_realloc(p, size);
+        kfence_free(p);
+        return NULL;
+    }
     struct heap *h = &kheap;
     if (!p)
         return kmalloc(size);
@@ -453,4 +473,8 @@ void kheap_stats(struct kheap_stats *st)
         };
         st->live_objects += k->live;
     }
+    struct kfence_stats kst; /* kfence hook: sampled objects are live too */
+    kfence_get_stats(&kst);
+    st->live_bytes += kst.live_bytes;
+    st->live_objects += kst.live;
 }
