@@ -74,6 +74,26 @@ static uint8_t canary_byte(uintptr_t a)
     return (uint8_t)(0xaa ^ (a & 0xff));
 }
 
+/* The canary word at an 8-aligned address a: its 8 canary bytes. */
+static uint64_t canary_word(uintptr_t a)
+{
+    uint64_t w = 0;
+    for (unsigned k = 0; k < 8; k++)
+        w |= (uint64_t)canary_byte(a + k) << (8 * k);
+    return w;
+}
+
+/* The 32 distinct canary words (they repeat every 256 bytes), so a page is
+ * filled and checked a word at a time. */
+static uint64_t canary_words[32];
+
+static void fill_canary(uintptr_t page)
+{
+    uint64_t *w = (uint64_t *)page;
+    for (size_t i = 0; i < PAGE_SIZE / 8; i++)
+        w[i] = canary_words[i & 31];
+}
+
 static uint64_t next_rand(void)
 {
     /* xorshift64*: cheap, and enough to scatter the sampling points. */
@@ -120,6 +140,8 @@ void kfence_init(struct kfence_source *src, uint64_t interval, uint64_t seed)
         if (kf.slots[i].state == SLOT_LIVE)
             panic("kfence_init: object %p still live", (void *)kf.slots[i].addr);
     memset(&kf, 0, sizeof(kf));
+    for (unsigned i = 0; i < 32; i++)
+        canary_words[i] = canary_word(i * 8);
     kf.src = src;
     kf.rng = (seed ^ 0x9e3779b97f4a7c15ULL) | 1;
     kfence_pool_lo = src ? src->base : 0;
@@ -239,9 +261,7 @@ void *kfence_alloc_sampled(size_t size)
         s->usable = false; /* no page for it: drop it from the pool */
         kf.st.slots--;
     }
-    uint8_t *pg = (uint8_t *)s->page;
-    for (size_t i = 0; i < PAGE_SIZE; i++)
-        pg[i] = canary_byte(s->page + i);
+    fill_canary(s->page);
     size_t span = ALIGN_UP(MAX(size, (size_t)1), 16);
     s->addr = s->page + PAGE_SIZE - span;
     s->size = size;
@@ -254,12 +274,25 @@ void *kfence_alloc_sampled(size_t size)
     return (void *)s->addr;
 }
 
-/* The first and last canary byte of s found changed; false if none. */
+/* The first and last canary byte of s found changed; false if none. The
+ * words below the object are compared whole (the common case: all intact);
+ * only a damaged word, and the < 16 bytes around the object's end, are
+ * looked at byte by byte. */
 static bool canary_damage(const struct kslot *s, uintptr_t *first, uintptr_t *last)
 {
     const uint8_t *pg = (const uint8_t *)s->page;
-    uintptr_t end = s->addr + s->size;
+    const uint64_t *w = (const uint64_t *)s->page;
+    size_t words = (s->addr - s->page) / 8; /* addr is 16-aligned */
+    uint64_t diff = 0;
+    for (size_t i = 0; i < words; i++)
+        diff |= w[i] ^ canary_words[i & 31];
+    uintptr_t end = s->addr + s->size, tail = s->addr + ALIGN_UP(MAX(s->size, (size_t)1), 16);
     bool bad = false;
+    for (uintptr_t a = end; a < tail; a++)
+        bad |= pg[a - s->page] != canary_byte(a);
+    if (!diff && !bad)
+        return false;
+    bad = false;
     for (uintptr_t a = s->page; a < s->page + PAGE_SIZE; a++) {
         if (a == s->addr && s->size) {
             a = end - 1; /* skip the object itself */

@@ -284,6 +284,13 @@ static inline void small_free(struct heap *h, struct chunk *ch, void *p)
 /* A pointer outside the heap's bounds: NULL and bump pointers are fine. */
 static void kfree_outside(void *p)
 {
+    /* kfence hook: the pool lies outside the heap's bounds, so a sampled
+     * object comes here, and goes back to kfence before any read through
+     * it. (Not at kfree's top: that cost 0.4 ns of a 3.7 ns pair.) */
+    if (kfence_owns(p)) {
+        kfence_free(p);
+        return;
+    }
     if (p && !bump_contains(p))
         heap_fail("kfree of a pointer the heap never returned", p);
 }
@@ -329,11 +336,6 @@ __attribute__((noinline)) static void kfree_checked(struct heap *h, void *p, str
 
 void kfree(void *p)
 {
-    /* kfence hook: a sampled object goes back to kfence, before any read. */
-    if (unlikely(kfence_owns(p))) {
-        kfence_free(p);
-        return;
-    }
     struct heap *h = &kheap;
     if (unlikely((uintptr_t)p - h->lo >= h->hi - h->lo)) {
         kfree_outside(p);
