@@ -39,10 +39,13 @@ struct kfence_source {
 };
 
 /* The sampling countdown, read by kmalloc's hook: when it reaches zero,
- * the allocation is offered to kfence_alloc_sampled. Off, it is far out. */
-extern uint64_t kfence_countdown;
+ * the allocation is offered to kfence_alloc_sampled. Off, it is far out.
+ * Hidden: a position-independent build (the benchmark's library) then reads
+ * it without a GOT load. */
+extern uint64_t kfence_countdown __attribute__((visibility("hidden")));
 /* The pool's bounds, read by kfree's hook ([lo, lo + bytes); 0 bytes off). */
-extern uintptr_t kfence_pool_lo, kfence_pool_bytes;
+extern uintptr_t kfence_pool_lo __attribute__((visibility("hidden")));
+extern uintptr_t kfence_pool_bytes __attribute__((visibility("hidden")));
 
 /* True if p lies in the pool (guard pages included): kfree, krealloc and
  * kmalloc_usable_size send such pointers to kfence, before anything else. */

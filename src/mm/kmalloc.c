@@ -213,14 +213,23 @@ __attribute__((noinline)) static void *kmalloc_slow(size_t size, size_t align)
     return p;
 }
 
+/* kfence hook: a sampled allocation, or (pool full, too big) the heap's.
+ * Out of line and reached by a tail call, so kmalloc's fast path saves no
+ * register for it. kfence re-armed the countdown; the increment keeps the
+ * retry below from being sampled again (interval 1, pool full). */
+__attribute__((noinline)) static void *kmalloc_sampled(size_t size)
+{
+    void *p = kfence_alloc_sampled(size);
+    if (p)
+        return p;
+    kfence_countdown++;
+    return kmalloc(size);
+}
+
 void *kmalloc(size_t size)
 {
-    /* kfence hook (sampled guard pages, kfence.h): one in about N. */
-    if (unlikely(--kfence_countdown == 0)) {
-        void *kp = kfence_alloc_sampled(size);
-        if (kp)
-            return kp;
-    }
+    if (unlikely(--kfence_countdown == 0)) /* kfence hook: one in about N */
+        return kmalloc_sampled(size);
     struct heap *h = &kheap;
     if (likely(size < h->small_limit)) {
         struct bclass *k = &h->cls[heap_class_of[(size + h->rz + 15) >> 4]];

@@ -45,7 +45,7 @@ static double now(void)
     return t.tv_sec * 1e9 + t.tv_nsec;
 }
 
-#define SLICES 40
+static int SLICES = 40; /* KFENCE_COST_SLICES / KFENCE_COST_OPS: a short run for callgrind */
 static double pair(size_t size, long ops)
 {
     double best = 1e30;
@@ -108,13 +108,20 @@ int main(int argc, char **argv)
     /* Slices long enough that a slice holds several samples: the fastest
      * slice must not be one that simply missed them. */
     long ops = n ? (long)(n * 8 > 200000 ? n * 8 : 200000) : 200000;
+    if (getenv("KFENCE_COST_SLICES"))
+        SLICES = atoi(getenv("KFENCE_COST_SLICES"));
+    if (getenv("KFENCE_COST_OPS"))
+        ops = atol(getenv("KFENCE_COST_OPS"));
     printf("%s", n ? "" : "off");
     if (n)
         printf("%llu%s", (unsigned long long)n, use_mprotect ? "+mprotect" : "");
     static const size_t sizes[] = {16, 64, 256, 1024, 2048};
+    const char *only = getenv("KFENCE_COST_ONLY"); /* "pair" (16 B) or "mix" */
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
-        printf(" pair%zu=%.3f", sizes[i], pair(sizes[i], ops));
-    printf(" mix=%.3f", mix(ops));
+        if (!only || (strcmp(only, "pair") == 0 && i == 0))
+            printf(" pair%zu=%.3f", sizes[i], pair(sizes[i], ops));
+    if (!only || strcmp(only, "mix") == 0)
+        printf(" mix=%.3f", mix(ops));
     struct kfence_stats st;
     kfence_get_stats(&st);
     printf(" sampled=%llu\n", (unsigned long long)st.allocs);

@@ -5,7 +5,7 @@ iso kfence-oob "fault=oob"
 qemu_case kfence-fault-oob kfence-oob 35 \
     --expect '^kfence: 64 guarded slots at 0x[0-9a-f]+, sampling about 1 in 4096 allocations' \
     --expect 'kfence: BUG: out-of-bounds write at 0x[0-9a-f]+ \(0 bytes right of the 32-byte object at 0x[0-9a-f]+\)' \
-    --expect 'demo_oob\+0x' --expect '^  allocated by:' --expect 'kmalloc\+0x' \
+    --expect 'demo_oob\+0x' --expect '^  allocated by:' --expect 'kmalloc(_sampled)?\+0x' \
     --expect '\*\*\* fatal: #PF page fault' --reject 'should not get here' --reject 'panic while panicking'
 bochs_case kfence-fault-oob-bochs kfence-oob \
     --expect 'kfence: BUG: out-of-bounds write at 0x[0-9a-f]+ \(0 bytes right of the 32-byte object' \
