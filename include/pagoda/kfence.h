@@ -15,10 +15,10 @@
 
 #include <pagoda/types.h>
 
-#define KFENCE_SLOTS 64          /* objects the pool can hold at once */
+#define KFENCE_SLOTS 64                          /* objects the pool can hold at once */
 #define KFENCE_POOL_PAGES (2 * KFENCE_SLOTS + 1) /* guard, slot, guard, ..., guard */
 #define KFENCE_POOL_BYTES (KFENCE_POOL_PAGES * PAGE_SIZE)
-#define KFENCE_STACK_DEPTH 8     /* return addresses kept per allocation and free */
+#define KFENCE_STACK_DEPTH 8 /* return addresses kept per allocation and free */
 /* The default sampling interval: one allocation in about this many. Chosen
  * by measurement (README, "Sampled guard pages"): under 1% of the cost of
  * the benchmark's small kmalloc+kfree pair. */
@@ -87,15 +87,15 @@ bool kfence_fault(uintptr_t va, bool write, uintptr_t pc);
 int kfence_check(void);
 
 struct kfence_stats {
-    uint64_t interval;    /* sampling interval (0: off) */
-    uint32_t slots;       /* slots usable (with a page) */
-    uint32_t live;        /* sampled objects live now */
-    uint64_t live_bytes;  /* their requested bytes */
-    uint64_t allocs;      /* sampled allocations so far */
+    uint64_t interval;   /* sampling interval (0: off) */
+    uint32_t slots;      /* slots usable (with a page) */
+    uint32_t live;       /* sampled objects live now */
+    uint64_t live_bytes; /* their requested bytes */
+    uint64_t allocs;     /* sampled allocations so far */
     uint64_t frees;
-    uint64_t pool_full;   /* samples the heap had to serve: no free slot */
-    uint64_t too_big;     /* samples larger than a page (heap served) */
-    uint64_t bugs;        /* reports made */
+    uint64_t pool_full; /* samples the heap had to serve: no free slot */
+    uint64_t too_big;   /* samples larger than a page (heap served) */
+    uint64_t bugs;      /* reports made */
 };
 void kfence_get_stats(struct kfence_stats *st);
 /* Print the stats and the live objects (the monitor's `heap`). */

@@ -236,8 +236,7 @@ static void where(char *buf, size_t size, const struct kslot *s, uintptr_t p)
     if (p < s->addr)
         ksnprintf(buf, size, "%llu bytes left of", (unsigned long long)(s->addr - p));
     else if (p >= s->addr + s->size)
-        ksnprintf(buf, size, "%llu bytes right of",
-                  (unsigned long long)(p - (s->addr + s->size)));
+        ksnprintf(buf, size, "%llu bytes right of", (unsigned long long)(p - (s->addr + s->size)));
     else
         ksnprintf(buf, size, "%llu bytes into", (unsigned long long)(p - s->addr));
 }
@@ -323,16 +322,15 @@ static bool canary_damage(const struct kslot *s, uintptr_t *first, uintptr_t *la
     return bad;
 }
 
-static void report_damage(const struct kslot *s, uintptr_t first, uintptr_t last,
-                          const char *found)
+static void report_damage(const struct kslot *s, uintptr_t first, uintptr_t last, const char *found)
 {
     char rel[64];
     where(rel, sizeof(rel), s, first);
     report_begin();
     printk("kfence: BUG: out-of-bounds write at 0x%016llx (%s the %zu-byte object at 0x%016llx)\n",
            (unsigned long long)first, rel, s->size, (unsigned long long)s->addr);
-    printk("  canary bytes changed at 0x%016llx..0x%016llx, found %s\n",
-           (unsigned long long)first, (unsigned long long)last, found);
+    printk("  canary bytes changed at 0x%016llx..0x%016llx, found %s\n", (unsigned long long)first,
+           (unsigned long long)last, found);
     report_object(s);
 }
 
@@ -446,8 +444,7 @@ bool kfence_fault(uintptr_t va, bool write, uintptr_t pc)
     printk("kfence: BUG: %s %s at 0x%016llx", kind, write ? "write" : "read",
            (unsigned long long)va);
     if (rel[0])
-        printk(" (%s the %zu-byte object at 0x%016llx)", rel, s->size,
-               (unsigned long long)s->addr);
+        printk(" (%s the %zu-byte object at 0x%016llx)", rel, s->size, (unsigned long long)s->addr);
     printk("\n");
     if (kf.src && kf.src->print_pc) {
         printk("  the %s, by:\n", write ? "write" : "read");

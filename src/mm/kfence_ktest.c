@@ -34,7 +34,7 @@ static uint8_t *sample(size_t size)
 #define NEED_KFENCE(p)                                                                             \
     do {                                                                                           \
         if (!kfence_interval()) {                                                                  \
-            printk("  (kfence is off in this boot: nothing to test)\n");                         \
+            printk("  (kfence is off in this boot: nothing to test)\n");                           \
             return;                                                                                \
         }                                                                                          \
         KT_ASSERT((p) != NULL && kfence_owns(p));                                                  \
@@ -54,7 +54,7 @@ KTEST(kfence_object_sits_against_its_guard_page)
     KT_ASSERT((vaddr_t)p >= KHEAP_BASE && (vaddr_t)p < KHEAP_LIMIT);
     KT_ASSERT(IS_ALIGNED((uintptr_t)p + 48, PAGE_SIZE)); /* 40 rounded to 16 */
     KT_ASSERT(mapped(p));
-    KT_ASSERT(!mapped(p + 48));            /* the guard page above */
+    KT_ASSERT(!mapped(p + 48));                 /* the guard page above */
     KT_ASSERT(!mapped(p + 48 - 2 * PAGE_SIZE)); /* and the one below */
     KT_ASSERT_EQ(kmalloc_usable_size(p), 40);
     memset(p, 0x5c, 40);
@@ -133,11 +133,11 @@ KTEST(kfence_invalid_free_panics)
     struct kfence_stats s0 = stats();
     uint8_t *p = sample(64);
     NEED_KFENCE(p);
-    KT_ASSERT(free_panics(p + 16));             /* inside the object */
-    KT_ASSERT(free_panics(p - 64));             /* the canary bytes before it */
-    KT_ASSERT(free_panics(p + 64 + 8));         /* in the guard page */
+    KT_ASSERT(free_panics(p + 16));     /* inside the object */
+    KT_ASSERT(free_panics(p - 64));     /* the canary bytes before it */
+    KT_ASSERT(free_panics(p + 64 + 8)); /* in the guard page */
     KT_ASSERT_EQ(stats().bugs, s0.bugs + 3);
-    KT_ASSERT_EQ(stats().live, s0.live + 1);    /* untouched by the bad frees */
+    KT_ASSERT_EQ(stats().live, s0.live + 1); /* untouched by the bad frees */
     kfree(p);
     KT_ASSERT_EQ(stats().live, s0.live);
 }

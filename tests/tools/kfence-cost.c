@@ -96,12 +96,14 @@ int main(int argc, char **argv)
     uint64_t n = argc > 1 && strcmp(argv[1], "off") ? strtoull(argv[1], NULL, 0) : 0;
     use_mprotect = argc > 2 && strcmp(argv[2], "mprotect") == 0;
     size_t bytes = (size_t)1 << 30;
-    void *mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void *mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     static struct heap_region r;
     heap_region_init(&r, mem, bytes);
     kheap_init(&r.src, 0);
     if (n) {
-        src.base = (uintptr_t)mmap(NULL, KFENCE_POOL_BYTES, use_mprotect ? PROT_NONE : PROT_READ | PROT_WRITE,
+        src.base = (uintptr_t)mmap(NULL, KFENCE_POOL_BYTES,
+                                   use_mprotect ? PROT_NONE : PROT_READ | PROT_WRITE,
                                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         kfence_init(&src, n, 1);
     }

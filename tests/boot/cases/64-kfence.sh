@@ -58,3 +58,17 @@ qemu_case kfence-heap-tests-sampled kfence-heap-sampled 33 \
 iso kfence-slab-pmm-checked "test=slab_ heap_sample=3 pmm_check=1"
 qemu_case kfence-slab-tests-sampled-checked kfence-slab-pmm-checked 33 \
     --expect '^pmm_check: on' --expect '^[0-9]+ passed, 0 failed' --reject '^FAIL '
+
+# The same from the monitor's prompt: the pool in `heap`, a freed sampled
+# block unreadable to `peek`, and each demonstration reported and survived.
+kfence_monitor() {
+    local name=$1 log="$TEST_DIR/$1.log" why status=0
+    why=$(python3 tests/tools/monitor-drive.py --timeout 120 --log "$log" --status 33 \
+        tests/boot/monitor/kfence.txt -- "$QEMU" -cdrom "$TEST_DIR/kfence-monitor.iso" -m 256M \
+        -display none -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
+        -serial stdio 2>&1) || status=$?
+    if [ "$status" -eq 0 ]; then record PASS "$name"; else
+        record FAIL "$name" "$(head -3 <<< "$why" | tr '\n' ';') (log: $log)"; fi
+}
+iso kfence-monitor "heap_sample=1 pmm_check=1"
+job kfence_monitor kfence-monitor-session
