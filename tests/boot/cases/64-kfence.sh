@@ -55,6 +55,9 @@ qemu_case kfence-heap-tests-sampled kfence-heap-sampled 33 \
     --expect '^kfence: 64 guarded slots at 0x[0-9a-f]+, sampling about 1 in 7 allocations' \
     --expect '^kfence: [0-9]+ live \([0-9]+ bytes\), [1-9][0-9]* sampled, [1-9][0-9]* freed' \
     --expect '^[0-9]+ passed, 0 failed' --reject '^FAIL '
+bochs_case kfence-heap-tests-sampled-bochs kfence-heap-sampled \
+    --expect '^kfence: [0-9]+ live \([0-9]+ bytes\), [1-9][0-9]* sampled, [1-9][0-9]* freed' \
+    --expect '^[0-9]+ passed, 0 failed' --reject '^FAIL '
 iso kfence-slab-pmm-checked "test=slab_ heap_sample=3 pmm_check=1"
 qemu_case kfence-slab-tests-sampled-checked kfence-slab-pmm-checked 33 \
     --expect '^pmm_check: on' --expect '^[0-9]+ passed, 0 failed' --reject '^FAIL '
