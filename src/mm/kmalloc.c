@@ -216,7 +216,9 @@ __attribute__((noinline)) static void *kmalloc_slow(size_t size, size_t align)
 /* kfence hook: a sampled allocation, or (pool full, too big) the heap's.
  * Out of line and reached by a tail call, so kmalloc's fast path saves no
  * register for it. kfence re-armed the countdown; the increment keeps the
- * retry below from being sampled again (interval 1, pool full). */
+ * retry below from being sampled again (interval 1, pool full), and when
+ * sampling is off it wraps UINT64_MAX to 0, which the retry's decrement
+ * takes back. */
 __attribute__((noinline)) static void *kmalloc_sampled(size_t size)
 {
     void *p = kfence_alloc_sampled(size);
