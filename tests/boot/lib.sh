@@ -122,12 +122,36 @@ job() {
         IN_UNIT=1
         UNIT_RES=$u.res
         t0=$(date +%s%N)
+        # However the unit ends (an unset variable under `set -u`, an exit
+        # in a case file), it is marked done, and one that recorded nothing
+        # is a failure rather than a silent gap.
+        # shellcheck disable=SC2064 # expanded now: the trap runs after $u's scope
+        trap "unit_finish $(printf '%q ' "$u" "$t0" "$*")" EXIT
         "$@" > "$u.out" 2>&1
-        t1=$(date +%s%N)
-        echo $(((t1 - t0) / 1000000)) > "$u.time"
-        : > "$u.done"
-    ) &
+    ) < /dev/null &
     flush_units
+}
+
+unit_finish() { # unit_finish UNIT T0 WHAT: the EXIT trap of a unit
+    local u=$1 t1
+    t1=$(date +%s%N)
+    if [ ! -s "$u.res" ]; then
+        echo "FAIL $3: ended without recording a result" >> "$u.out"
+        echo "$CURRENT_GROUP|FAIL" >> "$u.res"
+    fi
+    echo $(((t1 - $2) / 1000000)) > "$u.time"
+    : > "$u.done"
+}
+
+# Stop every unit still running, with what it started (QEMU, Bochs).
+kill_units() {
+    local p
+    for p in $(jobs -p); do kill_tree "$p"; done
+}
+kill_tree() {
+    local c
+    for c in $(pgrep -P "$1"); do kill_tree "$c"; done
+    kill "$1" 2> /dev/null
 }
 
 # Wait for every queued unit and print what is left.
