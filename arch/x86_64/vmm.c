@@ -70,7 +70,24 @@ static int check_va(vaddr_t va)
     unsigned l4 = pg_l4(va);
     if (va >= USER_LIMIT && (l4 == RECURSIVE_SLOT || l4 == FOREIGN_SLOT))
         return -E_INVAL;
+    /* The temp window's PT is static (.bss): a mapping made there would be
+     * taken over by the next vmm_map_temp, and an unmap that emptied the PT
+     * would hand a .bss frame to the PMM. */
+    if (va >= TEMP_MAP_BASE)
+        return -E_INVAL;
     return 0;
+}
+
+/* Leaf flags a page at va may carry. A global entry outlives a CR3 switch,
+ * so in the user half it would show one space's page in the next. */
+static int check_flags(vaddr_t va, unsigned flags)
+{
+    return va < USER_LIMIT && (flags & VMM_GLOBAL) ? -E_INVAL : 0;
+}
+
+uint64_t vmm_window_bits(void)
+{
+    return PTE_PRESENT | PTE_WRITE | (vmm_nx ? PTE_NX : 0);
 }
 
 paddr_t vmm_alloc_table(void)
@@ -188,7 +205,9 @@ int vmm_map_in(unsigned slot, vaddr_t virt, paddr_t phys, unsigned flags)
     if (phys & ~PTE_ADDR)
         return -E_INVAL;
     volatile uint64_t *pte;
-    int rc = find_leaf(slot, virt, WALK_CREATE, &pte);
+    int rc = check_flags(virt, flags);
+    if (!rc)
+        rc = find_leaf(slot, virt, WALK_CREATE, &pte);
     if (rc)
         return rc;
     if (*pte & PTE_PRESENT)
@@ -214,6 +233,8 @@ int vmm_map_2m_in(unsigned slot, vaddr_t virt, paddr_t phys, unsigned flags)
 {
     if (!IS_ALIGNED(virt, PG_2M) || !IS_ALIGNED(phys, PG_2M))
         return -E_ALIGN;
+    if (check_flags(virt, flags))
+        return -E_INVAL;
     /* Create the tables down to the PD through a 4 KiB walk, then drop the
      * PT that walk made (it is empty) in favour of the large page. */
     volatile uint64_t *pte;
@@ -293,7 +314,9 @@ int vmm_translate_in(unsigned slot, vaddr_t virt, paddr_t *phys, unsigned *flags
 int vmm_protect_in(unsigned slot, vaddr_t virt, unsigned flags)
 {
     volatile uint64_t *pte;
-    int rc = find_leaf(slot, virt, WALK_SPLIT, &pte);
+    int rc = check_flags(virt, flags);
+    if (!rc)
+        rc = find_leaf(slot, virt, WALK_SPLIT, &pte);
     if (rc)
         return rc;
     if (!(*pte & PTE_PRESENT))

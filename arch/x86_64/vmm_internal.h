@@ -41,6 +41,11 @@ void vmm_temp_init(void);
 /* The PDPT entry that makes the temp window visible in a space. */
 uint64_t vmm_temp_pdpte(void);
 
+/* The bits of a PML4 entry that opens a page-table window (the recursive
+ * entry 510, the foreign entry 509): present, writable, and no-execute
+ * whenever the CPU has NX, since a window holds only tables. */
+uint64_t vmm_window_bits(void);
+
 /* A zeroed frame for a page table or PML4, or 0. */
 paddr_t vmm_alloc_table(void);
 
