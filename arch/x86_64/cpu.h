@@ -62,5 +62,10 @@ extern const struct kstack_guard __kstack_guards_start[], __kstack_guards_end[];
 
 /* Is `va` inside one of the kernel stacks' guard pages? Returns its name. */
 const char *kstack_guard_hit(vaddr_t va);
+/* Was trap `vector`, taken with the interrupted RSP `rsp` and CR2 `cr2`, a
+ * kernel stack overflow? The stack's name, or NULL. A #PF counts when CR2 is
+ * in a guard page; a #DF only when RSP is also in, or just above, that guard
+ * page, since its CR2 may be stale (left by an earlier, recovered #PF). */
+const char *kstack_overflow(uint64_t vector, uint64_t rsp, uint64_t cr2);
 
 #endif

@@ -12,13 +12,16 @@
 ; the trap frame from it, so that the iretq "returns" from arch_recover_arm
 ; a second time, with 1 in RAX. arch_recover_resume does the same without a
 ; trap frame (for panic): it loads the registers itself and returns 2. Both
-; end any PIC line left in service by an interrupt handler cut short.
+; go through recover_take (recover.c), which pops the point (points nest),
+; undoes the VMM's holdings and ends any PIC line left in service by an
+; interrupt handler cut short.
 
 %define E_INVAL 2
 %define E_RANGE 6
 
 extern recover_point
-extern pic_eoi_in_service
+extern recover_push
+extern recover_take
 
 global arch_safe_copy
 global arch_safe_store
@@ -89,19 +92,19 @@ arch_recover_arm:
     pushfq
     pop rax
     mov [rdi + 64], rax
-    mov [rel recover_point], rdi
+    push rdi                    ; (realigns the stack for the call)
+    call recover_push           ; r->prev and r->undo, then r is the point
+    pop rdi
     xor eax, eax
     ret
 
-; void arch_recover_resume(void): back to the armed point, disarming it.
+; void arch_recover_resume(void): back to the innermost point, taking it.
 arch_recover_resume:
     cmp qword [rel recover_point], 0
     je .none
     sub rsp, 8                  ; (entered by a call: realign for ours)
-    call pic_eoi_in_service     ; a panicking IRQ handler sent no EOI
-    add rsp, 8
-    mov rdi, [rel recover_point]
-    mov qword [rel recover_point], 0
+    call recover_take           ; pops it, undoes, ends PIC lines in service
+    mov rdi, rax
     mov rbx, [rdi + 0]
     mov rbp, [rdi + 8]
     mov r12, [rdi + 16]

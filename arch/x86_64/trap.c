@@ -100,9 +100,7 @@ void trap_dispatch(struct trap_frame *f)
 
     /* A fault in a guard page is a kernel stack overflow. It shows up as a
      * #DF (the #PF could not be pushed on the dead stack) or as a #PF. */
-    const char *stack = NULL;
-    if (f->vector == 8 || f->vector == 14)
-        stack = kstack_guard_hit(read_cr2());
+    const char *stack = kstack_overflow(f->vector, f->rsp, read_cr2());
 
     cli();
     if (stack)

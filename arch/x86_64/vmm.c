@@ -472,3 +472,43 @@ void vmm_unmap_temp(void *p)
     temp_used &= ~(1u << i);
     arch_irq_restore(irq);
 }
+
+uint32_t vmm_temp_slots_used(void)
+{
+    return temp_used;
+}
+
+/* ---------------------------------------------------------------- recovery
+ * A panic inside a VMM operation under a recovery point (the monitor's)
+ * abandons it halfway: a temp slot still mapped, the foreign slot still
+ * attached (every later vmm_attach would assert). What the point's owner
+ * held when it armed stays; the rest is released. */
+
+static bool foreign_attached(void)
+{
+    return *ent(pg_pml4e_addr(RECURSIVE_SLOT, pg_make(FOREIGN_SLOT, 0, 0, 0, 0))) & PTE_PRESENT;
+}
+
+void vmm_recover_save(uint64_t state[2])
+{
+    state[0] = temp_used;
+    state[1] = foreign_attached();
+}
+
+void vmm_recover_restore(const uint64_t state[2])
+{
+    uint32_t stale = temp_used & ~(uint32_t)state[0];
+    for (unsigned i = 0; i < TEMP_MAP_SLOTS; i++)
+        if (stale & (1u << i)) {
+            vaddr_t va = TEMP_MAP_BASE + i * PAGE_SIZE;
+            temp_pt[pg_l1(va)] = 0;
+            invlpg(va);
+        }
+    temp_used &= ~stale;
+    bool detached = !state[1] && foreign_attached();
+    if (detached)
+        vmm_detach(FOREIGN_SLOT);
+    if (stale || detached)
+        printk("vmm: released what the abandoned operation held:%s%s\n",
+               stale ? " temp-map slots" : "", detached ? " the foreign page-table slot" : "");
+}

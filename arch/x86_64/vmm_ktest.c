@@ -444,7 +444,7 @@ KTEST(vmm_table_windows_are_nx)
     volatile int how = arch_recover_arm(&r);
     if (how == 0)
         ((void (*)(void))(uintptr_t)pte)();
-    arch_recover_disarm();
+    arch_recover_disarm(&r);
     *pte = 0;
     KT_ASSERT_EQ(vmm_unmap(va, NULL), 0);
     pmm_free((void *)pa, 1);
@@ -511,5 +511,55 @@ KTEST(vmm_global_refused_in_user_half)
     KT_ASSERT_EQ(rc_prot, -E_INVAL);
     KT_ASSERT(!(flags & VMM_GLOBAL));
     KT_ASSERT_EQ(rc_space, -E_INVAL);
+    KT_ASSERT_EQ(free_frames(), before);
+}
+
+/* A panic that a recovery point catches (the monitor's) abandons the
+ * operation it hit: the VMM must not keep what that operation held. Here
+ * all temp slots are taken until vmm_map_temp panics, then a destroy panics
+ * while the space is attached through the foreign slot (a frame mapped
+ * twice); after each, the slots and the foreign window are free again, so
+ * the VMM goes on working. */
+KTEST(vmm_recovered_panic_undoes_vmm_state)
+{
+    uint64_t before = free_frames();
+    uint32_t slots = vmm_temp_slots_used();
+    paddr_t pa = frame_with(0x5a5a);
+    KT_ASSERT(pa != 0);
+    struct arch_recover r;
+    volatile unsigned taken = 0;
+    int how = arch_recover_arm(&r);
+    if (how == 0)
+        for (;;) { /* the slot after the last panics */
+            vmm_map_temp(pa);
+            taken++;
+        }
+    arch_recover_disarm(&r);
+    uint32_t slots_after = vmm_temp_slots_used();
+    KT_ASSERT_EQ(how, 2);
+    KT_ASSERT(taken > 0);
+    KT_ASSERT_EQ(slots_after, slots);
+
+    /* The frame mapped twice: the destroy frees it once, then panics with
+     * the space attached, its tables and descriptor still held. */
+    struct vmm_space *s = vmm_space_create();
+    KT_ASSERT(s != NULL);
+    vaddr_t va = 0x400000;
+    KT_ASSERT_EQ(vmm_space_map(s, va, pa, VMM_USER | VMM_NX), 0);
+    KT_ASSERT_EQ(vmm_space_map(s, va + PAGE_SIZE, pa, VMM_USER | VMM_NX), 0);
+    how = arch_recover_arm(&r);
+    if (how == 0)
+        vmm_space_destroy(s);
+    arch_recover_disarm(&r);
+    bool attached = *(volatile uint64_t *)pg_pml4e_addr(RECURSIVE_SLOT,
+                                                        pg_make(FOREIGN_SLOT, 0, 0, 0, 0)) &
+                    PTE_PRESENT;
+    KT_ASSERT_EQ(how, 2);
+    KT_ASSERT(!attached);
+    /* The space is still usable: take its entries back (the frame is
+     * already free), and the tables go with them. */
+    KT_ASSERT_EQ(vmm_space_unmap(s, va, NULL), 0);
+    KT_ASSERT_EQ(vmm_space_unmap(s, va + PAGE_SIZE, NULL), 0);
+    vmm_space_destroy(s);
     KT_ASSERT_EQ(free_frames(), before);
 }

@@ -99,6 +99,23 @@ KTEST(x86_backtrace_survives_a_bad_frame_pointer)
         arch_backtrace(0xffff900000000000ULL); /* canonical, unmapped */
         arch_backtrace((uint64_t)fake);        /* one frame, then an unmapped one */
     }
-    arch_recover_disarm();
+    arch_recover_disarm(&r);
     KT_ASSERT_EQ(how, 0);
+}
+
+/* A #DF names a stack overflow only when RSP is at the guard page too: CR2
+ * alone may be stale, left by an earlier #PF that was recovered (a monitor
+ * peek of a guard page, say). */
+KTEST(x86_double_fault_overflow_needs_rsp_at_the_guard)
+{
+    const struct kstack_guard *g = __kstack_guards_start;
+    KT_ASSERT(g < __kstack_guards_end);
+    uint64_t cr2 = g->guard + 0x10, far = g->guard + 3 * PAGE_SIZE;
+    KT_ASSERT(kstack_overflow(14, far, cr2) == g->name); /* a #PF's CR2 is its own */
+    KT_ASSERT(kstack_overflow(8, g->guard + PAGE_SIZE + 8, cr2) == g->name);
+    KT_ASSERT(kstack_overflow(8, g->guard + 0x800, cr2) == g->name);
+    KT_ASSERT(kstack_overflow(8, far, cr2) == NULL); /* stale CR2 */
+    KT_ASSERT(kstack_overflow(8, g->guard + 2 * PAGE_SIZE, cr2) == NULL);
+    KT_ASSERT(kstack_overflow(8, g->guard + PAGE_SIZE, far) == NULL);
+    KT_ASSERT(kstack_overflow(13, g->guard + PAGE_SIZE, cr2) == NULL);
 }

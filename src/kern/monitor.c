@@ -204,7 +204,7 @@ static void run_line(char *line)
     int how = arch_recover_arm(&point);
     if (how == 0) {
         cmd->fn(argc, argv);
-        arch_recover_disarm();
+        arch_recover_disarm(&point);
     } else {
         printk("monitor: '%s' was stopped by that %s; back to the prompt%s\n", cmd->name,
                how == 1 ? "fault" : "panic",
