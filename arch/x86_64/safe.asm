@@ -1,6 +1,7 @@
 ; Memory access that survives faults, and the monitor's recovery point.
 ;
-; arch_safe_copy and arch_safe_store do their loads and stores between
+; arch_safe_copy, arch_safe_store, arch_safe_rdmsr and arch_safe_wrmsr do
+; their loads, stores and MSR accesses between
 ; safe_access_start and safe_access_end. When a #PF or #GP hits inside that
 ; range, trap_recover (recover.c) records the fault and resumes at
 ; safe_access_fixup, which returns -E_RANGE. The functions push nothing, so
@@ -25,6 +26,8 @@ extern recover_take
 
 global arch_safe_copy
 global arch_safe_store
+global arch_safe_rdmsr
+global arch_safe_wrmsr
 global arch_recover_arm
 global arch_recover_resume
 global safe_access_start
@@ -52,7 +55,30 @@ arch_safe_store:
     mov eax, -E_INVAL
     ret
 
+; int arch_safe_rdmsr(uint32_t msr, uint64_t *value)
+arch_safe_rdmsr:
+    mov ecx, edi
+    mov r8, rsi
+    jmp safe_rdmsr_go
+
+; int arch_safe_wrmsr(uint32_t msr, uint64_t value)
+arch_safe_wrmsr:
+    mov ecx, edi
+    mov eax, esi
+    mov rdx, rsi
+    shr rdx, 32
+    jmp safe_wrmsr_go
+
 safe_access_start:
+safe_rdmsr_go:
+    rdmsr
+    shl rdx, 32
+    or rax, rdx
+    mov [r8], rax
+    jmp safe_ok
+safe_wrmsr_go:
+    wrmsr
+    jmp safe_ok
 safe_copy_go:
     rep movsb
     jmp safe_ok

@@ -17,6 +17,7 @@
 #include "x86.h"
 
 static trap_handler_t handlers[48];
+static volatile bool fatal_in_progress; /* the fatal report has begun */
 
 static const char *const names[32] = {
     "#DE divide error", "#DB debug", "NMI", "#BP breakpoint", "#OF overflow",
@@ -89,8 +90,34 @@ void trap_dump(const struct trap_frame *f)
     arch_backtrace(f->rbp);
 }
 
+static uint64_t nmis;
+
+uint64_t trap_nmi_count(void)
+{
+    return nmis;
+}
+
+/* An NMI is news, not a crash: a watchdog, a front-panel button, a memory
+ * or bus error the chipset reports through system control port B (bit 7
+ * SERR#, bit 6 IOCHK#). Log it and go on, as Linux does for unknown NMIs;
+ * only a kernel already dying stays stopped. */
+static void nmi(void)
+{
+    if (kernel_panicking() || fatal_in_progress)
+        arch_halt(); /* the report is on its way or done: stay stopped */
+    uint8_t portb = inb(0x61);
+    nmis++;
+    printk("\n*** NMI #%llu received: logged, continuing (port 0x61 = 0x%02x%s%s)\n",
+           (unsigned long long)nmis, portb, portb & 0x80 ? ", memory parity/SERR#" : "",
+           portb & 0x40 ? ", I/O channel check" : "");
+}
+
 void trap_dispatch(struct trap_frame *f)
 {
+    if (f->vector == 2) {
+        nmi();
+        return;
+    }
     if (trap_recover_safe(f)) /* a fault in the monitor's peek or poke */
         return;
     if (f->vector < 48 && handlers[f->vector] && handlers[f->vector](f))
@@ -103,6 +130,9 @@ void trap_dispatch(struct trap_frame *f)
     const char *stack = kstack_overflow(f->vector, f->rsp, read_cr2());
 
     cli();
+    fatal_in_progress = true;
+    if (f->vector == 18)
+        mce_report();
     if (stack)
         printk("\n*** kernel stack overflow: %s hit its guard page at 0x%016llx\n", stack,
                (unsigned long long)read_cr2());
