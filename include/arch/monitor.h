@@ -95,6 +95,18 @@ struct arch_walk {
 int arch_pt_walk(vaddr_t va, struct arch_walk *w);
 /* The flags of a page-table entry as words ("P W U G NX A D PS ..."). */
 void arch_pte_decode(uint64_t raw, char *buf, size_t size);
+/* A use of a frame by the live address space (arch_frame_find_use). */
+struct arch_frame_use {
+    paddr_t frame;  /* the frame found */
+    bool table;     /* a page table (level 4 = the PML4 .. 1 = a PT) ... */
+    unsigned level;
+    vaddr_t va;     /* ... mapping from va; or a page mapped at va */
+};
+/* Is a frame of [pa, pa + pages * 4 KiB) a page table of the live space, or
+ * mapped by it (in the user half only when `user` is set)? true with *use
+ * filled at the first use found. Scans every present table, not the windows. */
+bool arch_frame_find_use(paddr_t pa, size_t pages, bool user, struct arch_frame_use *use);
+
 /* The highest physical address the CPU can address, plus one. */
 paddr_t arch_phys_limit(void);
 

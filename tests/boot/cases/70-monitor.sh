@@ -7,6 +7,14 @@
 monitor_text=0x$(nm "$KERNEL" | awk '$3 == "__text_start" { print $1 }')
 monitor_textpa=$(printf '0x%x' $((monitor_text - 0xffffffff80000000)))
 
+# Kernel objects the hostile session aims at, by symbol: ${idt} and
+# ${idtpa} (its frame), and so on.
+monitor_vars=(--var "text=$monitor_text" --var "textpa=$monitor_textpa")
+for sym in idt gdt tss handlers temp_pd temp_pt; do
+    va=0x$(nm "$KERNEL" | awk -v s="$sym" '$3 == s { print $1; exit }')
+    monitor_vars+=(--var "$sym=$va" --var "${sym}pa=$(printf "0x%x" $(((va - 0xffffffff80000000) & ~0xfff)))")
+done
+
 monitor_record() { # monitor_record NAME LOG STATUS OUTPUT
     if [ "$3" -eq 0 ]; then
         record PASS "$1"
@@ -22,7 +30,7 @@ monitor_case() { # [MONITOR_STATUS=N] monitor_case NAME ISO SCRIPT [QEMU-ARGS...
     rm -f "$hmp"
     why=$(python3 tests/tools/monitor-drive.py --timeout 120 --log "$log" --hmp "$hmp" \
         --status "${MONITOR_STATUS:-33}" \
-        --var "text=$monitor_text" --var "textpa=$monitor_textpa" "$script" -- \
+        "${monitor_vars[@]}" "$script" -- \
         "$QEMU" -cdrom "$TEST_DIR/$isoname.iso" -m 256M -display none -no-reboot \
         -device isa-debug-exit,iobase=0xf4,iosize=0x04 -serial stdio \
         -monitor "unix:$hmp,server,nowait" "$@" 2>&1)
@@ -54,3 +62,6 @@ iso monitor-ktests "test=mon_"
 qemu_case monitor-ktests monitor-ktests 33 --expect '^PASS mon_keyboard' \
     --expect '^[0-9]+ passed, 0 failed' --reject '^FAIL'
 monitor_case monitor-hostile monitor tests/boot/monitor/hostile.txt
+# A machine check injected through QEMU's monitor: the #MC report names the
+# bank and decodes its status, then the kernel stops (QEMU is told to quit).
+MONITOR_STATUS=0 monitor_case monitor-mce monitor tests/boot/monitor/mce.txt
