@@ -34,6 +34,14 @@ static void cmd_uptime(int argc, char **argv);
 static void cmd_reboot(int argc, char **argv);
 static void cmd_halt(int argc, char **argv);
 
+/* The forced forms: the same commands without the monitor's refusals (help
+ * lists them on one line, to keep the list on one VGA screen). */
+static const struct mon_cmd forced[] = {
+    {"map!", "VA PA [rwxugc]", "", 2, 3, mon_cmd_map},
+    {"free!", "PA N", "", 2, 2, mon_cmd_free},
+    {"poke!", "VA VALUE [SIZE]", "", 2, 3, mon_cmd_poke},
+};
+
 static const struct mon_cmd commands[] = {
     {"help", "", "list the commands", 0, 0, cmd_help},
     {"mem", "", "physical memory totals, heap statistics", 0, 0, mon_cmd_mem},
@@ -41,21 +49,15 @@ static const struct mon_cmd commands[] = {
     {"walk", "VA", "the page-table walk for VA, level by level", 1, 1, mon_cmd_walk},
     {"map", "VA PA [rwxugc]", "map page VA to frame PA (default r: read-only, NX)", 2, 3,
      mon_cmd_map},
-    {"map!", "VA PA [rwxugc]", "map even a frame the kernel uses (with a warning)", 2, 3,
-     mon_cmd_map},
     {"unmap", "VA", "unmap page VA (its frame stays allocated)", 1, 1, mon_cmd_unmap},
     {"alloc", "N", "allocate N contiguous physical frames", 1, 1, mon_cmd_alloc},
     {"free", "PA N", "free N frames at PA (a bad free is refused)", 2, 2, mon_cmd_free},
-    {"free!", "PA N", "free even frames the kernel uses (the PMM still checks)", 2, 2,
-     mon_cmd_free},
     {"kmalloc", "N", "allocate N bytes from the kernel heap", 1, 1, mon_cmd_kmalloc},
     {"kfree", "VA", "free a kmalloc block (a bad pointer is refused)", 1, 1, mon_cmd_kfree},
     {"heap", "", "kernel heap statistics", 0, 0, mon_cmd_heap},
     {"slabinfo", "", "the slab caches", 0, 0, mon_cmd_slabinfo},
     {"peek", "VA [N]", "hex dump of N bytes at VA (default 64, max 4096)", 1, 2, mon_cmd_peek},
     {"poke", "VA VALUE [SIZE]", "store VALUE at VA in SIZE (1/2/4/8, default 8) bytes", 2, 3,
-     mon_cmd_poke},
-    {"poke!", "VA VALUE [SIZE]", "store even into the kernel (with a warning)", 2, 3,
      mon_cmd_poke},
     {"test", "[PREFIX]", "run the in-kernel tests (names starting PREFIX)", 0, 1, cmd_test},
     {"bench", "", "run the allocator benchmarks", 0, 0, cmd_bench},
@@ -133,6 +135,7 @@ static void cmd_help(int argc, char **argv)
         ksnprintf(left, sizeof(left), "%s %s", commands[i].name, commands[i].usage);
         printk("  %-21s %s\n", left, commands[i].help);
     }
+    printk("map!, free!, poke!: the same, even on what the kernel uses (with a warning).\n");
     printk("Keys: Backspace, Ctrl-U erase line, Ctrl-C cancel, Up/Down history.\n");
 }
 
@@ -184,6 +187,9 @@ static const struct mon_cmd *lookup(const char *name)
     for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
         if (strcmp(commands[i].name, name) == 0)
             return &commands[i];
+    for (size_t i = 0; i < ARRAY_SIZE(forced); i++)
+        if (strcmp(forced[i].name, name) == 0)
+            return &forced[i];
     return NULL;
 }
 

@@ -74,6 +74,9 @@ bool mon_frame_busy(paddr_t pa, char *why, size_t size)
                              "IDT, GDT and TSS, page tables)");
         return true;
     }
+    if (type != STIVALE2_MMAP_USABLE && type != STIVALE2_MMAP_BOOTLOADER_RECLAIMABLE)
+        return false; /* not RAM the kernel manages: device memory (the VGA text
+                       * buffer the console writes), firmware areas */
     struct arch_frame_use use;
     if (arch_frame_find_use(pa, 1, false, &use)) {
         char u[128];
@@ -83,8 +86,6 @@ bool mon_frame_busy(paddr_t pa, char *why, size_t size)
     }
     if (mon_frame_owned(pa) || pa < LOW_MEMORY)
         return false;
-    if (type != STIVALE2_MMAP_USABLE && type != STIVALE2_MMAP_BOOTLOADER_RECLAIMABLE)
-        return false; /* not RAM the kernel manages: device memory, firmware */
     if (pmm_frame_is_free(pa))
         ksnprintf(why, size, "free in the PMM (alloc it first: the PMM could hand it out, "
                              "as a page table say, under this mapping)");
