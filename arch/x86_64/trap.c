@@ -1,10 +1,12 @@
 /*
  * Trap dispatch and the fatal-exception report.
  *
- * A registered handler may claim a trap (the VMM's demand paging, the
- * monitor's safe peek); anything unclaimed is fatal: we print the exception
- * name, the decoded error code, every register, CR2/CR3 and a backtrace, then
- * halt, or leave the emulator with the failure status in test/fault modes.
+ * An NMI is logged and survived. Otherwise a registered handler may claim a
+ * trap (the VMM's demand paging, the monitor's safe peek); anything
+ * unclaimed is fatal: we print the exception name (for a #MC, the machine-
+ * check banks first), the decoded error code, every register, CR2/CR3 and a
+ * backtrace, then halt, or leave the emulator with the failure status in
+ * test/fault modes.
  */
 #include <arch/arch.h>
 #include <pagoda/kernel.h>
