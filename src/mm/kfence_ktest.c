@@ -77,7 +77,7 @@ KTEST(kfence_overflow_faults_with_a_report)
     int how = arch_recover_arm(&r);
     if (how == 0)
         p[32] = 1; /* the first byte of the guard page */
-    arch_recover_disarm();
+    arch_recover_disarm(&r);
     KT_ASSERT_EQ(how, 1);
     KT_ASSERT_EQ(arch_last_fault()->vector, 14);
     KT_ASSERT_EQ(arch_last_fault()->addr, (uintptr_t)p + 32);
@@ -98,7 +98,7 @@ KTEST(kfence_use_after_free_faults_with_a_report)
     int how = arch_recover_arm(&r);
     if (how == 0)
         got = p[50]; /* a read through the dangling pointer */
-    arch_recover_disarm();
+    arch_recover_disarm(&r);
     KT_ASSERT_EQ(how, 1);
     KT_ASSERT_EQ(got, 0);
     KT_ASSERT_EQ(arch_last_fault()->addr, (uintptr_t)p + 50);
@@ -113,7 +113,7 @@ static bool free_panics(void *p)
     int how = arch_recover_arm(&r);
     if (how == 0)
         kfree(p);
-    arch_recover_disarm();
+    arch_recover_disarm(&r);
     return how == 2;
 }
 
