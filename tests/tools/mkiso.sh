@@ -1,32 +1,66 @@
 #!/usr/bin/env bash
 # mkiso.sh OUT.iso GRUB.CFG KERNEL.elf [MODULE...]
 # Stage iso/ plus the kernel, the modules and the given grub.cfg into a
-# private tree and build a hybrid (CD + disk + USB) BIOS ISO. Refuse to emit an
-# ISO that has no BIOS El Torito image: that is what grub-mkrescue silently
-# makes when grub-pc-bin is missing.
+# private tree and build one hybrid ISO: El Torito BIOS and UEFI images, and
+# an MBR/GPT with an EFI system partition, so the same file boots as a CD, a
+# hard disk or a USB stick on legacy BIOS and on UEFI.
+#
+# grub-mkrescue silently leaves out a platform whose files are missing: with
+# no grub-pc-bin the ISO does not boot on a BIOS PC ("Could not read from
+# CDROM (code 0009)"), with no grub-efi-amd64-bin not on UEFI. So both
+# platform directories are checked first and both boot images afterwards.
+#
+# A cfg that does not choose a video mode itself (no "gfxpayload" in it)
+# gets a prelude: the video drivers for the kernel's optional framebuffer
+# request, VGA text on BIOS and the firmware's mode on UEFI.
 set -euo pipefail
 out=$1 cfg=$2 kernel=$3
 shift 3
+
+declare -A pkg_of_dir=([/usr/lib/grub/i386-pc]=grub-pc-bin [/usr/lib/grub/x86_64-efi]=grub-efi-amd64-bin)
+for d in /usr/lib/grub/i386-pc /usr/lib/grub/x86_64-efi; do
+    if [ ! -d "$d" ]; then
+        echo "mkiso: $d is missing: install ${pkg_of_dir[$d]} (apt-get install ${pkg_of_dir[$d]});" \
+            "without it the ISO would not boot on $([ "$d" = /usr/lib/grub/i386-pc ] && echo BIOS || echo UEFI)" >&2
+        exit 1
+    fi
+done
+if ! command -v mformat > /dev/null; then
+    echo "mkiso: mformat is missing: install mtools (grub-mkrescue needs it for the EFI image)" >&2
+    exit 1
+fi
+
 stage="${out%.iso}.stage"
 rm -rf "$stage"
 mkdir -p "$stage"
 cp -r iso/. "$stage/"
 mkdir -p "$stage/boot/grub"
 cp "$kernel" "$stage/boot/pagoda.elf"
-cp "$cfg" "$stage/boot/grub/grub.cfg"
+if grep -q gfxpayload "$cfg"; then
+    cp "$cfg" "$stage/boot/grub/grub.cfg"
+else
+    {
+        echo '# Prelude added by tests/tools/mkiso.sh (this cfg picks no video mode).'
+        echo 'insmod all_video'
+        echo 'if [ "$grub_platform" = "pc" ]; then set gfxpayload=text; else set gfxpayload=keep; fi'
+        echo 'export gfxpayload'
+        cat "$cfg"
+    } > "$stage/boot/grub/grub.cfg"
+fi
 for m in "$@"; do cp "$m" "$stage/boot/"; done
 
-if [ ! -d /usr/lib/grub/i386-pc ]; then
-    echo "mkiso: /usr/lib/grub/i386-pc is missing: install grub-pc-bin (apt-get install grub-pc-bin)" >&2
-    exit 1
-fi
-grub-mkrescue -d /usr/lib/grub/i386-pc -o "$out" "$stage" >"$out.log" 2>&1 || {
+# No -d: grub-mkrescue takes every platform under /usr/lib/grub (checked
+# above). No locales or themes: a smaller image, and nothing uses them.
+grub-mkrescue --locales= --themes= -o "$out" "$stage" >"$out.log" 2>&1 || {
     cat "$out.log" >&2
     exit 1
 }
-if ! xorriso -indev "$out" -report_el_torito plain 2>/dev/null | grep -q 'El Torito boot img.*BIOS'; then
-    echo "mkiso: $out has no BIOS boot image (grub-pc-bin missing?)" >&2
-    rm -f "$out"
-    exit 1
-fi
+report=$(xorriso -indev "$out" -report_el_torito plain 2>/dev/null || true)
+for want in BIOS UEFI; do
+    if ! grep -q "El Torito boot img.*$want" <<< "$report"; then
+        echo "mkiso: $out has no $want El Torito boot image; refusing it (grub-mkrescue output: $out.log)" >&2
+        rm -f "$out"
+        exit 1
+    fi
+done
 rm -rf "$stage"
