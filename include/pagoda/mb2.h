@@ -56,7 +56,7 @@ struct mb2_range {
  * absent (offset 0 is the info header, never a tag). */
 struct mb2_found {
     uint32_t cmdline, loader, meminfo, memmap, framebuffer, elf_sections;
-    uint32_t acpi_old, acpi_new, smbios, efi32, efi64, load_base;
+    uint32_t acpi_old, acpi_new, smbios, efi32, efi64, efi_mmap, load_base;
     uint32_t module[MB2_MAX_MODULES];
     uint32_t nmodules;
     bool efi; /* any EFI tag (11, 12, 17, 18, 19, 20) */
@@ -102,6 +102,7 @@ struct mb2_ctx {
 
     /* Facts for the kernel's boot log. */
     bool memmap_from_meminfo; /* the map was built from the basic meminfo */
+    uint32_t efi_descriptors; /* > 0: the map was built from the EFI memory map */
     uint32_t info_size;       /* bytes of info read (total_size, clipped) */
 
     /* Working state. */

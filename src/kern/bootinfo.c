@@ -115,6 +115,9 @@ void boot_info_print(void)
         panic("boot info: no memory map (no usable memory-map or basic meminfo tag): "
               "cannot go on");
     printk("bootinfo: Multiboot2 info at 0x%x, %u bytes\n", boot_mbi_phys, ctx.info_size);
+    if (ctx.efi_descriptors)
+        printk("bootinfo: memory map from the EFI memory map (%u descriptors)\n",
+               ctx.efi_descriptors);
     print_memmap(m);
     struct stivale2_struct_tag_modules *mt =
         stivale2_get_tag(&ctx.info, STIVALE2_STRUCT_TAG_MODULES_ID);

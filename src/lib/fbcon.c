@@ -10,7 +10,8 @@
  *
  * Scrolling. With a shadow, the text area moves up by one text row in RAM,
  * the freed row is cleared there, and the whole text area is copied to the
- * screen in one sequential write: a write-combining framebuffer takes that
+ * screen in one sequential pass (line by line when the pitch has padding,
+ * which is left alone): a write-combining framebuffer takes that
  * at bus speed, and device memory is never read (reads from uncached or
  * write-combining memory are very slow). Without a shadow the rows move on
  * the screen itself.
@@ -179,20 +180,34 @@ int fbcon_init(struct fbcon *c, const struct fbcon_surface *s, const struct fbco
     return 0;
 }
 
+/* Copy n lines from src to dst (lines of the surface's pitch), visible pixels
+ * only: the padding after each line may not be ours to write. */
+static void move_lines(const struct fbcon *c, uint8_t *dst, const uint8_t *src, size_t n)
+{
+    size_t w = (size_t)c->s.width * c->bytespp;
+    if (w == c->s.pitch) {
+        memmove(dst, src, n * w);
+        return;
+    }
+    for (size_t y = 0; y < n; y++)
+        memmove(dst + y * c->s.pitch, src + y * c->s.pitch, w);
+}
+
 void fbcon_scroll(struct fbcon *c)
 {
     const struct fbcon_font *f = c->font;
+    size_t text_lines = (size_t)c->rows * f->height, keep = text_lines - f->height;
     size_t row_bytes = (size_t)f->height * c->s.pitch;
-    size_t area = row_bytes * c->rows; /* the text area, whole lines */
     bool was = c->cursor_drawn;
     cursor_hide(c);
     if (c->shadow) {
-        memmove(c->shadow, c->shadow + row_bytes, area - row_bytes);
+        move_lines(c, c->shadow, c->shadow + row_bytes, keep);
         /* The background is black, which packs to 0 in every layout. */
-        memset(c->shadow + area - row_bytes, 0, row_bytes);
-        memcpy(c->s.base, c->shadow, area);
+        for (size_t y = keep; y < text_lines; y++)
+            memset(c->shadow + y * c->s.pitch, 0, (size_t)c->s.width * c->bytespp);
+        move_lines(c, c->s.base, c->shadow, text_lines); /* one pass over the device */
     } else {
-        memmove(c->s.base, c->s.base + row_bytes, area - row_bytes);
+        move_lines(c, c->s.base, c->s.base + row_bytes, keep);
         fill_rect(c, 0, (c->rows - 1) * f->height, c->s.width, f->height, c->bg);
     }
     c->scrolls++;

@@ -11,8 +11,9 @@
 # platform directories are checked first and both boot images afterwards.
 #
 # A cfg that does not choose a video mode itself (no "gfxpayload" in it)
-# gets a prelude: the video drivers for the kernel's optional framebuffer
-# request, VGA text on BIOS and the firmware's mode on UEFI.
+# gets the default of the top-level grub.cfg: the video drivers for the
+# kernel's optional framebuffer request, and VGA text on BIOS, set after
+# each `multiboot2` line (that command sets gfxpayload from the request).
 set -euo pipefail
 out=$1 cfg=$2 kernel=$3
 shift 3
@@ -40,11 +41,9 @@ if grep -q gfxpayload "$cfg"; then
     cp "$cfg" "$stage/boot/grub/grub.cfg"
 else
     {
-        echo '# Prelude added by tests/tools/mkiso.sh (this cfg picks no video mode).'
+        echo '# Video defaults added by tests/tools/mkiso.sh (this cfg picks no mode).'
         echo 'insmod all_video'
-        echo 'if [ "$grub_platform" = "pc" ]; then set gfxpayload=text; else set gfxpayload=keep; fi'
-        echo 'export gfxpayload'
-        cat "$cfg"
+        sed 's/^\([[:space:]]*\)multiboot2 .*/&\n\1if [ "$grub_platform" = "pc" ]; then set gfxpayload=text; fi/' "$cfg"
     } > "$stage/boot/grub/grub.cfg"
 fi
 for m in "$@"; do cp "$m" "$stage/boot/"; done
