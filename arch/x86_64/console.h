@@ -27,6 +27,8 @@ void vga_disable(void);
 /* The framebuffer console (fb.c): is it drawing? Draw bytes on it, or keep
  * them for it in the early log until arch_fb_console_init. */
 bool fb_console_active(void);
+struct fbcon;
+const struct fbcon *fb_console_get(void); /* NULL when none is drawing */
 void fb_console_write(const char *s, size_t n);
 
 /* Write one byte to every console. */

@@ -42,7 +42,11 @@ bool fb_console_active(void) { return active; }
 void fb_console_write(const char *s, size_t n)
 {
     if (active) {
+        /* Interrupts off, so that a handler's printk cannot land in the
+         * middle of a glyph or a scroll. */
+        bool irq = arch_irq_save();
         fbcon_write(&con, s, n);
+        arch_irq_restore(irq);
         return;
     }
     if (early_done)
@@ -155,6 +159,9 @@ void arch_fb_console_init(void)
            fbcon_font.height, con.cols, con.rows,
            shadow ? "scrolling from a shadow in RAM" : "no shadow (rows move on the screen)");
 }
+
+/* For the in-kernel tests: where the screen is mapped (NULL: no console). */
+const struct fbcon *fb_console_get(void) { return active ? &con : NULL; }
 
 /* kbench's figure for the screen: full-screen scrolls, best of several. */
 void arch_fb_console_bench(void)
