@@ -32,13 +32,14 @@ static uint64_t pte_of(vaddr_t va)
 
 KTEST(fb_wc_mapping_is_wc_or_uncached)
 {
+    bool pat = x86_pat_init(); /* first: VMM_WC means WC only once the PAT says so */
     paddr_t pa = (paddr_t)pmm_alloc(1);
     KT_ASSERT(pa != 0);
     vaddr_t va = pg_make(120, 0, 0, 0, 0);
     KT_ASSERT_EQ(vmm_map(va, pa, VMM_WRITE | VMM_NX | VMM_WC), 0);
     uint64_t pte = pte_of(va);
     unsigned type = pte_type(pte);
-    if (x86_pat_init()) {
+    if (pat) {
         KT_ASSERT_EQ(type, PAT_WC);
         unsigned flags;
         KT_ASSERT_EQ(vmm_translate(va, NULL, &flags), 0);

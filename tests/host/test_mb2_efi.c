@@ -304,3 +304,124 @@ HTEST(mb2_efi_tables_and_firmware)
     CHECK(s && s->smbios_entry_32 == (uintptr_t)ctx.smbios && s->smbios_entry_64 == 0);
     CHECK(memcmp(ctx.smbios, "_SM_", 4) == 0);
 }
+
+/* Fake physical memory for the adapter's look through the EFI system table:
+ * 64 KiB at FAKE_BASE; reads outside it fail, as unmapped memory would. */
+#define FAKE_BASE 0x7F000000ULL
+static uint8_t fake[65536];
+static unsigned fake_reads;
+
+static const void *fake_read(paddr_t pa, size_t len)
+{
+    fake_reads++;
+    if (pa < FAKE_BASE || len > sizeof(fake) || pa - FAKE_BASE > sizeof(fake) - len)
+        return NULL;
+    return fake + (pa - FAKE_BASE);
+}
+
+static const uint8_t guid_smbios3[16] = {0x44, 0x15, 0xfd, 0xf2, 0x94, 0x97, 0x2c, 0x4a,
+                                         0x99, 0x2e, 0xe5, 0xbb, 0xcf, 0x20, 0xe3, 0x94};
+static const uint8_t guid_smbios[16] = {0x31, 0x2d, 0x9d, 0xeb, 0x88, 0x2d, 0xd3, 0x11,
+                                        0x9a, 0x16, 0x00, 0x90, 0x27, 0x3f, 0xc1, 0x4d};
+static const uint8_t guid_acpi20[16] = {0x71, 0xe8, 0x68, 0x88, 0xf1, 0xe4, 0xd3, 0x11,
+                                        0xbc, 0x22, 0x00, 0x80, 0xc7, 0x3c, 0x88, 0x81};
+
+/* A system table at +0x1000 whose configuration table (at +0x2000) lists
+ * ACPI 2.0, then the given GUIDs pointing at +0x3000, +0x3100, ... */
+static void fake_firmware(const uint8_t *const *guids, unsigned n)
+{
+    memset(fake, 0, sizeof(fake));
+    uint64_t sig = 0x5453595320494249ULL, count = n + 1, table = FAKE_BASE + 0x2000;
+    memcpy(fake + 0x1000, &sig, 8);
+    memcpy(fake + 0x1000 + 104, &count, 8);
+    memcpy(fake + 0x1000 + 112, &table, 8);
+    uint64_t acpi = FAKE_BASE + 0x4000;
+    memcpy(fake + 0x2000, guid_acpi20, 16);
+    memcpy(fake + 0x2000 + 16, &acpi, 8);
+    for (unsigned i = 0; i < n; i++) {
+        uint64_t at = FAKE_BASE + 0x3000 + i * 0x100;
+        memcpy(fake + 0x2000 + (i + 1) * 24, guids[i], 16);
+        memcpy(fake + 0x2000 + (i + 1) * 24 + 16, &at, 8);
+    }
+    memcpy(fake + 0x3000, guids[0] == guid_smbios3 ? "_SM3_" : "_SM_", 5);
+    memcpy(fake + 0x3100, n > 1 && guids[1] == guid_smbios3 ? "_SM3_" : "_SM_", 5);
+}
+
+static void uefi_info_no_smbios(uint64_t systab)
+{
+    blob_init(&blob);
+    blob_string(&blob, 2, "GRUB 2.06-13+deb12u2");
+    blob_tag(&blob, 12, 16, &systab);
+    efi_mmap(48, ovmf, ARRAY_SIZE(ovmf));
+    blob_end(&blob);
+}
+
+HTEST(mb2_efi_smbios_from_configuration_table)
+{
+    struct stivale2_struct_tag_smbios *s;
+    env.read_phys = fake_read;
+
+    /* Both entry points listed: the 3.x (64-bit) one is preferred. */
+    fake_firmware((const uint8_t *const[]){guid_smbios, guid_smbios3}, 2);
+    uefi_info_no_smbios(FAKE_BASE + 0x1000);
+    CHECK_EQ(adapt(), 0);
+    CHECK_EQ(ctx.nproblems, 0);
+    s = tag(STIVALE2_STRUCT_TAG_SMBIOS_ID);
+    CHECK(s && s->smbios_entry_64 == (uintptr_t)ctx.smbios && s->smbios_entry_32 == 0);
+    CHECK(memcmp(ctx.smbios, "_SM3_", 5) == 0 && ctx.smbios_from_efi);
+
+    /* Only 2.x (OVMF on QEMU 7.2). */
+    fake_firmware((const uint8_t *const[]){guid_smbios}, 1);
+    uefi_info_no_smbios(FAKE_BASE + 0x1000);
+    CHECK_EQ(adapt(), 0);
+    s = tag(STIVALE2_STRUCT_TAG_SMBIOS_ID);
+    CHECK(s && s->smbios_entry_32 == (uintptr_t)ctx.smbios && s->smbios_entry_64 == 0);
+
+    /* A listed entry point without its anchor: reported, no tag. */
+    fake[0x3000] = 'X';
+    uefi_info_no_smbios(FAKE_BASE + 0x1000);
+    CHECK_EQ(adapt(), 0);
+    CHECK(logged("tag 12 (EFI64 system table)", "no _SM_ anchor"));
+    CHECK(tag(STIVALE2_STRUCT_TAG_SMBIOS_ID) == NULL);
+
+    /* A system table pointer to something else, or to nowhere. */
+    uefi_info_no_smbios(FAKE_BASE + 0x800);
+    CHECK_EQ(adapt(), 0);
+    CHECK(logged("tag 12 (EFI64 system table)", "no EFI system table"));
+    CHECK(tag(STIVALE2_STRUCT_TAG_SMBIOS_ID) == NULL);
+    uefi_info_no_smbios(0x1000);
+    CHECK_EQ(adapt(), 0);
+    CHECK(logged("tag 12 (EFI64 system table)", "no EFI system table"));
+
+    /* A huge entry count is bounded, not followed off the end. */
+    fake_firmware((const uint8_t *const[]){guid_smbios}, 1);
+    uint64_t many = 1ULL << 40;
+    memcpy(fake + 0x1000 + 104, &many, 8);
+    uefi_info_no_smbios(FAKE_BASE + 0x1000);
+    CHECK_EQ(adapt(), 0);
+    CHECK(tag(STIVALE2_STRUCT_TAG_SMBIOS_ID) != NULL); /* found within the bound */
+
+    /* GRUB's own SMBIOS tag wins; without read_phys nothing is read. */
+    env.read_phys = NULL;
+    fake_reads = 0;
+    uefi_info_no_smbios(FAKE_BASE + 0x1000);
+    CHECK_EQ(adapt(), 0);
+    CHECK(tag(STIVALE2_STRUCT_TAG_SMBIOS_ID) == NULL);
+    CHECK_EQ(fake_reads, 0);
+    env.read_phys = fake_read;
+    fake_firmware((const uint8_t *const[]){guid_smbios3}, 1);
+    uint8_t sm[8 + 31] = {0};
+    memcpy(sm + 8, "_SM_", 4);
+    blob_init(&blob);
+    uint64_t systab = FAKE_BASE + 0x1000;
+    blob_tag(&blob, 12, 16, &systab);
+    blob_tag(&blob, 13, 8 + sizeof(sm), sm);
+    efi_mmap(48, ovmf, ARRAY_SIZE(ovmf));
+    blob_end(&blob);
+    fake_reads = 0;
+    CHECK_EQ(adapt(), 0);
+    s = tag(STIVALE2_STRUCT_TAG_SMBIOS_ID);
+    CHECK(s && s->smbios_entry_32 && !ctx.smbios_from_efi);
+    CHECK_EQ(fake_reads, 0);
+    env.read_phys = NULL;
+}
