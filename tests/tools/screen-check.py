@@ -16,12 +16,15 @@ regex may. OCR is not exact (0 and 8 may come back as @ or 6), so the
 expected lines are words, not hex numbers. Exits 0 when the check holds,
 1 (printing why, with the OCR text) when it does not.
 """
-import os, re, select, socket, subprocess, sys, time
+import os, re, select, shutil, socket, subprocess, sys, time
 
 PROMPT = b"pagoda> "
 
 
 def ocr(image):
+    if shutil.which("tesseract") is None:
+        raise SystemExit("screen-check: tesseract is missing: install tesseract-ocr "
+                         "(apt-get install tesseract-ocr)")
     out = subprocess.run(["tesseract", image, "-", "--psm", "6"], capture_output=True, text=True)
     if out.returncode != 0:
         raise SystemExit(f"tesseract failed on {image}: {out.stderr.strip()}")

@@ -3,6 +3,7 @@
 # BIOS, each read back by OCR of a QEMU screendump.
 OVMF=${OVMF:-/usr/share/ovmf/OVMF.fd}
 uefi=(-machine q35 -bios "$OVMF")
+[ -f "$OVMF" ] || record FAIL uefi-firmware "$OVMF is missing: install ovmf (apt-get install ovmf)"
 
 # The self-test ISO (built by 20-selftest too; `iso` caches it) on UEFI:
 # from CD-ROM, as a USB stick on xHCI, and with RAM above 4 GiB.
