@@ -6,11 +6,13 @@ uefi=(-machine q35 -bios "$OVMF")
 [ -f "$OVMF" ] || record FAIL uefi-firmware "$OVMF is missing: install ovmf (apt-get install ovmf)"
 
 # The self-test ISO (built by 20-selftest too; `iso` caches it) on UEFI:
-# from CD-ROM, as a USB stick on xHCI, and with RAM above 4 GiB.
+# from CD-ROM, as a hard disk, as a USB stick on xHCI, and with RAM above
+# 4 GiB.
 iso selftest "test"
 uefi_expects=(--expect '^firmware: UEFI' --expect '^fbcon: [0-9]+x[0-9]+, (24|32) bpp.*mapped write-combining'
     --expect '^[0-9]+ passed, 0 failed' --reject '^mb2: ')
 qemu_case uefi-selftest-cd selftest 33 --timeout 300 "${uefi_expects[@]}" -- "${uefi[@]}"
+qemu_case uefi-selftest-disk selftest 33 --timeout 300 --boot disk "${uefi_expects[@]}" -- "${uefi[@]}"
 qemu_case uefi-selftest-usb-xhci selftest 33 --timeout 300 --boot usb-xhci "${uefi_expects[@]}" -- "${uefi[@]}"
 # q35 puts RAM from 2 GiB on above 4 GiB; the PMM must take it.
 qemu_case uefi-selftest-6g selftest 33 --timeout 300 --mem 6G "${uefi_expects[@]}" \
