@@ -86,3 +86,45 @@ screen_check_fails() {
         ! python3 tests/tools/screen-check.py --image "$black" --expect '^pagoda> '
 }
 shell_case screen-check-can-fail screen_check_fails
+
+# The tools behind the one ISO and the font. mkiso.sh names the package of a
+# missing GRUB platform and builds nothing; psf2c takes only PSF2 fonts and
+# finds glyphs through the font's Unicode table.
+mkiso_refuses() { # mkiso_refuses PLATFORM-PRESENT PACKAGE-NAMED
+    local fake="$TEST_DIR/fake-grub-$1" out
+    rm -rf "$fake" && mkdir -p "$fake/$1"
+    out=$(MKISO_GRUB_LIB=$fake bash tests/tools/mkiso.sh "$TEST_DIR/refused.iso" grub.cfg "$KERNEL" 2>&1) &&
+        return 1
+    echo "$out"
+    grep -q "install $2" <<< "$out" && [ ! -e "$TEST_DIR/refused.iso" ]
+}
+shell_case mkiso-refuses-without-efi mkiso_refuses i386-pc grub-efi-amd64-bin
+shell_case mkiso-refuses-without-bios mkiso_refuses x86_64-efi grub-pc-bin
+shell_case iso-has-bios-and-uefi bash -c "xorriso -indev build/pagoda.iso -report_el_torito plain 2>/dev/null |
+    grep -q 'El Torito boot img.*BIOS' && xorriso -indev build/pagoda.iso -report_el_torito plain 2>/dev/null |
+    grep -q 'El Torito boot img.*UEFI'"
+
+font_checks() {
+    local psf=/usr/share/consolefonts/Lat15-Terminus18x10.psf.gz out="$TEST_DIR/font-check"
+    [ -x build/tools/psf2c ] || return 1
+    # A PSF1 font and a truncated PSF2 font are refused, with the reason.
+    if gzip -dc /usr/share/consolefonts/Lat15-Terminus16.psf.gz | build/tools/psf2c x > /dev/null 2> "$out.err"; then
+        return 1
+    fi
+    grep -q 'no PSF2 magic' "$out.err" || return 1
+    if gzip -dc "$psf" | head -c 2000 | build/tools/psf2c x > /dev/null 2> "$out.err"; then
+        return 1
+    fi
+    grep -q 'past the end' "$out.err" || return 1
+    # The table has all 256 code points; 'A' is Terminus's A, and the pound
+    # sign (U+00A3) is the font's glyph 0x9c (the font is in CP437 order):
+    # found through the Unicode table, not by index.
+    gzip -dc "$psf" | build/tools/psf2c x > "$out.c" || return 1
+    [ "$(grep -c '/\* 0x' "$out.c")" -eq 256 ] || return 1
+    grep -q '/\* 0x41 \*/ 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x3e, 0x00, 0x41, 0x00' "$out.c" || return 1
+    local want
+    want=$(gzip -dc "$psf" | python3 -c 'import sys; d = sys.stdin.buffer.read()
+print("".join("0x%02x, " % b for b in d[32 + 0x9c * 36:32 + 0x9d * 36]).rstrip())')
+    grep -qF "/* 0xa3 */ $want" "$out.c"
+}
+shell_case font-psf2-checks font_checks
