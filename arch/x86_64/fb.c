@@ -37,7 +37,10 @@ static bool early_done; /* the early log is closed: replayed or dropped */
 static char early[EARLY_LOG];
 static size_t early_len; /* bytes written into early, wrapping */
 
-bool fb_console_active(void) { return active; }
+bool fb_console_active(void)
+{
+    return active;
+}
 
 void fb_console_write(const char *s, size_t n)
 {
@@ -62,8 +65,11 @@ static void replay_early(void)
     if (early_len > EARLY_LOG) {
         start = early_len - EARLY_LOG;
         len = EARLY_LOG;
-        while (len > 0 && early[start++ % EARLY_LOG] != '\n')
+        while (len > 0) {
             len--;
+            if (early[start++ % EARLY_LOG] == '\n')
+                break;
+        }
     }
     for (size_t i = 0; i < len; i++)
         fbcon_write(&con, &early[(start + i) % EARLY_LOG], 1);
@@ -80,7 +86,7 @@ static uint64_t tsc_hz(void)
         return hz;
     uint8_t p61 = inb(0x61);
     outb(0x61, (uint8_t)((p61 & ~0x03) | 0x01)); /* gate on, speaker off */
-    outb(0x43, 0xB0);                             /* channel 2, lo/hi, mode 0 */
+    outb(0x43, 0xB0);                            /* channel 2, lo/hi, mode 0 */
     outb(0x42, (uint8_t)count);
     outb(0x42, (uint8_t)(count >> 8));
     uint64_t t0 = rdtsc_fenced();
@@ -94,7 +100,10 @@ static uint64_t tsc_hz(void)
     return hz;
 }
 
-static const char *cache_name(void) { return x86_pat_init() ? "write-combining" : "uncached"; }
+static const char *cache_name(void)
+{
+    return x86_pat_init() ? "write-combining" : "uncached";
+}
 
 void arch_fb_console_init(void)
 {
@@ -161,7 +170,10 @@ void arch_fb_console_init(void)
 }
 
 /* For the in-kernel tests: where the screen is mapped (NULL: no console). */
-const struct fbcon *fb_console_get(void) { return active ? &con : NULL; }
+const struct fbcon *fb_console_get(void)
+{
+    return active ? &con : NULL;
+}
 
 /* kbench's figure for the screen: full-screen scrolls, best of several. */
 void arch_fb_console_bench(void)

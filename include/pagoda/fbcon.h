@@ -42,10 +42,10 @@ struct fbcon {
     uint32_t col, row;   /* where the next character goes */
     uint32_t fg, bg;     /* packed pixels */
     uint32_t bytespp;
-    bool cursor_on;      /* draw a cursor at (col, row) */
-    bool cursor_drawn;   /* it is on the screen, at (cur_col, cur_row) */
+    bool cursor_on;    /* draw a cursor at (col, row) */
+    bool cursor_drawn; /* it is on the screen, at (cur_col, cur_row) */
     uint32_t cur_col, cur_row;
-    uint64_t scrolls;    /* how many times the grid scrolled */
+    uint64_t scrolls; /* how many times the grid scrolled */
 };
 
 /* Set up `c` on surface `s` with `font`, clear the screen and home the

@@ -37,8 +37,8 @@ static uint64_t find_table(const uint8_t *ct, uint64_t n, const uint8_t guid[16]
     return 0;
 }
 
-bool mb2_efi_smbios(struct mb2_ctx *ctx, const struct mb2_env *env, uint64_t systab,
-                    uint8_t *out, size_t out_size, bool *is64)
+bool mb2_efi_smbios(struct mb2_ctx *ctx, const struct mb2_env *env, uint64_t systab, uint8_t *out,
+                    size_t out_size, bool *is64)
 {
     static const struct {
         const uint8_t *guid;
@@ -61,8 +61,10 @@ bool mb2_efi_smbios(struct mb2_ctx *ctx, const struct mb2_env *env, uint64_t sys
     uint64_t table = mb2_rd64(st + EFI_ST_TABLE);
     const uint8_t *ct = n ? env->read_phys(table, (size_t)n * EFI_CT_ENTRY) : NULL;
     if (!ct) {
-        mb2_report_tag(ctx, MB2_TAG_EFI64, "the configuration table (%llu entries at 0x%llx) "
-                       "is unreadable", (unsigned long long)n, (unsigned long long)table);
+        mb2_report_tag(ctx, MB2_TAG_EFI64,
+                       "the configuration table (%llu entries at 0x%llx) "
+                       "is unreadable",
+                       (unsigned long long)n, (unsigned long long)table);
         return false;
     }
     for (size_t k = 0; k < ARRAY_SIZE(kinds); k++) {

@@ -46,8 +46,8 @@ static const struct layout layouts[] = {
     {"rgb565", 16, 11, 5, 5, 6, 0, 5},
 };
 
-#define W 67 /* 6 columns of 10 pixels and 7 left over */
-#define H 27 /* 4 rows of 6 pixels and 3 left over */
+#define W 67   /* 6 columns of 10 pixels and 7 left over */
+#define H 27   /* 4 rows of 6 pixels and 3 left over */
 #define PAD 13 /* an odd number of padding bytes per line */
 #define PAD_BYTE 0x5A
 
@@ -61,11 +61,13 @@ static struct fbcon_surface surface(const struct layout *l)
     free(screen);
     screen = malloc(screen_bytes);
     memset(screen, PAD_BYTE, screen_bytes);
-    return (struct fbcon_surface){screen, W, H, pitch, l->bpp, l->rs, l->rz, l->gs, l->gz, l->bs, l->bz};
+    return (struct fbcon_surface){screen, W,     H,     pitch, l->bpp, l->rs,
+                                  l->rz,  l->gs, l->gz, l->bs, l->bz};
 }
 
 /* Cell (col, row) shows ch (with the cursor's underline when `cursor`). */
-static bool cell_is(const struct fbcon *c, unsigned col, unsigned row, unsigned char ch, bool cursor)
+static bool cell_is(const struct fbcon *c, unsigned col, unsigned row, unsigned char ch,
+                    bool cursor)
 {
     for (unsigned y = 0; y < FH; y++)
         for (unsigned x = 0; x < FW; x++) {

@@ -92,10 +92,11 @@ static const struct efi_desc ovmf[] = {
 
 /* GRUB's conversion of the same map (tag 6), with its internal type 20. */
 static const struct mb2_in_entry ovmf_tag6[] = {
-    {0x0, 0xA0000, 1},           {0x100000, 0x7F000000, 1}, {0x7F100000, 0x100000, 2},
-    {0x7F200000, 0x100000, 20},  {0x7F300000, 0x80000, 2},  {0x7F380000, 0x12000, 3},
-    {0x7F392000, 0x80000, 4},    {0x7F412000, 0xBEE000, 1}, {0xB0000000, 0x10000000, 2},
-    {0x100000000, 0x100000000, 1},
+    {0x0, 0xA0000, 1},           {0x100000, 0x7F000000, 1},
+    {0x7F100000, 0x100000, 2},   {0x7F200000, 0x100000, 20},
+    {0x7F300000, 0x80000, 2},    {0x7F380000, 0x12000, 3},
+    {0x7F392000, 0x80000, 4},    {0x7F412000, 0xBEE000, 1},
+    {0xB0000000, 0x10000000, 2}, {0x100000000, 0x100000000, 1},
 };
 
 static int adapt(void)
@@ -153,8 +154,10 @@ static void ovmf_info(uint32_t dsize)
     blob_meminfo(&blob, 640, 2096128);
     uint64_t systab = 0x7F2EC018;
     blob_tag(&blob, 12, 16, &systab);
-    uint8_t old_rsdp[20] = "RSD PTR \x8c" "BOCHS \x00";
-    uint8_t new_rsdp[36] = "RSD PTR \x16" "BOCHS \x02";
+    uint8_t old_rsdp[20] = "RSD PTR \x8c"
+                           "BOCHS \x00";
+    uint8_t new_rsdp[36] = "RSD PTR \x16"
+                           "BOCHS \x02";
     blob_tag(&blob, 14, 8 + 20, old_rsdp);
     blob_tag(&blob, 15, 8 + 36, new_rsdp);
     efi_mmap(dsize, ovmf, ARRAY_SIZE(ovmf));
@@ -221,9 +224,9 @@ HTEST(mb2_efi_runtime_attribute_reserves)
         {7, 0x100000, 0x3F00, 0xF},
         {7, 0x4000000, 0x10, RUNTIME | 0xF},
         {4, 0x4010000, 0x10, RUNTIME | 0xF},
-        {8, 0x4020000, 0x10, 0xF},   /* unusable: bad memory */
-        {14, 0x4030000, 0x10, 0xF},  /* persistent memory: not RAM to allocate */
-        {99, 0x4040000, 0x10, 0xF},  /* unknown: reserved */
+        {8, 0x4020000, 0x10, 0xF},  /* unusable: bad memory */
+        {14, 0x4030000, 0x10, 0xF}, /* persistent memory: not RAM to allocate */
+        {99, 0x4040000, 0x10, 0xF}, /* unknown: reserved */
         {7, 0x4050000, 0x7B0, 0xF},
     };
     blob_init(&blob);
