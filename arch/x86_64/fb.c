@@ -75,9 +75,21 @@ static void replay_early(void)
         fbcon_write(&con, &early[(start + i) % EARLY_LOG], 1);
 }
 
+/* Scrolling's bulk copy, ascending: eight bytes a step, then the tail.
+ * Real CPUs move bytes as fast (rep movsb is fast since Ivy Bridge), but an
+ * emulator steps once per element, so this is 8x fewer steps under TCG. */
+static void fb_copy(void *dst, const void *src, size_t n)
+{
+    size_t q = n / 8, r = n % 8;
+    __asm__ volatile("rep movsq" : "+D"(dst), "+S"(src), "+c"(q)::"memory");
+    __asm__ volatile("rep movsb" : "+D"(dst), "+S"(src), "+c"(r)::"memory");
+}
+
 /* The TSC's rate, measured once against 10 ms of PIT channel 2 (the
  * speaker channel, gated through port 0x61, so the system timer on channel
- * 0 is untouched); 0 when the PIT never counts down. */
+ * 0 is untouched): the lowest of three windows, since a late look at OUT2
+ * (an emulator descheduled) only makes a window longer. 0 when the PIT
+ * never counts down. */
 static uint64_t tsc_hz(void)
 {
     static uint64_t hz;
@@ -85,18 +97,25 @@ static uint64_t tsc_hz(void)
     if (hz)
         return hz;
     uint8_t p61 = inb(0x61);
-    outb(0x61, (uint8_t)((p61 & ~0x03) | 0x01)); /* gate on, speaker off */
-    outb(0x43, 0xB0);                            /* channel 2, lo/hi, mode 0 */
-    outb(0x42, (uint8_t)count);
-    outb(0x42, (uint8_t)(count >> 8));
-    uint64_t t0 = rdtsc_fenced();
-    uint32_t spins = 0;
-    while (!(inb(0x61) & 0x20) && ++spins < 10000000u) /* OUT2 rises at zero */
-        ;
-    uint64_t t1 = rdtsc_fenced();
+    uint64_t best = UINT64_MAX;
+    for (int w = 0; w < 3; w++) {
+        outb(0x61, (uint8_t)((p61 & ~0x03) | 0x01)); /* gate on, speaker off */
+        outb(0x43, 0xB0);                            /* channel 2, lo/hi, mode 0 */
+        outb(0x42, (uint8_t)count);
+        outb(0x42, (uint8_t)(count >> 8)); /* loading the count starts it */
+        uint64_t t0 = rdtsc_fenced();
+        uint32_t spins = 0;
+        while (!(inb(0x61) & 0x20) && ++spins < 10000000u) /* OUT2 rises at zero */
+            ;
+        uint64_t dt = rdtsc_fenced() - t0;
+        if (spins >= 10000000u)
+            break;
+        if (dt < best)
+            best = dt;
+    }
     outb(0x61, p61);
-    if (spins < 10000000u)
-        hz = (t1 - t0) * 1193182ULL / count;
+    if (best != UINT64_MAX)
+        hz = best * 1193182ULL / count;
     return hz;
 }
 
@@ -154,6 +173,7 @@ void arch_fb_console_init(void)
                s.blue_size, s.blue_shift, s.pitch);
         return;
     }
+    con.copy = fb_copy;
     vga_disable();
     replay_early();
     early_done = true;

@@ -46,6 +46,9 @@ struct fbcon {
     bool cursor_drawn; /* it is on the screen, at (cur_col, cur_row) */
     uint32_t cur_col, cur_row;
     uint64_t scrolls; /* how many times the grid scrolled */
+    /* Optional bulk copy for scrolling (NULL: memmove): n bytes, ascending,
+     * so dst may overlap src from below. The kernel sets a wider one. */
+    void (*copy)(void *dst, const void *src, size_t n);
 };
 
 /* Set up `c` on surface `s` with `font`, clear the screen and home the

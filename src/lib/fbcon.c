@@ -180,17 +180,23 @@ int fbcon_init(struct fbcon *c, const struct fbcon_surface *s, const struct fbco
     return 0;
 }
 
+static void move_bytes(void *dst, const void *src, size_t n)
+{
+    memmove(dst, src, n);
+}
+
 /* Copy n lines from src to dst (lines of the surface's pitch), visible pixels
  * only: the padding after each line may not be ours to write. */
 static void move_lines(const struct fbcon *c, uint8_t *dst, const uint8_t *src, size_t n)
 {
     size_t w = (size_t)c->s.width * c->bytespp;
+    void (*copy)(void *, const void *, size_t) = c->copy ? c->copy : move_bytes;
     if (w == c->s.pitch) {
-        memmove(dst, src, n * w);
+        copy(dst, src, n * w);
         return;
     }
     for (size_t y = 0; y < n; y++)
-        memmove(dst + y * c->s.pitch, src + y * c->s.pitch, w);
+        copy(dst + y * c->s.pitch, src + y * c->s.pitch, w);
 }
 
 void fbcon_scroll(struct fbcon *c)
