@@ -434,7 +434,8 @@ HTEST(pmm_256g_and_lower_half_used)
     CHECK_EQ(fake_flat(&f, GiB(256)), 0);
     CHECK_EQ(f.c.nframes, GiB(256) >> 12);
     CHECK_EQ(f.c.top, 4);
-    CHECK(f.c.bitmap_bytes >= MiB(8) && f.c.bitmap_bytes < MiB(8) + KiB(140));
+    /* 8 MiB of frame bits, 130 KiB of summaries, 162 KiB of run summaries. */
+    CHECK(f.c.bitmap_bytes >= MiB(8) && f.c.bitmap_bytes < MiB(8) + KiB(300));
     uint64_t start = f.c.free_frames;
     /* Take the lower half in one run; then single frames come from above. */
     uint64_t half = (GiB(128) >> 12) - 256;
@@ -544,5 +545,80 @@ HTEST(pmm_random_against_reference)
     CHECK_EQ(pmm_core_check(&f.c), 0);
     free(ref);
     free(ok);
+    fake_fini(&f);
+}
+
+/* Runs across words and groups on a fragmented 80 MiB map (five groups of
+ * run summaries): one free frame in 64 below, runs straddling the group
+ * boundaries, then a random mix of single frames and runs, each alloc
+ * checked against a first-fit reference. A stale run class (raised by a
+ * free, lowered by a search) must never hide a fitting run. */
+HTEST(pmm_fragmented_runs_against_reference)
+{
+    struct fake f;
+    CHECK_EQ(fake_flat(&f, MiB(80)), 0);
+    uint64_t nf = f.c.nframes, start = f.c.free_frames;
+    CHECK(f.c.ngroups >= 5);
+    uint8_t *ref = calloc(nf, 1);
+    /* Take everything, then free one frame per word in the lower half and a
+     * few runs around group boundaries. */
+    while (pmm_core_alloc(&f.c, 64) != 0)
+        ;
+    while (pmm_core_alloc(&f.c, 1) != 0)
+        ;
+    CHECK_EQ(f.c.free_frames, 0);
+    for (uint64_t w = 4; w < nf / 128; w++) {
+        uint64_t fr = w * 64 + rnd() % 64;
+        CHECK_EQ(pmm_core_free(&f.c, fr << 12, 1), 0);
+        ref[fr] = 1;
+    }
+    static const uint64_t at[][2] = {
+        {4096 - 20, 40}, {2 * 4096 - 1, 16}, {3 * 4096 - 100, 230}, {4 * 4096 - 64, 64},
+    };
+    for (unsigned i = 0; i < ARRAY_SIZE(at); i++) {
+        for (uint64_t k = 0; k < at[i][1]; k++)
+            if (!ref[at[i][0] + k]) {
+                CHECK_EQ(pmm_core_free(&f.c, (at[i][0] + k) << 12, 1), 0);
+                ref[at[i][0] + k] = 1;
+            }
+    }
+    CHECK_EQ(pmm_core_check(&f.c), 0);
+    struct {
+        uint64_t f, n;
+    } live[256];
+    int nlive = 0;
+    for (int step = 0; step < 6000; step++) {
+        uint64_t r = rnd();
+        if ((r & 3) != 0 && nlive < 256) {
+            static const uint64_t sizes[] = {1, 2, 3, 15, 16, 17, 40, 64, 65, 100, 126, 127, 200, 512};
+            uint64_t n = sizes[(r >> 8) % ARRAY_SIZE(sizes)];
+            uint64_t align = 1ull << ((r >> 20) % 4 == 0 ? (r >> 24) % 8 : 0);
+            uint64_t want = ref_fit(ref, nf, n, align, UINT64_MAX);
+            paddr_t got = pmm_core_alloc_run(&f.c, n, align, UINT64_MAX);
+            CHECK_EQ(got >> 12, want);
+            if (!want)
+                continue;
+            memset(ref + want, 0, n);
+            live[nlive].f = want;
+            live[nlive++].n = n;
+        } else if (nlive) {
+            int i = (int)((r >> 8) % (uint64_t)nlive);
+            CHECK_EQ(pmm_core_free(&f.c, live[i].f << 12, live[i].n), 0);
+            memset(ref + live[i].f, 1, live[i].n);
+            live[i] = live[--nlive];
+        }
+        if (step % 499 == 0)
+            CHECK_EQ(pmm_core_check(&f.c), 0);
+    }
+    while (nlive) {
+        nlive--;
+        CHECK_EQ(pmm_core_free(&f.c, live[nlive].f << 12, live[nlive].n), 0);
+        memset(ref + live[nlive].f, 1, live[nlive].n);
+    }
+    for (uint64_t i = 0; i < nf; i++)
+        CHECK_EQ(pmm_core_is_free(&f.c, i << 12), ref[i]);
+    CHECK_EQ(pmm_core_check(&f.c), 0);
+    CHECK(f.c.free_frames < start);
+    free(ref);
     fake_fini(&f);
 }
