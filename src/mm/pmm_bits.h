@@ -119,26 +119,12 @@ static inline uint64_t pmm_tree_next(const struct pmm_tree *t, uint64_t pos)
 /* Group g's class becomes cls (0..PMM_RUN_CLASSES): the run trees follow. */
 static inline void pmm_group_set_class(struct pmm_core *c, uint64_t g, unsigned cls)
 {
-    unsigned old = c->gclass[g];
+    unsigned old = MIN(c->gclass[g], PMM_RUN_CLASSES);
     for (unsigned k = old; k < cls; k++)
         pmm_tree_set(&c->run[k], g);
     for (unsigned k = cls; k < old; k++)
         pmm_tree_clear(&c->run[k], g);
     c->gclass[g] = (uint8_t)cls;
-}
-
-/* Frames [f, e) became free: the runs starting in their groups may have
- * grown, and so may a run of the group before f's, which can reach up to
- * 127 frames into f's group. Those groups go to the top class ("maybe a
- * long run"), until a run search looks at them again. */
-static inline void pmm_groups_dirty(struct pmm_core *c, uint64_t f, uint64_t e)
-{
-    uint64_t g = f >> PMM_GROUP_SHIFT, last = (e - 1) >> PMM_GROUP_SHIFT;
-    if (g > 0 && (f & (PMM_GROUP_FRAMES - 1)) < 128)
-        g--;
-    for (; g <= last; g++)
-        if (c->gclass[g] != PMM_RUN_CLASSES)
-            pmm_group_set_class(c, g, PMM_RUN_CLASSES);
 }
 
 /* Group g's true class, computed from level 0 (pmm_core.c). O(64 words). */
@@ -153,6 +139,28 @@ static inline uint64_t pmm_word_mask(uint64_t w, uint64_t f, uint64_t e)
     if (e < (w + 1) << 6)
         m &= ~pmm_mask_from(e);
     return m;
+}
+
+/* Frames [f, e) became free: the runs starting in their groups may have
+ * grown, and so may the run of the group before f's that reaches into f's
+ * group (at most 127 frames: longer is class 7 already), when the frames
+ * from the group's start up to f are free and so is the frame before it.
+ * Those groups go to the top class ("maybe a long run") until a run
+ * search looks at them again. */
+static inline void pmm_groups_dirty(struct pmm_core *c, uint64_t f, uint64_t e)
+{
+    uint64_t g = f >> PMM_GROUP_SHIFT, last = (e - 1) >> PMM_GROUP_SHIFT;
+    uint64_t gs = g << PMM_GROUP_SHIFT;
+    if (g > 0 && f - gs < 128) {
+        bool reach = true;
+        for (uint64_t w = (gs - 1) >> 6; reach && w << 6 < f; w++)
+            reach = (c->level[0][w] & pmm_word_mask(w, gs - 1, f)) == pmm_word_mask(w, gs - 1, f);
+        if (reach)
+            g--;
+    }
+    for (; g <= last; g++)
+        if (c->gclass[g] != PMM_RUN_CLASSES)
+            pmm_group_set_class(c, g, PMM_RUN_CLASSES);
 }
 
 /* Mark frames [f, e) used (their bits must be set). Summaries follow; the
