@@ -68,8 +68,9 @@ struct pmm_core {
     uint64_t *level[PMM_MAX_LEVELS];
     uint64_t nbits[PMM_MAX_LEVELS];
     unsigned top;
-    /* full: one bit per level-0 word, set iff all 64 frames are free (runs
-     * of 127 frames or more always contain such a word). */
+    /* full: one bit per level-0 word, set when all 64 frames are free
+     * (runs of 127 frames or more always contain such a word); it may stay
+     * set after one frame is taken, until a long-run search clears it. */
     struct pmm_tree full;
     /* run[c - 1], c = 1..PMM_RUN_CLASSES: one bit per group, set iff the
      * group's class is >= c. gclass[g] is group g's class. */

@@ -26,8 +26,10 @@
  * All of it lives in one block the caller provides (pmm_core_init).
  *
  * Invariants.
- *  - Summary bit set iff the word below is non-zero (pmm_bits.h keeps it);
- *    full bit set iff the word is ~0, exactly, at every change.
+ *  - Summary bit set iff the word below is non-zero (pmm_bits.h keeps it).
+ *    A full word always has its `full` bit set; the bit may stay set after
+ *    a single frame is taken (so the one-frame path never touches `full`),
+ *    and the long-run search clears such stale bits as it meets them.
  *  - gclass is an upper bound, kept lazily: an allocation can only shorten
  *    runs, so it leaves the class alone; a free can lengthen the runs of
  *    its group and of the group before (a run may reach 127 frames into the
@@ -43,14 +45,14 @@
  *
  * Cost.
  *  - pmm_core_alloc(c, 1): the hint word is non-zero almost always: load,
- *    ctz, clear lowest bit (x & (x - 1)), store, and one compare for the
- *    full-word bit; no saved registers. When the word empties (or was
- *    full), the summaries change out of line. When the hint word is
+ *    ctz, clear lowest bit (x & (x - 1)), store; no saved registers. When
+ *    the word empties, the summaries change out of line. When the hint word is
  *    empty, find_next climbs at most `top` levels and descends again:
  *    O(levels) = O(log64 frames), 5 steps at 256 GiB, whatever the layout.
  *  - pmm_core_free(c, pa, 1): fast path when the frame is aligned and in
  *    the allocatable range the last free hit: test and set one bit, lower
- *    the hint, test the group's class-7 bit. Anything else goes through
+ *    the hint, test the class-7 bits of the frame's group and of the group
+ *    127 frames before it. Anything else goes through
  *    every check, with a binary search of <= 64 ranges.
  *  - Runs of 127+ frames: O(levels) per run that holds a full word before
  *    the one that fits, plus O(n / 64) to check it. Runs of 2..126: O(levels)
@@ -253,7 +255,7 @@ static uint64_t find_short(struct pmm_core *c, uint64_t pos, uint64_t n, uint64_
 }
 
 /* First fit of 127 frames or more: every such run holds a full word. */
-static uint64_t find_long(const struct pmm_core *c, uint64_t pos, uint64_t n, uint64_t align,
+static uint64_t find_long(struct pmm_core *c, uint64_t pos, uint64_t n, uint64_t align,
                           uint64_t end)
 {
     const uint64_t *l0 = c->level[0];
@@ -262,6 +264,10 @@ static uint64_t find_long(const struct pmm_core *c, uint64_t pos, uint64_t n, ui
         w = pmm_tree_next(&c->full, w);
         if (w == PMM_NONE)
             return PMM_NONE;
+        if (l0[w] != ~0ULL) { /* stale: a single frame was taken from it */
+            pmm_tree_clear(&c->full, w);
+            continue;
+        }
         /* The run holding word w began in the word before it (which is not
          * full, unless it is the word of pos). */
         uint64_t s = w > 0 ? (w << 6) - ones_high(l0[w - 1]) : 0;
@@ -294,16 +300,13 @@ static __attribute__((noinline)) paddr_t alloc_one_slow(struct pmm_core *c)
     return pmm_core_alloc(c, 1);
 }
 
-/* The single-frame path emptied word w, or took from a full one: tell the
- * summaries, return pa. Out of line, so the fast path needs no saved
- * registers. */
-static __attribute__((noinline)) paddr_t alloc_word_changed(struct pmm_core *c, uint64_t w,
-                                                            uint64_t old, paddr_t pa)
+/* The single-frame path emptied word w: tell the summaries, return pa. Out
+ * of line, so the fast path needs no saved registers. (Taking a frame from a
+ * full word leaves its `full` bit set: the bit may be stale.) */
+static __attribute__((noinline)) paddr_t alloc_emptied_word(struct pmm_core *c, uint64_t w,
+                                                            paddr_t pa)
 {
-    if (old == ~0ULL)
-        pmm_tree_clear(&c->full, w);
-    if (!c->level[0][w])
-        pmm_summary_clear(c, w);
+    pmm_summary_clear(c, w);
     return pa;
 }
 
@@ -317,8 +320,8 @@ paddr_t pmm_core_alloc(struct pmm_core *c, size_t n)
             paddr_t pa = ((w << 6) + (uint64_t)__builtin_ctzll(x)) << PAGE_SHIFT;
             c->level[0][w] = rest;
             c->free_frames--;
-            if (unlikely(!rest || x == ~0ULL))
-                return alloc_word_changed(c, w, x, pa);
+            if (unlikely(!rest))
+                return alloc_emptied_word(c, w, pa);
             return pa;
         }
         return alloc_one_slow(c);
@@ -421,7 +424,7 @@ static __attribute__((noinline)) int free_note(struct pmm_core *c, uint64_t f, u
 {
     if (!old)
         pmm_summary_set(c, f >> 6);
-    if (now == ~0ULL)
+    if (now == ~0ULL && !pmm_tree_test(&c->full, f >> 6))
         pmm_tree_set(&c->full, f >> 6);
     pmm_groups_dirty(c, f, f + 1);
     return 0;
@@ -434,15 +437,18 @@ int pmm_core_free(struct pmm_core *c, paddr_t pa, size_t n)
     /* Fast path: one aligned frame inside the range the last free hit. */
     if (likely(n == 1 && !(pa & PAGE_MASK) && f >= r->first && f < r->end)) {
         uint64_t w = f >> 6, x = c->level[0][w], bit = pmm_bit(f), now = x | bit;
-        uint64_t g = f >> PMM_GROUP_SHIFT;
+        /* The groups whose runs this frame can lengthen: its own, and the
+         * one before when f is in the first 128 frames of its group. */
+        uint64_t g = f >> PMM_GROUP_SHIFT, gb = f >= 128 ? (f - 128) >> PMM_GROUP_SHIFT : 0;
+        const uint64_t *top = c->run[PMM_RUN_CLASSES - 1].level[0];
         if (unlikely(x & bit))
             return -E_DOUBLE;
         c->level[0][w] = now;
         c->free_frames++;
         if (w < c->hint)
             c->hint = w;
-        if (unlikely(!x || now == ~0ULL || (f & (PMM_GROUP_FRAMES - 1)) < 128 ||
-                     !(c->run[PMM_RUN_CLASSES - 1].level[0][g >> 6] & pmm_bit(g))))
+        if (unlikely(!x || !(top[g >> 6] & pmm_bit(g)) || !(top[gb >> 6] & pmm_bit(gb)) ||
+                     (now == ~0ULL && !pmm_tree_test(&c->full, w))))
             return free_note(c, f, x, now);
         return 0;
     }

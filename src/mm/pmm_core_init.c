@@ -407,8 +407,8 @@ static bool runs_ok(const struct pmm_core *c)
     uint64_t words = (c->nframes + 63) / 64;
     if (!tree_ok(&c->full))
         return false;
-    for (uint64_t w = 0; w < words; w++)
-        if ((c->level[0][w] == ~0ULL) != pmm_tree_test(&c->full, w))
+    for (uint64_t w = 0; w < words; w++) /* a full word is never missed */
+        if (c->level[0][w] == ~0ULL && !pmm_tree_test(&c->full, w))
             return false;
     for (unsigned k = 0; k < PMM_RUN_CLASSES; k++)
         if (!tree_ok(&c->run[k]))
