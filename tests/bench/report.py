@@ -376,10 +376,10 @@ def main():
                 mk = re.match(r"kmalloc_pair_([0-9]+)$", m.group(1))
                 if mk:
                     j["kernel_kmalloc_pair_cycles_%s" % mk.group(1)] = int(m.group(2))
-            m = re.match(r"kbench: (kmalloc_pair_[0-9]+) pages +grow ([0-9.]+) shrink ([0-9.]+)", l)
+            m = re.match(r"kbench: (kmalloc_pair_[0-9]+) source grows ([0-9]+) shrinks ([0-9]+)", l)
             if m:
-                j["kernel_%s_grow_pages_per_op" % m.group(1)] = float(m.group(2))
-                j["kernel_%s_shrink_pages_per_op" % m.group(1)] = float(m.group(3))
+                j["kernel_%s_grows_per_1000" % m.group(1)] = int(m.group(2))
+                j["kernel_%s_shrinks_per_1000" % m.group(1)] = int(m.group(3))
 
     # Headline figures.
     def w1(a, sizes):
