@@ -131,6 +131,8 @@ static inline uint64_t fit_mask(uint64_t x, uint64_t n)
 /* The bits of word w whose frame is a multiple of align (a power of two). */
 static inline uint64_t align_mask(uint64_t w, uint64_t align)
 {
+    if (align == 1)
+        return ~0ULL; /* the common case: no division */
     if (align >= 64)
         return (w << 6) & (align - 1) ? 0 : 1;
     return ~0ULL / ((1ULL << align) - 1);

@@ -280,15 +280,17 @@ def main():
         print()
         print("7. PMM fragmented map (one free frame in 64 over the lower half), "
               "alloc(n)+free pair, ns")
-        print("%-26s%22s%22s%22s%22s" % ("", "pagoda fastest", "flat fastest",
-                                         "pagoda total/ops", "flat total/ops"))
+        print("%-26s%22s%22s%22s%22s%22s" % ("", "pagoda fastest", "flat fastest",
+                                             "pagoda total/ops", "flat total/ops",
+                                             "pagoda first search"))
         for m in ("4g", "256g"):
             for n in (16, 512):
                 k = "frag_contig%d_%s" % (n, m)
-                print("%-26s%s%s%s%s" % ("%s, %d frames" % (m, n), st("pmm", "pmm_%s_ns" % k).fmt(),
-                                         st("pmm", "flat_%s_ns" % k).fmt(),
-                                         st("pmm", "pmm_%s_mean_ns" % k).fmt(),
-                                         st("pmm", "flat_%s_mean_ns" % k).fmt()))
+                print("%-26s%s%s%s%s%s" % ("%s, %d frames" % (m, n), st("pmm", "pmm_%s_ns" % k).fmt(),
+                                           st("pmm", "flat_%s_ns" % k).fmt(),
+                                           st("pmm", "pmm_%s_mean_ns" % k).fmt(),
+                                           st("pmm", "flat_%s_mean_ns" % k).fmt(),
+                                           st("pmm", "pmm_%s_first_ns" % k).fmt()))
 
     if "pagoda_h1" in runs:
         print()
