@@ -65,7 +65,7 @@ int bench_slicer_more(const struct bench_slicer *t)
 
 void bench_slicer_done(struct bench_slicer *t, uint64_t t0)
 {
-    uint64_t now = bench_now_ns(), dt = now - t0;
+    uint64_t now = bench_now_ns(), dt = bench_cpu_ns() - t0;
     long ops = t->units * t->ops_per_unit;
     t->all_ops += ops;
     if (t->calibrating) {
@@ -88,9 +88,9 @@ void bench_slicer_done(struct bench_slicer *t, uint64_t t0)
 uint64_t bench_budget_ns(double factor)
 {
     const char *s = getenv("BENCH_BUDGET_MS");
-    double ms = s ? atof(s) : 60;
+    double ms = s ? atof(s) : 40;
     if (ms <= 0)
-        ms = 60;
+        ms = 40;
     return (uint64_t)(ms * 1e6 * factor * bench_scale());
 }
 

@@ -10,7 +10,7 @@
 #   BENCH_QUICK=1   one short run, no callgrind, no QEMU (for the JSON check)
 #   BENCH_RUNS=N    runs per executable
 #   BENCH_SCALE=F   iteration-count and time-budget factor (default 1)
-#   BENCH_BUDGET_MS=N  time budget of one timed test (default 60)
+#   BENCH_BUDGET_MS=N  time budget of one timed test (default 40)
 #   BENCH_CALLGRIND=0 / BENCH_KERNEL=0   skip those parts
 #   BENCH_JSON=FILE, BENCH_RAW=DIR       where the JSON and raw results go
 set -uo pipefail
@@ -85,6 +85,7 @@ for r in $(seq 1 "$RUNS"); do
     echo "bench: run $r of $RUNS: $order" >&2
     for a in $order; do run "$a" run "$RAW/$a.run.$r"; done
 done
+echo "bench: timed runs done at $(($(date +%s) - start)) s" >&2
 # Fresh processes, one per allocator and mode, in rotating order too.
 k=0
 for mode in frag fragwide burst burst1; do
@@ -94,7 +95,7 @@ done
 [ -x "$OUT/bench-pagoda" ] && run pagoda_norelease burst "$RAW/pagoda_norelease.burst"
 
 if [ "$CG" = 1 ] && command -v valgrind > /dev/null; then
-    echo "bench: callgrind" >&2
+    echo "bench: callgrind at $(($(date +%s) - start)) s" >&2
     for a in "${allocs[@]}" pmm; do
         [ "$a" != pmm ] || [ -x "$OUT/bench-pmm" ] || continue
         exe=$a env=()
@@ -107,7 +108,7 @@ if [ "$CG" = 1 ] && command -v valgrind > /dev/null; then
 fi
 
 if [ "$KB" = 1 ] && [ -f build/pagoda.elf ]; then
-    echo "bench: kernel (QEMU TCG)" >&2
+    echo "bench: kernel (QEMU TCG) at $(($(date +%s) - start)) s" >&2
     source tests/boot/lib.sh
     if iso bench "bench" > "$RAW/kernel-iso.log" 2>&1; then
         timeout -k 5 120 "$QEMU" -cdrom "$TEST_DIR/bench.iso" -m 512M -display none \
