@@ -309,13 +309,19 @@ def main():
 
     if "pagoda_unchecked" in runs:
         print()
-        print("Cost of the always-on free checks (shipped vs -DPAGODA_HEAP_UNCHECKED), ns;")
-        print("ratio of the best runs (the two builds differ only by the checks)")
+        print("Cost of the always-on free checks (shipped vs -DPAGODA_HEAP_UNCHECKED), ns")
+        print("separate processes (as every table above):")
         print("%-26s%22s%22s%10s" % ("", "pagoda (shipped)", "pagoda (unchecked)", "ratio"))
         for label, key in ([("1. pair %d B" % s, "w1_pair_%d_ns" % s) for s in W1_SMALL] +
                            [("3. random mix", "w3_mix_ns"), ("3w. wide mix", "w3_mix_wide_ns")]):
             a, b = st("pagoda", key), st("pagoda_unchecked", key)
-            print("%-26s%s%s%10s" % (label, a.fmt(), b.fmt(), fnum(ratio(a.lo, b.lo))))
+            print("%-26s%s%s%10s" % (label, a.fmt(), b.fmt(), fnum(ratio(a.med, b.med))))
+    if "checked" in runs:
+        print("both in one process, alternating slices (bench-checked; the ratio is the median "
+              "of the runs' ratios):")
+        for label, t in [("1. pair %d B" % s, "pair_%d" % s) for s in W1_SMALL] + [("3. random mix", "mix")]:
+            a, b = st("checked", "chk_%s_checked_ns" % t), st("checked", "chk_%s_unchecked_ns" % t)
+            print("%-26s%s%s%10s" % (label, a.fmt(), b.fmt(), fnum(med("checked", "chk_%s_ratio" % t))))
 
     slab = st("pagoda", "w8_slab_pair_ns")
     if slab.med is not None:
@@ -396,6 +402,11 @@ def main():
     def mean_key(k):
         return k.replace("_ns", "_mean_ns")
 
+    chk_small = None
+    if "checked" in runs:
+        per_run = zip(*[runs["checked"].get("chk_pair_%d_ratio" % s, []) for s in W1_SMALL])
+        vals = [geomean(list(r)) for r in per_run]
+        chk_small = statistics.median(vals) if vals else None
     small = ["w1_pair_%d_ns" % s for s in W1_SMALL]
     medium = ["w1_pair_%d_ns" % s for s in W1_MEDIUM]
     large = ["w1_pair_%d_ns" % s for s in W1_LARGE]
@@ -424,12 +435,10 @@ def main():
         "instr_medium_vs_best": cg_vs_best(["w1_%d" % s for s in W1_MEDIUM]) if cg else None,
         "instr_large_vs_best": cg_vs_best(["w1_%d" % s for s in W1_LARGE]) if cg else None,
         "instr_mix_vs_best": cg_vs_best(["w3"]) if cg else None,
-        # Two builds of the same heap: the best of the runs' fastest slices,
-        # which machine noise can only make slower, compares them most closely.
-        "ratio_checked_vs_unchecked_small": geomean(
-            [ratio(st("pagoda", k).lo, st("pagoda_unchecked", k).lo) for k in small]),
-        "ratio_checked_vs_unchecked_mix": ratio(st("pagoda", "w3_mix_ns").lo,
-                                                st("pagoda_unchecked", "w3_mix_ns").lo),
+        # bench-checked: both builds in one process, alternating slices; the
+        # median over the runs of each run's ratio.
+        "ratio_checked_vs_unchecked_small": chk_small,
+        "ratio_checked_vs_unchecked_mix": med("checked", "chk_mix_ratio"),
         "instr_checked_vs_unchecked_small": geomean(
             [ratio(cg.get("pagoda", {}).get("w1_%d" % s), cg.get("pagoda_unchecked", {}).get("w1_%d" % s))
              for s in W1_SMALL]) if cg else None,

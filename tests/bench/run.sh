@@ -32,7 +32,7 @@ rm -rf "$RAW"
 mkdir -p "$RAW"
 
 exes=()
-for a in pagoda pagoda_unchecked glibc mimalloc jemalloc tcmalloc pmm; do
+for a in pagoda pagoda_unchecked glibc mimalloc jemalloc tcmalloc checked pmm; do
     if [ -x "$OUT/bench-$a" ]; then
         exes+=("$a")
     else
@@ -41,7 +41,7 @@ for a in pagoda pagoda_unchecked glibc mimalloc jemalloc tcmalloc pmm; do
 done
 allocs=()
 for a in "${exes[@]}"; do
-    [ "$a" = pmm ] || allocs+=("$a")
+    [ "$a" = pmm ] || [ "$a" = checked ] || allocs+=("$a")
 done
 [ -x "$OUT/bench-pagoda" ] && allocs+=(pagoda_h1)
 
@@ -78,11 +78,13 @@ rotate() {
 } > "$RAW/machine.txt"
 
 start=$(date +%s)
-timed=("${allocs[@]}")
+base=("${allocs[@]}")
+for a in "${exes[@]}"; do [ "$a" = checked ] && base+=(checked); done
+timed=("${base[@]}")
 for a in "${exes[@]}"; do [ "$a" = pmm ] && timed+=(pmm); done
 PMM_RUNS=${BENCH_PMM_RUNS:-3} # its maps of 64 and 256 GiB take seconds to set up
 for r in $(seq 1 "$RUNS"); do
-    [ "$r" -le "$PMM_RUNS" ] || timed=("${allocs[@]}")
+    [ "$r" -le "$PMM_RUNS" ] || timed=("${base[@]}")
     order=$(rotate "$((r - 1))" "${timed[@]}" | tr '\n' ' ')
     echo "bench: run $r of $RUNS: $order" >&2
     for a in $order; do run "$a" run "$RAW/$a.run.$r"; done
