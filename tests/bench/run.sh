@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`'s driver. Runs every bench executable in build/bench (each
 # allocator in its own process, never preloaded), BENCH_RUNS times (default
-# 5), the order rotating from one run to the next so that no allocator is
+# 4), the order rotating from one run to the next so that no allocator is
 # always first (or always after the same one); then the footprint and burst
 # modes in fresh processes, one callgrind pass per executable, and one QEMU
 # boot of the kernel with `bench`. tests/bench/report.py prints the table
@@ -19,7 +19,7 @@ cd "$(dirname "$0")/../.."
 OUT=build/bench
 RAW=${BENCH_RAW:-$OUT/raw}
 JSON=${BENCH_JSON:-build/bench.json}
-RUNS=${BENCH_RUNS:-5}
+RUNS=${BENCH_RUNS:-4}
 CG=${BENCH_CALLGRIND:-1}
 KB=${BENCH_KERNEL:-1}
 if [ "${BENCH_QUICK:-0}" = 1 ]; then

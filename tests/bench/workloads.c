@@ -223,20 +223,21 @@ static void w3_timed(const char *base, const struct w3_seq *s)
     w3_drain(&st);
 }
 
-/* Latency: every 4th step timed alone between fenced TSC reads; the
- * cheapest empty measurement is taken off as the fences' own cost. */
-static void w3_latency(const char *base, const struct w3_seq *s)
+/* Latency: every 4th step of the first `steps` timed alone between fenced
+ * TSC reads; the cheapest empty measurement is taken off as the fences'
+ * own cost. */
+static void w3_latency(const char *base, const struct w3_seq *s, long steps)
 {
     struct w3_state st;
     w3_fill(&st, s);
-    size_t n = (size_t)s->steps / 4, k = 0;
+    size_t n = (size_t)steps / 4, k = 0;
     uint64_t *lat = bench_array(n * 8), fence = UINT64_MAX;
     for (int i = 0; i < 1000; i++) {
         uint64_t a = bench_tsc_begin(), b = bench_tsc_end();
         if (b - a < fence)
             fence = b - a;
     }
-    for (long i = 0; i < s->steps; i++) {
+    for (long i = 0; i < steps; i++) {
         if ((i & 3) == 0 && k < n) {
             uint64_t a = bench_tsc_begin();
             w3_step(&st, s, i);
@@ -408,13 +409,13 @@ static void run_timed(void)
                          bsizes[s]);
                 w2_batch(key, bsizes[s], batches[b], fifo);
             }
-    struct w3_seq s3 = w3_make(bench_iters(2000000, 40000), 0);
+    struct w3_seq s3 = w3_make(bench_iters(1000000, 40000), 0);
     w3_timed("w3_mix", &s3);
-    w3_latency("w3_mix_lat", &s3);
+    w3_latency("w3_mix_lat", &s3, bench_iters(600000, 20000));
     w3_free_seq(&s3);
-    struct w3_seq s3w = w3_make(bench_iters(1000000, 40000), 1);
+    struct w3_seq s3w = w3_make(bench_iters(600000, 40000), 1);
     w3_timed("w3_mix_wide", &s3w);
-    w3_latency("w3_mix_wide_lat", &s3w);
+    w3_latency("w3_mix_wide_lat", &s3w, bench_iters(300000, 20000));
     w3_free_seq(&s3w);
     static const int holes[] = {10, 1000, 10000};
     for (int h = 0; h < 3; h++) {
