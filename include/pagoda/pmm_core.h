@@ -76,6 +76,10 @@ struct pmm_core {
      * group's class is >= c. gclass[g] is group g's class. */
     struct pmm_tree run[PMM_RUN_CLASSES];
     uint8_t *gclass;
+    /* quiet: one bit per group, set iff group g and the group before it
+     * are both in the top class, so that a one-frame free there has no
+     * class to lift (one bit test on the free fast path). */
+    uint64_t *quiet;
     uint64_t ngroups;
     uint64_t nframes; /* frames covered: up to the highest usable byte */
     uint64_t hint;    /* level-0 word index; every word below it is 0 */

@@ -125,6 +125,11 @@ static inline void pmm_group_set_class(struct pmm_core *c, uint64_t g, unsigned 
     for (unsigned k = cls; k < old; k++)
         pmm_tree_clear(&c->run[k], g);
     c->gclass[g] = (uint8_t)cls;
+    for (uint64_t h = g; h <= g + 1 && h < c->ngroups; h++) {
+        bool q = c->gclass[h] == PMM_RUN_CLASSES &&
+                 (h == 0 || c->gclass[h - 1] == PMM_RUN_CLASSES);
+        c->quiet[h >> 6] = q ? c->quiet[h >> 6] | pmm_bit(h) : c->quiet[h >> 6] & ~pmm_bit(h);
+    }
 }
 
 /* Group g's true class, computed from level 0 (pmm_core.c). O(64 words). */

@@ -51,8 +51,8 @@
  *    O(levels) = O(log64 frames), 5 steps at 256 GiB, whatever the layout.
  *  - pmm_core_free(c, pa, 1): fast path when the frame is aligned and in
  *    the allocatable range the last free hit: test and set one bit, lower
- *    the hint, test the class-7 bits of the frame's group and of the group
- *    127 frames before it. Anything else goes through
+ *    the hint, test the group's `quiet` bit (it and the group before are
+ *    in class 7, so no class can need lifting). Anything else goes through
  *    every check, with a binary search of <= 64 ranges.
  *  - Runs of 127+ frames: O(levels) per run that holds a full word before
  *    the one that fits, plus O(n / 64) to check it. Runs of 2..126: O(levels)
@@ -439,17 +439,16 @@ int pmm_core_free(struct pmm_core *c, paddr_t pa, size_t n)
     /* Fast path: one aligned frame inside the range the last free hit. */
     if (likely(n == 1 && !(pa & PAGE_MASK) && f >= r->first && f < r->end)) {
         uint64_t w = f >> 6, x = c->level[0][w], bit = pmm_bit(f), now = x | bit;
-        /* The groups whose runs this frame can lengthen: its own, and the
-         * one before when f is in the first 128 frames of its group. */
-        uint64_t g = f >> PMM_GROUP_SHIFT, gb = f >= 128 ? (f - 128) >> PMM_GROUP_SHIFT : 0;
-        const uint64_t *top = c->run[PMM_RUN_CLASSES - 1].level[0];
+        uint64_t g = f >> PMM_GROUP_SHIFT;
         if (unlikely(x & bit))
             return -E_DOUBLE;
         c->level[0][w] = now;
         c->free_frames++;
         if (w < c->hint)
             c->hint = w;
-        if (unlikely(!x || !(top[g >> 6] & pmm_bit(g)) || !(top[gb >> 6] & pmm_bit(gb)) ||
+        /* Out of line: the word was empty, or became full without its bit,
+         * or a run class may have to be lifted (the group is not quiet). */
+        if (unlikely(!x || !(c->quiet[g >> 6] & pmm_bit(g)) ||
                      (now == ~0ULL && !pmm_tree_test(&c->full, w))))
             return free_note(c, f, x, now);
         return 0;

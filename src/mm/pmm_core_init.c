@@ -19,7 +19,8 @@
  *
  * Memory: the block holds, one after the other, the free-frame levels, the
  * full-word tree (1/64 of level 0), the PMM_RUN_CLASSES run trees (one bit
- * per group each) and one class byte per group: about 1.9% over level 0.
+ * per group each), the quiet bits and one class byte per group: about 1.9%
+ * over level 0.
  */
 #include <pagoda/errno.h>
 #include <pagoda/string.h>
@@ -55,6 +56,7 @@ static uint64_t block_words(uint64_t nframes, uint64_t nbits[PMM_MAX_LEVELS], un
     uint64_t ngroups = (nframes + PMM_GROUP_FRAMES - 1) >> PMM_GROUP_SHIFT;
     words += layout((nframes + 63) / 64, tb, &tt);
     words += PMM_RUN_CLASSES * layout(ngroups, tb, &tt);
+    words += (ngroups + 63) / 64; /* quiet */
     return words + (ngroups + 7) / 8;
 }
 
@@ -219,6 +221,8 @@ static void set_level_pointers(struct pmm_core *c, void *mem)
     p = tree_place(&c->full, p);
     for (unsigned k = 0; k < PMM_RUN_CLASSES; k++)
         p = tree_place(&c->run[k], p);
+    c->quiet = p;
+    p += (c->ngroups + 63) / 64;
     c->gclass = (uint8_t *)p;
 }
 
@@ -248,6 +252,8 @@ static void build_run_summaries(struct pmm_core *c)
         tree_summarise(t);
     }
     memset(c->gclass, PMM_RUN_CLASSES, c->ngroups);
+    for (uint64_t g = 0; g < c->ngroups; g++)
+        c->quiet[g >> 6] |= pmm_bit(g);
 }
 
 void pmm_core_move(struct pmm_core *c, void *mem)
@@ -420,6 +426,10 @@ static bool runs_ok(const struct pmm_core *c)
             if (pmm_tree_test(&c->run[k], g) != (c->gclass[g] > k))
                 return false;
         if (pmm_group_class(c, g) > c->gclass[g])
+            return false;
+        bool q = c->gclass[g] == PMM_RUN_CLASSES &&
+                 (g == 0 || c->gclass[g - 1] == PMM_RUN_CLASSES);
+        if (q != !!(c->quiet[g >> 6] & pmm_bit(g)))
             return false;
     }
     return true;
