@@ -164,9 +164,18 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s [run]\n", argv[0]);
         return 2;
     }
+    /* BENCH_CHECKED_SWAP=1 loads (and sets up) the unchecked build first:
+     * run.sh swaps from one run to the next, so that neither build always
+     * gets the first place in memory. */
     struct heap hs[2];
-    load(&hs[0], dir, "libpagoda_bench.so", "checked");
-    load(&hs[1], dir, "libpagoda_bench_unchecked.so", "unchecked");
+    const char *sw = getenv("BENCH_CHECKED_SWAP");
+    if (sw && *sw == '1') {
+        load(&hs[1], dir, "libpagoda_bench_unchecked.so", "unchecked");
+        load(&hs[0], dir, "libpagoda_bench.so", "checked");
+    } else {
+        load(&hs[0], dir, "libpagoda_bench.so", "checked");
+        load(&hs[1], dir, "libpagoda_bench_unchecked.so", "unchecked");
+    }
     static const size_t sizes[] = {16, 64, 256, 1024};
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
         pair(hs, sizes[i]);

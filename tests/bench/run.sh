@@ -53,6 +53,7 @@ run() {
     case $1 in
     pagoda_h1) exe=pagoda env=(BENCH_HARDEN=1) ;;
     pagoda_norelease) exe=pagoda env=(BENCH_NO_RELEASE=1) ;;
+    checked) env=(BENCH_CHECKED_SWAP=$((${r:-0} % 2))) ;; # which build loads first
     esac
     if ! env "${env[@]}" "$OUT/bench-$exe" "$2" > "$3" 2> "$3.err"; then
         echo "bench: bench-$1 $2 failed: $(tail -2 "$3.err" | tr '\n' ' ')" >&2
