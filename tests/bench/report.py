@@ -15,11 +15,13 @@ takes the geometric mean over the sizes of its band.
 """
 import glob
 import json
-import math
 import os
 import re
 import statistics
 import sys
+
+import report_pmm
+from report_common import Stat, fnum, geomean, ratio
 
 PEERS = ["glibc", "mimalloc", "jemalloc", "tcmalloc"]
 ALLOCS = ["pagoda"] + PEERS
@@ -30,8 +32,6 @@ W1_ALL = W1_SMALL + W1_MEDIUM + W1_LARGE
 W1_LEGACY = [16, 64, 256, 1024, 2048]
 ALIGNED = [(64, 64), (4096, 4096), (8192, 4096)]
 BATCHES = [(b, s) for b in (25, 100, 400, 1600) for s in (16, 32, 64)]
-MAPS = ["128m", "4g", "256g"]
-RMAPS = ["128m", "4g", "64g", "256g"]
 MODES = ["frag", "fragwide", "burst", "burst1"]
 
 
@@ -80,48 +80,6 @@ def callgrind_totals(raw, exe):
         if label and total is not None:
             res[label] = total
     return res
-
-
-class Stat:
-    def __init__(self, values):
-        self.values = values
-        self.med = statistics.median(values) if values else None
-        self.lo = min(values) if values else None
-        self.hi = max(values) if values else None
-
-    def fmt(self, width=22):
-        if self.med is None:
-            txt = "n/a"
-        elif len(self.values) == 1:
-            txt = fnum(self.med)
-        else:
-            txt = "%s (%s-%s)" % (fnum(self.med), fnum(self.lo), fnum(self.hi))
-        return " " + txt.rjust(width - 1) if width else txt
-
-
-def fnum(v):
-    if v is None:
-        return "n/a"
-    if v >= 1e6:
-        return "%.3g" % v
-    if v >= 100:
-        return "%.0f" % v
-    if v >= 10:
-        return "%.1f" % v
-    return "%.2f" % v
-
-
-def geomean(xs):
-    xs = [x for x in xs if x is not None and x > 0]
-    if not xs:
-        return None
-    return math.exp(sum(math.log(x) for x in xs) / len(xs))
-
-
-def ratio(a, b):
-    if a is None or b is None or b == 0:
-        return None
-    return a / b
 
 
 def main():
@@ -248,49 +206,7 @@ def main():
 
     # Workload 7.
     if "pmm" in runs:
-        print()
-        print("7. PMM (lower half of the map used), ns per op: Pagoda, flat bitmap "
-              "(hint + word skip), bit-by-bit first fit")
-        print("%-26s%22s%22s%24s%10s" % ("", "pagoda", "flat", "bitscan", "vs flat"))
-        for m in MAPS:
-            for op, label in (("pair", "alloc(1)+free"), ("contig16", "alloc(16)+free"),
-                              ("contig512", "alloc(512)+free"), ("fill", "sequential fill/frame")):
-                p = st("pmm", "pmm_%s_%s_ns" % (op, m))
-                fl = st("pmm", "flat_%s_%s_ns" % (op, m))
-                b = st("pmm", "bitscan_%s_%s_ns" % (op, m))
-                sp = ratio(b.med, p.med)
-                print("%-26s%s%s%s%10s" % ("%s %s" % (m, label), p.fmt(), fl.fmt(), b.fmt(24),
-                                         fnum(ratio(p.med, fl.med))))
-                if sp:
-                    j["pmm_speedup_%s_%s" % (op, m)] = round(sp, 1)
-        print()
-        print("7. PMM random steady state (half the frames live, scattered; free a random "
-              "live frame + alloc(1)), ns per step")
-        print("%-26s%22s%22s%22s%22s" % ("", "pagoda fastest", "flat fastest",
-                                         "pagoda total/ops", "flat total/ops"))
-        for m in RMAPS:
-            print("%-26s%s%s%s%s" % (m, st("pmm", "pmm_random_%s_ns" % m).fmt(),
-                                     st("pmm", "flat_random_%s_ns" % m).fmt(),
-                                     st("pmm", "pmm_random_%s_mean_ns" % m).fmt(),
-                                     st("pmm", "flat_random_%s_mean_ns" % m).fmt()))
-            j["pmm_random_vs_flat_%s" % m] = ratio(med("pmm", "pmm_random_%s_mean_ns" % m),
-                                                   med("pmm", "flat_random_%s_mean_ns" % m))
-            j["pmm_random_vs_flat_fastest_%s" % m] = ratio(med("pmm", "pmm_random_%s_ns" % m),
-                                                           med("pmm", "flat_random_%s_ns" % m))
-        print()
-        print("7. PMM fragmented map (one free frame in 64 over the lower half), "
-              "alloc(n)+free pair, ns")
-        print("%-26s%22s%22s%22s%22s%22s" % ("", "pagoda fastest", "flat fastest",
-                                             "pagoda total/ops", "flat total/ops",
-                                             "pagoda first search"))
-        for m in ("4g", "256g"):
-            for n in (16, 512):
-                k = "frag_contig%d_%s" % (n, m)
-                print("%-26s%s%s%s%s%s" % ("%s, %d frames" % (m, n), st("pmm", "pmm_%s_ns" % k).fmt(),
-                                           st("pmm", "flat_%s_ns" % k).fmt(),
-                                           st("pmm", "pmm_%s_mean_ns" % k).fmt(),
-                                           st("pmm", "flat_%s_mean_ns" % k).fmt(),
-                                           st("pmm", "pmm_%s_first_ns" % k).fmt()))
+        report_pmm.tables(st, med, j)
 
     if "pagoda_h1" in runs:
         print()
