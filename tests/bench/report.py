@@ -20,8 +20,9 @@ import re
 import statistics
 import sys
 
-import report_pmm
-from report_common import Stat, fnum, geomean, ratio
+sys.dont_write_bytecode = True  # no __pycache__ beside the sources
+import report_pmm  # noqa: E402
+from report_common import Stat, fnum, geomean, ratio  # noqa: E402
 
 PEERS = ["glibc", "mimalloc", "jemalloc", "tcmalloc"]
 ALLOCS = ["pagoda"] + PEERS

@@ -126,6 +126,6 @@ if [ "$KB" = 1 ] && [ -f build/pagoda.elf ]; then
     fi
 fi
 
-python3 tests/bench/report.py "$RAW" "$JSON" "$RUNS" || fail=1
+python3 -B tests/bench/report.py "$RAW" "$JSON" "$RUNS" || fail=1
 echo "bench: done in $(($(date +%s) - start)) s" >&2
 exit $fail
