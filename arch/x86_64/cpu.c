@@ -11,16 +11,6 @@
 #include "cpu.h"
 #include "x86.h"
 
-struct tss {
-    uint32_t reserved0;
-    uint64_t rsp[3];
-    uint64_t reserved1;
-    uint64_t ist[7];
-    uint64_t reserved2;
-    uint16_t reserved3;
-    uint16_t iomap_base;
-} __attribute__((packed));
-
 #define IST_STACK_SIZE 8192
 KSTACK_DEFINE(ist_df_stack, IST_STACK_SIZE);
 KSTACK_DEFINE(ist_nmi_stack, IST_STACK_SIZE);
@@ -30,24 +20,36 @@ KSTACK_DEFINE(ist_mc_stack, IST_STACK_SIZE);
 KSTACK_DEFINE(boot_stack, BOOT_STACK_SIZE);
 __asm__(".globl boot_stack_top\n.set boot_stack_top, boot_stack_area + 4096 + 32768");
 
-static struct tss tss;
-static uint64_t gdt[7] __attribute__((aligned(16)));
+static struct cpu_tables boot_tables;
 
 void gdt_init(void)
 {
+    const vaddr_t ist[3] = {
+        (vaddr_t)(ist_df_stack_area + 4096 + IST_STACK_SIZE),
+        (vaddr_t)(ist_nmi_stack_area + 4096 + IST_STACK_SIZE),
+        (vaddr_t)(ist_mc_stack_area + 4096 + IST_STACK_SIZE),
+    };
+    gdt_setup(&boot_tables, ist);
+}
+
+/* Every CPU's GDT comes from here, so all of them have the same layout. */
+void gdt_setup(struct cpu_tables *t, const vaddr_t ist_top[3])
+{
+    uint64_t *gdt = t->gdt;
+    struct tss *tss = &t->tss;
     gdt[0] = 0;
     gdt[1] = 0x00AF9A000000FFFFULL; /* kernel code, 64-bit */
     gdt[2] = 0x00CF92000000FFFFULL; /* kernel data */
     gdt[3] = 0x00AFFA000000FFFFULL; /* user code, 64-bit, DPL 3 */
     gdt[4] = 0x00CFF2000000FFFFULL; /* user data, DPL 3 */
 
-    tss.ist[IST_DF - 1] = (uint64_t)(ist_df_stack_area + 4096 + IST_STACK_SIZE);
-    tss.ist[IST_NMI - 1] = (uint64_t)(ist_nmi_stack_area + 4096 + IST_STACK_SIZE);
-    tss.ist[IST_MC - 1] = (uint64_t)(ist_mc_stack_area + 4096 + IST_STACK_SIZE);
-    tss.iomap_base = sizeof(tss);
+    tss->ist[IST_DF - 1] = ist_top[0];
+    tss->ist[IST_NMI - 1] = ist_top[1];
+    tss->ist[IST_MC - 1] = ist_top[2];
+    tss->iomap_base = sizeof(*tss);
 
     /* A 64-bit TSS descriptor takes two GDT slots. */
-    uint64_t base = (uint64_t)&tss, limit = sizeof(tss) - 1;
+    uint64_t base = (uint64_t)tss, limit = sizeof(*tss) - 1;
     gdt[5] = (limit & 0xFFFF) | ((base & 0xFFFFFF) << 16) | (0x89ULL << 40) |
              (((limit >> 16) & 0xF) << 48) | (((base >> 24) & 0xFF) << 56);
     gdt[6] = base >> 32;
@@ -55,7 +57,7 @@ void gdt_init(void)
     struct {
         uint16_t limit;
         uint64_t base;
-    } __attribute__((packed)) ptr = {sizeof(gdt) - 1, (uint64_t)gdt};
+    } __attribute__((packed)) ptr = {sizeof(t->gdt) - 1, (uint64_t)gdt};
 
     /* Reload CS with a far return, then the data segments and the TSS. */
     __asm__ volatile("lgdt %0\n"

@@ -8,6 +8,7 @@
 
 #include "console.h"
 #include "cpu.h"
+#include "smp.h"
 #include "x86.h"
 
 struct ksym {
@@ -24,6 +25,7 @@ void arch_early_init(void)
     serial_init();
     vga_init();
     gdt_init();
+    smp_early_init(); /* GS -> the boot CPU's struct cpu, before any fault */
     idt_init();
 }
 

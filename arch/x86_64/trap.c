@@ -14,9 +14,11 @@
 #include "console.h"
 #include "cpu.h"
 #include "recover.h"
+#include "smp.h"
 #include "x86.h"
 
-static trap_handler_t handlers[48];
+#define TRAP_VECTORS 256
+static trap_handler_t handlers[TRAP_VECTORS];
 
 static const char *const names[32] = {
     "#DE divide error", "#DB debug", "NMI", "#BP breakpoint", "#OF overflow",
@@ -34,18 +36,18 @@ const char *trap_name(uint64_t v)
 {
     if (v < 32)
         return names[v];
-    return v < 48 ? "IRQ" : "unknown vector";
+    return v < 48 ? "IRQ" : v < TRAP_VECTORS ? "interrupt" : "unknown vector";
 }
 
 void trap_set_handler(int vector, trap_handler_t h)
 {
-    if (vector >= 0 && vector < 48)
+    if (vector >= 0 && vector < TRAP_VECTORS)
         handlers[vector] = h;
 }
 
 trap_handler_t trap_get_handler(int vector)
 {
-    return vector >= 0 && vector < 48 ? handlers[vector] : NULL;
+    return vector >= 0 && vector < TRAP_VECTORS ? handlers[vector] : NULL;
 }
 
 void trap_decode_pf(uint64_t err, char *buf, size_t size)
@@ -91,11 +93,15 @@ void trap_dump(const struct trap_frame *f)
 
 void trap_dispatch(struct trap_frame *f)
 {
-    if (trap_recover_safe(f)) /* a fault in the monitor's peek or poke */
+    if (f->vector == 2 && smp_nmi_is_stop()) /* another CPU panicked: halt here */
+        smp_stop_this_cpu();
+    /* The monitor's recovery points belong to the boot CPU, which runs it. */
+    bool bsp = smp_this_is_boot_cpu();
+    if (bsp && trap_recover_safe(f)) /* a fault in the monitor's peek or poke */
         return;
-    if (f->vector < 48 && handlers[f->vector] && handlers[f->vector](f))
+    if (f->vector < TRAP_VECTORS && handlers[f->vector] && handlers[f->vector](f))
         return;
-    if (trap_recover(f)) /* a fault in a monitor command */
+    if (bsp && trap_recover(f)) /* a fault in a monitor command */
         return;
 
     /* A fault in a guard page is a kernel stack overflow. It shows up as a
@@ -105,6 +111,7 @@ void trap_dispatch(struct trap_frame *f)
         stack = kstack_guard_hit(read_cr2());
 
     cli();
+    smp_stop_others(); /* and name this CPU in the report */
     if (stack)
         printk("\n*** kernel stack overflow: %s hit its guard page at 0x%016llx\n", stack,
                (unsigned long long)read_cr2());

@@ -38,6 +38,10 @@ const char *ksym_lookup(uint64_t addr, uint64_t *offset);
 bool arch_irq_save(void);         /* disable interrupts, return previous state */
 void arch_irq_restore(bool was_on);
 
+/* From the fatal paths: stop every other CPU (by NMI) and print a line
+ * naming this one. If another CPU is already reporting, halt here quietly. */
+void arch_stop_other_cpus(void);
+
 /* Log the CPU features memory management depends on (NX, 1 GiB pages). */
 void arch_cpu_report(void);
 
