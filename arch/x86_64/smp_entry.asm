@@ -85,11 +85,14 @@ ap_lm64:
 align 8
 ap_tramp_params:
     times 88 db 0
-    ; the trampoline GDT: null, 32-bit code, 32-bit data, 64-bit code
+    ; The trampoline GDT: null, 32-bit code, 32-bit data, 64-bit code. The
+    ; accessed bits are set already: the jump to 64-bit code happens with
+    ; paging on and this page read-only, where a CPU that sets the bit itself
+    ; (Bochs does) would take a page fault writing it.
     dq 0
-    dq 0x00CF9A000000FFFF
-    dq 0x00CF92000000FFFF
-    dq 0x00AF9A000000FFFF
+    dq 0x00CF9B000000FFFF
+    dq 0x00CF93000000FFFF
+    dq 0x00AF9B000000FFFF
 ap_tramp_end:
 
 section .text
