@@ -297,6 +297,27 @@ static unsigned start_all(const struct acpi_madt *m, uint32_t bsp_id)
     return n;
 }
 
+/* `crash=ap` / `crash=ap-ud`: a panic or an invalid opcode on the last AP,
+ * to watch the stop NMI and the report that names the CPU. */
+static void crash_here(void *arg)
+{
+    if (arg)
+        __asm__ volatile("ud2");
+    panic("crash test requested on the command line, on CPU %u", this_cpu()->index);
+}
+
+static void crash_on_ap(const char *how)
+{
+    kernel_exit_on_panic = true;
+    unsigned last = cpu_count() - 1;
+    bool ud = strcmp(how, "ap-ud") == 0;
+    printk("crash: %s requested on the command line: CPU %u\n", how, last);
+    if (last == 0 || cpu_get(last)->state != CPU_ONLINE)
+        crash_here(ud ? (void *)1 : NULL); /* one CPU: on this one */
+    smp_call_one(last, crash_here, ud ? (void *)1 : NULL, 10000);
+    panic("crash=%s: CPU %u came back", how, last);
+}
+
 void smp_init(void)
 {
     char why[ACPI_WHY_LEN], opt[8];
@@ -341,4 +362,7 @@ void smp_init(void)
         start_all(&madt, cpus[0].apic_id);
     unsigned on = smp_online();
     printk("smp: %u CPU%s online\n", on, on == 1 ? "" : "s");
+    char how[8];
+    if (cmdline_get("crash", how, sizeof(how)) && strncmp(how, "ap", 2) == 0)
+        crash_on_ap(how);
 }

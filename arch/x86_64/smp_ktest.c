@@ -135,34 +135,59 @@ KTEST(smp_ipi_each_cpu)
 
 /* ---- mutual exclusion: every CPU bumps one counter under one lock ------- */
 
-#define BUMPS 20000
+/* Each CPU bumps for the same 200 ms window rather than a fixed count: the
+ * loops overlap in time whatever the host does with the vCPU threads, and a
+ * crowded host (every hand-off of a ticket lock may wait for the next
+ * waiter's thread to be scheduled) costs bumps, not minutes. */
+#define BUMP_MS 200
 static spinlock_t counter_lock = SPINLOCK_INIT("smp_test_counter", LOCK_LEVEL_TEST);
-static volatile uint64_t counter;
-static volatile uint64_t in_section;
-static volatile int overlap;
+static volatile uint64_t counter, total, in_section, deadline, tsc_per_ms;
+static volatile int overlap, idle_cpus;
+static volatile unsigned arrived;
+
+static uint64_t tsc(void) { return rdtsc_fenced(); }
 
 static void bump(void *arg)
 {
-    for (int i = 0; i < BUMPS; i++) {
+    /* The start line: the last CPU to arrive sets the common deadline. */
+    unsigned n = smp_online();
+    if (__atomic_add_fetch(&arrived, 1, __ATOMIC_SEQ_CST) == n)
+        __atomic_store_n(&deadline, tsc() + BUMP_MS * tsc_per_ms, __ATOMIC_RELEASE);
+    for (uint64_t spins = 0; !__atomic_load_n(&deadline, __ATOMIC_ACQUIRE) &&
+                             spins < 4000000000ULL; spins++)
+        cpu_relax();
+    uint64_t mine = 0;
+    while (tsc() < deadline && mine < 10000000) {
         bool irq = spin_lock_irqsave(&counter_lock);
         if (__atomic_fetch_add(&in_section, 1, __ATOMIC_SEQ_CST) != 0)
             overlap = 1;
         uint64_t v = counter; /* a plain read-modify-write: only the lock */
-        cpu_relax();          /* keeps it whole */
+        for (int i = 0; i < 20; i++) /* keeps it whole */
+            cpu_relax();
         counter = v + 1;
         __atomic_fetch_sub(&in_section, 1, __ATOMIC_SEQ_CST);
         spin_unlock_irqrestore(&counter_lock, irq);
+        mine++;
     }
+    __atomic_fetch_add(&total, mine, __ATOMIC_SEQ_CST);
+    if (mine == 0)
+        __atomic_fetch_add(&idle_cpus, 1, __ATOMIC_SEQ_CST);
 }
 
 KTEST(smp_spinlock_counter_all_cpus)
 {
-    counter = 0;
-    overlap = 0;
+    counter = total = in_section = deadline = 0;
+    overlap = idle_cpus = 0;
+    arrived = 0;
+    uint64_t t0 = tsc();
+    pit_delay_us(10000);
+    tsc_per_ms = MAX((tsc() - t0) / 10, 1ULL);
     int ran = smp_call_all(bump, NULL, 60000);
-    KT_ASSERT(ran > 0);
+    KT_ASSERT_EQ(ran, smp_online());
     KT_ASSERT_EQ(overlap, 0);
-    KT_ASSERT_EQ(counter, (uint64_t)ran * BUMPS);
+    KT_ASSERT_EQ(idle_cpus, 0); /* every CPU got the lock at least once */
+    KT_ASSERT_EQ(counter, total);
+    KT_ASSERT(counter > 0);
     KT_ASSERT(counter_lock.holder == -1);
     KT_ASSERT_EQ(counter_lock.next, counter_lock.owner);
 }
