@@ -29,7 +29,11 @@ static void relax(void) { __asm__ volatile("pause" ::: "memory"); }
 #else
 static bool arch_irq_save(void) { return false; }
 static void arch_irq_restore(bool on) { UNUSED(on); }
+#if defined(__x86_64__) || defined(__i386__)
+static void relax(void) { __asm__ volatile("pause" ::: "memory"); }
+#else
 static void relax(void) { __asm__ volatile("" ::: "memory"); }
+#endif
 
 static _Thread_local struct cpu host_cpu;
 static _Thread_local bool host_cpu_ready;
