@@ -18,6 +18,17 @@ smp_bochs() {
         --reject 'FAIL|PANIC'
 }
 job smp_bochs
+# x2APIC: QEMU 7.2's TCG has none, Bochs's Haswell model has one.
+smp_bochs_x2apic() {
+    export BOCHS_CPUS=2 BOCHS_CPU_MODEL=corei7_haswell_4770
+    bochs_case smp-bochs-x2apic smptest --expect '^smp: x2APIC, timer' \
+        --expect '^smp: 2 CPUs online' --expect '^9 passed, 0 failed' --reject 'FAIL|PANIC'
+}
+job smp_bochs_x2apic
+
+# No ACPI tables at all: one line says why, and the kernel runs on one CPU.
+qemu_case smp-no-acpi smptest 33 --expect '^smp: the boot information has no RSDP: running on one CPU$' \
+    --expect '^smp: 1 CPU online' --expect '^9 passed, 0 failed' -- -smp 2 -machine acpi=off
 
 # The whole self-test, with the other CPUs idling beside it.
 iso selftest "test"
