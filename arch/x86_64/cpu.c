@@ -9,6 +9,7 @@
 #include <pagoda/string.h>
 
 #include "cpu.h"
+#include "smp.h"
 #include "x86.h"
 
 #define IST_STACK_SIZE 8192
@@ -84,7 +85,7 @@ const char *kstack_guard_hit(vaddr_t va)
     for (const struct kstack_guard *g = __kstack_guards_start; g < __kstack_guards_end; g++)
         if (va >= g->guard && va < g->guard + PAGE_SIZE)
             return g->name;
-    return NULL;
+    return smp_stack_guard_hit(va); /* the APs' stacks */
 }
 
 static uint32_t ext_edx(void)

@@ -297,10 +297,42 @@ static unsigned start_all(const struct acpi_madt *m, uint32_t bsp_id)
     return n;
 }
 
-/* `crash=ap` / `crash=ap-ud`: a panic or an invalid opcode on the last AP,
- * to watch the stop NMI and the report that names the CPU. */
+const char *smp_stack_guard_hit(vaddr_t va)
+{
+    static const char *const what[4] = {"kernel stack", "#DF IST stack", "NMI IST stack",
+                                        "#MC IST stack"};
+    static char name[48];
+    for (unsigned i = 1; i < ncpus; i++) {
+        const struct x86_cpu *x = &xcpus[i];
+        vaddr_t base[4] = {x->stack_base, x->ist_top[0] - AP_IST_SIZE,
+                           x->ist_top[1] - AP_IST_SIZE, x->ist_top[2] - AP_IST_SIZE};
+        for (int k = 0; k < 4; k++)
+            if (x->ist_top[2] && va >= base[k] - PAGE_SIZE && va < base[k]) {
+                ksnprintf(name, sizeof(name), "CPU %u's %s", i, what[k]);
+                return name;
+            }
+    }
+    return NULL;
+}
+
+static volatile int crash_depth_limit = 1 << 30;
+
+__attribute__((noinline)) static int deep(int n)
+{
+    volatile char pad[256];
+    pad[0] = (char)n;
+    if (n >= crash_depth_limit)
+        return pad[0];
+    return deep(n + 1) + pad[0];
+}
+
+/* `crash=ap|ap-ud|ap-stack`: a panic, an invalid opcode or a kernel stack
+ * overflow on the last AP, to watch the stop NMI, the AP's own IST stack and
+ * guard page, and the report that names the CPU. */
 static void crash_here(void *arg)
 {
+    if (arg == (void *)2)
+        deep(0);
     if (arg)
         __asm__ volatile("ud2");
     panic("crash test requested on the command line, on CPU %u", this_cpu()->index);
@@ -310,11 +342,11 @@ static void crash_on_ap(const char *how)
 {
     kernel_exit_on_panic = true;
     unsigned last = cpu_count() - 1;
-    bool ud = strcmp(how, "ap-ud") == 0;
+    void *kind = strcmp(how, "ap-ud") == 0 ? (void *)1 : strcmp(how, "ap-stack") == 0 ? (void *)2 : NULL;
     printk("crash: %s requested on the command line: CPU %u\n", how, last);
     if (last == 0 || cpu_get(last)->state != CPU_ONLINE)
-        crash_here(ud ? (void *)1 : NULL); /* one CPU: on this one */
-    smp_call_one(last, crash_here, ud ? (void *)1 : NULL, 10000);
+        crash_here(kind); /* one CPU: on this one */
+    smp_call_one(last, crash_here, kind, 10000);
     panic("crash=%s: CPU %u came back", how, last);
 }
 
@@ -362,7 +394,7 @@ void smp_init(void)
         start_all(&madt, cpus[0].apic_id);
     unsigned on = smp_online();
     printk("smp: %u CPU%s online\n", on, on == 1 ? "" : "s");
-    char how[8];
+    char how[12];
     if (cmdline_get("crash", how, sizeof(how)) && strncmp(how, "ap", 2) == 0)
         crash_on_ap(how);
 }

@@ -27,6 +27,10 @@ void smp_stop_others(void);
 /* The AP's idle loop: run calls from the mailbox, else sti; hlt. */
 __attribute__((noreturn)) void smp_idle(void);
 
+/* The name of the AP stack whose guard page holds va ("CPU 2's kernel
+ * stack"), or NULL: for the stack-overflow report. */
+const char *smp_stack_guard_hit(vaddr_t va);
+
 /* Mark CPU slot i in use (bring-up). */
 void smp_set_count(unsigned n);
 

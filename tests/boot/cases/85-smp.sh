@@ -52,6 +52,11 @@ iso smp-crash-ap-ud "crash=ap-ud"
 qemu_case smp-ud-ap smp-crash-ap-ud 35 \
     --expect '^\*\*\* CPU 1 \(APIC id 1\) stops the machine; 1 other CPU stopped by NMI$' \
     --expect '^\*\*\* fatal: #UD invalid opcode' -- -smp 2
+# A kernel stack overflow on an AP: its guard page, its own #DF IST stack.
+iso smp-crash-ap-stack "crash=ap-stack"
+qemu_case smp-stack-ap smp-crash-ap-stack 35 \
+    --expect "^\*\*\* kernel stack overflow: CPU 1's kernel stack hit its guard page" \
+    --expect '^\*\*\* #DF double fault' -- -smp 2
 # One CPU: the same report, and nobody to stop.
 qemu_case smp-panic-1cpu smp-crash-ap 35 \
     --expect '^\*\*\* CPU 0 \(APIC id 0\) stops the machine$' --expect 'PANIC at .*on CPU 0'
