@@ -27,6 +27,7 @@ void arch_early_init(void)
     gdt_init();
     smp_early_init(); /* GS -> the boot CPU's struct cpu, before any fault */
     idt_init();
+    mce_init(); /* after the IDT: a #MC now has a handler to go to */
 }
 
 void arch_halt(void)
@@ -139,6 +140,10 @@ void arch_cpu_report(void)
     printk("cpu: NX %s, 1 GiB pages %s, global pages %s\n",
            cpu_has_nx() ? "available" : "unavailable (pages stay executable)",
            cpu_has_1g_pages() ? "available" : "unavailable", cpu_has_pge() ? "available" : "unavailable");
+    if (mce_enabled())
+        printk("cpu: machine-check exceptions on, %u MCA banks\n", mce_banks());
+    else
+        printk("cpu: no machine-check exception (a machine check will reset the machine)\n");
 }
 
 const char *arch_emulator_name(void) { return cpu_emulator_name(); }

@@ -34,6 +34,14 @@ static void cmd_uptime(int argc, char **argv);
 static void cmd_reboot(int argc, char **argv);
 static void cmd_halt(int argc, char **argv);
 
+/* The forced forms: the same commands without the monitor's refusals (help
+ * lists them on one line, to keep the list on one VGA screen). */
+static const struct mon_cmd forced[] = {
+    {"map!", "VA PA [rwxugc]", "", 2, 3, mon_cmd_map},
+    {"free!", "PA N", "", 2, 2, mon_cmd_free},
+    {"poke!", "VA VALUE [SIZE]", "", 2, 3, mon_cmd_poke},
+};
+
 static const struct mon_cmd commands[] = {
     {"help", "", "list the commands", 0, 0, cmd_help},
     {"mem", "", "physical memory totals, heap statistics", 0, 0, mon_cmd_mem},
@@ -128,6 +136,7 @@ static void cmd_help(int argc, char **argv)
         ksnprintf(left, sizeof(left), "%s %s", commands[i].name, commands[i].usage);
         printk("  %-21s %s\n", left, commands[i].help);
     }
+    printk("map!, free!, poke!: the same, even on what the kernel uses (with a warning).\n");
     printk("Keys: Backspace, Ctrl-U erase line, Ctrl-C cancel, Up/Down history.\n");
 }
 
@@ -179,6 +188,9 @@ static const struct mon_cmd *lookup(const char *name)
     for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
         if (strcmp(commands[i].name, name) == 0)
             return &commands[i];
+    for (size_t i = 0; i < ARRAY_SIZE(forced); i++)
+        if (strcmp(forced[i].name, name) == 0)
+            return &forced[i];
     return NULL;
 }
 
@@ -205,7 +217,7 @@ static void run_line(char *line)
     int how = arch_recover_arm(&point);
     if (how == 0) {
         cmd->fn(argc, argv);
-        arch_recover_disarm();
+        arch_recover_disarm(&point);
     } else {
         printk("monitor: '%s' was stopped by that %s; back to the prompt%s\n", cmd->name,
                how == 1 ? "fault" : "panic",

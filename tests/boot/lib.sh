@@ -122,12 +122,36 @@ job() {
         IN_UNIT=1
         UNIT_RES=$u.res
         t0=$(date +%s%N)
+        # However the unit ends (an unset variable under `set -u`, an exit
+        # in a case file), it is marked done, and one that recorded nothing
+        # is a failure rather than a silent gap.
+        # shellcheck disable=SC2064 # expanded now: the trap runs after $u's scope
+        trap "unit_finish $(printf '%q ' "$u" "$t0" "$*")" EXIT
         "$@" > "$u.out" 2>&1
-        t1=$(date +%s%N)
-        echo $(((t1 - t0) / 1000000)) > "$u.time"
-        : > "$u.done"
-    ) &
+    ) < /dev/null &
     flush_units
+}
+
+unit_finish() { # unit_finish UNIT T0 WHAT: the EXIT trap of a unit
+    local u=$1 t1
+    t1=$(date +%s%N)
+    if [ ! -s "$u.res" ]; then
+        echo "FAIL $3: ended without recording a result" >> "$u.out"
+        echo "$CURRENT_GROUP|FAIL" >> "$u.res"
+    fi
+    echo $(((t1 - $2) / 1000000)) > "$u.time"
+    : > "$u.done"
+}
+
+# Stop every unit still running, with what it started (QEMU, Bochs).
+kill_units() {
+    local p
+    for p in $(jobs -p); do kill_tree "$p"; done
+}
+kill_tree() {
+    local c
+    for c in $(pgrep -P "$1"); do kill_tree "$c"; done
+    kill "$1" 2> /dev/null
 }
 
 # Wait for every queued unit and print what is left.
@@ -277,12 +301,17 @@ run_shell_case() {
     fi
 }
 
-# The monitor sessions' variables: the first page of .text, mapped wherever
-# the link put it, and its frame.
+# The monitor sessions' variables: ${text} and ${textpa}, the first page of
+# .text wherever the link put it and its frame; and the kernel objects the
+# hostile session aims at, by symbol: ${idt} and ${idtpa} (its frame), and so on.
 monitor_vars() {
-    local text
-    text=0x$(nm "$KERNEL" | awk '$3 == "__text_start" { print $1 }')
-    echo --var "text=$text" --var "textpa=$(printf '0x%x' $((text - 0xffffffff80000000)))"
+    local sym va
+    va=0x$(nm "$KERNEL" | awk '$3 == "__text_start" { print $1 }')
+    echo --var "text=$va" --var "textpa=$(printf '0x%x' $((va - 0xffffffff80000000)))"
+    for sym in idt gdt tss handlers temp_pd temp_pt; do
+        va=0x$(nm "$KERNEL" | awk -v s="$sym" '$3 == s { print $1; exit }')
+        echo --var "$sym=$va" --var "${sym}pa=$(printf '0x%x' $(((va - 0xffffffff80000000) & ~0xfff)))"
+    done
 }
 
 monitor_record() { # monitor_record NAME LOG STATUS OUTPUT

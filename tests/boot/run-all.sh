@@ -14,7 +14,7 @@ source tests/boot/lib.sh
 ONLY=${ONLY:-}
 rm -rf "$UNIT_DIR" && mkdir -p "$UNIT_DIR"
 # On Ctrl-C or a kill, stop the cases still running too.
-trap 'trap - INT TERM; kill $(jobs -p) 2> /dev/null; exit 130' INT TERM
+trap 'trap - INT TERM; kill_units; exit 130' INT TERM
 wall0=$(date +%s%N)
 
 for f in tests/boot/cases/*.sh; do
