@@ -21,7 +21,9 @@ KSTACK_DEFINE(ist_mc_stack, IST_STACK_SIZE);
 KSTACK_DEFINE(boot_stack, BOOT_STACK_SIZE);
 __asm__(".globl boot_stack_top\n.set boot_stack_top, boot_stack_area + 4096 + 32768");
 
-static struct cpu_tables boot_tables;
+/* The boot CPU's; each AP has its own (struct cpu_tables, smp.c). */
+static struct tss tss;
+static uint64_t gdt[GDT_ENTRIES] __attribute__((aligned(16)));
 
 void gdt_init(void)
 {
@@ -30,14 +32,12 @@ void gdt_init(void)
         (vaddr_t)(ist_nmi_stack_area + 4096 + IST_STACK_SIZE),
         (vaddr_t)(ist_mc_stack_area + 4096 + IST_STACK_SIZE),
     };
-    gdt_setup(&boot_tables, ist);
+    gdt_setup(gdt, &tss, ist);
 }
 
 /* Every CPU's GDT comes from here, so all of them have the same layout. */
-void gdt_setup(struct cpu_tables *t, const vaddr_t ist_top[3])
+void gdt_setup(uint64_t *gdt, struct tss *tss, const vaddr_t ist_top[3])
 {
-    uint64_t *gdt = t->gdt;
-    struct tss *tss = &t->tss;
     gdt[0] = 0;
     gdt[1] = 0x00AF9A000000FFFFULL; /* kernel code, 64-bit */
     gdt[2] = 0x00CF92000000FFFFULL; /* kernel data */
@@ -58,7 +58,7 @@ void gdt_setup(struct cpu_tables *t, const vaddr_t ist_top[3])
     struct {
         uint16_t limit;
         uint64_t base;
-    } __attribute__((packed)) ptr = {sizeof(t->gdt) - 1, (uint64_t)gdt};
+    } __attribute__((packed)) ptr = {GDT_ENTRIES * 8 - 1, (uint64_t)gdt};
 
     /* Reload CS with a far return, then the data segments and the TSS. */
     __asm__ volatile("lgdt %0\n"

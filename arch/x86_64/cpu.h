@@ -47,10 +47,10 @@ struct cpu_tables {
     uint64_t gdt[GDT_ENTRIES] __attribute__((aligned(16)));
     struct tss tss;
 };
-/* Build t with the kernel's GDT layout and a TSS whose #DF, NMI and #MC IST
- * stacks start at ist_top[0..2], then load it on this CPU (CS, data
- * segments, TR). gdt_init is this for the boot CPU. */
-void gdt_setup(struct cpu_tables *t, const vaddr_t ist_top[3]);
+/* Build gdt (GDT_ENTRIES) with the kernel's layout and tss with #DF, NMI and
+ * #MC IST stacks starting at ist_top[0..2], then load them on this CPU (CS,
+ * data segments, TR). gdt_init is this for the boot CPU. */
+void gdt_setup(uint64_t *gdt, struct tss *tss, const vaddr_t ist_top[3]);
 /* Load the one IDT on this CPU (APs; idt_init fills and loads it). */
 void idt_load(void);
 /* Point vector v (48..255) at handler, on IST slot ist (0: none). */

@@ -167,9 +167,10 @@ void ap_main(struct cpu *c)
 {
     __atomic_store_n(&ap_alive, 1, __ATOMIC_RELEASE);
     struct x86_cpu *x = c->arch;
-    gdt_setup(&x->tables, x->ist_top);
+    gdt_setup(x->tables.gdt, &x->tables.tss, x->ist_top);
     arch_set_this_cpu(c); /* after gdt_setup: a null GS load may clear the base */
     idt_load();
+    mce_init(); /* this CPU's machine-check banks (CR4.MCE came with CR4) */
     lapic_init_ap();
     c->apic_id = lapic_id();
     __atomic_store_n(&c->state, CPU_ONLINE, __ATOMIC_RELEASE);

@@ -124,13 +124,12 @@ void trap_dispatch(struct trap_frame *f)
         nmi();
         return;
     }
-    /* The monitor's recovery points belong to the boot CPU, which runs it. */
-    bool bsp = smp_this_is_boot_cpu();
-    if (bsp && trap_recover_safe(f)) /* a fault in the monitor's peek or poke */
+    if (trap_recover_safe(f)) /* a fault in a safe access (peek, poke, backtrace) */
         return;
     if (f->vector < TRAP_VECTORS && handlers[f->vector] && handlers[f->vector](f))
         return;
-    if (bsp && trap_recover(f)) /* a fault in a monitor command */
+    /* The monitor's recovery points belong to the boot CPU, which runs it. */
+    if (smp_this_is_boot_cpu() && trap_recover(f)) /* a fault in a monitor command */
         return;
 
     /* A fault in a guard page is a kernel stack overflow. It shows up as a
