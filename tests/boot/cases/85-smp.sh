@@ -36,6 +36,12 @@ for n in 2 4; do
     qemu_case "selftest-smp-$n" selftest 33 --timeout 180 --expect "^smp: $n CPUs online" \
         --expect '^[0-9]+ passed, 0 failed' -- -smp $n -accel tcg,thread=multi
 done
+selftest_bochs_smp() {
+    export BOCHS_CPUS=2
+    bochs_case selftest-bochs-smp-2 selftest --expect '^smp: 2 CPUs online' \
+        --expect '^[0-9]+ passed, 0 failed'
+}
+job selftest_bochs_smp
 
 # A panic on the boot CPU or on an AP, and an exception on an AP: the other
 # CPUs are stopped by NMI and the report names the CPU.
