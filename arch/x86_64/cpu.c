@@ -38,6 +38,7 @@ void gdt_init(void)
 /* Every CPU's GDT comes from here, so all of them have the same layout. */
 void gdt_setup(uint64_t *gdt, struct tss *tss, const vaddr_t ist_top[3])
 {
+    uint64_t gs_base = rdmsr(MSR_GS_BASE);
     gdt[0] = 0;
     gdt[1] = 0x00AF9A000000FFFFULL; /* kernel code, 64-bit */
     gdt[2] = 0x00CF92000000FFFFULL; /* kernel data */
@@ -78,6 +79,9 @@ void gdt_setup(uint64_t *gdt, struct tss *tss, const vaddr_t ist_top[3])
                      :
                      : "m"(ptr), "i"(GDT_KCODE), "i"(GDT_KDATA), "r"((uint16_t)GDT_TSS)
                      : "rax", "memory");
+    /* Loading a null GS may clear its base (it does on AMD and QEMU): put
+     * back the per-CPU pointer (<arch/percpu.h>) it held. */
+    wrmsr(MSR_GS_BASE, gs_base);
 }
 
 const char *kstack_guard_hit(vaddr_t va)

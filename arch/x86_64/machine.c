@@ -22,10 +22,10 @@ extern const uint8_t __text_start[], __text_end[];
 
 void arch_early_init(void)
 {
+    smp_early_init(); /* GS -> the boot CPU's struct cpu, before anything prints */
     serial_init();
     vga_init();
     gdt_init();
-    smp_early_init(); /* GS -> the boot CPU's struct cpu, before any fault */
     idt_init();
     mce_init(); /* after the IDT: a #MC now has a handler to go to */
 }

@@ -52,7 +52,6 @@
 
 #define AP_STACK_SIZE  (16 * 1024)
 #define AP_IST_SIZE    (8 * 1024)
-#define MSR_GS_BASE    0xC0000101
 
 /* The trampoline's parameter block (smp_entry.asm's AP_* offsets). */
 struct ap_params {
@@ -167,8 +166,8 @@ void ap_main(struct cpu *c)
 {
     __atomic_store_n(&ap_alive, 1, __ATOMIC_RELEASE);
     struct x86_cpu *x = c->arch;
+    arch_set_this_cpu(c);
     gdt_setup(x->tables.gdt, &x->tables.tss, x->ist_top);
-    arch_set_this_cpu(c); /* after gdt_setup: a null GS load may clear the base */
     idt_load();
     mce_init(); /* this CPU's machine-check banks (CR4.MCE came with CR4) */
     lapic_init_ap();
