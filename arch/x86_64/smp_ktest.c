@@ -71,12 +71,12 @@ KTEST(smp_all_online_ticking)
         before[i] = cpu_get(i)->ticks;
     bool irq = arch_irq_save();
     sti(); /* the boot CPU's own timer needs interrupts on */
-    pit_delay_us(200000);
+    pit_delay_us(500000);
     arch_irq_restore(irq);
     for (unsigned i = 0; i < n; i++) {
         uint64_t d = cpu_get(i)->ticks - before[i];
         if (d == 0)
-            ktest_fail(__FILE__, __LINE__, "CPU %u took no LAPIC tick in 200 ms", i);
+            ktest_fail(__FILE__, __LINE__, "CPU %u took no LAPIC tick in 500 ms", i);
         KT_ASSERT(d > 0);
     }
 }
@@ -138,11 +138,13 @@ KTEST(smp_ipi_each_cpu)
 /* Each CPU bumps for the same 200 ms window rather than a fixed count: the
  * loops overlap in time whatever the host does with the vCPU threads, and a
  * crowded host (every hand-off of a ticket lock may wait for the next
- * waiter's thread to be scheduled) costs bumps, not minutes. */
+ * waiter's thread to be scheduled) costs bumps, not minutes. A CPU whose
+ * thread the host did not run in the window still makes MIN_BUMPS, late. */
 #define BUMP_MS 200
+#define MIN_BUMPS 50
 static spinlock_t counter_lock = SPINLOCK_INIT("smp_test_counter", LOCK_LEVEL_TEST);
 static volatile uint64_t counter, total, in_section, deadline, tsc_per_ms;
-static volatile int overlap, idle_cpus;
+static volatile int overlap;
 static volatile unsigned arrived;
 
 static uint64_t tsc(void) { return rdtsc_fenced(); }
@@ -157,7 +159,7 @@ static void bump(void *arg)
                              spins < 4000000000ULL; spins++)
         cpu_relax();
     uint64_t mine = 0;
-    while (tsc() < deadline && mine < 10000000) {
+    while ((tsc() < deadline || mine < MIN_BUMPS) && mine < 10000000) {
         bool irq = spin_lock_irqsave(&counter_lock);
         if (__atomic_fetch_add(&in_section, 1, __ATOMIC_SEQ_CST) != 0)
             overlap = 1;
@@ -170,14 +172,12 @@ static void bump(void *arg)
         mine++;
     }
     __atomic_fetch_add(&total, mine, __ATOMIC_SEQ_CST);
-    if (mine == 0)
-        __atomic_fetch_add(&idle_cpus, 1, __ATOMIC_SEQ_CST);
 }
 
 KTEST(smp_spinlock_counter_all_cpus)
 {
     counter = total = in_section = deadline = 0;
-    overlap = idle_cpus = 0;
+    overlap = 0;
     arrived = 0;
     uint64_t t0 = tsc();
     pit_delay_us(10000);
@@ -185,9 +185,8 @@ KTEST(smp_spinlock_counter_all_cpus)
     int ran = smp_call_all(bump, NULL, 60000);
     KT_ASSERT_EQ(ran, smp_online());
     KT_ASSERT_EQ(overlap, 0);
-    KT_ASSERT_EQ(idle_cpus, 0); /* every CPU got the lock at least once */
     KT_ASSERT_EQ(counter, total);
-    KT_ASSERT(counter > 0);
+    KT_ASSERT(counter >= (uint64_t)ran * MIN_BUMPS);
     KT_ASSERT(counter_lock.holder == -1);
     KT_ASSERT_EQ(counter_lock.next, counter_lock.owner);
 }
