@@ -147,3 +147,32 @@ void arch_cpu_report(void)
 }
 
 const char *arch_emulator_name(void) { return cpu_emulator_name(); }
+
+/* The same frame walk as arch_backtrace, kept instead of printed (the
+ * sampled guard pages store an allocation's stack in its slot). */
+unsigned arch_stack_capture(uintptr_t *pcs, unsigned max, unsigned skip)
+{
+    uint64_t rbp = (uint64_t)__builtin_frame_address(0);
+    unsigned n = 0;
+    for (unsigned depth = 0; depth < 32 && n < max; depth++) {
+        if (rbp == 0 || (rbp & 7) || rbp < 0xffff800000000000ULL)
+            break;
+        uint64_t frame[2];
+        if (arch_safe_copy(frame, (const void *)rbp, sizeof(frame)) != 0 || frame[1] == 0)
+            break;
+        if (depth >= skip)
+            pcs[n++] = frame[1];
+        if (frame[0] <= rbp)
+            break;
+        rbp = frame[0];
+    }
+    return n;
+}
+
+void arch_print_pc(unsigned i, uintptr_t pc)
+{
+    uint64_t off = 0;
+    const char *name = ksym_lookup(pc, &off);
+    printk("    #%u 0x%016llx %s+0x%llx\n", i, (unsigned long long)pc, name ? name : "?",
+           (unsigned long long)off);
+}

@@ -160,11 +160,16 @@ static bool wait_state(struct cpu *c, int state, unsigned ms)
 
 /* ap_main's first store: the AP has left the parameter block. */
 static volatile int ap_alive;
+/* The boot CPU's page attribute table (0: no PAT), which every CPU must
+ * share: VMM_WC mappings name its write-combining entry. */
+static uint64_t boot_pat;
 
 __attribute__((noreturn)) void ap_main(struct cpu *c);
 void ap_main(struct cpu *c)
 {
     __atomic_store_n(&ap_alive, 1, __ATOMIC_RELEASE);
+    if (boot_pat)
+        wrmsr(0x277, boot_pat); /* MSR_PAT, before any access to WC memory */
     struct x86_cpu *x = c->arch;
     arch_set_this_cpu(c);
     gdt_setup(x->tables.gdt, &x->tables.tss, x->ist_top);
@@ -287,6 +292,10 @@ static unsigned start_all(const struct acpi_madt *m, uint32_t bsp_id)
             vmm_space_destroy(bs);
         return 1;
     }
+    uint32_t a, b, cx, d;
+    cpuid(1, 0, &a, &b, &cx, &d);
+    if (d & (1u << 16))
+        boot_pat = rdmsr(0x277);
     uint8_t *window;
     struct ap_params *p = install_trampoline(tramp, bs, &window);
     ncpus = n;

@@ -11,8 +11,14 @@
 /* Bring up the consoles, descriptor tables and exception handlers. */
 void arch_early_init(void);
 
-/* Write bytes to every console (COM1 and VGA). */
+/* Write bytes to every console (COM1, and VGA text or the framebuffer). */
 void arch_console_write(const char *s, size_t n);
+
+/* Bring up the framebuffer console when the boot info has a framebuffer:
+ * after vmm_init (it maps the device). It replays the boot log so far. */
+void arch_fb_console_init(void);
+/* Time a full-screen scroll of the framebuffer console (for kbench). */
+void arch_fb_console_bench(void);
 
 /* A Bochs magic breakpoint (needs magic_break: enabled=1, as `make
  * bochs-debug` sets): drop Bochs into its debugger right here. A no-op
@@ -34,6 +40,11 @@ __attribute__((noreturn)) void arch_emulator_exit(bool success);
 void arch_backtrace(uint64_t rbp);
 /* The name of the symbol containing `addr` and the offset into it, or NULL. */
 const char *ksym_lookup(uint64_t addr, uint64_t *offset);
+/* Up to max return addresses of the frame-pointer chain, after skipping the
+ * first `skip` (0: starts with the return into the caller). Returns how many. */
+unsigned arch_stack_capture(uintptr_t *pcs, unsigned max, unsigned skip);
+/* One backtrace line for pc: "    #i 0x... symbol+0x..". */
+void arch_print_pc(unsigned i, uintptr_t pc);
 
 bool arch_irq_save(void);         /* disable interrupts, return previous state */
 void arch_irq_restore(bool was_on);

@@ -18,6 +18,7 @@
 #include <pagoda/vmm.h>
 
 #include "kheap_source.h"
+#include "memcheck_boot.h"
 #include "vmm_demo.h"
 
 bool kernel_exit_on_panic;
@@ -66,7 +67,9 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
     monitor_save_bootinfo(boot_info_get()); /* memmap's copy, before any reclaim */
 
     vmm_init();
+    arch_fb_console_init(); /* the framebuffer is device memory: mapped by the VMM */
     kheap_boot_init(); /* the heap: after the VMM it grows through */
+    memcheck_boot_init(); /* sampled guard pages (heap_sample=), pmm_check= */
     pmm_reclaim_bootloader(); /* the adapter copied all it needs from the info */
     vmm_demo_craftyos();
     kheap_demo_string();
