@@ -70,3 +70,13 @@ qemu_case smp-panic-1cpu smp-crash-ap 35 \
 # The monitor's `cpus`.
 iso smp-monitor ""
 monitor_case smp-monitor-cpus smp-monitor tests/boot/monitor/cpus.txt -smp 4 -accel tcg,thread=multi
+
+# UEFI (OVMF on q35): the RSDP comes from the ACPI 2.0 tag, the MADT through the XSDT.
+OVMF=${OVMF:-/usr/share/ovmf/OVMF.fd}
+if [ -f "$OVMF" ]; then
+    qemu_case smp-uefi-4 smptest 33 --timeout 300 --expect '^smp: MADT at 0x[0-9a-f]+ \(via XSDT\): 4 CPUs' \
+        --expect '^smp: 4 CPUs online' --expect '^9 passed, 0 failed' --reject 'FAIL|PANIC' \
+        -- -machine q35 -bios "$OVMF" -smp 4 -accel tcg,thread=multi
+else
+    record FAIL smp-uefi-firmware "$OVMF is missing: install ovmf (apt-get install ovmf)"
+fi
