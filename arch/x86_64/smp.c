@@ -95,7 +95,6 @@ void smp_early_init(void)
 
 unsigned cpu_count(void) { return ncpus; }
 struct cpu *cpu_get(unsigned index) { return index < ncpus ? &cpus[index] : NULL; }
-void smp_set_count(unsigned n) { ncpus = n; }
 
 unsigned smp_online(void)
 {

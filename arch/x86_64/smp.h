@@ -31,7 +31,4 @@ __attribute__((noreturn)) void smp_idle(void);
  * stack"), or NULL: for the stack-overflow report. */
 const char *smp_stack_guard_hit(vaddr_t va);
 
-/* Mark CPU slot i in use (bring-up). */
-void smp_set_count(unsigned n);
-
 #endif
