@@ -158,9 +158,24 @@ static void push_blocks(struct heap *h, struct chunk *ch, uintptr_t at, size_t n
             hdr_of(p)->tag = heap_check_word(h, p, HSTATE_FREE);
             memset((uint8_t *)p + 8, POISON_BYTE, pend - 8);
         }
+#if HEAP_CHECKED
+        else
+            ((uint64_t *)p)[1] = h->free_key; /* free: a kfree of it is a double free */
+#endif
         *(void **)p = ch->free;
         ch->free = p;
     }
+}
+
+/* The block-start test's constants for ch's stride (see heap_internal.h). */
+static void block_divisor(struct chunk *ch)
+{
+    uint64_t d = ch->stride, d0 = d >> __builtin_ctzll(d), inv = d0;
+    for (int i = 0; i < 6; i++) /* Newton: each step doubles the correct low bits */
+        inv *= 2 - d0 * inv;
+    ch->div_inv = inv;
+    ch->div_shift = (uint32_t)__builtin_ctzll(d);
+    ch->div_max = UINT64_MAX / d;
 }
 
 /* Put a batch of never-used blocks on ch's free list. */
@@ -170,6 +185,7 @@ static void carve(struct heap *h, struct chunk *ch)
     n = MIN(n, (size_t)((ch->limit - ch->carve) / ch->stride));
     push_blocks(h, ch, ch->carve, n);
     ch->carve += n * ch->stride;
+    ch->carved = ch->carve - chunk_first(ch);
 }
 
 void block_dry(struct heap *h, struct bclass *k, struct chunk *ch)
@@ -211,6 +227,7 @@ struct chunk *block_refill(struct heap *h, unsigned cls)
     ch->used = 0;
     ch->cls = cls;
     ch->stride = (uint32_t)(k->size + h->bhdr);
+    block_divisor(ch);
     ch->carve = chunk_first(ch);
     ch->total = (uint32_t)((CHUNK_SIZE - HDR_SIZE) / ch->stride);
     ch->limit = ch->carve + (uintptr_t)ch->total * ch->stride;

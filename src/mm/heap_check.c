@@ -30,13 +30,16 @@ static inline size_t bsz(const struct hhdr *b)
     return b->info & ~(uint64_t)HB_FLAGS;
 }
 
-static int check_live_block(const struct heap *h, const void *p)
+/* cap: the block's capacity (the class size, or the list block's). */
+static int check_live_block(const struct heap *h, const void *p, size_t cap)
 {
     const struct hhdr *hd = hdr_of(p);
     if ((uint32_t)hd->tag != heap_check_word(h, p, HSTATE_ALLOC))
         BAD("block %p: bad check word", p);
+    if ((hd->tag >> 32) > cap)
+        BAD("block %p: slack %llu past its %zu bytes", p, (unsigned long long)(hd->tag >> 32), cap);
     uint64_t c;
-    memcpy(&c, (const uint8_t *)p + (hd->tag >> 32), sizeof(c));
+    memcpy(&c, (const uint8_t *)p + cap - (hd->tag >> 32), sizeof(c));
     if (c != CANARY)
         BAD("block %p: redzone canary overwritten", p);
     return 0;
@@ -61,6 +64,7 @@ static int check_chunk(const struct heap *h, const struct chunk *ch, uint32_t *c
             BAD("chunk %#lx: free list entry %p not a carved block", (unsigned long)ch->base, p);
         if (++nfree > ch->total)
             BAD("chunk %#lx: free list loops", (unsigned long)ch->base);
+
         if (h->harden) {
             if (hdr_of(p)->tag != heap_check_word(h, p, HSTATE_FREE))
                 BAD("free block %p: bad check word (double free or overwrite)", p);
@@ -80,7 +84,7 @@ static int check_chunk(const struct heap *h, const struct chunk *ch, uint32_t *c
             const void *p = (const void *)(a + HDR_SIZE);
             if ((uint32_t)hdr_of(p)->tag != heap_check_word(h, p, HSTATE_ALLOC))
                 continue;
-            if (check_live_block(h, p))
+            if (check_live_block(h, p, k->size))
                 return -E_CORRUPT;
             nlive++;
         }
@@ -89,6 +93,10 @@ static int check_chunk(const struct heap *h, const struct chunk *ch, uint32_t *c
             BAD("chunk %#lx: %u blocks with a live check word, %u in use (a header overwritten?)",
                 (unsigned long)ch->base, nlive, ch->used);
     }
+#if HEAP_CHECKED
+    if (ch->carved != ch->carve - first)
+        BAD("chunk %#lx: carved bytes wrong", (unsigned long)ch->base);
+#endif
     chunks_per_class[ch->cls]++;
     live_per_class[ch->cls] += ch->used;
     return 0;
@@ -136,7 +144,7 @@ static int check_segments(const struct heap *h, size_t *nfree, size_t *free_byte
                 else if (check_chunk(h, ch, chunks, live))
                     return -E_CORRUPT;
             } else if (h->harden && (uint32_t)b->tag == heap_check_word(h, b + 1, HSTATE_ALLOC)) {
-                if (check_live_block(h, b + 1))
+                if (check_live_block(h, b + 1, n - HDR_SIZE))
                     return -E_CORRUPT;
                 (*live_list)++;
             }
@@ -161,13 +169,19 @@ static int check_bins(const struct heap *h, size_t *nfree, size_t *free_bytes)
             if (!!(h->sl_bitmap[fl] & (1u << sl)) != (f != NULL))
                 BAD("second-level bitmap wrong at %u/%u", fl, sl);
             const struct lfree *prev = NULL;
+            size_t n = 0;
             for (; f; prev = f, f = f->next) {
+                /* First that the link leads into a segment (a write after
+                 * free may have replaced it), only then read the block. */
+                if (!list_could_be_block(h, (const struct hhdr *)f + 1))
+                    BAD("bin %u/%u: link %p leads outside the heap's segments", fl, sl,
+                        (const void *)f);
+                if (++n > h->free_blocks)
+                    BAD("bin %u/%u: list loops", fl, sl);
                 unsigned a, b;
                 list_map(bsz(&f->h), &a, &b);
                 if (f->h.info & HB_USED || a != fl || b != sl || f->prev != prev)
                     BAD("bin %u/%u: block %p misplaced", fl, sl, (const void *)f);
-                if (!list_contains(h, f))
-                    BAD("bin %u/%u: block %p outside the heap", fl, sl, (const void *)f);
                 (*nfree)++;
                 *free_bytes += bsz(&f->h);
             }

@@ -7,10 +7,20 @@
  * touching the block. Anything else in the heap's bounds is a list block.
  *
  * List blocks sit behind a 16-byte header (struct hhdr): info = block bytes
- * (multiple of 16, header included) | flags. Small blocks have no header
- * unless hardening, where each carries one too: tag = requested size << 32
- * | check word (from the address, a secret and the alloc/free state); list
- * blocks use the same tag.
+ * (multiple of 16, header included) | flags; tag = slack << 32 | check word,
+ * the check word derived from the address, a secret and the alloc/free
+ * state, the slack the block's capacity minus the requested size (so a
+ * block of any size, 4 GiB and more included, finds its canary). Small
+ * blocks have no header unless hardening, where each carries one too.
+ *
+ * Always-on free checks (level 0; PAGODA_HEAP_UNCHECKED compiles them out):
+ * kfree of a small block checks that the pointer is a block start that has
+ * been handed out (arithmetic on the chunk descriptor), and that the block
+ * does not hold the free key a kfree leaves in its second word (a double
+ * free; see chunk_is_block_start). List blocks carry the
+ * ALLOC check word in their header's tag at every level; kfree first finds
+ * the segment holding the pointer (reading only the heap's own structures),
+ * then the check word.
  */
 #ifndef PAGODA_MM_HEAP_INTERNAL_H
 #define PAGODA_MM_HEAP_INTERNAL_H
@@ -30,6 +40,12 @@ struct hhdr {
 #define HB_PREV_FREE 2u /* the block before this one is free (its footer is valid) */
 #define HB_CHUNK 8u     /* a list block holding a chunk of small blocks */
 #define HB_FLAGS 15u
+
+#ifdef PAGODA_HEAP_UNCHECKED
+#define HEAP_CHECKED 0
+#else
+#define HEAP_CHECKED 1
+#endif
 
 #define HSTATE_ALLOC 0xa110c8edu
 #define HSTATE_FREE 0xf4eef4eeu
@@ -73,6 +89,10 @@ struct chunk {
     uint32_t cls, stride; /* stride: payload + header (16 when hardening, else 0) */
     uintptr_t carve;      /* blocks from here up were never handed out */
     uintptr_t limit;      /* the end of the last block */
+    uint64_t carved;  /* carve - first: the bytes of blocks handed out at least once */
+    uint64_t div_inv; /* block-start test (see chunk_is_block_start) */
+    uint64_t div_max;
+    uint32_t div_shift;
 };
 
 /* The chunk directory: an open-addressing hash table, chunk base -> descriptor. */
@@ -95,6 +115,7 @@ struct heap {
     struct heap_source *src;
     int harden;
     uint32_t secret;
+    uint64_t free_key; /* level 0: a free small block's second word */
     size_t small_limit; /* requests below this are small blocks (0 before init) */
     size_t rz, bhdr;    /* redzone bytes and small-block header bytes (hardening) */
     /* list allocator */
@@ -145,6 +166,10 @@ static inline size_t list_capacity(const void *p)
     return (hdr_of(p)->info & ~(uint64_t)HB_FLAGS) - HDR_SIZE;
 }
 bool list_contains(const struct heap *h, const void *p);
+/* True if p could be a list block's payload: 16-byte aligned and inside a
+ * segment, past its first header and before its epilogue. Reads only the
+ * segment list, never memory at p. */
+bool list_could_be_block(const struct heap *h, const void *p);
 /* Give every free segment tail back to the source; returns bytes. */
 size_t list_trim_all(struct heap *h);
 void list_map(size_t size, unsigned *fl, unsigned *sl);
@@ -184,6 +209,24 @@ static inline uintptr_t chunk_first(const struct chunk *ch)
     return ch->base + HDR_SIZE;
 }
 
+#if HEAP_CHECKED
+/* Level 0's free checks. A block start is first + i * stride for i below
+ * the carve pointer: off = p - first is tested with one multiply and one
+ * rotate (n is a multiple of d0 * 2^k iff rotr(n * inv(d0), k) <= ~0 / d,
+ * inv(d0) the inverse of the odd part modulo 2^64), and against the carved
+ * bytes, which also rejects p below first (off wraps around). A free block
+ * holds the heap's free key in its second word (kmalloc clears it), so a
+ * second kfree finds it there; the key is then confirmed by walking the
+ * chunk's free list, so user data that happens to equal it costs time,
+ * never a false report. */
+static inline bool chunk_is_block_start(const struct chunk *ch, const void *p)
+{
+    uint64_t off = (uint64_t)((uintptr_t)p - chunk_first(ch)), q = off * ch->div_inv;
+    q = (q >> ch->div_shift) | (q << ((64 - ch->div_shift) & 63));
+    return off < ch->carved && q <= ch->div_max;
+}
+#endif
+
 /* slab.c: the descriptors' cache (not in the global list), reset by kheap_init. */
 struct chunk *slab_chunk_desc_alloc(void);
 void slab_chunk_desc_free(struct chunk *ch);
@@ -195,7 +238,16 @@ bool bump_contains(const void *p);
 size_t bump_used(void);
 void *bump_kmalloc(size_t size, size_t align);
 
-/* Report heap corruption: panic with address, size and class. */
+/* Report a bad free or heap corruption at p: panic with the address and
+ * what the heap can vouch for (the block's size and class, the requested
+ * size when a verified header holds it), never unverified bytes. */
 __attribute__((noreturn)) void heap_fail(const char *what, const void *p);
+
+/* The hardening tag: the slack (capacity minus requested size) over the
+ * check word. */
+static inline uint64_t heap_tag(const struct heap *h, const void *p, size_t cap, size_t size)
+{
+    return ((uint64_t)(cap - size) << 32) | heap_check_word(h, p, HSTATE_ALLOC);
+}
 
 #endif

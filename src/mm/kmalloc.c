@@ -19,8 +19,15 @@
  * after the requested size, marks the block FREE and poisons its first
  * POISON_CHEAP bytes (level 2: all of it). Handing a small block out again
  * verifies the FREE word and the poison, catching writes through dangling
- * pointers. Failures panic naming the address, size and class. Level 0 keeps
- * the fast path to a few instructions: no headers, no checks.
+ * pointers. Failures panic naming the address, size and class.
+ *
+ * Level 0, a normal boot, still checks every free (unless built with
+ * PAGODA_HEAP_UNCHECKED): a small block's bit in its chunk's allocation
+ * bitmap must be set (it is then cleared), and a list block must lie in a
+ * segment and carry the ALLOC check word in its header. A double free and a
+ * free of a pointer the heap never returned both panic, naming the address,
+ * the block size and the class. kmalloc pays one store (clearing the key),
+ * kfree a multiply, a rotate and two compares (figures in the README).
  *
  * Statistics: per-class counts inline; live bytes computed from them (exact
  * requested sizes when hardening), the peak sampled wherever the footprint
@@ -51,6 +58,9 @@ void kheap_init(struct heap_source *src, int harden)
     seed ^= seed >> 29;
     seed *= 0xbf58476d1ce4e5b9ULL;
     kheap.secret = (uint32_t)(seed >> 32) ^ (uint32_t)seed;
+    seed ^= seed >> 31;
+    seed *= 0x94d049bb133111ebULL;
+    kheap.free_key = (seed ^ (seed >> 29)) | 1; /* never 0, which kmalloc writes */
     list_init(&kheap);
     block_init(&kheap);
     kheap.src = src;
@@ -62,24 +72,56 @@ bool kheap_ready(void)
     return kheap.src != NULL;
 }
 
+/* The capacity of a list block whose header is verified. */
+static size_t verified_list_cap(const struct heap *h, const void *p, bool *alloc)
+{
+    uint32_t check = (uint32_t)hdr_of(p)->tag;
+    *alloc = check == heap_check_word(h, p, HSTATE_ALLOC);
+    if (!*alloc && check != heap_check_word(h, p, HSTATE_FREE))
+        return 0;
+    return list_capacity(p);
+}
+
 __attribute__((noreturn)) void heap_fail(const char *what, const void *p)
 {
     struct heap *h = &kheap;
-    if (((uintptr_t)p & 15) == 0 && list_contains(h, p)) {
-        unsigned long long req = h->harden ? hdr_of(p)->tag >> 32 : 0;
-        const struct chunk *ch = chunk_of(h, p);
-        if (ch)
-            panic("heap: %s at %p (size %llu, class %u of %u-byte blocks)", what, p, req, ch->cls,
-                  heap_class_size[ch->cls]);
-        panic("heap: %s at %p (size %llu, list block of %llu bytes)", what, p, req,
-              (unsigned long long)(hdr_of(p)->info & ~(uint64_t)HB_FLAGS));
+    uintptr_t a = (uintptr_t)p;
+    const struct chunk *ch = a - h->lo < h->hi - h->lo ? chunk_of(h, p) : NULL;
+    if (ch) { /* the descriptor is the heap's own: everything in it is true */
+        uintptr_t first = chunk_first(ch) + h->bhdr;
+        size_t bsz = h->cls[ch->cls].size;
+        if (a >= first && a < ch->limit && (a - first) % ch->stride == 0) {
+            if (h->harden && (uint32_t)hdr_of(p)->tag == heap_check_word(h, p, HSTATE_ALLOC))
+                panic("heap: %s at %p (size %llu, class %u of %zu-byte blocks)", what, p,
+                      (unsigned long long)(bsz - (hdr_of(p)->tag >> 32)), ch->cls, bsz);
+            panic("heap: %s at %p (a %zu-byte block, class %u)", what, p, bsz, ch->cls);
+        }
+        panic("heap: %s at %p (inside a chunk of class %u, %zu-byte blocks, but not at a "
+              "block start)",
+              what, p, ch->cls, bsz);
     }
+    if (list_could_be_block(h, p)) {
+        bool alloc;
+        size_t cap = verified_list_cap(h, p, &alloc);
+        if (cap && alloc && h->harden)
+            panic("heap: %s at %p (size %llu, list block of %zu bytes)", what, p,
+                  (unsigned long long)(cap - (hdr_of(p)->tag >> 32)), cap);
+        if (cap)
+            panic("heap: %s at %p (list block of %zu bytes)", what, p, cap);
+        panic("heap: %s at %p (inside a heap segment, not a block the heap returned)", what, p);
+    }
+    if (list_contains(h, p))
+        panic("heap: %s at %p (inside a heap segment, not a block the heap returned)", what, p);
+    if (a - h->lo < h->hi - h->lo)
+        panic("heap: %s at %p (in the heap's range, outside every segment)", what, p);
     panic("heap: %s at %p (not a heap address)", what, p);
 }
 
 /* ---------------------------------------------------------------- hardening */
 
 #if PAGODA_HEAP_HARDEN
+/* Hand out a hardened block of capacity cap (small_size: the class's, or 0
+ * for a list block). */
 static void harden_alloc(struct heap *h, void *p, size_t size, size_t small_size)
 {
     struct hhdr *hd = hdr_of(p);
@@ -95,13 +137,14 @@ static void harden_alloc(struct heap *h, void *p, size_t size, size_t small_size
         if (unlikely(bad))
             heap_fail("write after free (poison overwritten) in block", p);
     }
-    hd->tag = ((uint64_t)size << 32) | heap_check_word(h, p, HSTATE_ALLOC);
+    hd->tag = heap_tag(h, p, small_size ? small_size : list_capacity(p), size);
     uint64_t c = CANARY;
     memcpy((uint8_t *)p + size, &c, sizeof(c));
 }
 
-/* Verify a live block; returns its requested size. */
-static size_t harden_verify(struct heap *h, const void *p)
+/* Verify a live block (ch: its chunk, or NULL for a list block); returns
+ * its requested size. */
+static size_t harden_verify(struct heap *h, const void *p, const struct chunk *ch)
 {
     const struct hhdr *hd = hdr_of(p);
     uint32_t check = (uint32_t)hd->tag;
@@ -110,7 +153,8 @@ static size_t harden_verify(struct heap *h, const void *p)
             heap_fail("double free", p);
         heap_fail("kfree of a pointer the heap never returned (or header overwritten)", p);
     }
-    size_t size = hd->tag >> 32;
+    size_t cap = ch ? h->cls[ch->cls].size : list_capacity(p);
+    size_t size = cap - (size_t)(hd->tag >> 32);
     uint64_t c;
     memcpy(&c, (const uint8_t *)p + size, sizeof(c));
     if (unlikely(c != CANARY))
@@ -166,6 +210,10 @@ __attribute__((noinline)) static void *small_tail(struct heap *h, struct bclass 
 {
     if (!ch->free)
         block_dry(h, k, ch);
+#if HEAP_CHECKED
+    if (!h->harden)
+        ((uint64_t *)p)[1] = 0;
+#endif
 #if PAGODA_HEAP_HARDEN
     if (h->harden) {
         harden_alloc(h, p, size, k->size);
@@ -207,6 +255,9 @@ __attribute__((noinline)) static void *kmalloc_slow(size_t size, size_t align)
         return p;
     }
 #endif
+#if HEAP_CHECKED
+    hdr_of(p)->tag = heap_check_word(h, p, HSTATE_ALLOC);
+#endif
     count_alloc(h, list_capacity(p));
     heap_note_peak(h);
     return p;
@@ -224,8 +275,12 @@ void *kmalloc(size_t size)
             ch->free = next;
             ch->used++;
             k->live++;
-            if (likely(next && !h->harden))
+            if (likely(next && !h->harden)) {
+#if HEAP_CHECKED
+                ((uint64_t *)p)[1] = 0; /* not the free key */
+#endif
                 return p;
+            }
             return small_tail(h, k, ch, p, size);
         }
     }
@@ -281,20 +336,52 @@ static void kfree_outside(void *p)
         heap_fail("kfree of a pointer the heap never returned", p);
 }
 
-/* Check that p is a live list block; returns its usable size. */
+/* Check that p is a live list block; returns its usable size. The segment
+ * list vouches for p's header before anything is read through p. */
 static size_t list_live(struct heap *h, const void *p)
 {
+    if (unlikely(!list_could_be_block(h, p)))
+        heap_fail("kfree of a pointer the heap never returned", p);
     uint64_t info = hdr_of(p)->info;
+#if HEAP_CHECKED
+    uint32_t check = (uint32_t)hdr_of(p)->tag;
+    if (unlikely(check != heap_check_word(h, p, HSTATE_ALLOC) ||
+                 (info & (HB_USED | HB_CHUNK)) != HB_USED))
+        heap_fail(check == heap_check_word(h, p, HSTATE_FREE)
+                      ? "double free (of a list block)"
+                      : "kfree of a pointer the heap never returned",
+                  p);
+#else
     if (unlikely((info & (HB_USED | HB_CHUNK)) != HB_USED))
         heap_fail((info & HB_USED) ? "kfree of a pointer the heap never returned"
                                    : "double free (of a list block)",
                   p);
+#endif
 #if PAGODA_HEAP_HARDEN
     if (h->harden)
-        return harden_verify(h, p);
+        return harden_verify(h, p, NULL);
 #endif
     return list_capacity(p);
 }
+
+#if HEAP_CHECKED
+/* A level-0 free that failed the block-start test, or found the free key:
+ * name it (or, if the key was user data, free the block after all). */
+__attribute__((noinline)) static void small_check_free(struct heap *h, struct chunk *ch, void *p)
+{
+    uintptr_t a = (uintptr_t)p, first = chunk_first(ch);
+    if (!chunk_is_block_start(ch, p)) {
+        if (a >= ch->carve && a < ch->limit && (a - first) % ch->stride == 0)
+            heap_fail("kfree of a block the heap never handed out", p);
+        heap_fail("kfree of a pointer the heap never returned", p);
+    }
+    uint32_t n = 0;
+    for (const void *f = ch->free; f && n <= ch->total; f = *(void *const *)f, n++)
+        if (f == p)
+            heap_fail("double free", p);
+    small_free(h, ch, p); /* live data that looked like the key */
+}
+#endif
 
 __attribute__((noinline)) static void kfree_checked(struct heap *h, void *p, struct chunk *ch)
 {
@@ -303,7 +390,7 @@ __attribute__((noinline)) static void kfree_checked(struct heap *h, void *p, str
     if (ch) {
 #if PAGODA_HEAP_HARDEN
         if (h->harden) {
-            h->live_bytes -= harden_verify(h, p);
+            h->live_bytes -= harden_verify(h, p, ch);
             harden_free(h, p, ch);
         }
 #endif
@@ -314,6 +401,10 @@ __attribute__((noinline)) static void kfree_checked(struct heap *h, void *p, str
 #if PAGODA_HEAP_HARDEN
     if (h->harden)
         harden_free(h, p, NULL);
+#endif
+#if HEAP_CHECKED
+    if (!h->harden) /* a second kfree finds FREE, even after a merge */
+        hdr_of(p)->tag = heap_check_word(h, p, HSTATE_FREE);
 #endif
     h->live_bytes -= usable;
     h->list_live_objects--;
@@ -328,10 +419,22 @@ void kfree(void *p)
         return;
     }
     struct chunk *ch = chunk_of(h, p);
+#if HEAP_CHECKED
+    if (likely(ch && !h->harden)) {
+        if (unlikely(!chunk_is_block_start(ch, p) || ((uint64_t *)p)[1] == h->free_key)) {
+            small_check_free(h, ch, p);
+            return;
+        }
+        ((uint64_t *)p)[1] = h->free_key;
+        small_free(h, ch, p);
+        return;
+    }
+#else
     if (likely(ch && !(h->harden | ((uintptr_t)p & 15)))) {
         small_free(h, ch, p);
         return;
     }
+#endif
     kfree_checked(h, p, ch);
 }
 
@@ -365,7 +468,11 @@ static size_t live_usable(struct heap *h, const void *p, struct chunk **chp)
         return list_live(h, p);
 #if PAGODA_HEAP_HARDEN
     if (h->harden)
-        return harden_verify(h, p);
+        return harden_verify(h, p, ch);
+#endif
+#if HEAP_CHECKED
+    if (!chunk_is_block_start(ch, p))
+        heap_fail("not a live block the heap returned", p);
 #endif
     return h->cls[ch->cls].size;
 }
@@ -401,7 +508,7 @@ void *krealloc(void *p, size_t size)
 #if PAGODA_HEAP_HARDEN
         if (h->harden) {
             struct hhdr *hd = hdr_of(p);
-            hd->tag = ((uint64_t)size << 32) | (uint32_t)hd->tag;
+            hd->tag = heap_tag(h, p, usable, size);
             uint64_t c = CANARY;
             memcpy((uint8_t *)p + size, &c, sizeof(c));
             usable = size;

@@ -180,6 +180,15 @@ bool list_contains(const struct heap *h, const void *p)
     return seg_of((struct heap *)h, a) != NULL;
 }
 
+bool list_could_be_block(const struct heap *h, const void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    if ((a & 15) || a - h->lo >= h->hi - h->lo)
+        return false;
+    const struct lseg *s = seg_of((struct heap *)h, a);
+    return s && a >= s->first + HDR_SIZE && a + LIST_MIN_BLOCK - HDR_SIZE <= s->end - HDR_SIZE;
+}
+
 static void bounds_update(struct heap *h)
 {
     h->lo = UINTPTR_MAX;
