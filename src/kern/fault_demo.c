@@ -2,10 +2,13 @@
  * fault=KIND: make one protection of the kernel's address space fire, so a
  * user can watch it (and `make test` can check it). Each fatal kind ends in
  * the page-fault report or the stack-overflow report, then leaves the
- * emulator with status 35; `demand` must not fault fatally at all.
+ * emulator with status 35; `demand` must not fault fatally at all. The heap
+ * kinds (double-free, invalid-free) end in the heap's own report, from the
+ * checks every boot runs (hardening level 0 included).
  */
 #include <arch/arch.h>
 #include <pagoda/kernel.h>
+#include <pagoda/kmalloc.h>
 #include <pagoda/printk.h>
 #include <pagoda/string.h>
 #include <pagoda/vmm.h>
@@ -79,6 +82,31 @@ static void demo_demand(void)
         arch_emulator_exit(true);
 }
 
+static void demo_double_free(void)
+{
+    struct kheap_stats st;
+    kheap_stats(&st);
+    void *keep = kmalloc(64); /* the chunk stays in use after the first kfree */
+    void *volatile p = kmalloc(64);
+    printk("fault=double-free: kfree(%p) twice, a 64-byte block, hardening level %d\n", p,
+           st.harden);
+    kfree(p);
+    kfree(p);
+    panic("fault=double-free: the second kfree of %p returned", p);
+    kfree(keep);
+}
+
+static void demo_invalid_free(void)
+{
+    struct kheap_stats st;
+    kheap_stats(&st);
+    char *volatile p = kmalloc(100);
+    printk("fault=invalid-free: kfree(%p), 16 bytes into a block at %p, hardening level %d\n",
+           (void *)(p + 16), (void *)p, st.harden);
+    kfree(p + 16);
+    panic("fault=invalid-free: kfree of %p returned", (void *)(p + 16));
+}
+
 void fault_demo_run(const char *kind)
 {
     static const struct {
@@ -87,11 +115,15 @@ void fault_demo_run(const char *kind)
     } kinds[] = {
         {"null", demo_null},   {"wx", demo_wx},         {"nx", demo_nx},
         {"stack", demo_stack}, {"demand", demo_demand},
+        {"double-free", demo_double_free},
+        {"invalid-free", demo_invalid_free},
     };
     for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)
         if (strcmp(kind, kinds[i].name) == 0) {
             kinds[i].fn();
             return;
         }
-    printk("fault=%s: unknown; choose null, wx, nx, stack or demand\n", kind);
+    printk("fault=%s: unknown; choose null, wx, nx, stack, demand, double-free or "
+           "invalid-free\n",
+           kind);
 }
