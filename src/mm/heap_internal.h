@@ -62,6 +62,7 @@ struct hhdr {
 #define FL_COUNT 40
 #define LIST_MIN_BLOCK 48u /* header + two links + footer, rounded */
 #define LIST_MAX_ALLOC (1ULL << 40)
+#define LIST_TRIM_KEEP KiB(64) /* a release run leaves this much of a free tail */
 
 struct lfree {
     struct hhdr h;
@@ -76,39 +77,68 @@ struct lseg {
 #define SEG_OVERHEAD (sizeof(struct lseg) + HDR_SIZE) /* + epilogue header */
 
 /* ---- small blocks (block.c) */
-#define CHUNK_SIZE KiB(32)
+#define CHUNK_SIZE KiB(32) /* the unit of spans and of the page map */
+#define CHUNK_SHIFT 15
+#define SPAN_MAX_UNITS 32 /* a span is 1..32 units: up to 1 MiB */
 
-/* A chunk's descriptor. It lives in a slab cache, not in the chunk, so the
- * descriptors of all chunks sit together in a few hot cache lines and kfree
- * never reads the chunk's own (usually cold) memory. */
+/* A span's descriptor (called a chunk: a span of one unit holds the classes
+ * up to 2 KiB). It lives in a slab cache, not in the span, so the
+ * descriptors of all spans sit together in a few hot cache lines and kfree
+ * never reads the span's own (usually cold) memory. */
 struct chunk {
-    uintptr_t base;            /* the chunk: CHUNK_SIZE-aligned, its list header first */
+    uintptr_t base;            /* the span: CHUNK_SIZE-aligned, its list header first */
     void *free;                /* free blocks (payload pointers), linked through word 0 */
     struct chunk *next, *prev; /* the class's list of chunks with free blocks */
     uint32_t used, total;
     uint32_t cls, stride; /* stride: payload + header (16 when hardening, else 0) */
     uintptr_t carve;      /* blocks from here up were never handed out */
     uintptr_t limit;      /* the end of the last block */
-    uint64_t carved;  /* carve - first: the bytes of blocks handed out at least once */
-    uint64_t div_inv; /* block-start test (see chunk_is_block_start) */
+    uint64_t carved;      /* carve - first: the bytes of blocks handed out at least once */
+    uint64_t div_inv;     /* block-start test (see chunk_is_block_start) */
     uint64_t div_max;
     uint32_t div_shift;
+    uint32_t units;               /* the span's length in CHUNK_SIZE units */
+    uint32_t noted;               /* counted in idle_noted (it was kept empty) */
+    struct chunk *anext, *aprev; /* every span of the class (full ones too) */
 };
 
-/* The chunk directory: an open-addressing hash table, chunk base -> descriptor. */
-struct cdir_slot {
-    uintptr_t base; /* 0: empty */
-    struct chunk *ch;
+/* The page map: a three-level radix tree over the 48-bit address space,
+ * one entry per CHUNK_SIZE unit, naming the span that holds it (NULL for
+ * list memory), and which of the unit's pages are decommitted. Missing
+ * nodes point at shared empty ones, so a lookup is three loads and no
+ * branch. */
+#define MAP_VA_BITS 48
+#define MAP_LEVEL_BITS 11
+#define MAP_FAN (1u << MAP_LEVEL_BITS)
+_Static_assert(MAP_VA_BITS - CHUNK_SHIFT == 3 * MAP_LEVEL_BITS, "three levels cover the keys");
+struct hmap_leaf {
+    struct chunk *ch[MAP_FAN];
+    uint8_t dmask[MAP_FAN]; /* bit i: page i of the unit is decommitted (heap_release.c) */
 };
-#define CDIR_MIN_LOG 6
-#define CHUNK_POOL_MAX 4 /* free chunks kept for any class before the list gets them */
+_Static_assert(CHUNK_SIZE / PAGE_SIZE == 8, "a unit's pages fit a byte of dmask");
+struct hmap_mid {
+    struct hmap_leaf *leaf[MAP_FAN];
+};
+
+#define CHUNK_POOL_MAX 4 /* free one-unit chunks kept for any class before the list gets them */
 
 struct bclass {
     struct chunk *partial; /* chunks with a free block; the head serves */
     struct chunk *ptail;   /* its tail: chunks that were full queue here */
-    uint64_t live;         /* blocks in use */
     uint32_t size;         /* payload bytes */
     uint32_t nchunks;
+    struct chunk *all; /* every span of the class */
+    uint32_t units;    /* span length in CHUNK_SIZE units */
+    uint32_t per_span; /* blocks per span */
+};
+
+/* The front end: what the allocation and free fast paths touch. There is
+ * one today (heap_front); with several CPUs each gets its own, reached
+ * through that one accessor, owning the spans on its class lists (a free
+ * from another CPU would then go to a remote list). */
+struct heap_front {
+    struct bclass cls[KHEAP_NCLASSES];
+    size_t small_live; /* bytes of small blocks handed out (class sizes) */
 };
 
 struct heap {
@@ -118,6 +148,7 @@ struct heap {
     uint64_t free_key; /* level 0: a free small block's second word */
     size_t small_limit; /* requests below this are small blocks (0 before init) */
     size_t rz, bhdr;    /* redzone bytes and small-block header bytes (hardening) */
+    struct heap_front front;
     /* list allocator */
     uint64_t fl_bitmap;
     uint32_t sl_bitmap[FL_COUNT];
@@ -127,20 +158,25 @@ struct heap {
     size_t free_bytes, free_blocks, used_blocks;
     size_t heap_bytes, peak_heap_bytes, grows, shrinks;
     /* small blocks */
-    struct bclass cls[KHEAP_NCLASSES];
-    struct chunk *pool; /* free chunks, linked through next */
+    struct chunk *pool; /* free one-unit chunks, linked through next */
     size_t npool;
-    struct cdir_slot *dir; /* the chunk directory: 1 << dir_log slots, half full at most */
-    unsigned dir_log;
-    size_t dir_count;
-    struct cdir_slot dir0[1u << CDIR_MIN_LOG]; /* until the first growth */
+    size_t nspans, map_nodes;
+    struct hmap_mid *root[MAP_FAN]; /* the page map */
+    /* release (heap_release.c) */
+    size_t decommitted;          /* bytes inside free list blocks given back to the source */
+    size_t idle_noted;           /* bytes of spans kept empty (an over-estimate) */
+    size_t release_at;           /* idle bytes that trigger the next run */
+    size_t release_floor;        /* the threshold's floor, adapted to regrowth */
+    size_t run_gave;             /* what the last run gave back (0: regrown since) */
+    size_t regrown;              /* bytes grown or committed since the last run */
+    size_t releases, released;   /* policy runs, bytes they gave back */
+    bool releasing;
     /* totals */
     size_t live_bytes, peak_live_bytes, list_live_objects;
 };
-
 extern struct heap kheap;
 extern uint8_t heap_class_of[KHEAP_SMALL_MAX / 16 + 1];
-extern const uint16_t heap_class_size[KHEAP_NCLASSES];
+extern const uint32_t heap_class_size[KHEAP_NCLASSES];
 
 static inline struct hhdr *hdr_of(const void *p)
 {
@@ -170,8 +206,9 @@ bool list_contains(const struct heap *h, const void *p);
  * segment, past its first header and before its epilogue. Reads only the
  * segment list, never memory at p. */
 bool list_could_be_block(const struct heap *h, const void *p);
-/* Give every free segment tail back to the source; returns bytes. */
-size_t list_trim_all(struct heap *h);
+/* Give every free segment tail back to the source beyond its first `keep`
+ * bytes (keep 0: whole free segments too); returns bytes. */
+size_t list_trim_all(struct heap *h, size_t keep);
 void list_map(size_t size, unsigned *fl, unsigned *sl);
 
 /* block.c */
@@ -181,26 +218,58 @@ struct chunk *block_refill(struct heap *h, unsigned cls);
  * full, take it off the class's list. */
 void block_dry(struct heap *h, struct bclass *k, struct chunk *ch);
 void block_release(struct heap *h, struct chunk *ch);
+/* Give every pooled chunk, and every empty span that is not its class's
+ * only one (all of them if `all`), back to the list allocator. */
+void block_release_empty(struct heap *h, bool all);
+
+/* heap_release.c: the release policy (see there). */
+void heap_release_check(struct heap *h);
+/* The heap took `bytes` more from its source (a grow or a commit). */
+void heap_note_regrowth(struct heap *h, size_t bytes);
+size_t heap_release_run(struct heap *h, bool all);
+/* Pages [a, b) of a free list block are about to be written: make sure they
+ * are backed. False if the source could not commit them. */
+bool heap_commit(struct heap *h, uintptr_t a, uintptr_t b);
+/* Forget decommitted pages in [a, b): they go back with a shrink. */
+void heap_forget_decommitted(struct heap *h, uintptr_t a, uintptr_t b);
 size_t block_poison_end(const struct heap *h, size_t size);
 
-static inline size_t cdir_hash(const struct heap *h, uintptr_t base)
+/* The one accessor for the front the caller's CPU uses. */
+static inline struct heap_front *heap_front(struct heap *h)
 {
-    return (size_t)(((uint64_t)(base / CHUNK_SIZE) * 0x9e3779b97f4a7c15ULL) >> (64 - h->dir_log));
+    return &h->front;
 }
 
-/* The chunk holding p, or NULL if p is not in one: a directory lookup that
+static inline uintptr_t map_key(const void *p)
+{
+    return ((uintptr_t)p & (((uintptr_t)1 << MAP_VA_BITS) - 1)) >> CHUNK_SHIFT;
+}
+
+/* The span holding p, or NULL if p is not in one: a page-map lookup that
  * reads no heap memory. */
 static inline struct chunk *chunk_of(const struct heap *h, const void *p)
 {
-    uintptr_t base = (uintptr_t)p & ~(uintptr_t)(CHUNK_SIZE - 1);
-    size_t mask = ((size_t)1 << h->dir_log) - 1;
-    for (size_t i = cdir_hash(h, base);; i = (i + 1) & mask) {
-        const struct cdir_slot *e = &h->dir[i];
-        if (e->base == base)
-            return e->ch;
-        if (!e->base)
-            return NULL;
-    }
+    uintptr_t k = map_key(p);
+    return h->root[k >> (2 * MAP_LEVEL_BITS)]
+        ->leaf[(k >> MAP_LEVEL_BITS) & (MAP_FAN - 1)]
+        ->ch[k & (MAP_FAN - 1)];
+}
+
+/* heap_map.c: point the map at ch (NULL to clear) for `units` units from
+ * base; false if a node could not be allocated (nothing changed then). */
+void map_init(struct heap *h);
+bool map_set(struct heap *h, uintptr_t base, uint32_t units, struct chunk *ch);
+void map_trim(struct heap *h);
+/* The leaf holding address a's unit, allocated if `make` (NULL if absent or
+ * out of memory); never the shared empty leaf. */
+struct hmap_leaf *map_leaf(struct heap *h, uintptr_t a, bool make);
+/* True if the page holding a is decommitted. */
+static inline bool map_page_decommitted(const struct heap *h, uintptr_t a)
+{
+    uintptr_t k = map_key((const void *)a);
+    const struct hmap_leaf *l =
+        h->root[k >> (2 * MAP_LEVEL_BITS)]->leaf[(k >> MAP_LEVEL_BITS) & (MAP_FAN - 1)];
+    return (l->dmask[k & (MAP_FAN - 1)] >> ((a >> PAGE_SHIFT) & 7)) & 1;
 }
 
 /* The first block of a chunk (its header, when hardening). */

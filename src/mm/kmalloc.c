@@ -63,6 +63,7 @@ void kheap_init(struct heap_source *src, int harden)
     kheap.free_key = (seed ^ (seed >> 29)) | 1; /* never 0, which kmalloc writes */
     list_init(&kheap);
     block_init(&kheap);
+    kheap.release_at = kheap.release_floor = MiB(1);
     kheap.src = src;
     kheap.small_limit = src ? KHEAP_SMALL_MAX - kheap.rz + 1 : 0;
 }
@@ -89,7 +90,7 @@ __attribute__((noreturn)) void heap_fail(const char *what, const void *p)
     const struct chunk *ch = a - h->lo < h->hi - h->lo ? chunk_of(h, p) : NULL;
     if (ch) { /* the descriptor is the heap's own: everything in it is true */
         uintptr_t first = chunk_first(ch) + h->bhdr;
-        size_t bsz = h->cls[ch->cls].size;
+        size_t bsz = heap_class_size[ch->cls];
         if (a >= first && a < ch->limit && (a - first) % ch->stride == 0) {
             if (h->harden && (uint32_t)hdr_of(p)->tag == heap_check_word(h, p, HSTATE_ALLOC))
                 panic("heap: %s at %p (size %llu, class %u of %zu-byte blocks)", what, p,
@@ -153,7 +154,7 @@ static size_t harden_verify(struct heap *h, const void *p, const struct chunk *c
             heap_fail("double free", p);
         heap_fail("kfree of a pointer the heap never returned (or header overwritten)", p);
     }
-    size_t cap = ch ? h->cls[ch->cls].size : list_capacity(p);
+    size_t cap = ch ? heap_class_size[ch->cls] : list_capacity(p);
     size_t size = cap - (size_t)(hd->tag >> 32);
     uint64_t c;
     memcpy(&c, (const uint8_t *)p + size, sizeof(c));
@@ -166,7 +167,7 @@ static void harden_free(struct heap *h, void *p, const struct chunk *ch)
 {
     hdr_of(p)->tag = heap_check_word(h, p, HSTATE_FREE);
     if (ch) {
-        size_t end = block_poison_end(h, h->cls[ch->cls].size);
+        size_t end = block_poison_end(h, heap_class_size[ch->cls]);
         memset((uint8_t *)p + 8, POISON_BYTE, end - 8);
     } else if (h->harden >= 2) { /* list blocks merge on free: poisoned, never checked */
         memset((uint8_t *)p + 16, POISON_BYTE, list_capacity(p) - 24);
@@ -176,20 +177,17 @@ static void harden_free(struct heap *h, void *p, const struct chunk *ch)
 
 /* ---------------------------------------------------------------- the paths */
 
-/* Live bytes: exact requested sizes when hardening (h->live_bytes holds all);
- * otherwise h->live_bytes holds the list blocks and the classes add theirs,
- * so the small-block fast paths touch no global counter. */
-static size_t live_total(const struct heap *h)
+/* Live bytes: exact requested sizes when hardening (h->live_bytes holds
+ * all); otherwise h->live_bytes holds the list blocks and the front counts
+ * the small blocks' class sizes. Both are kept as the blocks come and go,
+ * so this is two loads, never a walk. */
+static size_t live_total(struct heap *h)
 {
-    size_t n = h->live_bytes;
-    if (!h->harden)
-        for (unsigned c = 0; c < KHEAP_NCLASSES; c++)
-            n += (size_t)h->cls[c].live * h->cls[c].size;
-    return n;
+    return h->harden ? h->live_bytes : h->live_bytes + heap_front(h)->small_live;
 }
 
-/* Unhardened, the peak is sampled where the footprint can grow: at every
- * chunk refill and list allocation. Hardened, it is exact. */
+/* The peak, noted wherever the footprint can grow: at every span refill
+ * and list allocation (and exactly, when hardening, at every allocation). */
 static void heap_note_peak(struct heap *h)
 {
     size_t n = live_total(h);
@@ -233,14 +231,15 @@ __attribute__((noinline)) static void *kmalloc_slow(size_t size, size_t align)
         return NULL;
     if (size < h->small_limit && align <= 16) { /* the class has no chunk with room */
         unsigned cls = heap_class_of[(size + h->rz + 15) >> 4];
-        struct bclass *k = &h->cls[cls];
+        struct heap_front *f = heap_front(h);
+        struct bclass *k = &f->cls[cls];
         struct chunk *ch = block_refill(h, cls);
         if (!ch)
             return NULL;
         void *p = ch->free;
         ch->free = *(void **)p;
         ch->used++;
-        k->live++;
+        f->small_live += k->size;
         heap_note_peak(h);
         return small_tail(h, k, ch, p, size);
     }
@@ -267,14 +266,15 @@ void *kmalloc(size_t size)
 {
     struct heap *h = &kheap;
     if (likely(size < h->small_limit)) {
-        struct bclass *k = &h->cls[heap_class_of[(size + h->rz + 15) >> 4]];
+        struct heap_front *f = heap_front(h);
+        struct bclass *k = &f->cls[heap_class_of[(size + h->rz + 15) >> 4]];
         struct chunk *ch = k->partial;
         if (likely(ch != NULL)) {
             void *p = ch->free;
             void *next = *(void **)p;
             ch->free = next;
             ch->used++;
-            k->live++;
+            f->small_live += k->size;
             if (likely(next && !h->harden)) {
 #if HEAP_CHECKED
                 ((uint64_t *)p)[1] = 0; /* not the free key */
@@ -313,18 +313,27 @@ __attribute__((noinline)) static void small_free_tail(struct heap *h, struct bcl
         if (last && last->used == 0 && !last->prev) /* an empty chunk is only kept alone */
             block_release(h, last);
     }
-    /* Keep an empty chunk only when it is the class's last partial one. */
-    if (ch->used == 0 && (ch->next || ch->prev))
-        block_release(h, ch);
+    /* Keep an empty chunk only when it is the class's last partial one, and
+     * tell the release policy it is idle. */
+    if (ch->used == 0) {
+        if (ch->next || ch->prev) {
+            block_release(h, ch);
+        } else if (!ch->noted) {
+            ch->noted = 1;
+            h->idle_noted += (size_t)ch->units * CHUNK_SIZE;
+        }
+    }
+    heap_release_check(h); /* last: a run may release any empty span */
 }
 
 static inline void small_free(struct heap *h, struct chunk *ch, void *p)
 {
-    struct bclass *k = &h->cls[ch->cls];
+    struct heap_front *f = heap_front(h);
+    struct bclass *k = &f->cls[ch->cls];
     void *head = ch->free;
     *(void **)p = head;
     ch->free = p;
-    k->live--;
+    f->small_live -= k->size;
     if (unlikely(--ch->used == 0 || !head))
         small_free_tail(h, k, ch, head);
 }
@@ -409,6 +418,7 @@ __attribute__((noinline)) static void kfree_checked(struct heap *h, void *p, str
     h->live_bytes -= usable;
     h->list_live_objects--;
     list_free(h, p);
+    heap_release_check(h);
 }
 
 void kfree(void *p)
@@ -474,7 +484,7 @@ static size_t live_usable(struct heap *h, const void *p, struct chunk **chp)
     if (!chunk_is_block_start(ch, p))
         heap_fail("not a live block the heap returned", p);
 #endif
-    return h->cls[ch->cls].size;
+    return heap_class_size[ch->cls];
 }
 
 size_t kmalloc_usable_size(const void *p)
@@ -504,7 +514,7 @@ void *krealloc(void *p, size_t size)
     else if (need > KHEAP_SMALL_MAX)
         fits = list_resize(h, p, need);
     if (fits) {
-        size_t usable = ch ? h->cls[ch->cls].size : list_capacity(p);
+        size_t usable = ch ? heap_class_size[ch->cls] : list_capacity(p);
 #if PAGODA_HEAP_HARDEN
         if (h->harden) {
             struct hhdr *hd = hdr_of(p);
@@ -532,7 +542,8 @@ void *krealloc(void *p, size_t size)
 
 void kheap_stats(struct kheap_stats *st)
 {
-    const struct heap *h = &kheap;
+    struct heap *h = &kheap;
+    const struct heap_front *f = heap_front(h);
     memset(st, 0, sizeof(*st));
     st->live_bytes = live_total(h);
     st->peak_live_bytes = h->peak_live_bytes;
@@ -544,20 +555,27 @@ void kheap_stats(struct kheap_stats *st)
     st->list_used_blocks = h->used_blocks;
     st->grows = h->grows;
     st->shrinks = h->shrinks;
+    st->decommitted_bytes = h->decommitted;
+    st->releases = h->releases;
+    st->released_bytes = h->released;
+    st->map_nodes = h->map_nodes;
+    st->pooled_chunks = h->npool;
     st->bump_used = bump_used();
     st->bump_size = KBUMP_SIZE;
     st->harden = h->harden;
     st->live_objects = h->list_live_objects;
     for (unsigned c = 0; c < KHEAP_NCLASSES; c++) {
-        const struct bclass *k = &h->cls[c];
-        /* As block_refill lays a chunk out (the descriptor lives off-chunk). */
-        uint32_t per = (uint32_t)((CHUNK_SIZE - HDR_SIZE) / (heap_class_size[c] + h->bhdr));
+        const struct bclass *k = &f->cls[c];
+        uint64_t live = 0;
+        for (const struct chunk *ch = k->all; ch; ch = ch->anext)
+            live += ch->used;
         st->cls[c] = (struct kheap_class_stats){
-            .size = heap_class_size[c],
+            .size = k->size,
             .chunks = k->nchunks,
-            .live = k->live,
-            .capacity = (uint64_t)k->nchunks * per,
+            .span_bytes = k->units * (uint32_t)CHUNK_SIZE,
+            .live = live,
+            .capacity = (uint64_t)k->nchunks * k->per_span,
         };
-        st->live_objects += k->live;
+        st->live_objects += live;
     }
 }

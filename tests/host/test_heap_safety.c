@@ -82,7 +82,7 @@ HTEST(heap_level0_free_of_a_block_never_handed_out)
 HTEST(heap_level0_list_and_aligned_double_free)
 {
     setup(0);
-    static const size_t sizes[] = {3000, 10000, 70000, 300000};
+    static const size_t sizes[] = {70000, 100000, 300000, 1000000};
     for (volatile unsigned i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
         char *a = kmalloc(sizes[i]), *b = kmalloc(sizes[i]), *c = kmalloc(sizes[i]);
         kfree(b); /* merges with nothing: a and c are live */
@@ -220,9 +220,9 @@ HTEST(heap_invalid_free_reports_only_verified_facts)
 {
     for (volatile int harden = 0; harden <= 1; harden++) {
         setup(harden);
-        char *p = kmalloc(100), *q = kmalloc(5000);
+        char *p = kmalloc(100), *q = kmalloc(70000);
         memset(p, 0xee, 100);
-        memset(q, 0xee, 5000);
+        memset(q, 0xee, 70000);
         CHECK(EXPECT_PANIC(kfree(p + 32)));
         CHECK(!said("size "));
         CHECK(said("not at a block start"));
