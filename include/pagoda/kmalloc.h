@@ -108,6 +108,8 @@ struct kheap_stats {
     size_t decommitted_bytes; /* pages inside free blocks given back (not in heap_bytes) */
     size_t releases, released_bytes; /* release-policy runs and what they gave back */
     size_t map_nodes, pooled_chunks;
+    size_t idle_bytes, release_at; /* the release policy's view now */
+    size_t release_big;            /* its memory of big list blocks freed */
     size_t bump_used, bump_size;
     int harden;
     struct kheap_class_stats cls[KHEAP_NCLASSES];

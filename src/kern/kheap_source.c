@@ -28,23 +28,28 @@ static struct {
     struct heap_source src;
     vaddr_t brk;        /* the heap's pages are [KHEAP_BASE, brk) */
     size_t limit;       /* a test cap on bytes mapped (0: none) */
-    size_t decommitted; /* pages below brk given back (not mapped) */
+    size_t mapped;      /* bytes mapped now */
 } kvm;
 
-/* Unmap [va, va + bytes) and free the frames behind it. */
+/* Unmap [va, va + bytes) and free the frames behind it (pages the heap
+ * decommitted earlier are not mapped: skipped). */
 static void release(vaddr_t va, size_t bytes)
 {
     for (size_t off = 0; off < bytes; off += PAGE_SIZE) {
         paddr_t pa;
-        if (vmm_unmap(va + off, &pa) == 0)
+        if (vmm_unmap(va + off, &pa) == 0) {
             pmm_free((void *)pa, 1);
+            kvm.mapped -= PAGE_SIZE;
+        }
     }
 }
 
 /* Back [va, va + bytes) with fresh frames; false (nothing left mapped) if
- * frames or table pages run out. */
+ * frames or table pages run out, or the test cap is reached. */
 static bool back(vaddr_t va, size_t bytes)
 {
+    if (kvm.limit && kvm.mapped + bytes > kvm.limit)
+        return false;
     for (size_t off = 0; off < bytes; off += PAGE_SIZE) {
         void *frame = pmm_alloc(1);
         if (!frame || vmm_map(va + off, (paddr_t)frame, VMM_WRITE | VMM_NX) != 0) {
@@ -53,21 +58,15 @@ static bool back(vaddr_t va, size_t bytes)
             release(va, off);
             return false;
         }
+        kvm.mapped += PAGE_SIZE;
     }
     return true;
-}
-
-static size_t mapped(void)
-{
-    return kvm.brk - KHEAP_BASE - kvm.decommitted;
 }
 
 static void *kvm_grow(struct heap_source *src, size_t bytes)
 {
     vaddr_t at = kvm.brk;
     if (bytes > KHEAP_LIMIT - at)
-        return NULL;
-    if (kvm.limit && mapped() + bytes > kvm.limit)
         return NULL;
     if (!back(at, bytes))
         return NULL;
@@ -77,21 +76,14 @@ static void *kvm_grow(struct heap_source *src, size_t bytes)
 
 static bool kvm_commit(struct heap_source *src, void *ptr, size_t bytes)
 {
-    if (kvm.limit && mapped() + bytes > kvm.limit)
-        return false;
-    if (!back((vaddr_t)ptr, bytes))
-        return false;
-    kvm.decommitted -= bytes;
-    return true;
+    return back((vaddr_t)ptr, bytes);
 }
 
 static void kvm_shrink(struct heap_source *src, void *ptr, size_t bytes)
 {
     release((vaddr_t)ptr, bytes);
     if ((vaddr_t)ptr + bytes == kvm.brk)
-        kvm.brk = (vaddr_t)ptr;
-    else
-        kvm.decommitted += bytes; /* inside: the heap may commit it again */
+        kvm.brk = (vaddr_t)ptr; /* inside, the heap may commit the pages again */
 }
 
 void kheap_source_limit(size_t bytes)
@@ -105,7 +97,7 @@ void kheap_boot_init(void)
     kvm.src.shrink = kvm_shrink;
     kvm.src.commit = kvm_commit;
     kvm.brk = KHEAP_BASE;
-    kvm.decommitted = 0;
+    kvm.mapped = 0;
     /* Hardening: `heap_harden=0|1|2`, else on (1) for `test` boots and the
      * build's default otherwise. */
     char arg[8];

@@ -260,9 +260,11 @@ void kheap_print_stats(void)
            st.live_bytes, st.live_objects, st.peak_live_bytes, st.heap_pages,
            st.peak_heap_bytes / 1024, st.list_free_bytes / 1024, st.list_free_blocks, st.harden,
            st.bump_used, st.bump_size);
-    printk("heap: %zu grows, %zu shrinks; release policy: %zu runs gave back %zu KiB, %zu KiB "
-           "decommitted now; %zu pooled spans, %zu page-map nodes\n",
-           st.grows, st.shrinks, st.releases, st.released_bytes / 1024,
+    printk("heap: %zu grows, %zu shrinks; release policy: %zu KiB idle, next run at %zu KiB "
+           "(big blocks: %zu KiB); %zu runs gave back %zu KiB, %zu KiB decommitted now; %zu pooled "
+           "spans, %zu page-map nodes\n",
+           st.grows, st.shrinks, st.idle_bytes / 1024, st.release_at / 1024,
+           st.release_big / 1024, st.releases, st.released_bytes / 1024,
            st.decommitted_bytes / 1024, st.pooled_chunks, st.map_nodes);
     printk("# class  size span-KiB spans   live  capacity\n");
     for (unsigned c = 0; c < KHEAP_NCLASSES; c++) {

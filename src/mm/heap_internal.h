@@ -165,10 +165,8 @@ struct heap {
     /* release (heap_release.c) */
     size_t decommitted;          /* bytes inside free list blocks given back to the source */
     size_t idle_noted;           /* bytes of spans kept empty (an over-estimate) */
-    size_t release_at;           /* idle bytes that trigger the next run */
-    size_t release_floor;        /* the threshold's floor, adapted to regrowth */
-    size_t run_gave;             /* what the last run gave back (0: regrown since) */
-    size_t regrown;              /* bytes grown or committed since the last run */
+    size_t idle_after;           /* idle bytes the last run left: the next waits for more */
+    size_t big_free;             /* the biggest list block freed lately (halved per run) */
     size_t releases, released;   /* policy runs, bytes they gave back */
     bool releasing;
     /* totals */
@@ -224,8 +222,11 @@ void block_release_empty(struct heap *h, bool all);
 
 /* heap_release.c: the release policy (see there). */
 void heap_release_check(struct heap *h);
-/* The heap took `bytes` more from its source (a grow or a commit). */
-void heap_note_regrowth(struct heap *h, size_t bytes);
+size_t heap_idle_bytes(const struct heap *h);
+/* The idle bytes at which the next run starts. */
+size_t heap_release_at(struct heap *h);
+/* kfree gave a list block of `bytes` back. */
+void heap_note_big_free(struct heap *h, size_t bytes);
 size_t heap_release_run(struct heap *h, bool all);
 /* Pages [a, b) of a free list block are about to be written: make sure they
  * are backed. False if the source could not commit them. */

@@ -11,23 +11,24 @@
  *      allocator, where they merge with their free neighbours, and the
  *      heap's own empty descriptor slabs back (kheap_trim's first steps);
  *   2. decommits the interior pages of free list blocks, largest first,
- *      until idle memory is down to the low mark (half the threshold): each
+ *      until idle memory is down to the low mark (half of max(1 MiB,
+ *      live / 4), whatever the floor below has adapted to): each
  *      run of committed pages goes to the source's shrink, and the page map
  *      records them (a byte per 32 KiB unit), so that the list allocator
  *      commits them again before it writes there (heap_commit). A free
  *      block's first and last page stay committed: they hold its header,
  *      bin links and footer.
  * The run also cuts free segment tails back to LIST_TRIM_KEEP first.
- * Hysteresis: the threshold is max(floor, live / 4), the floor 1 MiB to
- * start with; after a run the next one waits until idle memory passes what
+ * Hysteresis: the threshold is max(1 MiB, live / 4, twice the biggest list
+ * block freed lately (up to 16 MiB)), the low mark half of max(1 MiB,
+ * live / 4); after a run the next one waits until idle memory passes what
  * remained plus the threshold, so idle memory the run could not give back
- * (no commit in the source, small holes) never triggers run after run. If
- * the heap takes back half of what a run gave before the next run (a
- * workload cycling through more than the threshold: big alloc/free pairs),
- * the floor doubles (up to 64 MiB); each run with no such regrowth since
- * the one before halves it again. kheap_release(true) runs everything now,
- * and the list allocator does so when its source refuses to grow: in the
- * kernel, that is the PMM running low.
+ * (no commit in the source, small holes) never triggers run after run. The
+ * big-block term keeps a workload that allocates and frees one big block
+ * from giving it back and taking it again on every pair; each run halves
+ * it, so it fades once such blocks stop coming. kheap_release(true) runs
+ * everything now, and the list allocator does so when its source refuses
+ * to grow: in the kernel, that is the PMM running low.
  *
  * Cost: a run is O(classes + spans released + free blocks visited + pages
  * decommitted); the check on the free paths is O(1).
@@ -37,10 +38,10 @@
 #include "heap_internal.h"
 
 #define RELEASE_FLOOR MiB(1)
-#define RELEASE_FLOOR_MAX MiB(64)
+#define RELEASE_BIG_MAX MiB(16)
 #define RELEASE_MIN_BLOCK (4 * PAGE_SIZE) /* smaller free blocks have no interior page */
 
-static size_t idle_bytes(const struct heap *h)
+size_t heap_idle_bytes(const struct heap *h)
 {
     return h->free_bytes - MIN(h->decommitted, h->free_bytes) + h->npool * CHUNK_SIZE +
            h->idle_noted;
@@ -49,23 +50,23 @@ static size_t idle_bytes(const struct heap *h)
 static size_t threshold(struct heap *h)
 {
     size_t live = h->live_bytes + heap_front(h)->small_live;
-    return MAX(h->release_floor, live / 4);
+    return MAX(MAX((size_t)RELEASE_FLOOR, live / 4), MIN(2 * h->big_free, (size_t)RELEASE_BIG_MAX));
 }
 
-void heap_note_regrowth(struct heap *h, size_t bytes)
+size_t heap_release_at(struct heap *h)
 {
-    h->regrown += bytes;
-    if (h->run_gave && h->regrown >= h->run_gave / 2) {
-        /* Half of what the last run gave back is taken again: it released
-         * too early. Wait for twice as much idle memory from now on. */
-        h->release_floor = MIN(h->release_floor * 2, (size_t)RELEASE_FLOOR_MAX);
-        h->run_gave = 0;
-    }
+    return h->idle_after + threshold(h);
+}
+
+void heap_note_big_free(struct heap *h, size_t bytes)
+{
+    if (bytes > h->big_free)
+        h->big_free = bytes;
 }
 
 void heap_release_check(struct heap *h)
 {
-    if (unlikely(idle_bytes(h) > h->release_at) && !h->releasing && h->src)
+    if (unlikely(heap_idle_bytes(h) > heap_release_at(h)) && !h->releasing && h->src)
         heap_release_run(h, false);
 }
 
@@ -113,7 +114,6 @@ static bool commit_unit(struct heap *h, struct hmap_leaf *l, unsigned i, uint8_t
         need &= (uint8_t)~run;
         h->decommitted -= (size_t)n << PAGE_SHIFT;
         h->heap_bytes += (size_t)n << PAGE_SHIFT;
-        heap_note_regrowth(h, (size_t)n << PAGE_SHIFT);
     }
     return true;
 }
@@ -125,10 +125,18 @@ bool heap_commit(struct heap *h, uintptr_t a, uintptr_t b)
     return for_units(h, ALIGN_DOWN(a, (uintptr_t)PAGE_SIZE), b, false, commit_unit);
 }
 
+static unsigned bits8(uint8_t m) /* no libgcc in the kernel: no __builtin_popcount */
+{
+    unsigned n = 0;
+    for (; m; m &= (uint8_t)(m - 1))
+        n++;
+    return n;
+}
+
 static bool forget_unit(struct heap *h, struct hmap_leaf *l, unsigned i, uint8_t mask,
                         uintptr_t u)
 {
-    size_t n = (size_t)__builtin_popcount(l->dmask[i] & mask);
+    size_t n = (size_t)bits8(l->dmask[i] & mask);
     h->decommitted -= n << PAGE_SHIFT;
     h->heap_bytes += n << PAGE_SHIFT; /* the caller's shrink subtracts the whole range */
     l->dmask[i] &= (uint8_t)~mask;
@@ -184,14 +192,16 @@ size_t heap_release_run(struct heap *h, bool all)
     if (all)
         slab_chunk_desc_reap();
     list_trim_all(h, LIST_TRIM_KEEP);
-    size_t low = all ? 0 : threshold(h) / 2;
+    /* Down to half the base threshold: the big-block term only delays runs. */
+    size_t live = h->live_bytes + heap_front(h)->small_live;
+    size_t low = all ? 0 : MAX((size_t)RELEASE_FLOOR, live / 4) / 2;
     if (h->src->commit) {
         /* Largest bins first: their blocks have the most interior pages. */
-        for (int fl = FL_COUNT - 1; fl >= 0 && idle_bytes(h) > low; fl--) {
+        for (int fl = FL_COUNT - 1; fl >= 0 && heap_idle_bytes(h) > low; fl--) {
             if (!(h->fl_bitmap & (1ULL << fl)))
                 continue;
-            for (int sl = SL_COUNT - 1; sl >= 0 && idle_bytes(h) > low; sl--)
-                for (const struct lfree *f = h->bins[fl][sl]; f && idle_bytes(h) > low; f = f->next)
+            for (int sl = SL_COUNT - 1; sl >= 0 && heap_idle_bytes(h) > low; sl--)
+                for (const struct lfree *f = h->bins[fl][sl]; f && heap_idle_bytes(h) > low; f = f->next)
                     if ((f->h.info & ~(uint64_t)HB_FLAGS) >= RELEASE_MIN_BLOCK)
                         decommit_block(h, f);
         }
@@ -199,12 +209,8 @@ size_t heap_release_run(struct heap *h, bool all)
     h->releases++;
     size_t given = held0 > h->heap_bytes ? held0 - h->heap_bytes : 0;
     h->released += given;
-    /* No regrowth since the last run: the floor can come back down. */
-    if (h->run_gave && h->release_floor > RELEASE_FLOOR)
-        h->release_floor /= 2;
-    h->run_gave = given;
-    h->regrown = 0;
-    h->release_at = idle_bytes(h) + threshold(h);
+    h->big_free /= 2; /* a big block freed long ago says less each run */
+    h->idle_after = heap_idle_bytes(h);
     h->releasing = false;
     return given;
 }

@@ -63,7 +63,6 @@ void kheap_init(struct heap_source *src, int harden)
     kheap.free_key = (seed ^ (seed >> 29)) | 1; /* never 0, which kmalloc writes */
     list_init(&kheap);
     block_init(&kheap);
-    kheap.release_at = kheap.release_floor = MiB(1);
     kheap.src = src;
     kheap.small_limit = src ? KHEAP_SMALL_MAX - kheap.rz + 1 : 0;
 }
@@ -417,6 +416,7 @@ __attribute__((noinline)) static void kfree_checked(struct heap *h, void *p, str
 #endif
     h->live_bytes -= usable;
     h->list_live_objects--;
+    heap_note_big_free(h, list_capacity(p));
     list_free(h, p);
     heap_release_check(h);
 }
@@ -560,6 +560,9 @@ void kheap_stats(struct kheap_stats *st)
     st->released_bytes = h->released;
     st->map_nodes = h->map_nodes;
     st->pooled_chunks = h->npool;
+    st->idle_bytes = heap_idle_bytes(h);
+    st->release_at = heap_release_at(h);
+    st->release_big = h->big_free;
     st->bump_used = bump_used();
     st->bump_size = KBUMP_SIZE;
     st->harden = h->harden;

@@ -211,7 +211,6 @@ static bool grow(struct heap *h, size_t need)
         return false;
     h->grows++;
     h->heap_bytes += bytes;
-    heap_note_regrowth(h, bytes);
     h->peak_heap_bytes = MAX(h->peak_heap_bytes, h->heap_bytes);
     for (struct lseg *s = h->segs; s; s = s->next) {
         if (s->end != m)
