@@ -18,3 +18,21 @@ qemu_case heap-invalid-free heap-invalid-free 35 \
     --reject 'returned$'
 bochs_case heap-invalid-free-bochs heap-invalid-free \
     --expect 'heap: kfree of a pointer the heap never returned at 0x[0-9a-f]+ \(inside a chunk of class 6, 112-byte blocks'
+
+# slabinfo and heap at the prompt of a normal boot show every cache and
+# class the kernel uses, the heap's internal ones included.
+# (70-monitor.sh has the general helper; this file may run before it.)
+heap_monitor_case() { # heap_monitor_case NAME ISO SCRIPT
+    local log="$TEST_DIR/$1.log" why status
+    why=$(python3 tests/tools/monitor-drive.py --timeout 120 --log "$log" --status 33 "$3" -- \
+        "$QEMU" -cdrom "$TEST_DIR/$2.iso" -m 256M -display none -no-reboot \
+        -device isa-debug-exit,iobase=0xf4,iosize=0x04 -serial stdio 2>&1)
+    status=$?
+    if [ "$status" -eq 0 ]; then
+        record PASS "$1"
+    else
+        record FAIL "$1" "$(head -3 <<< "$why" | tr '\n' ';') (log: $log)"
+    fi
+}
+iso heap-monitor ""
+heap_monitor_case heap-monitor heap-monitor tests/boot/monitor/heap.txt
