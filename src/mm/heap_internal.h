@@ -86,21 +86,27 @@ struct lseg {
  * descriptors of all spans sit together in a few hot cache lines and kfree
  * never reads the span's own (usually cold) memory. */
 struct chunk {
-    uintptr_t base;            /* the span: CHUNK_SIZE-aligned, its list header first */
-    void *free;                /* free blocks (payload pointers), linked through word 0 */
-    struct chunk *next, *prev; /* the class's list of chunks with free blocks */
-    uint32_t used, total;
-    uint32_t cls, stride; /* stride: payload + header (16 when hardening, else 0) */
-    uintptr_t carve;      /* blocks from here up were never handed out */
-    uintptr_t limit;      /* the end of the last block */
-    uint64_t carved;      /* carve - first: the bytes of blocks handed out at least once */
-    uint64_t div_inv;     /* block-start test (see chunk_is_block_start) */
+    /* First cache line: everything kmalloc and kfree touch on a fast path. */
+    uintptr_t base; /* the span: CHUNK_SIZE-aligned, its list header first */
+    void *free;     /* free blocks (payload pointers), linked through word 0 */
+    uint32_t used;  /* blocks handed out */
+    uint32_t cls;
+    uint64_t carved;  /* carve - first: the bytes of blocks handed out at least once */
+    uint64_t div_inv; /* block-start test (see chunk_is_block_start) */
     uint64_t div_max;
     uint32_t div_shift;
-    uint32_t units;               /* the span's length in CHUNK_SIZE units */
-    uint32_t noted;               /* counted in idle_noted (it was kept empty) */
+    uint32_t stride;           /* payload + header (16 when hardening, else 0) */
+    struct chunk *next; /* the class's list of chunks with free blocks */
+    /* The rest: refills, releases, statistics, checks. */
+    struct chunk *prev;
+    uint32_t total;
+    uint32_t units;              /* the span's length in CHUNK_SIZE units */
+    uintptr_t carve;             /* blocks from here up were never handed out */
+    uintptr_t limit;             /* the end of the last block */
     struct chunk *anext, *aprev; /* every span of the class (full ones too) */
+    uint32_t noted;              /* counted in idle_noted (it was kept empty) */
 };
+_Static_assert(offsetof(struct chunk, next) < 64, "the fast-path fields share a line");
 
 /* The page map: a three-level radix tree over the 48-bit address space,
  * one entry per CHUNK_SIZE unit, naming the span that holds it (NULL for
