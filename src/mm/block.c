@@ -119,7 +119,6 @@ static void block_divisor(struct chunk *ch)
         inv *= 2 - d0 * inv;
     ch->div_inv = inv;
     ch->div_shift = (uint32_t)__builtin_ctzll(d);
-    ch->div_max = UINT64_MAX / d;
 }
 
 /* Put a batch of never-used blocks (about a page) on ch's free list. */
@@ -129,7 +128,7 @@ static void carve(struct heap *h, struct chunk *ch)
     n = MIN(n, (size_t)((ch->limit - ch->carve) / ch->stride));
     push_blocks(h, ch, ch->carve, n);
     ch->carve += n * ch->stride;
-    ch->carved = ch->carve - chunk_first(ch);
+    ch->ncarved = (ch->carve - chunk_first(ch)) / ch->stride;
 }
 
 void block_dry(struct heap *h, struct bclass *k, struct chunk *ch)
@@ -178,6 +177,7 @@ struct chunk *block_refill(struct heap *h, unsigned cls)
     ch->cls = cls;
     ch->stride = (uint32_t)(k->size + h->bhdr);
     block_divisor(ch);
+    ch->first = ch->base + HDR_SIZE;
     ch->carve = chunk_first(ch);
     ch->total = k->per_span;
     ch->limit = ch->carve + (uintptr_t)ch->total * ch->stride;

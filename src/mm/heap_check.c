@@ -52,7 +52,7 @@ static int check_chunk(const struct heap *h, const struct chunk *ch, uint32_t *c
         BAD("chunk %#lx: bad class", (unsigned long)ch->base);
     const struct bclass *k = &h->front.cls[ch->cls];
     uintptr_t first = chunk_first(ch);
-    if (ch->stride != k->size + h->bhdr || ch->units != k->units || ch->total != k->per_span ||
+    if (first != ch->base + HDR_SIZE || ch->stride != k->size + h->bhdr || ch->units != k->units || ch->total != k->per_span ||
         ch->limit != first + (uintptr_t)ch->total * ch->stride ||
         ch->limit > ch->base + (uintptr_t)ch->units * CHUNK_SIZE)
         BAD("chunk %#lx: bad geometry", (unsigned long)ch->base);
@@ -98,8 +98,8 @@ static int check_chunk(const struct heap *h, const struct chunk *ch, uint32_t *c
                 (unsigned long)ch->base, nlive, ch->used);
     }
 #if HEAP_CHECKED
-    if (ch->carved != ch->carve - first)
-        BAD("chunk %#lx: carved bytes wrong", (unsigned long)ch->base);
+    if (ch->ncarved != (ch->carve - first) / ch->stride)
+        BAD("chunk %#lx: carved count wrong", (unsigned long)ch->base);
 #endif
     chunks_per_class[ch->cls]++;
     live_per_class[ch->cls] += ch->used;

@@ -91,9 +91,9 @@ struct chunk {
     void *free;     /* free blocks (payload pointers), linked through word 0 */
     uint32_t used;  /* blocks handed out */
     uint32_t cls;
-    uint64_t carved;  /* carve - first: the bytes of blocks handed out at least once */
+    uintptr_t first;  /* the first block (its header, when hardening) */
+    uint64_t ncarved; /* blocks below the carve pointer: handed out at least once */
     uint64_t div_inv; /* block-start test (see chunk_is_block_start) */
-    uint64_t div_max;
     uint32_t div_shift;
     uint32_t stride;           /* payload + header (16 when hardening, else 0) */
     struct chunk *next; /* the class's list of chunks with free blocks */
@@ -282,24 +282,26 @@ static inline bool map_page_decommitted(const struct heap *h, uintptr_t a)
 /* The first block of a chunk (its header, when hardening). */
 static inline uintptr_t chunk_first(const struct chunk *ch)
 {
-    return ch->base + HDR_SIZE;
+    return ch->first;
 }
 
 #if HEAP_CHECKED
-/* Level 0's free checks. A block start is first + i * stride for i below
- * the carve pointer: off = p - first is tested with one multiply and one
- * rotate (n is a multiple of d0 * 2^k iff rotr(n * inv(d0), k) <= ~0 / d,
- * inv(d0) the inverse of the odd part modulo 2^64), and against the carved
- * bytes, which also rejects p below first (off wraps around). A free block
- * holds the heap's free key in its second word (kmalloc clears it), so a
- * second kfree finds it there; the key is then confirmed by walking the
- * chunk's free list, so user data that happens to equal it costs time,
- * never a false report. */
+/* Level 0's free checks. A block start is first + i * stride with i below
+ * the carved count. With stride = d0 * 2^k (d0 odd) and inv the inverse of
+ * d0 modulo 2^64, q = rotr((p - first) * inv, k) is exactly i when p is a
+ * block start, and above 2^64 / stride otherwise (the low k bits of a
+ * non-multiple rotate into the top; an odd part that does not divide
+ * leaves a product beyond every multiple's), which also covers p below
+ * first, where the offset wraps: one multiply, one rotate, one compare. A
+ * free block holds the heap's free key in its second word (kmalloc clears
+ * it), so a second kfree finds it there; the key is then confirmed by
+ * walking the chunk's free list, so user data that happens to equal it
+ * costs time, never a false report. */
 static inline bool chunk_is_block_start(const struct chunk *ch, const void *p)
 {
-    uint64_t off = (uint64_t)((uintptr_t)p - chunk_first(ch)), q = off * ch->div_inv;
+    uint64_t q = (uint64_t)((uintptr_t)p - ch->first) * ch->div_inv;
     q = (q >> ch->div_shift) | (q << ((64 - ch->div_shift) & 63));
-    return off < ch->carved && q <= ch->div_max;
+    return q < ch->ncarved;
 }
 #endif
 
