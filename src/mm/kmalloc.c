@@ -431,11 +431,14 @@ void kfree(void *p)
     struct chunk *ch = chunk_of(h, p);
 #if HEAP_CHECKED
     if (likely(ch && !h->harden)) {
-        if (unlikely(!chunk_is_block_start(ch, p) || ((uint64_t *)p)[1] == h->free_key)) {
+        /* The second word of p's 16-byte granule: p's own when p is a block
+         * start, and inside the same page whatever p is. */
+        uint64_t *w = (uint64_t *)(((uintptr_t)p & ~(uintptr_t)15) + 8);
+        if (unlikely(!chunk_is_block_start(ch, p) | (*w == h->free_key))) {
             small_check_free(h, ch, p);
             return;
         }
-        ((uint64_t *)p)[1] = h->free_key;
+        *w = h->free_key;
         small_free(h, ch, p);
         return;
     }
