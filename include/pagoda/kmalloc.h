@@ -3,10 +3,11 @@
  * allocator (src/mm/bump.c, block.c, list.c, kmalloc.c). No locks: callers
  * are single-threaded (one CPU, no preemption inside the heap).
  *
- * Every pointer is 16-byte aligned. Hardening (levels 1-2, see below) adds a
- * header check and a redzone canary verified on free, poison checked on
- * reuse, and panics on a double or invalid free naming address, size and
- * class.
+ * Every pointer is 16-byte aligned. Every kfree is checked, at every level:
+ * a double free or a pointer the heap never returned panics, naming the
+ * address, size and class (PAGODA_HEAP_UNCHECKED compiles that out).
+ * Hardening (levels 1-2, see below) adds a header check and a redzone
+ * canary verified on free, and poison checked on reuse.
  */
 #ifndef PAGODA_KMALLOC_H
 #define PAGODA_KMALLOC_H

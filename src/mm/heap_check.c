@@ -6,9 +6,12 @@
  * sizes are multiples of 16 and at least LIST_MIN_BLOCK; HB_PREV_FREE is set
  * exactly after free blocks, whose footers match; no two free blocks touch;
  * the bins hold exactly the free blocks, each in the bin its size maps to,
- * with consistent links and bitmaps; each chunk's free list stays inside it,
- * on block boundaries, and with the in-use count adds up to its capacity; the
- * class lists and counters agree with the chunks found; with hardening, every
+ * with consistent links and bitmaps, a link checked to lead into a segment
+ * before it is followed; each span is mapped unit by unit in the page map,
+ * its free list stays inside it, on block boundaries, and with the in-use
+ * count adds up to its capacity; no list block is mapped to a span; the
+ * class lists (partial and all) and counters, the front's live bytes and the
+ * span count agree with the spans found; with hardening, every
  * free small block still has its FREE check word and poison, and every live
  * block its ALLOC check word and canary (counted: as many small blocks carry
  * it as their chunk has in use, as many list blocks as kmalloc has live).

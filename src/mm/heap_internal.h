@@ -1,10 +1,11 @@
 /*
- * Private to the heap (src/mm/{bump,block,list,kmalloc,heap_check,slab}.c).
+ * Private to the heap (src/mm/{bump,block,list,kmalloc,heap_check,
+ * heap_map,heap_release,slab}.c).
  *
  * How kfree tells a small block from a list block: small blocks live in
- * CHUNK_SIZE-aligned chunks listed in the chunk directory (block.c), so
- * rounding the pointer down and looking the result up answers it without
- * touching the block. Anything else in the heap's bounds is a list block.
+ * spans of whole CHUNK_SIZE units, and the page map (heap_map.c) names the
+ * span of every unit, so one lookup answers it without touching the block.
+ * Anything else in the heap's bounds is a list block.
  *
  * List blocks sit behind a 16-byte header (struct hhdr): info = block bytes
  * (multiple of 16, header included) | flags; tag = slack << 32 | check word,

@@ -6,33 +6,37 @@
  * block of the class heap_class_of names; anything larger, and every
  * alignment above 16, is a list block. kfree first checks the pointer is in
  * the heap's bounds (NULL and bump pointers are not: they are ignored), then
- * asks the chunk directory (chunk_of) whether it lies in a chunk of small
- * blocks; if not, it is a list block with a header in front. The fast paths
- * are a few instructions with no call; everything rare (a dry chunk, a full
- * chunk getting a block back, hardening, list blocks) is out of line.
+ * asks the page map (chunk_of) whether it lies in a span of small blocks; if
+ * not, it is a list block with a header in front. The fast paths go through
+ * the front (heap_front) and are a few instructions with no call;
+ * everything rare (a dry span, a full span getting a block back, an empty
+ * one, hardening, list blocks) is out of line.
  *
  * Hardening (PAGODA_HEAP_HARDEN compiles it in; kheap_init picks the level).
  * Level 1: every block has a 16-byte header whose tag holds a check word
  * derived from the address, a secret and the state (allocated or free), and
  * the requested size. kfree verifies the check word (a double free finds
  * the FREE word, an invalid free finds neither), then the 8-byte canary right
- * after the requested size, marks the block FREE and poisons its first
+ * after the requested size (the tag keeps the slack to it), marks the block FREE and poisons its first
  * POISON_CHEAP bytes (level 2: all of it). Handing a small block out again
  * verifies the FREE word and the poison, catching writes through dangling
  * pointers. Failures panic naming the address, size and class.
  *
  * Level 0, a normal boot, still checks every free (unless built with
- * PAGODA_HEAP_UNCHECKED): a small block's bit in its chunk's allocation
- * bitmap must be set (it is then cleared), and a list block must lie in a
- * segment and carry the ALLOC check word in its header. A double free and a
- * free of a pointer the heap never returned both panic, naming the address,
- * the block size and the class. kmalloc pays one store (clearing the key),
- * kfree a multiply, a rotate and two compares (figures in the README).
+ * PAGODA_HEAP_UNCHECKED): a small block must pass the block-start test and
+ * not hold the free key (see heap_internal.h), and a list block must lie in
+ * a segment and carry the ALLOC check word in its header. A double free and
+ * a free of a pointer the heap never returned both panic, naming the
+ * address, the block size and the class. kmalloc pays one store (clearing
+ * the key), kfree a multiply, a rotate, two compares and a store (figures
+ * in the README).
  *
- * Statistics: per-class counts inline; live bytes computed from them (exact
- * requested sizes when hardening), the peak sampled wherever the footprint
- * can grow (exact when hardening). No locks: one CPU, never entered from an
- * interrupt handler.
+ * Statistics are kept as blocks come and go: per span the blocks in use,
+ * in the front the bytes of small blocks live, in the heap those of list
+ * blocks (exact requested sizes when hardening); the peak is noted wherever
+ * the footprint can grow, in O(1). Per-class figures are summed only when
+ * asked (kheap_stats). No locks: one CPU, never entered from an interrupt
+ * handler.
  */
 #include <pagoda/errno.h>
 
