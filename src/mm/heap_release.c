@@ -175,7 +175,7 @@ static void decommit_block(struct heap *h, const struct lfree *f)
     uintptr_t lo = ALIGN_UP(a + sizeof(struct lfree), (uintptr_t)PAGE_SIZE);
     uintptr_t hi = ALIGN_DOWN(a + size - 8, (uintptr_t)PAGE_SIZE);
     if (lo < hi)
-        for_units(h, lo, hi, true, decommit_unit); /* no leaf: those pages stay */
+        for_units(h, lo, hi, false, decommit_unit); /* no leaf: those pages stay */
 }
 
 size_t heap_release_run(struct heap *h, bool all)
@@ -196,6 +196,19 @@ size_t heap_release_run(struct heap *h, bool all)
     size_t live = h->live_bytes + heap_front(h)->small_live;
     size_t low = all ? 0 : MAX((size_t)RELEASE_FLOOR, live / 4) / 2;
     if (h->src->commit) {
+        /* Every leaf first: making one allocates, which must not happen
+         * while a free block is being decommitted (it could land there). */
+        bool more = true;
+        for (int pass = 0; more && pass < 4; pass++) {
+            more = false;
+            size_t segs0 = h->grows;
+            for (const struct lseg *sg = h->segs; sg; sg = sg->next)
+                for (uintptr_t a = sg->start; a < sg->end;
+                     a = ALIGN_DOWN(a, (uintptr_t)CHUNK_SIZE << MAP_LEVEL_BITS) +
+                         ((uintptr_t)CHUNK_SIZE << MAP_LEVEL_BITS))
+                    map_leaf(h, a, true);
+            more = h->grows != segs0; /* a node grew the heap: cover that too */
+        }
         /* Largest bins first: their blocks have the most interior pages. */
         for (int fl = FL_COUNT - 1; fl >= 0 && heap_idle_bytes(h) > low; fl--) {
             if (!(h->fl_bitmap & (1ULL << fl)))
