@@ -304,6 +304,7 @@ void *kmalloc_aligned(size_t size, size_t align)
 __attribute__((noinline)) static void small_free_tail(struct heap *h, struct bclass *k,
                                                       struct chunk *ch, void *head)
 {
+    bool grew = false; /* idle memory grew: the release policy may run */
     if (!head) {
         struct chunk *last = k->ptail;
         ch->next = NULL;
@@ -313,20 +314,26 @@ __attribute__((noinline)) static void small_free_tail(struct heap *h, struct bcl
         else
             k->partial = ch;
         k->ptail = ch;
-        if (last && last->used == 0 && !last->prev) /* an empty chunk is only kept alone */
+        if (last && last->used == 0 && !last->prev) { /* an empty chunk is only kept alone */
             block_release(h, last);
+            grew = true;
+        }
     }
     /* Keep an empty chunk only when it is the class's last partial one, and
-     * tell the release policy it is idle. */
+     * tell the release policy it is idle (once: a pair on a class's last
+     * block empties the same span every time). */
     if (ch->used == 0) {
         if (ch->next || ch->prev) {
             block_release(h, ch);
+            grew = true;
         } else if (!ch->noted) {
             ch->noted = 1;
             h->idle_noted += (size_t)ch->units * CHUNK_SIZE;
+            grew = true;
         }
     }
-    heap_release_check(h); /* last: a run may release any empty span */
+    if (grew)
+        heap_release_check(h); /* last: a run may release any empty span */
 }
 
 static inline void small_free(struct heap *h, struct chunk *ch, void *p)
