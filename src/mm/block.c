@@ -129,6 +129,7 @@ static void carve(struct heap *h, struct chunk *ch)
     push_blocks(h, ch, ch->carve, n);
     ch->carve += n * ch->stride;
     ch->ncarved = (ch->carve - chunk_first(ch)) / ch->stride;
+    ch->fast_carved = h->harden ? 0 : ch->ncarved;
 }
 
 void block_dry(struct heap *h, struct bclass *k, struct chunk *ch)

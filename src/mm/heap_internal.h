@@ -96,9 +96,11 @@ struct chunk {
     uint64_t ncarved; /* blocks below the carve pointer: handed out at least once */
     uint64_t div_inv; /* block-start test (see chunk_is_block_start) */
     uint32_t div_shift;
-    uint32_t stride;           /* payload + header (16 when hardening, else 0) */
-    struct chunk *next; /* the class's list of chunks with free blocks */
+    uint32_t stride;      /* payload + header (16 when hardening, else 0) */
+    uint64_t fast_carved; /* ncarved for kfree's fast path; 0 when hardening sends
+                             every free to the checked path */
     /* The rest: refills, releases, statistics, checks. */
+    struct chunk *next; /* the class's list of chunks with free blocks */
     struct chunk *prev;
     uint32_t total;
     uint32_t units;              /* the span's length in CHUNK_SIZE units */
@@ -107,7 +109,7 @@ struct chunk {
     struct chunk *anext, *aprev; /* every span of the class (full ones too) */
     uint32_t noted;              /* counted in idle_noted (it was kept empty) */
 };
-_Static_assert(offsetof(struct chunk, next) < 64, "the fast-path fields share a line");
+_Static_assert(offsetof(struct chunk, fast_carved) < 64, "the fast-path fields share a line");
 
 /* The page map: a three-level radix tree over the 48-bit address space,
  * one entry per CHUNK_SIZE unit, naming the span that holds it (NULL for

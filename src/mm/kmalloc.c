@@ -383,11 +383,17 @@ static size_t list_live(struct heap *h, const void *p)
     return list_capacity(p);
 }
 
+static void kfree_checked(struct heap *h, void *p, struct chunk *ch);
+
 #if HEAP_CHECKED
 /* A level-0 free that failed the block-start test, or found the free key:
  * name it (or, if the key was user data, free the block after all). */
 __attribute__((noinline)) static void small_check_free(struct heap *h, struct chunk *ch, void *p)
 {
+    if (h->harden) { /* the header's check words do it */
+        kfree_checked(h, p, ch);
+        return;
+    }
     uintptr_t a = (uintptr_t)p, first = chunk_first(ch);
     if (!chunk_is_block_start(ch, p)) {
         if (a >= ch->carve && a < ch->limit && (a - first) % ch->stride == 0)
@@ -441,15 +447,16 @@ void kfree(void *p)
     }
     struct chunk *ch = chunk_of(h, p);
 #if HEAP_CHECKED
-    if (likely(ch && !h->harden)) {
-        /* The second word of p's 16-byte granule: p's own when p is a block
-         * start, and inside the same page whatever p is. */
-        uint64_t *w = (uint64_t *)(((uintptr_t)p & ~(uintptr_t)15) + 8);
-        if (unlikely(!chunk_is_block_start(ch, p) | (*w == h->free_key))) {
+    if (likely(ch != NULL)) {
+        /* The block-start test against fast_carved, which is 0 when
+         * hardening: such frees, and every suspect one, take the slow path. */
+        uint64_t key = h->free_key, q = (uint64_t)((uintptr_t)p - ch->first) * ch->div_inv;
+        q = (q >> ch->div_shift) | (q << ((64 - ch->div_shift) & 63));
+        if (unlikely(q >= ch->fast_carved || ((uint64_t *)p)[1] == key)) {
             small_check_free(h, ch, p);
             return;
         }
-        *w = h->free_key;
+        ((uint64_t *)p)[1] = key; /* free now: a second kfree finds the key */
         small_free(h, ch, p);
         return;
     }
