@@ -273,9 +273,8 @@ size_t kheap_trim(void)
     if (!h->src)
         return 0;
     size_t held = h->heap_bytes;
-    block_release_empty(h, true);
-    slab_chunk_desc_reap();
-    list_trim_all(h, 0); /* first: whole free segments take their decommit bits along */
+    heap_release_run(h, true); /* every empty span, every free page that can go */
+    list_trim_all(h, 0); /* then whole free segments, taking their decommit bits along */
     map_trim(h);
     list_trim_all(h, 0);
     return held > h->heap_bytes ? held - h->heap_bytes : 0;

@@ -63,7 +63,7 @@ struct hhdr {
 #define FL_COUNT 40
 #define LIST_MIN_BLOCK 48u /* header + two links + footer, rounded */
 #define LIST_MAX_ALLOC (1ULL << 40)
-#define LIST_TRIM_KEEP KiB(64) /* a release run leaves this much of a free tail */
+#define LIST_TRIM_KEEP KiB(256) /* a release run leaves this much of a free tail */
 
 struct lfree {
     struct hhdr h;

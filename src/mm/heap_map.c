@@ -10,9 +10,10 @@
  * map_empty_leaf, so chunk_of is three dependent loads without a branch,
  * and a pointer that was never in a span finds NULL.
  *
- * Nodes (16 KiB mid, 18 KiB leaf) come from the list allocator the first
- * time a span or a decommitted page needs them, and stay for the heap's
- * life: a leaf covers 64 MiB, so a heap of a few hundred MiB holds a handful.
+ * Nodes (16 KiB mid, 18 KiB leaf) are made the first time a span or a
+ * decommitted page needs them: the first mid node and leaf are static, the
+ * others come from the list allocator. A leaf covers 64 MiB, so a heap of a
+ * few hundred MiB holds a handful; kheap_trim frees those that map nothing.
  *
  * Cost: lookup O(1) (three loads); map_set O(units) plus a node allocation
  * the first time a 64 MiB (leaf) or 128 GiB (mid) region is touched.
@@ -22,9 +23,33 @@
 
 static struct hmap_leaf map_empty_leaf;
 static struct hmap_mid map_empty_mid;
+/* The first mid node and leaf are static: a heap within one 64 MiB region
+ * (every small kernel heap) takes no node from itself, so the map changes
+ * nothing in its layout. */
+static struct hmap_mid map_mid0;
+static struct hmap_leaf map_leaf0;
+static bool mid0_used, leaf0_used;
+
+static void *node_alloc(struct heap *h, size_t bytes, void *first, bool *first_used)
+{
+    if (!*first_used) {
+        *first_used = true;
+        return first;
+    }
+    return list_alloc(h, bytes, 16, 0);
+}
+
+static void node_free(struct heap *h, void *n, void *first, bool *first_used)
+{
+    if (n == first)
+        *first_used = false;
+    else
+        list_free(h, n);
+}
 
 void map_init(struct heap *h)
 {
+    mid0_used = leaf0_used = false;
     memset(&map_empty_leaf, 0, sizeof(map_empty_leaf));
     for (unsigned i = 0; i < MAP_FAN; i++)
         map_empty_mid.leaf[i] = &map_empty_leaf;
@@ -40,7 +65,7 @@ struct hmap_leaf *map_leaf(struct heap *h, uintptr_t a, bool make)
     if (*mp == &map_empty_mid) {
         if (!make)
             return NULL;
-        struct hmap_mid *m = list_alloc(h, sizeof(*m), 16, 0);
+        struct hmap_mid *m = node_alloc(h, sizeof(*m), &map_mid0, &mid0_used);
         if (!m)
             return NULL;
         for (unsigned i = 0; i < MAP_FAN; i++)
@@ -52,7 +77,7 @@ struct hmap_leaf *map_leaf(struct heap *h, uintptr_t a, bool make)
     if (*lp == &map_empty_leaf) {
         if (!make)
             return NULL;
-        struct hmap_leaf *l = list_alloc(h, sizeof(*l), 16, 0);
+        struct hmap_leaf *l = node_alloc(h, sizeof(*l), &map_leaf0, &leaf0_used);
         if (!l)
             return NULL;
         memset(l, 0, sizeof(*l));
@@ -98,12 +123,12 @@ void map_trim(struct heap *h)
                 continue;
             }
             m->leaf[i] = &map_empty_leaf;
-            list_free(h, l);
+            node_free(h, l, &map_leaf0, &leaf0_used);
             h->map_nodes--;
         }
         if (!any) {
             h->root[r] = &map_empty_mid;
-            list_free(h, m);
+            node_free(h, m, &map_mid0, &mid0_used);
             h->map_nodes--;
         }
     }

@@ -16,8 +16,9 @@
  *      run of committed pages goes to the source's shrink, and the page map
  *      records them (a byte per 32 KiB unit), so that the list allocator
  *      commits them again before it writes there (heap_commit). A free
- *      block's first and last page stay committed: they hold its header,
- *      bin links and footer.
+ *      block's first 16 KiB and last page stay committed: they hold its
+ *      header, bin links and footer, and a small request carved from the
+ *      block's start (a slab page, say) then takes no frame.
  * The run also cuts free segment tails back to LIST_TRIM_KEEP first.
  * Hysteresis: the threshold is max(1 MiB, live / 4, twice the biggest list
  * block freed lately (up to 16 MiB)), the low mark half of max(1 MiB,
@@ -39,7 +40,8 @@
 
 #define RELEASE_FLOOR MiB(1)
 #define RELEASE_BIG_MAX MiB(16)
-#define RELEASE_MIN_BLOCK (4 * PAGE_SIZE) /* smaller free blocks have no interior page */
+#define RELEASE_KEEP_HEAD KiB(16)
+#define RELEASE_MIN_BLOCK (RELEASE_KEEP_HEAD + 4 * PAGE_SIZE) /* smaller: too little to give */
 
 size_t heap_idle_bytes(const struct heap *h)
 {
@@ -168,11 +170,16 @@ static bool decommit_unit(struct heap *h, struct hmap_leaf *l, unsigned i, uint8
     return true;
 }
 
-/* Decommit the interior pages of free block b (its header at b). */
-static void decommit_block(struct heap *h, const struct lfree *f)
+/* Decommit the interior pages of free block b (its header at b); keep_head:
+ * bytes at its start that stay committed. */
+static void decommit_block(struct heap *h, const struct lfree *f, size_t keep_head)
 {
     uintptr_t a = (uintptr_t)f, size = f->h.info & ~(uint64_t)HB_FLAGS;
-    uintptr_t lo = ALIGN_UP(a + sizeof(struct lfree), (uintptr_t)PAGE_SIZE);
+    /* The first RELEASE_KEEP_HEAD bytes stay committed: small allocations
+     * carved from the block's start (a slab page, a span's descriptor page)
+     * then take no frame, and a run does not make every later small request
+     * a page-table update. */
+    uintptr_t lo = ALIGN_UP(a + MAX(keep_head, sizeof(struct lfree)), (uintptr_t)PAGE_SIZE);
     uintptr_t hi = ALIGN_DOWN(a + size - 8, (uintptr_t)PAGE_SIZE);
     if (lo < hi)
         for_units(h, lo, hi, false, decommit_unit); /* no leaf: those pages stay */
@@ -215,8 +222,8 @@ size_t heap_release_run(struct heap *h, bool all)
                 continue;
             for (int sl = SL_COUNT - 1; sl >= 0 && heap_idle_bytes(h) > low; sl--)
                 for (const struct lfree *f = h->bins[fl][sl]; f && heap_idle_bytes(h) > low; f = f->next)
-                    if ((f->h.info & ~(uint64_t)HB_FLAGS) >= RELEASE_MIN_BLOCK)
-                        decommit_block(h, f);
+                    if (all || (f->h.info & ~(uint64_t)HB_FLAGS) >= RELEASE_MIN_BLOCK)
+                        decommit_block(h, f, all ? 0 : RELEASE_KEEP_HEAD);
         }
     }
     h->releases++;
