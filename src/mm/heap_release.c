@@ -16,7 +16,7 @@
  *      run of committed pages goes to the source's shrink, and the page map
  *      records them (a byte per 32 KiB unit), so that the list allocator
  *      commits them again before it writes there (heap_commit). A free
- *      block's first 16 KiB and last page stay committed: they hold its
+ *      block's first 8 KiB and last page stay committed: they hold its
  *      header, bin links and footer, and a small request carved from the
  *      block's start (a slab page, say) then takes no frame.
  * The run also cuts free segment tails back to LIST_TRIM_KEEP first.
@@ -40,7 +40,7 @@
 
 #define RELEASE_FLOOR MiB(1)
 #define RELEASE_BIG_MAX MiB(16)
-#define RELEASE_KEEP_HEAD KiB(16)
+#define RELEASE_KEEP_HEAD KiB(8)
 #define RELEASE_MIN_BLOCK (RELEASE_KEEP_HEAD + 4 * PAGE_SIZE) /* smaller: too little to give */
 
 size_t heap_idle_bytes(const struct heap *h)
