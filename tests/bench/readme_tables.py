@@ -20,6 +20,7 @@ sizes of Pagoda ÷ the best peer at each size. Stdlib only.
 import json
 import math
 import sys
+import textwrap
 
 PEERS = ["glibc", "mimalloc", "jemalloc", "tcmalloc"]
 ALLOCS = ["pagoda"] + PEERS
@@ -61,6 +62,11 @@ def geomean(xs):
     if not xs or any(x is None or x <= 0 for x in xs):
         return None
     return math.exp(sum(math.log(x) for x in xs) / len(xs))
+
+
+def wrap(text):
+    """A paragraph wrapped as the README's prose is (95 columns)."""
+    return textwrap.fill(text, width=95, break_long_words=False, break_on_hyphens=False)
 
 
 def row(cells):
@@ -174,7 +180,7 @@ def page_source(b):
         g = b.get("pagoda_w4_large_holes_%d_grow_pages_per_op" % h)
         sh = b.get("pagoda_w4_large_holes_%d_shrink_pages_per_op" % h)
         holes.append("%s / %s with {:,} holes".format(h) % (count(g), count(sh)))
-    return ("Pagoda's page source per pair (pages grown / given back): %s from 2 KiB to 64 KiB, "
+    return wrap("Pagoda's page source per pair (pages grown / given back): %s from 2 KiB to 64 KiB, "
             "%s at 256 KiB and %s at 1 MiB; workload 4 (large blocks): %s."
             % (medtxt, pages(262144), pages(1048576), ", ".join(holes)))
 
@@ -279,7 +285,7 @@ def kernel_paragraph(b):
         src = "heap grows / shrinks per 1,000 pairs: " + ", ".join(
             "%s / %s at {:,} B".format(s) % (count(g), count(sh)) for s, g, sh in moves if g or sh) + \
             ", none at the other sizes"
-    return ("In the kernel (`bench` on the command line, or the monitor's `bench`), fenced `rdtsc` "
+    return wrap("In the kernel (`bench` on the command line, or the monitor's `bench`), fenced `rdtsc` "
             "on the real heap, PMM and page tables, under QEMU TCG (relative figures only): kmalloc "
             "pair %s cycles from 16 B to 2 KiB, %s from 3,000 B to 64 KiB, %s at 256 KiB and %s at "
             "1 MiB (%s); PMM pair %s, 16-frame run %s, 512-frame run %s; slab pair %s. They are "
