@@ -77,6 +77,12 @@ void gdt_init(void)
                      : "rax", "memory");
 }
 
+/* The stack the CPU loads on a trap from user mode (TSS.RSP0). */
+void cpu_set_rsp0(uint64_t rsp)
+{
+    tss.rsp[0] = rsp;
+}
+
 const char *kstack_guard_hit(vaddr_t va)
 {
     for (const struct kstack_guard *g = __kstack_guards_start; g < __kstack_guards_end; g++)
