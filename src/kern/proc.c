@@ -109,6 +109,11 @@ static const struct stivale2_module *find_module(const char *name)
     return NULL;
 }
 
+const void *proc_module_lookup(const char *name)
+{
+    return find_module(name);
+}
+
 /* Modules are physically contiguous; read them page by page through the
  * temp window (the boot identity map is gone). */
 static int module_read(void *ctx, uint64_t off, void *dst, size_t n)

@@ -98,6 +98,8 @@ __attribute__((noreturn)) void proc_die(struct proc *p, const char *report);
 int proc_fork(struct proc *p);
 /* wait() for any child of the caller: pid, or -ECHILD. */
 int proc_wait_child(struct proc *p, int *status);
+/* The boot module of program `name`, or NULL (for tests). */
+const void *proc_module_lookup(const char *name);
 /* The process with this pid, or NULL. */
 struct proc *proc_find(int pid);
 /* Resume a stopped process (0) or ask it to die at its next switch-in. */

@@ -43,14 +43,14 @@ int main(int argc, char **argv)
             stop();
         CHECK(memstat(&m1) == 0);
         printf("cow: child %ld shares %lu pages with its parent\n", getpid(), m1.shared);
-        CHECK(m1.shared >= PAGES);
+        CHECK(m1.shared >= PAGES / 2); /* the parent may have copied the rest */
         fill(0, PAGES / 2, 'C');
         CHECK(memstat(&m2) == 0);
         printf("cow: child wrote %d pages: %lu copied, %lu taken over\n", PAGES / 2,
                m2.cow_copies - m1.cow_copies, m2.cow_takeovers - m1.cow_takeovers);
         CHECK(m2.cow_copies - m1.cow_copies == PAGES / 2);
         CHECK(all(0, PAGES / 2, 'C'));
-        CHECK(all(PAGES / 2, PAGES, 'P') || all(PAGES / 2, PAGES, 'P'));
+        CHECK(all(PAGES / 2, PAGES, 'P')); /* the parent's 'Q's are not ours */
         printf("cow: child sees its own writes only\n");
         return 0;
     }
