@@ -117,7 +117,7 @@ void mon_cmd_vmmap(int argc, char **argv)
     struct vm_as *as = &p->as;
     printk("pid %d (%s): %u regions, %llu frames (limit %llu)\n", p->pid, p->name, as->nregions,
            (unsigned long long)as->frames, (unsigned long long)as->frame_limit);
-    printk("  %-33s %-4s %-5s %-9s %8s %5s %6s\n", "range", "perm", "kind", "backing", "resident",
+    printk("  %-33s %-4s %-5s %-13s %8s %5s %6s\n", "range", "perm", "kind", "backing", "resident",
            "zero", "shared");
     struct vm_usage t = {0};
     for (unsigned i = 0; i < as->nregions; i++) {
@@ -129,7 +129,7 @@ void mon_cmd_vmmap(int argc, char **argv)
         t.shared += u.shared;
         char backing[16];
         ksnprintf(backing, sizeof(backing), "%s%s", vm_backing_name(r), u.shared ? "+cow" : "");
-        printk("  %016llx-%016llx %c%c%c  %-5s %-9s %8llu %5llu %6llu\n",
+        printk("  %016llx-%016llx %c%c%c  %-5s %-13s %8llu %5llu %6llu\n",
                (unsigned long long)r->start, (unsigned long long)r->end,
                r->prot & VM_R ? 'r' : '-', r->prot & VM_W ? 'w' : '-', r->prot & VM_X ? 'x' : '-',
                vm_kind_name(r->kind), backing, (unsigned long long)u.resident,

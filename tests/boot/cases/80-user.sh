@@ -1,0 +1,43 @@
+# User mode: processes in their own address spaces. The user_ in-kernel
+# tests (ELF rejects, pointer checks, zero page, copy-on-write, every
+# program, preemption) in QEMU, in QEMU with SMEP/SMAP (-cpu max) and in
+# Bochs; and monitor sessions that run each program and check ps, vmmap,
+# walk and mem before and after.
+user_modules=(build/user/hello build/user/demand build/user/cow build/user/crash-null
+    build/user/crash-kernel build/user/crash-text build/user/crash-stack build/user/crash-exec
+    build/user/hog build/user/spin)
+
+iso user-tests "test=user_" "${user_modules[@]}"
+qemu_case user-ktests user-tests 33 --timeout 120 --expect '^PASS user_preemption' \
+    --expect '^PASS user_crashes_kill_only_the_process' --expect '^hello from user space' \
+    --expect '^[0-9]+ passed, 0 failed' --reject '^FAIL' --reject 'skipped: no user program'
+qemu_case user-ktests-smep-smap user-tests 33 --timeout 120 --expect 'ring 3 with SMEP SMAP' \
+    --expect '^[0-9]+ passed, 0 failed' --reject '^FAIL' -- -cpu max
+bochs_case user-ktests-bochs user-tests --timeout 400 --expect '^PASS user_preemption' \
+    --expect '^[0-9]+ passed, 0 failed' --reject '^FAIL' --reject 'skipped: no user program'
+
+user_session() { # user_session NAME ISO SCRIPT: the monitor over COM1 in QEMU
+    local name=$1 isoname=$2 script=$3 log="$TEST_DIR/$1.log" why status
+    why=$(python3 tests/tools/monitor-drive.py --timeout 240 --log "$log" --status 33 "$script" -- \
+        "$QEMU" -cdrom "$TEST_DIR/$isoname.iso" -m 256M -display none -no-reboot \
+        -device isa-debug-exit,iobase=0xf4,iosize=0x04 -serial stdio 2>&1)
+    status=$?
+    if [ "$status" -eq 0 ]; then record PASS "$name"; else
+        record FAIL "$name" "$(head -3 <<< "$why" | tr '\n' ';') (log: $log)"; fi
+}
+
+user_session_bochs() { # the same in Bochs, COM1 as a TCP server
+    local name=$1 isoname=$2 script=$3 log="$TEST_DIR/$1.log" why status
+    local port=$((20000 + $(cksum <<< "$name" | cut -d' ' -f1) % 20000))
+    why=$(BOCHS_TIMEOUT=300 BOCHS_COM1="mode=socket-server, dev=localhost:$port" \
+        python3 tests/tools/monitor-drive.py --timeout 320 --status 0 --tcp "localhost:$port" \
+        --log "$log" "$script" -- \
+        bash tests/tools/run-bochs.sh "$TEST_DIR/$isoname.iso" auto "$log.unused" 2>&1)
+    status=$?
+    if [ "$status" -eq 0 ]; then record PASS "$name"; else
+        record FAIL "$name" "$(head -3 <<< "$why" | tr '\n' ';') (log: $log)"; fi
+}
+
+iso user-monitor "" "${user_modules[@]}"
+user_session user-monitor user-monitor tests/boot/monitor/user.txt
+user_session_bochs user-monitor-bochs user-monitor tests/boot/monitor/user-bochs.txt
