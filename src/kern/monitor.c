@@ -39,8 +39,8 @@ static const struct mon_cmd commands[] = {
     {"help", "", "list the commands", 0, 0, cmd_help},
     {"mem", "", "physical memory totals, heap statistics", 0, 0, mon_cmd_mem},
     {"memmap", "", "boot memory map, a bar of frame use per region", 0, 0, mon_cmd_memmap},
-    {"walk", "VA", "the page-table walk for VA, level by level (walk VA PID: in PID's space)",
-     1, 2, mon_cmd_walk_pid},
+    {"walk", "VA", "the page-table walk for VA (walk VA PID: in its space)", 1, 2,
+     mon_cmd_walk_pid},
     {"map", "VA PA [rwxugc]", "map page VA to frame PA (default r: read-only, NX)", 2, 3,
      mon_cmd_map},
     {"unmap", "VA", "unmap page VA (its frame stays allocated)", 1, 1, mon_cmd_unmap},
@@ -53,14 +53,13 @@ static const struct mon_cmd commands[] = {
     {"peek", "VA [N]", "hex dump of N bytes at VA (default 64, max 4096)", 1, 2, mon_cmd_peek},
     {"poke", "VA VALUE [SIZE]", "store VALUE at VA in SIZE (1/2/4/8, default 8) bytes", 2, 3,
      mon_cmd_poke},
-    {"run", "NAME [ARGS]", "run a user program (a boot module) and wait for it", 1, 7,
+    /* One help line for the process commands: the screen holds 25 lines. */
+    {"run", "NAME [ARGS]", "run a program; also ps, vmmap PID, cont PID, kill PID", 1, 7,
      mon_cmd_run},
-    {"ps", "", "list the processes", 0, 0, mon_cmd_ps},
-    {"vmmap", "PID", "a process's regions: range, permissions, backing, pages", 1, 1,
-     mon_cmd_vmmap},
-    {"cont", "PID", "continue a stopped process (and wait for it if run started it)", 1, 1,
-     mon_cmd_cont},
-    {"kill", "PID", "kill a process", 1, 1, mon_cmd_kill},
+    {"ps", "", NULL, 0, 0, mon_cmd_ps},
+    {"vmmap", "PID", NULL, 1, 1, mon_cmd_vmmap},
+    {"cont", "PID", NULL, 1, 1, mon_cmd_cont},
+    {"kill", "PID", NULL, 1, 1, mon_cmd_kill},
     {"test", "[PREFIX]", "run the in-kernel tests (names starting PREFIX)", 0, 1, cmd_test},
     {"bench", "", "run the allocator benchmarks", 0, 0, cmd_bench},
     {"fault", "KIND", "a fault demonstration (fault list: the kinds)", 1, 1, cmd_fault},
@@ -133,6 +132,8 @@ static void cmd_help(int argc, char **argv)
 {
     printk("Commands (numbers are decimal or 0x-hex):\n");
     for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
+        if (!commands[i].help)
+            continue; /* listed in another command's line */
         char left[32];
         ksnprintf(left, sizeof(left), "%s %s", commands[i].name, commands[i].usage);
         printk("  %-21s %s\n", left, commands[i].help);

@@ -5,6 +5,7 @@
 #include <arch/arch.h>
 #include <arch/mmu.h>
 #include <pagoda/memlayout.h>
+#include <pagoda/parse.h>
 #include <pagoda/printk.h>
 #include <pagoda/string.h>
 #include <pagoda/syscall.h>
@@ -151,9 +152,12 @@ void mon_cmd_walk_pid(int argc, char **argv)
         mon_cmd_walk(argc, argv);
         return;
     }
-    struct proc *p = live(argv[2]);
-    if (!p)
+    uint64_t pid;
+    struct proc *p = parse_u64(argv[2], &pid) == 0 ? proc_find((int)pid) : NULL;
+    if (!p || !p->has_as) {
+        printk("usage: walk VA [PID]: '%s' is no live process (ps lists them)\n", argv[2]);
         return;
+    }
     printk("in the address space of pid %d (%s):\n", p->pid, p->name);
     bool irq = arch_irq_save();
     arch_mmu_activate(p->as.mmu);

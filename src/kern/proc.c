@@ -158,6 +158,7 @@ static vaddr_t push_args(struct proc *p, int argc, char **argv, vaddr_t *uargv)
 
 struct proc *proc_spawn(const char *name, int argc, char **argv)
 {
+    arch_user_timer_start(); /* (it turns interrupts on the first time) */
     bool irq = arch_irq_save();
     struct proc *p = NULL;
     const struct stivale2_module *m = find_module(name);
@@ -196,7 +197,6 @@ struct proc *proc_spawn(const char *name, int argc, char **argv)
     p->ctx = arch_uctx_new(p->kstack_top, entry, sp, (uint64_t)MIN(argc, PROC_ARGS_MAX), uargv);
     p->parent = proc_current();
     p->state = P_RUNNABLE;
-    arch_user_timer_start();
     goto out;
 fail:
     if (p->has_as)
