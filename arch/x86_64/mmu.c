@@ -72,7 +72,7 @@ int arch_mmu_query(struct vmm_space *s, vaddr_t va, paddr_t *pa, unsigned *flags
 
 paddr_t arch_frame_alloc(void)
 {
-    return (paddr_t)pmm_alloc(1);
+    return (paddr_t)pmm_alloc_below(1, MMU_FRAME_LIMIT);
 }
 
 void arch_frame_free(paddr_t pa)

@@ -35,7 +35,10 @@ int arch_mmu_protect(struct vmm_space *s, vaddr_t va, unsigned flags);
 /* The frame and flags behind va: 0, or -E_NOENT when not mapped. */
 int arch_mmu_query(struct vmm_space *s, vaddr_t va, paddr_t *pa, unsigned *flags);
 
-/* Frames for user pages: one frame or 0; its contents are undefined. */
+/* Frames for user pages: one frame or 0; its contents are undefined. Every
+ * frame lies below MMU_FRAME_LIMIT, so that the VM's per-frame reference
+ * table stays small however much RAM there is (2 MiB at most). */
+#define MMU_FRAME_LIMIT (4ULL << 30)
 paddr_t arch_frame_alloc(void);
 void arch_frame_free(paddr_t pa);
 /* Frame contents, reached however the architecture can (a temp window). */

@@ -43,7 +43,8 @@ void proc_init(void)
 {
     struct pmm_stats st;
     pmm_get_stats(&st);
-    size_t nframes = (size_t)(st.usable_pages + st.reserved_pages);
+    /* User frames all come from below MMU_FRAME_LIMIT: count those only. */
+    size_t nframes = (size_t)MIN(st.usable_pages + st.reserved_pages, MMU_FRAME_LIMIT >> PAGE_SHIFT);
     uint16_t *refs = vmm_alloc(nframes * sizeof(uint16_t), VMM_WRITE | VMM_NX);
     paddr_t zero = (paddr_t)pmm_allocz(1);
     if (!refs || !zero)
@@ -384,9 +385,16 @@ void proc_user_page_fault(vaddr_t addr, unsigned acc, uint64_t rip)
     else
         ksnprintf(where, sizeof(where), "no region%s",
                   addr >= USER_LIMIT ? " (kernel memory)" : addr < PAGE_SIZE ? " (NULL page)" : "");
+    char why[80];
+    if (err == -VMF_NOMEM)
+        ksnprintf(why, sizeof(why), "%s (%s)", vm_fault_name(err),
+                  p->as.frames >= p->as.frame_limit ? "its frame limit reached"
+                                                    : "no free frame in the PMM");
+    else
+        kstrlcpy(why, vm_fault_name(err), sizeof(why));
     char report[200];
     ksnprintf(report, sizeof(report), "killed: pid %d (%s): page fault: %s at 0x%llx in %s: %s; rip 0x%llx",
-              p->pid, p->name, access, (unsigned long long)addr, where, vm_fault_name(err),
+              p->pid, p->name, access, (unsigned long long)addr, where, why,
               (unsigned long long)rip);
     proc_die(p, report);
 }

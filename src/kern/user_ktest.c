@@ -10,6 +10,8 @@
 #include <pagoda/errno.h>
 #include <pagoda/ktest.h>
 #include <pagoda/memlayout.h>
+#include <pagoda/pmm.h>
+#include <pagoda/vmm.h>
 #include <pagoda/printk.h>
 #include <pagoda/string.h>
 #include <pagoda/syscall.h>
@@ -392,7 +394,53 @@ KTEST(user_hog_out_of_memory)
     char rep[200];
     uint64_t free0 = proc_free_frames();
     int st = run("hog", NULL, rep, sizeof(rep));
-    KT_ASSERT(st == 0 || (st == EXIT_KILLED && strstr_(rep, "out of memory")));
+    KT_ASSERT(st == 0 || (st == EXIT_KILLED && strstr_(rep, "out of memory (its frame limit")));
+    KT_ASSERT_EQ(proc_free_frames(), free0);
+}
+
+/* Take free frames out of the PMM until `keep` are left, chained through
+ * their first word; give them back with undrain. */
+static paddr_t drain_to(uint64_t keep)
+{
+    paddr_t head = 0;
+    while (proc_free_frames() > keep) {
+        paddr_t f = (paddr_t)pmm_alloc(1);
+        if (!f)
+            break;
+        uint64_t *w = vmm_map_temp(f);
+        *w = head;
+        vmm_unmap_temp(w);
+        head = f;
+    }
+    return head;
+}
+
+static void undrain(paddr_t head)
+{
+    while (head) {
+        uint64_t *w = vmm_map_temp(head);
+        paddr_t next = *w;
+        vmm_unmap_temp(w);
+        pmm_free((void *)head, 1);
+        head = next;
+    }
+}
+
+KTEST(user_hog_pmm_exhausted)
+{
+    if (!have_programs())
+        return;
+    /* Leave the PMM fewer frames than the per-process limit: hog must be
+     * killed when the PMM itself runs dry, and the kernel go on. */
+    char rep[200];
+    uint64_t free0 = proc_free_frames();
+    paddr_t held = drain_to(USER_FRAME_LIMIT / 4);
+    int st = run("hog", NULL, rep, sizeof(rep));
+    uint64_t during = proc_free_frames();
+    undrain(held);
+    KT_ASSERT_EQ(st, EXIT_KILLED);
+    KT_ASSERT(strstr_(rep, "out of memory (no free frame in the PMM)"));
+    KT_ASSERT(during <= USER_FRAME_LIMIT / 4);
     KT_ASSERT_EQ(proc_free_frames(), free0);
 }
 
