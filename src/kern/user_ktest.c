@@ -398,6 +398,16 @@ KTEST(user_hog_out_of_memory)
     KT_ASSERT_EQ(proc_free_frames(), free0);
 }
 
+KTEST(user_syscall_fuzz)
+{
+    if (!have_programs())
+        return;
+    char rep[200];
+    uint64_t free0 = proc_free_frames();
+    KT_ASSERT_EQ(run("sysfuzz", NULL, rep, sizeof(rep)), 0);
+    KT_ASSERT_EQ(proc_free_frames(), free0);
+}
+
 /* Take free frames out of the PMM until `keep` are left, chained through
  * their first word; give them back with undrain. */
 static paddr_t drain_to(uint64_t keep)

@@ -5,7 +5,7 @@
 # walk and mem before and after.
 user_modules=(build/user/hello build/user/demand build/user/cow build/user/crash-null
     build/user/crash-kernel build/user/crash-text build/user/crash-stack build/user/crash-exec
-    build/user/hog build/user/spin)
+    build/user/hog build/user/spin build/user/sysfuzz)
 
 iso user-tests "test=user_" "${user_modules[@]}"
 qemu_case user-ktests user-tests 33 --timeout 120 --expect '^PASS user_preemption' \
