@@ -17,6 +17,7 @@
  */
 #include <arch/arch.h>
 #include <arch/mmu.h>
+#include <arch/monitor.h>
 #include <arch/user.h>
 #include <pagoda/bootinfo.h>
 #include <pagoda/errno.h>
@@ -332,6 +333,14 @@ int proc_wait_for(int pid, int *status, char *report, size_t size)
         if (me->wait_pid == -2) { /* deadlocked on a stopped process */
             rc = 2;
             break;
+        }
+        if (me->poll) {
+            me->poll = false;
+            if (!c->kill_pending && arch_input_take_interrupt()) {
+                printk("^C: killing pid %d (%s)\n", c->pid, c->name);
+                kstrlcpy(c->report, "killed by Ctrl-C at the monitor", sizeof(c->report));
+                proc_kill(pid);
+            }
         }
     }
     arch_irq_restore(irq);

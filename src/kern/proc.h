@@ -60,6 +60,7 @@ struct proc {
     uint64_t ctx;        /* saved stack pointer while switched out */
     int wait_pid;        /* P_WAITING: the pid awaited, or -1 for any child */
     bool wait_stops;     /* ... and a stop ends the wait too (the monitor) */
+    bool poll;           /* woken by the timer to look for Ctrl-C (the monitor) */
     bool kill_pending;
     int exit_status;     /* P_ZOMBIE: 0..255, or EXIT_KILLED */
     char report[200];    /* why it was killed */

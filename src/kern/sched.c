@@ -75,9 +75,9 @@ void schedule(void)
             proc_table[i].state = P_FREE;
     if (cur->kill_pending && cur->has_as) {
         cur->kill_pending = false;
-        char report[80];
-        ksnprintf(report, sizeof(report), "killed: pid %d (%s): by the monitor's kill", cur->pid,
-                  cur->name);
+        char report[200];
+        ksnprintf(report, sizeof(report), "killed: pid %d (%s): %s", cur->pid, cur->name,
+                  cur->report[0] ? cur->report : "by the monitor's kill");
         proc_die(cur, report);
     }
 }
@@ -87,5 +87,12 @@ void sched_tick(void)
     struct cpu *c = cpu_this();
     c->ticks++;
     c->proc->ticks++;
+    /* Ten times a second, the monitor waiting in `run` gets to look for a
+     * Ctrl-C (proc_wait_for). */
+    struct proc *k = &proc_table[0];
+    if (c->ticks % 10 == 0 && k->state == P_WAITING && k->wait_stops) {
+        k->state = P_RUNNABLE;
+        k->poll = true;
+    }
     schedule();
 }
