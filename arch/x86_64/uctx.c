@@ -67,7 +67,7 @@ static bool on_exception(struct trap_frame *f)
 {
     if (!user_mode(f))
         return prev[f->vector] ? prev[f->vector](f) : false;
-    if (f->vector == 14) {
+    if (f->vector == 14 && !(f->error & 8)) { /* (a reserved bit is our bug: no retry) */
         unsigned acc = (f->error & 2 ? VM_ACC_WRITE : 0) | (f->error & 16 ? VM_ACC_EXEC : 0);
         proc_user_page_fault(read_cr2(), acc, f->rip); /* returns only if resolved */
         return true;

@@ -14,7 +14,7 @@
 #include <pagoda/vmm.h>
 
 #define MMU_WRITE VMM_WRITE
-#define MMU_NX    VMM_NX
+#define MMU_NX VMM_NX
 
 struct vmm_space;
 

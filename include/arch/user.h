@@ -46,8 +46,7 @@ int arch_copy_user(void *dst, const void *src, size_t n);
  * Returns if it was resolved; otherwise kills the process (never returns). */
 void proc_user_page_fault(vaddr_t addr, unsigned acc, uint64_t rip);
 /* Any other exception in user mode: kill the process with this report. */
-__attribute__((noreturn)) void proc_user_exception(const char *what, uint64_t error,
-                                                   uint64_t rip);
+__attribute__((noreturn)) void proc_user_exception(const char *what, uint64_t error, uint64_t rip);
 /* The timer ticked while user code ran: maybe switch. */
 void sched_tick(void);
 /* A system call: number and arguments; the result goes back in RAX. */

@@ -15,36 +15,36 @@
 #define SYS_VECTOR 0x80
 
 /* exit(status): end the process; its parent's wait gets status (0..255). */
-#define SYS_EXIT    0
+#define SYS_EXIT 0
 /* write(fd, buf, len): fd 1 or 2, to the console. Returns len. */
-#define SYS_WRITE   1
+#define SYS_WRITE 1
 /* brk(addr): move the end of the heap to addr (0: just ask). Returns the
  * new end, or -ENOMEM. The heap is zero-page backed: reads map the shared
  * zero frame, the first write to a page gives it a frame of its own. */
-#define SYS_BRK     2
+#define SYS_BRK 2
 /* mmap(0, len, prot, flags): anonymous memory, len bytes rounded up to
  * pages. prot: PROT_*; W and X together are refused (-EINVAL). flags must
  * hold MAP_ANON; MAP_DEMAND backs each page with a fresh frame on first
  * touch instead of the zero page. Returns the address or -ENOMEM. */
-#define SYS_MMAP    3
+#define SYS_MMAP 3
 /* munmap(addr, len): drop whole pages of mmap regions in [addr, addr+len). */
-#define SYS_MUNMAP  4
+#define SYS_MUNMAP 4
 /* fork(): a copy-on-write copy of the caller. 0 in the child, the child's
  * pid in the parent, -EAGAIN without a free process slot or memory. */
-#define SYS_FORK    5
+#define SYS_FORK 5
 /* wait(int *status): wait for a child to end; returns its pid and stores
  * its status (status < 0: it was killed) if status is not NULL. -ECHILD
  * without children. */
-#define SYS_WAIT    6
-#define SYS_GETPID  7
+#define SYS_WAIT 6
+#define SYS_GETPID 7
 /* yield(): let the next runnable process have the CPU. */
-#define SYS_YIELD   8
+#define SYS_YIELD 8
 /* memstat(struct sys_memstat *out): the caller's memory statistics. */
 #define SYS_MEMSTAT 9
 /* stop(): stop here until the monitor's `cont PID`; the monitor's `run`
  * returns to the prompt meanwhile, so that ps, vmmap and walk can look. */
-#define SYS_STOP    10
-#define SYS_COUNT   11
+#define SYS_STOP 10
+#define SYS_COUNT 11
 
 #define EFAULT 14
 #define ENOMEM 12
@@ -52,12 +52,12 @@
 #define ECHILD 10
 #define EAGAIN 11
 #define ENOSYS 38
-#define EBADF  9
+#define EBADF 9
 
-#define PROT_READ  1
+#define PROT_READ 1
 #define PROT_WRITE 2
-#define PROT_EXEC  4
-#define MAP_ANON   0x20
+#define PROT_EXEC 4
+#define MAP_ANON 0x20
 #define MAP_DEMAND 0x1000
 
 /* Exit status of a process killed by a fault. */

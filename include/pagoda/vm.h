@@ -70,9 +70,9 @@ enum vm_fault_err {
     VMF_KERNEL = 5,   /* a kernel-half address */
 };
 /* Access kinds for vm_fault. */
-#define VM_ACC_READ  0u
+#define VM_ACC_READ 0u
 #define VM_ACC_WRITE 1u
-#define VM_ACC_EXEC  2u
+#define VM_ACC_EXEC 2u
 
 /* ---- set-up (vm_frames.c) ---------------------------------------------- */
 
@@ -92,8 +92,8 @@ int vm_as_init(struct vm_as *as, uint64_t frame_limit);
 void vm_as_destroy(struct vm_as *as);
 /* Add region [start, end) (page-aligned, non-empty, user half, overlapping
  * no other). 0, -E_INVAL, -E_EXIST (overlap), -E_OVERFLOW (table full). */
-int vm_region_add(struct vm_as *as, vaddr_t start, vaddr_t end, unsigned prot,
-                  enum vm_backing b, enum vm_kind k);
+int vm_region_add(struct vm_as *as, vaddr_t start, vaddr_t end, unsigned prot, enum vm_backing b,
+                  enum vm_kind k);
 /* The region holding va, or NULL. */
 struct vm_region *vm_region_find(struct vm_as *as, vaddr_t va);
 /* The first region of a kind, or NULL. */

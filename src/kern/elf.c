@@ -48,18 +48,20 @@ struct elf64_phdr {
     uint32_t type, flags;
     uint64_t offset, vaddr, paddr, filesz, memsz, align;
 };
-_Static_assert(sizeof(struct elf64_ehdr) == 64 && sizeof(struct elf64_phdr) == 56,
-               "ELF64 layouts");
+_Static_assert(sizeof(struct elf64_ehdr) == 64 && sizeof(struct elf64_phdr) == 56, "ELF64 layouts");
 
-#define REFUSE(...)                                                            \
-    do {                                                                       \
-        ksnprintf(err, errlen, __VA_ARGS__);                                   \
-        return -E_INVAL;                                                       \
+#define REFUSE(...)                                                                                \
+    do {                                                                                           \
+        ksnprintf(err, errlen, __VA_ARGS__);                                                       \
+        return -E_INVAL;                                                                           \
     } while (0)
 
 static int check_header(const struct elf64_ehdr *h, uint64_t size, char *err, size_t errlen)
 {
-    if (memcmp(h->ident, "\x7f" "ELF", 4) != 0)
+    if (memcmp(h->ident,
+               "\x7f"
+               "ELF",
+               4) != 0)
         REFUSE("bad magic: not an ELF file");
     if (h->ident[4] != 2 || h->ident[5] != 1 || h->ident[6] != 1)
         REFUSE("not a little-endian ELF64 file of version 1");
@@ -111,8 +113,7 @@ int elf_load(struct vm_as *as, const struct elf_reader *rd, vaddr_t *entry, vadd
     static uint8_t buf[PAGE_SIZE];
 
     if (rd->size < sizeof(h))
-        REFUSE("truncated: %llu bytes, and an ELF64 header takes 64",
-               (unsigned long long)rd->size);
+        REFUSE("truncated: %llu bytes, and an ELF64 header takes 64", (unsigned long long)rd->size);
     rd->read(rd->ctx, 0, &h, sizeof(h));
     int rc = check_header(&h, rd->size, err, errlen);
     if (rc)

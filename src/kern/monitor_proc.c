@@ -25,8 +25,8 @@ static void report_end(struct proc *p_name_src, const char *name, int pid, int r
         printk("run: %s (pid %d) stopped: `cont %d` resumes it, `kill %d` ends it\n", name, pid,
                pid, pid);
     else
-        printk("run: %s (pid %d) is blocked on a stopped process: cont it, or kill %d\n", name,
-               pid, pid);
+        printk("run: %s (pid %d) is blocked on a stopped process: cont it, or kill %d\n", name, pid,
+               pid);
 }
 
 static void wait_and_report(int pid, const char *name)
@@ -131,10 +131,10 @@ void mon_cmd_vmmap(int argc, char **argv)
         char backing[16];
         ksnprintf(backing, sizeof(backing), "%s%s", vm_backing_name(r), u.shared ? "+cow" : "");
         printk("  %016llx-%016llx %c%c%c  %-5s %-13s %8llu %5llu %6llu\n",
-               (unsigned long long)r->start, (unsigned long long)r->end,
-               r->prot & VM_R ? 'r' : '-', r->prot & VM_W ? 'w' : '-', r->prot & VM_X ? 'x' : '-',
-               vm_kind_name(r->kind), backing, (unsigned long long)u.resident,
-               (unsigned long long)u.zero, (unsigned long long)u.shared);
+               (unsigned long long)r->start, (unsigned long long)r->end, r->prot & VM_R ? 'r' : '-',
+               r->prot & VM_W ? 'w' : '-', r->prot & VM_X ? 'x' : '-', vm_kind_name(r->kind),
+               backing, (unsigned long long)u.resident, (unsigned long long)u.zero,
+               (unsigned long long)u.shared);
     }
     printk("  total: %llu resident, %llu zero-mapped, %llu shared pages\n",
            (unsigned long long)t.resident, (unsigned long long)t.zero,

@@ -45,7 +45,8 @@ void proc_init(void)
     struct pmm_stats st;
     pmm_get_stats(&st);
     /* User frames all come from below MMU_FRAME_LIMIT: count those only. */
-    size_t nframes = (size_t)MIN(st.usable_pages + st.reserved_pages, MMU_FRAME_LIMIT >> PAGE_SHIFT);
+    size_t nframes =
+        (size_t)MIN(st.usable_pages + st.reserved_pages, MMU_FRAME_LIMIT >> PAGE_SHIFT);
     uint16_t *refs = vmm_alloc(nframes * sizeof(uint16_t), VMM_WRITE | VMM_NX);
     paddr_t zero = (paddr_t)pmm_allocz(1);
     if (!refs || !zero)
@@ -63,8 +64,8 @@ void proc_init(void)
 
 const char *proc_state_name(enum proc_state s)
 {
-    static const char *const n[] = {"free", "runnable", "running", "waiting",
-                                    "stopped", "zombie", "dead"};
+    static const char *const n[] = {"free",    "runnable", "running", "waiting",
+                                    "stopped", "zombie",   "dead"};
     return (unsigned)s < ARRAY_SIZE(n) ? n[s] : "?";
 }
 
@@ -393,7 +394,9 @@ void proc_user_page_fault(vaddr_t addr, unsigned acc, uint64_t rip)
                   r->prot & VM_X ? 'x' : '-');
     else
         ksnprintf(where, sizeof(where), "no region%s",
-                  addr >= USER_LIMIT ? " (kernel memory)" : addr < PAGE_SIZE ? " (NULL page)" : "");
+                  addr >= USER_LIMIT ? " (kernel memory)"
+                  : addr < PAGE_SIZE ? " (NULL page)"
+                                     : "");
     char why[80];
     if (err == -VMF_NOMEM)
         ksnprintf(why, sizeof(why), "%s (%s)", vm_fault_name(err),
@@ -402,9 +405,9 @@ void proc_user_page_fault(vaddr_t addr, unsigned acc, uint64_t rip)
     else
         kstrlcpy(why, vm_fault_name(err), sizeof(why));
     char report[200];
-    ksnprintf(report, sizeof(report), "killed: pid %d (%s): page fault: %s at 0x%llx in %s: %s; rip 0x%llx",
-              p->pid, p->name, access, (unsigned long long)addr, where, why,
-              (unsigned long long)rip);
+    ksnprintf(report, sizeof(report),
+              "killed: pid %d (%s): page fault: %s at 0x%llx in %s: %s; rip 0x%llx", p->pid,
+              p->name, access, (unsigned long long)addr, where, why, (unsigned long long)rip);
     proc_die(p, report);
 }
 

@@ -37,14 +37,14 @@
 #define PROC_NAME_MAX 24
 #define PROC_ARGS_MAX 8
 
-#define USER_IMAGE_MIN  0x10000ULL
-#define USER_IMAGE_MAX  0x40000000ULL /* ELF segments end below this */
-#define USER_HEAP_MAX   (64ULL << 20)
-#define USER_MMAP_BASE  0x100000000ULL
+#define USER_IMAGE_MIN 0x10000ULL
+#define USER_IMAGE_MAX 0x40000000ULL /* ELF segments end below this */
+#define USER_HEAP_MAX (64ULL << 20)
+#define USER_MMAP_BASE 0x100000000ULL
 #define USER_MMAP_LIMIT 0x700000000000ULL
-#define USER_STACK_TOP  0x7ffffff00000ULL
-#define USER_STACK_MAX  (256ULL << 10)
-#define USER_GUARD_GAP  (64ULL << 10)
+#define USER_STACK_TOP 0x7ffffff00000ULL
+#define USER_STACK_MAX (256ULL << 10)
+#define USER_GUARD_GAP (64ULL << 10)
 #define USER_FRAME_LIMIT 4096 /* frames per process (16 MiB) */
 
 enum proc_state { P_FREE, P_RUNNABLE, P_RUNNING, P_WAITING, P_STOPPED, P_ZOMBIE, P_DEAD };
@@ -62,8 +62,8 @@ struct proc {
     bool wait_stops;     /* ... and a stop ends the wait too (the monitor) */
     bool poll;           /* woken by the timer to look for Ctrl-C (the monitor) */
     bool kill_pending;
-    int exit_status;     /* P_ZOMBIE: 0..255, or EXIT_KILLED */
-    char report[200];    /* why it was killed */
+    int exit_status;  /* P_ZOMBIE: 0..255, or EXIT_KILLED */
+    char report[200]; /* why it was killed */
     vaddr_t heap_base, brk;
     uint64_t ticks;
 };
@@ -76,7 +76,10 @@ struct cpu {
     uint64_t switches;
 };
 struct cpu *cpu_this(void);
-static inline struct proc *proc_current(void) { return cpu_this()->proc; }
+static inline struct proc *proc_current(void)
+{
+    return cpu_this()->proc;
+}
 
 extern struct proc proc_table[PROC_MAX];
 

@@ -89,8 +89,8 @@ static long sys_brk(struct proc *p, unsigned long addr)
 
 static long sys_mmap(struct proc *p, unsigned long len, unsigned long prot, unsigned long flags)
 {
-    if (!(flags & MAP_ANON) || (flags & ~(unsigned long)(MAP_ANON | MAP_DEMAND)) ||
-        (prot & ~7ul) || !(prot & PROT_READ) || ((prot & PROT_WRITE) && (prot & PROT_EXEC)))
+    if (!(flags & MAP_ANON) || (flags & ~(unsigned long)(MAP_ANON | MAP_DEMAND)) || (prot & ~7ul) ||
+        !(prot & PROT_READ) || ((prot & PROT_WRITE) && (prot & PROT_EXEC)))
         return -EINVAL;
     if (len == 0 || len > (1ul << 30))
         return -EINVAL;
@@ -105,8 +105,7 @@ static long sys_mmap(struct proc *p, unsigned long len, unsigned long prot, unsi
 
 static long sys_munmap(struct proc *p, unsigned long addr, unsigned long len)
 {
-    if (!IS_ALIGNED(addr, PAGE_SIZE) || len == 0 || addr >= USER_LIMIT ||
-        len > USER_LIMIT - addr)
+    if (!IS_ALIGNED(addr, PAGE_SIZE) || len == 0 || addr >= USER_LIMIT || len > USER_LIMIT - addr)
         return -EINVAL;
     vaddr_t end = ALIGN_UP(addr + len, PAGE_SIZE);
     for (unsigned i = 0; i < p->as.nregions; i++) {

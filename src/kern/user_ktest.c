@@ -11,10 +11,10 @@
 #include <pagoda/ktest.h>
 #include <pagoda/memlayout.h>
 #include <pagoda/pmm.h>
-#include <pagoda/vmm.h>
 #include <pagoda/printk.h>
 #include <pagoda/string.h>
 #include <pagoda/syscall.h>
+#include <pagoda/vmm.h>
 
 #include "proc.h"
 
@@ -38,7 +38,10 @@ static struct tiny_elf good(void)
 {
     struct tiny_elf e;
     memset(&e, 0, sizeof(e));
-    memcpy(e.ident, "\x7f" "ELF\x02\x01\x01", 7);
+    memcpy(e.ident,
+           "\x7f"
+           "ELF\x02\x01\x01",
+           7);
     e.type = 2;
     e.machine = 62;
     e.version = 1;
@@ -94,27 +97,88 @@ static uint64_t spoil(struct tiny_elf *e, int i, const char **says)
 {
     uint64_t size = sizeof(*e);
     switch (i) {
-    case 0: size = 10; *says = "truncated"; break;
-    case 1: e->ident[1] = 'X'; *says = "magic"; break;
-    case 2: e->ident[4] = 1; *says = "ELF64"; break;
-    case 3: e->type = 3; *says = "static"; break;
-    case 4: e->machine = 3; *says = "x86_64"; break;
-    case 5: e->phnum = 0; *says = "program headers"; break;
-    case 6: e->phnum = 200; *says = "program headers"; break;
-    case 7: e->phoff = 1ull << 62; *says = "truncated"; break;
-    case 8: size = offsetof(struct tiny_elf, ph[1]); *says = "truncated"; break;
-    case 9: e->ph[0].flags = 7; *says = "W^X"; break;
-    case 10: e->ph[0].filesz = e->ph[0].memsz + 1; *says = "inconsistent"; break;
-    case 11: e->ph[0].offset = 8; *says = "truncated"; break;
-    case 12: e->ph[0].offset = ~0ull - 4; *says = "truncated"; break;
-    case 13: e->ph[0].vaddr = 0xffffffff80000000ull; *says = "outside"; break;
-    case 14: e->ph[0].vaddr = 0; *says = "outside"; break;
-    case 15: e->ph[1].memsz = ~0ull - 0x1000; *says = "inconsistent"; break;
-    case 16: e->entry = 0x600000; *says = "entry point"; break;
-    case 17: e->ph[1].type = 3; *says = "dynamic"; break;
-    case 18: e->ph[1].vaddr = 0x400000; *says = "overlaps"; break;
-    case 19: e->ehsize = 52; *says = "header sizes"; break;
-    default: return 0;
+    case 0:
+        size = 10;
+        *says = "truncated";
+        break;
+    case 1:
+        e->ident[1] = 'X';
+        *says = "magic";
+        break;
+    case 2:
+        e->ident[4] = 1;
+        *says = "ELF64";
+        break;
+    case 3:
+        e->type = 3;
+        *says = "static";
+        break;
+    case 4:
+        e->machine = 3;
+        *says = "x86_64";
+        break;
+    case 5:
+        e->phnum = 0;
+        *says = "program headers";
+        break;
+    case 6:
+        e->phnum = 200;
+        *says = "program headers";
+        break;
+    case 7:
+        e->phoff = 1ull << 62;
+        *says = "truncated";
+        break;
+    case 8:
+        size = offsetof(struct tiny_elf, ph[1]);
+        *says = "truncated";
+        break;
+    case 9:
+        e->ph[0].flags = 7;
+        *says = "W^X";
+        break;
+    case 10:
+        e->ph[0].filesz = e->ph[0].memsz + 1;
+        *says = "inconsistent";
+        break;
+    case 11:
+        e->ph[0].offset = 8;
+        *says = "truncated";
+        break;
+    case 12:
+        e->ph[0].offset = ~0ull - 4;
+        *says = "truncated";
+        break;
+    case 13:
+        e->ph[0].vaddr = 0xffffffff80000000ull;
+        *says = "outside";
+        break;
+    case 14:
+        e->ph[0].vaddr = 0;
+        *says = "outside";
+        break;
+    case 15:
+        e->ph[1].memsz = ~0ull - 0x1000;
+        *says = "inconsistent";
+        break;
+    case 16:
+        e->entry = 0x600000;
+        *says = "entry point";
+        break;
+    case 17:
+        e->ph[1].type = 3;
+        *says = "dynamic";
+        break;
+    case 18:
+        e->ph[1].vaddr = 0x400000;
+        *says = "overlaps";
+        break;
+    case 19:
+        e->ehsize = 52;
+        *says = "header sizes";
+        break;
+    default:
+        return 0;
     }
     return size;
 }
@@ -134,8 +198,8 @@ KTEST(user_elf_rejects)
             break;
         int rc = try_load(&e, size, err, sizeof(err));
         if (rc != -E_INVAL || !strstr_(err, says)) {
-            ktest_fail(__FILE__, __LINE__, "spoiled ELF %d: rc %d, '%s' (wanted '%s')", i, rc,
-                       err, says);
+            ktest_fail(__FILE__, __LINE__, "spoiled ELF %d: rc %d, '%s' (wanted '%s')", i, rc, err,
+                       says);
             return;
         }
         n++;
@@ -172,14 +236,14 @@ KTEST(user_copy_checks)
     char b[64] = "abc";
     vaddr_t top = USER_STACK_TOP - 64;
     int r[8];
-    r[0] = copy_to_user(&p, top, b, sizeof(b));                      /* fine */
-    r[1] = copy_from_user(&p, b, 0, 8);                              /* NULL */
-    r[2] = copy_from_user(&p, b, 0xffffffff80100000ull, 8);          /* kernel */
-    r[3] = copy_to_user(&p, 0x400000, b, 8);                         /* code: read-only */
-    r[4] = copy_from_user(&p, b, USER_STACK_TOP - 8, 64);            /* past the stack */
+    r[0] = copy_to_user(&p, top, b, sizeof(b));                           /* fine */
+    r[1] = copy_from_user(&p, b, 0, 8);                                   /* NULL */
+    r[2] = copy_from_user(&p, b, 0xffffffff80100000ull, 8);               /* kernel */
+    r[3] = copy_to_user(&p, 0x400000, b, 8);                              /* code: read-only */
+    r[4] = copy_from_user(&p, b, USER_STACK_TOP - 8, 64);                 /* past the stack */
     r[5] = copy_from_user(&p, b, USER_STACK_TOP - USER_STACK_MAX - 8, 8); /* the guard gap */
-    r[6] = copy_from_user(&p, b, ~0ull - 4, 16);                     /* wraps */
-    r[7] = copy_from_user(&p, b, top, sizeof(b));                    /* fine */
+    r[6] = copy_from_user(&p, b, ~0ull - 4, 16);                          /* wraps */
+    r[7] = copy_from_user(&p, b, top, sizeof(b));                         /* fine */
     arch_mmu_activate(NULL);
     arch_irq_restore(irq);
     vm_as_destroy(&p.as);
@@ -367,12 +431,9 @@ KTEST(user_crashes_kill_only_the_process)
     static const struct {
         const char *name, *arg, *says;
     } crashes[] = {
-        {"crash-null", NULL, "NULL page"},
-        {"crash-kernel", NULL, "kernel memory"},
-        {"crash-text", NULL, "region code"},
-        {"crash-stack", NULL, "guard gap"},
-        {"crash-exec", NULL, "exec at"},
-        {"crash-exec", "heap", "region heap"},
+        {"crash-null", NULL, "NULL page"},   {"crash-kernel", NULL, "kernel memory"},
+        {"crash-text", NULL, "region code"}, {"crash-stack", NULL, "guard gap"},
+        {"crash-exec", NULL, "exec at"},     {"crash-exec", "heap", "region heap"},
     };
     char rep[200];
     uint64_t free0 = proc_free_frames();

@@ -105,12 +105,19 @@ void vm_page_drop(struct vm_as *as, vaddr_t va)
 const char *vm_fault_name(int err)
 {
     switch (err < 0 ? -err : err) {
-    case VMF_OK: return "resolved";
-    case VMF_NOREGION: return "no region";
-    case VMF_GUARD: return "stack overflow into the guard gap";
-    case VMF_PROT: return "access the region does not allow";
-    case VMF_NOMEM: return "out of memory";
-    case VMF_KERNEL: return "kernel memory";
-    default: return "unknown";
+    case VMF_OK:
+        return "resolved";
+    case VMF_NOREGION:
+        return "no region";
+    case VMF_GUARD:
+        return "stack overflow into the guard gap";
+    case VMF_PROT:
+        return "access the region does not allow";
+    case VMF_NOMEM:
+        return "out of memory";
+    case VMF_KERNEL:
+        return "kernel memory";
+    default:
+        return "unknown";
     }
 }

@@ -83,8 +83,8 @@ static int insert(struct vm_as *as, const struct vm_region *nr)
     return 0;
 }
 
-int vm_region_add(struct vm_as *as, vaddr_t start, vaddr_t end, unsigned prot,
-                  enum vm_backing b, enum vm_kind k)
+int vm_region_add(struct vm_as *as, vaddr_t start, vaddr_t end, unsigned prot, enum vm_backing b,
+                  enum vm_kind k)
 {
     if (!range_ok(start, end) || (prot & ~(VM_R | VM_W | VM_X)))
         return -E_INVAL;

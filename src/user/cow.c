@@ -68,8 +68,10 @@ int main(int argc, char **argv)
     CHECK(all(PAGES / 2 + 4, PAGES, 'P'));
     fill(0, PAGES / 2, 'R'); /* the child is gone: these frames are ours alone */
     CHECK(memstat(&m2) == 0);
-    unsigned long copies = m2.cow_copies - m1.cow_copies, takes = m2.cow_takeovers - m1.cow_takeovers;
-    printf("cow: parent wrote %d shared pages, then %d after the child's exit: %lu copied, %lu taken over\n",
+    unsigned long copies = m2.cow_copies - m1.cow_copies,
+                  takes = m2.cow_takeovers - m1.cow_takeovers;
+    printf("cow: parent wrote %d shared pages, then %d after the child's exit: %lu copied, %lu "
+           "taken over\n",
            4, PAGES / 2, copies, takes);
     CHECK(copies + takes == 4 + PAGES / 2);
     CHECK(takes >= PAGES / 2);

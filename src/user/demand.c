@@ -45,7 +45,8 @@ int main(int argc, char **argv)
         heap[i * 4096L] = 1;
     CHECK(memstat(&c) == 0);
     printf("demand: wrote one byte in each of the first %d: %lu new frames (one per page), "
-           "%lu pages still on the zero page\n", PAGES, c.frames - b.frames, c.zero - a.zero);
+           "%lu pages still on the zero page\n",
+           PAGES, c.frames - b.frames, c.zero - a.zero);
     CHECK(c.frames - b.frames == PAGES);
     CHECK(c.zero_breaks - b.zero_breaks == PAGES);
     CHECK(c.zero - a.zero == PAGES);

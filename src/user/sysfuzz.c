@@ -19,15 +19,15 @@ static unsigned long rnd(void)
 }
 
 static const unsigned long bad[] = {
-    0,                     /* NULL */
-    8,                     /* page 0 */
-    0xffffffff80100000ul,  /* the kernel image */
-    0xffff800000000000ul,  /* the PMM bitmap window */
-    0xffffff7fbfdfe000ul,  /* the recursive window */
-    0x0000800000000000ul,  /* just past the user half */
-    0x8000000000000000ul,  /* non-canonical */
-    0x7fffffeb0000ul,      /* the guard gap below the stack */
-    0xfffffffffffff000ul,  /* wraps with any length */
+    0,                    /* NULL */
+    8,                    /* page 0 */
+    0xffffffff80100000ul, /* the kernel image */
+    0xffff800000000000ul, /* the PMM bitmap window */
+    0xffffff7fbfdfe000ul, /* the recursive window */
+    0x0000800000000000ul, /* just past the user half */
+    0x8000000000000000ul, /* non-canonical */
+    0x7fffffeb0000ul,     /* the guard gap below the stack */
+    0xfffffffffffff000ul, /* wraps with any length */
 };
 #define NBAD (sizeof(bad) / sizeof(bad[0]))
 
@@ -52,7 +52,7 @@ int main(int argc, char **argv)
     CHECK(syscall5(-1, 0, 0, 0, 0, 0) == -ENOSYS);
 
     /* Then random ones: whatever they return, we must come back. */
-    static const int calls[] = {SYS_WRITE, SYS_BRK, SYS_MMAP, SYS_MUNMAP, SYS_WAIT,
+    static const int calls[] = {SYS_WRITE,  SYS_BRK,   SYS_MMAP,    SYS_MUNMAP,   SYS_WAIT,
                                 SYS_GETPID, SYS_YIELD, SYS_MEMSTAT, SYS_COUNT + 5};
     long brk0 = brk(0);
     unsigned long n = 0;

@@ -23,7 +23,10 @@ static inline long write(int fd, const void *buf, size_t n)
 {
     return syscall5(SYS_WRITE, fd, (long)buf, (long)n, 0, 0);
 }
-static inline long brk(void *addr) { return syscall5(SYS_BRK, (long)addr, 0, 0, 0, 0); }
+static inline long brk(void *addr)
+{
+    return syscall5(SYS_BRK, (long)addr, 0, 0, 0, 0);
+}
 static inline long mmap_anon(size_t len, int prot, int flags)
 {
     return syscall5(SYS_MMAP, 0, (long)len, prot, flags | MAP_ANON, 0);
@@ -32,15 +35,30 @@ static inline long munmap(void *addr, size_t len)
 {
     return syscall5(SYS_MUNMAP, (long)addr, (long)len, 0, 0, 0);
 }
-static inline long fork(void) { return syscall5(SYS_FORK, 0, 0, 0, 0, 0); }
-static inline long wait(int *status) { return syscall5(SYS_WAIT, (long)status, 0, 0, 0, 0); }
-static inline long getpid(void) { return syscall5(SYS_GETPID, 0, 0, 0, 0, 0); }
-static inline long yield(void) { return syscall5(SYS_YIELD, 0, 0, 0, 0, 0); }
+static inline long fork(void)
+{
+    return syscall5(SYS_FORK, 0, 0, 0, 0, 0);
+}
+static inline long wait(int *status)
+{
+    return syscall5(SYS_WAIT, (long)status, 0, 0, 0, 0);
+}
+static inline long getpid(void)
+{
+    return syscall5(SYS_GETPID, 0, 0, 0, 0, 0);
+}
+static inline long yield(void)
+{
+    return syscall5(SYS_YIELD, 0, 0, 0, 0, 0);
+}
 static inline long memstat(struct sys_memstat *m)
 {
     return syscall5(SYS_MEMSTAT, (long)m, 0, 0, 0, 0);
 }
-static inline long stop(void) { return syscall5(SYS_STOP, 0, 0, 0, 0, 0); }
+static inline long stop(void)
+{
+    return syscall5(SYS_STOP, 0, 0, 0, 0, 0);
+}
 
 /* Grow the heap by n bytes (brk); the old end, or NULL when refused. */
 void *sbrk(long n);
@@ -52,12 +70,12 @@ void *memcpy(void *d, const void *s, size_t n);
 int printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Report a failed check and exit 1. */
-#define CHECK(c)                                                               \
-    do {                                                                       \
-        if (!(c)) {                                                            \
-            printf("%s: FAILED check %s (line %d)\n", PROG, #c, __LINE__);     \
-            exit(1);                                                           \
-        }                                                                      \
+#define CHECK(c)                                                                                   \
+    do {                                                                                           \
+        if (!(c)) {                                                                                \
+            printf("%s: FAILED check %s (line %d)\n", PROG, #c, __LINE__);                         \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
 
 #endif

@@ -34,9 +34,18 @@ static bool fake_frame_used[FAKE_FRAMES];
 static long fake_frame_budget = -1; /* -1: no limit */
 static uint16_t fake_refs[FAKE_FRAMES + 2];
 
-static paddr_t fake_pa(int i) { return (paddr_t)(i + 1) * 4096; }
-static int fake_idx(paddr_t pa) { return (int)(pa / 4096) - 1; }
-static uint8_t *fake_frame(paddr_t pa) { return fake_mem[fake_idx(pa)]; }
+static paddr_t fake_pa(int i)
+{
+    return (paddr_t)(i + 1) * 4096;
+}
+static int fake_idx(paddr_t pa)
+{
+    return (int)(pa / 4096) - 1;
+}
+static uint8_t *fake_frame(paddr_t pa)
+{
+    return fake_mem[fake_idx(pa)];
+}
 
 static int fake_frames_used(void)
 {
@@ -151,8 +160,14 @@ void arch_frame_free(paddr_t pa)
     fake_frame_used[fake_idx(pa)] = false;
 }
 
-void arch_frame_zero(paddr_t pa) { memset(fake_frame(pa), 0, 4096); }
-void arch_frame_copy(paddr_t d, paddr_t s) { memcpy(fake_frame(d), fake_frame(s), 4096); }
+void arch_frame_zero(paddr_t pa)
+{
+    memset(fake_frame(pa), 0, 4096);
+}
+void arch_frame_copy(paddr_t d, paddr_t s)
+{
+    memcpy(fake_frame(d), fake_frame(s), 4096);
+}
 void arch_frame_write(paddr_t pa, size_t off, const void *src, size_t n)
 {
     memcpy(fake_frame(pa) + off, src, n);

@@ -6,9 +6,9 @@
 #include <pagoda/vm.h>
 #include <stdlib.h>
 
-#include "harness.h"
-#include "fake_mmu.h"
 #include "../../src/kern/proc.h"
+#include "fake_mmu.h"
+#include "harness.h"
 
 struct img {
     uint8_t ident[16];
@@ -28,7 +28,10 @@ static struct img good(void)
 {
     struct img e;
     memset(&e, 0, sizeof(e));
-    memcpy(e.ident, "\x7f" "ELF\x02\x01\x01", 7);
+    memcpy(e.ident,
+           "\x7f"
+           "ELF\x02\x01\x01",
+           7);
     e.type = 2;
     e.machine = 62;
     e.version = 1;
@@ -39,7 +42,10 @@ static struct img good(void)
     e.phnum = 2;
     e.ph[0] = (typeof(e.ph[0])){1, 5, 0, 0x400000, 0, sizeof(e), sizeof(e), 4096};
     e.ph[1] = (typeof(e.ph[1])){1, 6, offsetof(struct img, code), 0x600000, 0, 8, 0x2000, 4096};
-    memcpy(e.code, "\xeb\xfe" "data....", 10);
+    memcpy(e.code,
+           "\xeb\xfe"
+           "data....",
+           10);
     return e;
 }
 

@@ -3,8 +3,8 @@
 #include <pagoda/errno.h>
 #include <pagoda/vm.h>
 
-#include "harness.h"
 #include "fake_mmu.h"
+#include "harness.h"
 
 #define H 0x10000000ull
 #define PG 4096ull
@@ -86,7 +86,7 @@ HTEST(vm_out_of_memory_leaves_the_page_alone)
     CHECK_EQ(vm_fault(&as, H, VM_ACC_WRITE), 0);
     CHECK_EQ(vm_fault(&as, H + PG, VM_ACC_WRITE), 0);
     CHECK_EQ(vm_fault(&as, H + 2 * PG, VM_ACC_WRITE), -VMF_NOMEM); /* frame_limit */
-    CHECK_EQ(vm_fault(&as, H + 2 * PG, VM_ACC_READ), 0);            /* the zero page still works */
+    CHECK_EQ(vm_fault(&as, H + 2 * PG, VM_ACC_READ), 0);           /* the zero page still works */
     as.frame_limit = 100;
     fake_frame_budget = 0; /* an empty PMM */
     CHECK_EQ(vm_fault(&as, H + 2 * PG, VM_ACC_WRITE), -VMF_NOMEM);
@@ -107,8 +107,9 @@ HTEST(vm_regions_overlap_split_gap)
     CHECK_EQ(vm_region_add(&as, H, H + 8 * PG, VM_R | VM_W, VM_BACK_DEMAND, VM_MMAP), 0);
     CHECK_EQ(vm_region_add(&as, H + 4 * PG, H + 9 * PG, VM_R, VM_BACK_DEMAND, VM_MMAP), -E_EXIST);
     CHECK_EQ(vm_region_add(&as, H + 1, H + PG, VM_R, VM_BACK_DEMAND, VM_MMAP), -E_INVAL);
-    CHECK_EQ(vm_region_add(&as, 0x800000000000ull, 0x800000001000ull, VM_R, VM_BACK_DEMAND,
-                           VM_MMAP), -E_INVAL);
+    CHECK_EQ(
+        vm_region_add(&as, 0x800000000000ull, 0x800000001000ull, VM_R, VM_BACK_DEMAND, VM_MMAP),
+        -E_INVAL);
     for (int i = 0; i < 8; i++)
         CHECK_EQ(vm_fault(&as, H + i * PG, VM_ACC_WRITE), 0);
     CHECK_EQ(vm_unmap_range(&as, H + 2 * PG, H + 4 * PG), 0); /* a hole in the middle */
@@ -125,7 +126,8 @@ HTEST(vm_regions_overlap_split_gap)
     CHECK_EQ(vm_region_resize(&as, &as.r[0], H + 5 * PG), -E_EXIST);
     for (int i = 0; as.nregions < VM_MAX_REGIONS; i++)
         CHECK_EQ(vm_region_add(&as, H + (100 + 2 * i) * PG, H + (101 + 2 * i) * PG, VM_R,
-                               VM_BACK_ZERO, VM_MMAP), 0);
+                               VM_BACK_ZERO, VM_MMAP),
+                 0);
     CHECK_EQ(vm_region_add(&as, H + 500 * PG, H + 501 * PG, VM_R, VM_BACK_ZERO, VM_MMAP),
              -E_OVERFLOW);
     CHECK_EQ(vm_unmap_range(&as, H + 1, H + PG), -E_INVAL); /* not page-aligned */

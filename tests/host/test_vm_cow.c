@@ -4,8 +4,8 @@
 #include <pagoda/errno.h>
 #include <pagoda/vm.h>
 
-#include "harness.h"
 #include "fake_mmu.h"
+#include "harness.h"
 
 #define D 0x20000000ull
 #define PG 4096ull
