@@ -47,7 +47,7 @@ static bool desc_ready;
 static struct kmem_cache *desc_cache;
 
 /* The descriptor allocator: a fixed pool, threaded on first use, until the
- * heap is up (issue 6); from then on the vmm_range slab cache. Descriptors
+ * heap is up; from then on the vmm_range slab cache. Descriptors
  * from the pool go back to it. */
 
 static struct vrange *kva_desc_alloc(void)

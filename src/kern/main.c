@@ -66,7 +66,7 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
     monitor_save_bootinfo(boot_info_get()); /* memmap's copy, before any reclaim */
 
     vmm_init();
-    kheap_boot_init(); /* the heap (issue 6): after the VMM it grows through */
+    kheap_boot_init(); /* the heap: after the VMM it grows through */
     pmm_reclaim_bootloader(); /* the adapter copied all it needs from the info */
     proc_init(); /* user processes: ring 3, the zero frame, frame references */
     vmm_demo_craftyos();

@@ -297,7 +297,7 @@ def main():
         ("pmm_ratio_256g_vs_128m", "<=", 2.0),
     ]
     print()
-    print("Headline figures and the issue's targets")
+    print("Headline figures and their targets")
     met_all = True
     for k, v in head_fig.items():
         tgt = [t for t in targets if t[0] == k]

@@ -1,5 +1,5 @@
 /*
- * The allocator workloads 1-6 of issue 7, written once and compiled once per
+ * The allocator workloads 1-6, written once and compiled once per
  * allocator: BENCH_ADAPTER names a header (adapter_<name>.h) that defines
  * BM_NAME, bm_init, bm_malloc, bm_free and bm_footprint as static inlines, so
  * every allocator is called the same way from the same loops. Each

@@ -13,6 +13,10 @@
 #   bochs_case NAME ISO [options]  (--expect/--reject/--timeout/--rc FILE)
 #       boot ISO in Bochs from CD-ROM; Bochs's status means nothing, so
 #       the serial markers decide
+#   monitor_case NAME ISO SCRIPT [QEMU-ARGS...]    (MONITOR_STATUS=N before it)
+#   monitor_bochs_case NAME ISO SCRIPT
+#       drive a monitor session (tests/tools/monitor-drive.py) in QEMU, or in
+#       Bochs over a TCP COM1
 #   shell_case NAME COMMAND...     passes when COMMAND exits 0
 #   job FUNC [ARGS...]             run FUNC as one unit: the case calls inside
 #                                  it run in order, after one another; a
@@ -20,32 +24,148 @@
 #                                  check that reads a case's log goes into
 #                                  the same FUNC as the case
 #
-# Logs go to build/test/NAME.log.
+# Units run in parallel, JOBS at a time (default: one per core). Each unit's
+# output goes to a file of its own and is printed whole, in the order the
+# case files queued the units, so parallel runs read like serial ones. Every
+# case call at the top level of a case file is a unit of its own. Logs go to
+# build/test/NAME.log, so case names must be unique; a case that needs a
+# port or a scratch file derives it from its name or asks for a free one.
 
 TEST_DIR=${TEST_DIR:-build/test}
 KERNEL=${KERNEL:-build/pagoda.elf}
 QEMU=${QEMU:-qemu-system-x86_64}
-mkdir -p "$TEST_DIR"
+JOBS=${JOBS:-$(nproc 2>/dev/null || echo 1)}
+UNIT_DIR=$TEST_DIR/units
+mkdir -p "$TEST_DIR" "$UNIT_DIR"
 
 declare -a RESULTS=()
 CASES_PASSED=0
 CASES_FAILED=0
 CURRENT_GROUP=${CURRENT_GROUP:-boot}
+CURRENT_HEADER=${CURRENT_HEADER:-}
+IN_UNIT=0
+UNIT_SEQ=0    # units queued so far
+UNIT_NEXT=1   # the next unit to print
+LAST_HEADER=
 
 group() { CURRENT_GROUP=$1; }
 
-job() { "$@"; }
+unit_path() { printf '%s/%05d' "$UNIT_DIR" "$1"; }
 
 record() { # record PASS|FAIL NAME [REASON]
-    local verdict=$1 name=$2 reason=${3:-}
-    if [ "$verdict" = PASS ]; then
-        CASES_PASSED=$((CASES_PASSED + 1))
-        echo "PASS $name"
-    else
-        CASES_FAILED=$((CASES_FAILED + 1))
-        echo "FAIL $name: $reason"
+    local verdict=$1 name=$2 reason=${3:-} line
+    if [ "$verdict" = PASS ]; then line="PASS $name"; else line="FAIL $name: $reason"; fi
+    if [ "$IN_UNIT" = 1 ]; then
+        echo "$line"
+        echo "$CURRENT_GROUP|$verdict" >> "$UNIT_RES"
+        return
     fi
-    RESULTS+=("$CURRENT_GROUP|$verdict")
+    # Outside a unit (a case file's own check): a unit that is already done.
+    UNIT_SEQ=$((UNIT_SEQ + 1))
+    local u
+    u=$(unit_path $UNIT_SEQ)
+    echo "$CURRENT_HEADER" > "$u.header"
+    echo "$line" > "$u.out"
+    echo "$CURRENT_GROUP|$verdict" > "$u.res"
+    echo 0 > "$u.time"
+    : > "$u.done"
+    flush_units
+}
+
+# Print every finished unit whose turn it is, and count its results.
+flush_units() {
+    local u line
+    while [ "$UNIT_NEXT" -le "$UNIT_SEQ" ]; do
+        u=$(unit_path "$UNIT_NEXT")
+        [ -e "$u.done" ] || break
+        line=$(cat "$u.header")
+        if [ "$line" != "$LAST_HEADER" ]; then
+            echo "== $line"
+            LAST_HEADER=$line
+        fi
+        cat "$u.out"
+        while IFS= read -r line; do
+            RESULTS+=("$line")
+            if [ "${line#*|}" = PASS ]; then
+                CASES_PASSED=$((CASES_PASSED + 1))
+            else
+                CASES_FAILED=$((CASES_FAILED + 1))
+            fi
+        done < "$u.res"
+        UNIT_NEXT=$((UNIT_NEXT + 1))
+    done
+}
+
+units_running() { # units started and not yet done
+    local n=0 i
+    for ((i = UNIT_NEXT; i <= UNIT_SEQ; i++)); do
+        [ -e "$(unit_path $i).done" ] || n=$((n + 1))
+    done
+    echo $n
+}
+
+job() {
+    if [ "$IN_UNIT" = 1 ]; then
+        "$@"
+        return
+    fi
+    while [ "$(units_running)" -ge "$JOBS" ]; do
+        sleep 0.2
+        flush_units
+    done
+    UNIT_SEQ=$((UNIT_SEQ + 1))
+    local u
+    u=$(unit_path $UNIT_SEQ)
+    echo "$CURRENT_HEADER" > "$u.header"
+    : > "$u.res"
+    (
+        IN_UNIT=1
+        UNIT_RES=$u.res
+        t0=$(date +%s%N)
+        # However the unit ends (an unset variable under `set -u`, an exit
+        # in a case file), it is marked done, and one that recorded nothing
+        # is a failure rather than a silent gap.
+        # shellcheck disable=SC2064 # expanded now: the trap runs after $u's scope
+        trap "unit_finish $(printf '%q ' "$u" "$t0" "$*")" EXIT
+        "$@" > "$u.out" 2>&1
+    ) < /dev/null &
+    flush_units
+}
+
+unit_finish() { # unit_finish UNIT T0 WHAT: the EXIT trap of a unit
+    local u=$1 t1
+    t1=$(date +%s%N)
+    if [ ! -s "$u.res" ]; then
+        echo "FAIL $3: ended without recording a result" >> "$u.out"
+        echo "$CURRENT_GROUP|FAIL" >> "$u.res"
+    fi
+    echo $(((t1 - $2) / 1000000)) > "$u.time"
+    : > "$u.done"
+}
+
+# Stop every unit still running, with what it started (QEMU, Bochs).
+kill_units() {
+    local p
+    for p in $(jobs -p); do kill_tree "$p"; done
+}
+kill_tree() {
+    local c
+    for c in $(pgrep -P "$1"); do kill_tree "$c"; done
+    kill "$1" 2> /dev/null
+}
+
+# Wait for every queued unit and print what is left.
+wait_units() {
+    while [ "$UNIT_NEXT" -le "$UNIT_SEQ" ]; do
+        sleep 0.2
+        flush_units
+    done
+    wait
+}
+
+# The milliseconds all units took, one after another.
+units_serial_ms() {
+    cat "$UNIT_DIR"/*.time 2> /dev/null | awk '{ s += $1 } END { print s + 0 }'
 }
 
 iso() { # iso NAME CMDLINE [MODULES...]
@@ -97,7 +217,8 @@ judge_log() {
     record PASS "$name"
 }
 
-qemu_case() {
+qemu_case() { job run_qemu_case "$@"; }
+run_qemu_case() {
     local name=$1 isoname=$2 want=$3
     shift 3
     local timeout=60 boot=cd mem=256M input=""
@@ -143,7 +264,8 @@ qemu_case() {
     judge_log "$name" "$log"
 }
 
-bochs_case() {
+bochs_case() { job run_bochs_case "$@"; }
+run_bochs_case() {
     local name=$1 isoname=$2
     shift 2
     local timeout=300
@@ -167,7 +289,8 @@ bochs_case() {
     judge_log "$name" "$log"
 }
 
-shell_case() {
+shell_case() { job run_shell_case "$@"; }
+run_shell_case() {
     local name=$1
     shift
     local log="$TEST_DIR/$name.log"
@@ -176,4 +299,52 @@ shell_case() {
     else
         record FAIL "$name" "command failed: $* (log: $log)"
     fi
+}
+
+# The monitor sessions' variables: the first page of .text, mapped wherever
+# the link put it, and its frame.
+monitor_vars() {
+    local text
+    text=0x$(nm "$KERNEL" | awk '$3 == "__text_start" { print $1 }')
+    echo --var "text=$text" --var "textpa=$(printf '0x%x' $((text - 0xffffffff80000000)))"
+}
+
+monitor_record() { # monitor_record NAME LOG STATUS OUTPUT
+    if [ "$3" -eq 0 ]; then
+        record PASS "$1"
+    else
+        record FAIL "$1" "$(head -3 <<< "$4" | tr '\n' ';') (log: $2)"
+    fi
+}
+
+monitor_case() { job run_monitor_case "$@"; }
+run_monitor_case() { # [MONITOR_STATUS=N] monitor_case NAME ISO SCRIPT [QEMU-ARGS...]
+    local name=$1 isoname=$2 script=$3
+    shift 3
+    local log="$TEST_DIR/$name.log" hmp="$TEST_DIR/$name.hmp" why status
+    rm -f "$hmp"
+    # shellcheck disable=SC2046 # monitor_vars gives whole words
+    why=$(python3 tests/tools/monitor-drive.py --timeout 120 --log "$log" --hmp "$hmp" \
+        --status "${MONITOR_STATUS:-33}" $(monitor_vars) "$script" -- \
+        "$QEMU" -cdrom "$TEST_DIR/$isoname.iso" -m 256M -display none -no-reboot \
+        -device isa-debug-exit,iobase=0xf4,iosize=0x04 -serial stdio \
+        -monitor "unix:$hmp,server,nowait" "$@" 2>&1)
+    status=$?
+    rm -f "$hmp"
+    monitor_record "$name" "$log" "$status" "$why"
+}
+
+monitor_bochs_case() { job run_monitor_bochs_case "$@"; }
+run_monitor_bochs_case() { # monitor_bochs_case NAME ISO SCRIPT: COM1 as a TCP server
+    local name=$1 isoname=$2 script=$3
+    local log="$TEST_DIR/$name.log" port why status
+    # A port nobody holds now, so that parallel sessions never share one.
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    # shellcheck disable=SC2046
+    why=$(BOCHS_TIMEOUT=200 BOCHS_COM1="mode=socket-server, dev=localhost:$port" \
+        python3 tests/tools/monitor-drive.py --timeout 220 --status 0 --tcp "localhost:$port" \
+        --log "$log" $(monitor_vars) "$script" -- \
+        bash tests/tools/run-bochs.sh "$TEST_DIR/$isoname.iso" auto "$log.unused" 2>&1)
+    status=$?
+    monitor_record "$name" "$log" "$status" "$why"
 }

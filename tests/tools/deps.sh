@@ -1,50 +1,88 @@
 #!/usr/bin/env bash
-# deps.sh run|test|bench: check the tools a target needs. When something is
-# missing, install it with apt-get if we are root or have non-interactive
-# sudo; otherwise print the exact apt-get line and stop.
+# deps.sh TARGET          check what a make target needs; install what is missing
+# deps.sh --list TARGET   print the Debian packages TARGET needs, one a line
+# deps.sh --missing TARGET print those of them that are not installed
+#
+# The table below is the only list of packages in the project: every make
+# target, the test suite, CI and tests/tools/fresh-check.sh read it. When
+# something is missing, deps.sh installs it with apt-get if we are root or
+# have non-interactive sudo; otherwise it prints the exact apt-get line and
+# stops. TARGET is a make target (all iso run debug run-bochs bochs-debug
+# host-test fuzz bench test) or `all-packages` (the whole table).
 set -euo pipefail
-what=${1:-run}
 
-declare -A pkg_of=(
-    [nasm]=nasm [gcc]=gcc [ld]=binutils [make]=make [grub-mkrescue]=grub-common
-    [xorriso]=xorriso [mformat]=mtools [qemu-system-x86_64]=qemu-system-x86
-    [bochs]=bochs [script]=bsdutils [python3]=python3 [clang]=clang [valgrind]=valgrind
+# package                  found by (a command, or a file glob)           needed for
+DEPS=(
+    "make                    make                                           build"
+    "gcc                     gcc                                            build"
+    "binutils                ld                                             build"
+    "nasm                    nasm                                           build"
+    "grub-common             grub-mkrescue                                  iso"
+    # grub-mkrescue without the BIOS platform files silently makes an ISO
+    # that does not boot on a PC ("Could not read from CDROM (code 0009)").
+    "grub-pc-bin             /usr/lib/grub/i386-pc/cdboot.img               iso"
+    "xorriso                 xorriso                                        iso"
+    "mtools                  mformat                                        iso"
+    "qemu-system-x86         qemu-system-x86_64                             qemu"
+    "gdb                     gdb                                            gdb"
+    "bochs                   bochs                                          bochs"
+    "bochs-term              /usr/lib/*/bochs/plugins/libbx_term_gui.so     bochs"
+    "bochsbios               /usr/share/bochs/BIOS-bochs-latest             bochs"
+    "vgabios                 /usr/share/bochs/VGABIOS-lgpl-latest           bochs"
+    # script(1) gives Bochs's term display a terminal in headless runs.
+    "bsdutils                script                                         bochs"
+    "python3                 python3                                        bochs tools"
+    "clang                   clang                                          fuzz"
+    "libclang-rt-14-dev      /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a fuzz"
+    "valgrind                valgrind                                       bench"
+    "libmimalloc-dev         /usr/include/mimalloc.h                        bench"
+    "libjemalloc-dev         /usr/include/jemalloc/jemalloc.h               bench"
+    "libgoogle-perftools-dev /usr/include/gperftools/tcmalloc.h             bench"
 )
-# Files a package provides that no command on the PATH reveals.
-declare -A pkg_of_file=(
-    # grub-mkrescue without the BIOS platform files silently makes an ISO that
-    # does not boot on a PC ("Could not read from CDROM (code 0009)").
-    [/usr/lib/grub/i386-pc/cdboot.img]=grub-pc-bin
-)
-tools=(nasm gcc ld grub-mkrescue xorriso mformat qemu-system-x86_64)
-case $what in
-test)
-    tools+=(bochs clang python3 script)
-    # Bochs needs its BIOS images; clang needs libFuzzer's runtime.
-    pkg_of_file+=([/usr/share/bochs/BIOS-bochs-latest]=bochsbios
-        [/usr/share/bochs/VGABIOS-lgpl-latest]=vgabios
-        ["/usr/lib/*/bochs/plugins/libbx_term_gui.so"]=bochs-term
-        ["/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a"]=libclang-rt-14-dev)
-    ;;
-bench)
-    tools+=(clang valgrind python3)
-    pkg_of_file+=([/usr/include/mimalloc.h]=libmimalloc-dev
-        [/usr/include/jemalloc/jemalloc.h]=libjemalloc-dev
-        [/usr/include/gperftools/tcmalloc.h]=libgoogle-perftools-dev)
-    ;;
+
+# What each make target runs, as the "needed for" words above.
+needs_of() {
+    case $1 in
+    all) echo build ;;
+    iso) echo build iso ;;
+    run) echo build iso qemu ;;
+    debug) echo build iso qemu gdb ;;
+    run-bochs | bochs-debug) echo build iso bochs ;;
+    host-test) echo build ;;
+    fuzz) echo fuzz ;;
+    # The benchmark also boots the kernel's own bench in QEMU.
+    bench) echo build iso qemu bench tools ;;
+    # The suite runs all of the above.
+    test | all-packages) echo build iso qemu gdb bochs tools fuzz bench ;;
+    *) echo "deps.sh: unknown target '$1'" >&2; return 2 ;;
+    esac
+}
+
+list=
+case ${1:-} in --list | --missing) list=$1; shift ;; esac
+target=${1:-run}
+needs=" $(needs_of "$target") "
+
+missing=() wanted=()
+for row in "${DEPS[@]}"; do
+    read -r pkg probe tags <<< "$row"
+    needed=0
+    for t in $tags; do [[ $needs == *" $t "* ]] && needed=1; done
+    [ $needed = 1 ] || continue
+    wanted+=("$pkg")
+    if [[ $probe == /* ]]; then
+        # Unquoted on purpose: some paths are globs over versions and triplets.
+        compgen -G "$probe" > /dev/null || missing+=("$pkg")
+    else
+        command -v "$probe" > /dev/null 2>&1 || missing+=("$pkg")
+    fi
+done
+
+case $list in
+--list) printf '%s\n' "${wanted[@]}"; exit 0 ;;
+--missing) [ ${#missing[@]} -eq 0 ] || printf '%s\n' "${missing[@]}"; exit 0 ;;
 esac
-
-missing=()
-for t in "${tools[@]}"; do
-    command -v "$t" > /dev/null 2>&1 || missing+=("${pkg_of[$t]}")
-done
-for f in "${!pkg_of_file[@]}"; do
-    # Unquoted on purpose: some paths are globs over versions and triplets.
-    compgen -G "$f" > /dev/null || missing+=("${pkg_of_file[$f]}")
-done
-
 [ ${#missing[@]} -eq 0 ] && exit 0
-mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
 line="apt-get install -y ${missing[*]}"
 if [ "$(id -u)" -eq 0 ]; then
     echo "deps: installing ${missing[*]}"
@@ -55,7 +93,7 @@ elif sudo -n true 2> /dev/null; then
     sudo -n env DEBIAN_FRONTEND=noninteractive apt-get update -qq
     sudo -n env DEBIAN_FRONTEND=noninteractive $line
 else
-    echo "deps: missing tools. Install them with:" >&2
+    echo "deps: missing packages for 'make $target'. Install them with:" >&2
     echo "    sudo apt-get update && sudo $line" >&2
     exit 1
 fi

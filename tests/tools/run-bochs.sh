@@ -31,7 +31,7 @@ ata0-master: type=cdrom, path=$iso, status=inserted
 boot: cdrom
 com1: enabled=1, ${BOCHS_COM1:-mode=file, dev=$log}
 display_library: term
-log: $dir/bochs.$mode.log
+log: $dir/bochs.$mode.$$.log
 panic: action=fatal
 error: action=report
 info: action=ignore
@@ -40,6 +40,10 @@ port_e9_hack: enabled=1
 magic_break: enabled=$magic
 debug_symbols: file=build/pagoda.sym
 clock: sync=none
+# No sound device: the default ALSA driver fills the terminal with errors on
+# a machine without a sound card. Beeps go to the display, which drops them.
+sound: waveoutdrv=dummy, waveindrv=dummy, midioutdrv=dummy
+speaker: enabled=1, mode=gui
 RC
 
 export TERM=${TERM:-xterm}
@@ -70,9 +74,10 @@ run)
 auto)
     echo c > "$cmds"
     # Bochs ignores SIGTERM; SIGINT stops it. It wants a terminal for the
-    # term display, so give it a throwaway one through script(1).
+    # term display, so give it a throwaway one through script(1). What Bochs
+    # draws and prints there is kept in SERIAL-LOG.screen.
     timeout -s INT -k 10 "${BOCHS_TIMEOUT:-300}" \
-        script -qfec "bochs -q -unlock -f '$rc' -rc '$cmds'" /dev/null < /dev/null > /dev/null 2>&1 || true
+        script -qfec "bochs -q -unlock -f '$rc' -rc '$cmds'" /dev/null < /dev/null > "$log.screen" 2>&1 || true
     ;;
 *)
     echo "run-bochs.sh: unknown mode $mode" >&2

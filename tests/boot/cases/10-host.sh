@@ -1,5 +1,10 @@
 # Host unit tests of the portable cores (ASan + UBSan): each test counts.
-if make -s host-test-build > "$TEST_DIR/host-build.log" 2>&1; then
+host_tests() {
+    if ! make -s host-test-build > "$TEST_DIR/host-build.log" 2>&1; then
+        record FAIL "host:build" "host tests did not build (see $TEST_DIR/host-build.log)"
+        return
+    fi
+    local t out line n
     for t in build/host/test_*; do
         [ -x "$t" ] || continue
         out=$("$t" 2>&1)
@@ -13,6 +18,5 @@ if make -s host-test-build > "$TEST_DIR/host-build.log" 2>&1; then
             record FAIL "host:$(basename "$t")" "did not finish: $(tail -3 <<< "$out" | tr '\n' ' ')"
         fi
     done
-else
-    record FAIL "host:build" "host tests did not build (see $TEST_DIR/host-build.log)"
-fi
+}
+job host_tests

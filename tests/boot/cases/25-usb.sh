@@ -1,7 +1,6 @@
 # `make usb` must refuse a regular file, a non-removable disk and a mounted
 # stick. The disk checks read sysfs; a fake sysfs tree plays each device.
 fake=$TEST_DIR/fake-sysfs
-rm -rf "$fake" && mkdir -p "$fake/block"
 touch "$TEST_DIR/not-a-device.img"
 iso_for_usb=build/pagoda.iso
 [ -f "$iso_for_usb" ] || make -s iso > /dev/null
@@ -17,14 +16,17 @@ shell_case usb-refuses-missing-dev refuses 'name the stick' ""
 # fixed disk: the fake sysfs says removable=0.
 rootdev=$(lsblk -ndo PKNAME "$(findmnt -no SOURCE /)" 2>/dev/null || true)
 [ -n "$rootdev" ] || rootdev=$(basename "$(findmnt -no SOURCE /)")
+fake_disk() { # fake_disk DIR REMOVABLE: a sysfs tree in which the root disk is DIR
+    rm -rf "$1" && mkdir -p "$1/block/$rootdev"
+    echo "$2" > "$1/block/$rootdev/removable"
+    echo 2048 > "$1/block/$rootdev/size"
+}
 if [ -b "/dev/$rootdev" ]; then
-    mkdir -p "$fake/block/$rootdev"
-    echo 0 > "$fake/block/$rootdev/removable"
-    echo 2048 > "$fake/block/$rootdev/size"
-    shell_case usb-refuses-fixed-disk refuses 'not a removable device' "/dev/$rootdev" "$fake"
+    fake_disk "$fake-fixed" 0
+    shell_case usb-refuses-fixed-disk refuses 'not a removable device' "/dev/$rootdev" "$fake-fixed"
     # The same disk played as removable, but it is mounted (it holds /).
-    echo 1 > "$fake/block/$rootdev/removable"
-    shell_case usb-refuses-mounted refuses 'mounted' "/dev/$rootdev" "$fake"
+    fake_disk "$fake-mounted" 1
+    shell_case usb-refuses-mounted refuses 'mounted' "/dev/$rootdev" "$fake-mounted"
 else
     record FAIL usb-refuses-fixed-disk "no block device found for / on this machine"
 fi

@@ -1,4 +1,4 @@
-# The boot-info adapter (issue 3): the normalised memory map in the boot log,
+# The boot-info adapter: the normalised memory map in the boot log,
 # two modules whose crc32 lines must match the files' CRC-32 computed here,
 # and the mb2_ in-kernel tests, under QEMU (pc, q35, RAM above 4 GiB) and Bochs.
 # No "mb2:" problem line may appear: GRUB's info is well formed.

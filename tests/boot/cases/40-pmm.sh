@@ -29,24 +29,30 @@ pmm_usable_check() { # NAME MIB: the pmm line against the memmap total and -m
     record PASS "$name-usable"
 }
 
-for pmm_mem in 32:32M 128:128M 1024:1G 3583:3583M 8192:8G; do
-    mib=${pmm_mem%%:*} size=${pmm_mem#*:}
-    qemu_case "pmm-$size" pmm 33 --mem "$size" --timeout 90 "${PMM_EXPECT[@]}"
-    pmm_usable_check "pmm-$size" "$mib"
-done
-
+pmm_boot() { # pmm_boot SIZE MIB
+    qemu_case "pmm-$1" pmm 33 --mem "$1" --timeout 90 "${PMM_EXPECT[@]}"
+    pmm_usable_check "pmm-$1" "$2"
+}
 # 256 GiB: QEMU cannot allocate that on this host, so it runs on a sparse
 # file (only the pages the guest touches take disk space), deleted after.
-PMM_RAM="$TEST_DIR/ram256.img"
-rm -f "$PMM_RAM"
-truncate -s 256G "$PMM_RAM"
-qemu_case pmm-256G pmm 33 --mem 256G --timeout 180 "${PMM_EXPECT[@]}" -- \
-    -object "memory-backend-file,id=m,size=256G,mem-path=$PMM_RAM,share=on" \
-    -machine memory-backend=m
-rm -f "$PMM_RAM"
-pmm_usable_check pmm-256G $((256 * 1024))
-
-bochs_case pmm-bochs pmm --timeout 300 --expect '^[0-9]+ passed, 0 failed' \
-    --expect 'pmm: usable=[0-9]+ KiB free=[0-9]+ KiB bitmap=[0-9]+ bytes at 0x[0-9a-f]+' \
-    --expect 'PASS pmm_every_frame_once' --reject 'FAIL|panic|PANIC'
-pmm_usable_check pmm-bochs 128
+pmm_boot_256g() {
+    local ram="$TEST_DIR/pmm-256G.ram"
+    rm -f "$ram"
+    truncate -s 256G "$ram"
+    qemu_case pmm-256G pmm 33 --mem 256G --timeout 180 "${PMM_EXPECT[@]}" -- \
+        -object "memory-backend-file,id=m,size=256G,mem-path=$ram,share=on" \
+        -machine memory-backend=m
+    rm -f "$ram"
+    pmm_usable_check pmm-256G $((256 * 1024))
+}
+pmm_bochs() {
+    bochs_case pmm-bochs pmm --timeout 300 --expect '^[0-9]+ passed, 0 failed' \
+        --expect 'pmm: usable=[0-9]+ KiB free=[0-9]+ KiB bitmap=[0-9]+ bytes at 0x[0-9a-f]+' \
+        --expect 'PASS pmm_every_frame_once' --reject 'FAIL|panic|PANIC'
+    pmm_usable_check pmm-bochs 128
+}
+job pmm_boot_256g
+job pmm_bochs
+for pmm_mem in 32:32M 128:128M 1024:1G 3583:3583M 8192:8G; do
+    job pmm_boot "${pmm_mem#*:}" "${pmm_mem%%:*}"
+done

@@ -1,4 +1,4 @@
-# The VMM (issue 5): its in-kernel tests with and without NX and under
+# The VMM: its in-kernel tests with and without NX and under
 # Bochs, the CraftyOS 0xDEADBEEF demonstration, and the five fault=
 # demonstrations, each with the message that names what happened.
 iso vmm "test=vmm_"

@@ -1,4 +1,4 @@
-# The kernel heap (issue 6): the heap_ and slab_ self-tests in QEMU (also at
+# The kernel heap: the heap_ and slab_ self-tests in QEMU (also at
 # 32 MiB, where exhaustion comes sooner) and in Bochs; the boot log's heap
 # line and the CraftyOS demonstration, a string grown by krealloc.
 HEAP_EXPECT=(--expect '^heap: at 0xffff808000000000, bump arena used [0-9]+ of [0-9]+ bytes'

@@ -2,46 +2,6 @@
 # each `pagoda> ` prompt, types a line (on COM1, or on the PS/2 keyboard
 # through QEMU's monitor socket), checks the answer, and wants the session to
 # end with `halt` leaving the emulator (QEMU status 33).
-
-# The first page of .text, mapped wherever the link put it, and its frame.
-monitor_text=0x$(nm "$KERNEL" | awk '$3 == "__text_start" { print $1 }')
-monitor_textpa=$(printf '0x%x' $((monitor_text - 0xffffffff80000000)))
-
-monitor_record() { # monitor_record NAME LOG STATUS OUTPUT
-    if [ "$3" -eq 0 ]; then
-        record PASS "$1"
-    else
-        record FAIL "$1" "$(head -3 <<< "$4" | tr '\n' ';') (log: $2)"
-    fi
-}
-
-monitor_case() { # [MONITOR_STATUS=N] monitor_case NAME ISO SCRIPT [QEMU-ARGS...]
-    local name=$1 isoname=$2 script=$3
-    shift 3
-    local log="$TEST_DIR/$name.log" hmp="$TEST_DIR/$name.hmp" why status
-    rm -f "$hmp"
-    why=$(python3 tests/tools/monitor-drive.py --timeout 120 --log "$log" --hmp "$hmp" \
-        --status "${MONITOR_STATUS:-33}" \
-        --var "text=$monitor_text" --var "textpa=$monitor_textpa" "$script" -- \
-        "$QEMU" -cdrom "$TEST_DIR/$isoname.iso" -m 256M -display none -no-reboot \
-        -device isa-debug-exit,iobase=0xf4,iosize=0x04 -serial stdio \
-        -monitor "unix:$hmp,server,nowait" "$@" 2>&1)
-    status=$?
-    rm -f "$hmp"
-    monitor_record "$name" "$log" "$status" "$why"
-}
-
-monitor_bochs_case() { # monitor_bochs_case NAME ISO SCRIPT: COM1 as a TCP server
-    local name=$1 isoname=$2 script=$3
-    local log="$TEST_DIR/$name.log" port=$((20000 + $$ % 20000)) why status
-    why=$(BOCHS_TIMEOUT=200 BOCHS_COM1="mode=socket-server, dev=localhost:$port" \
-        python3 tests/tools/monitor-drive.py --timeout 220 --status 0 --tcp "localhost:$port" \
-        --log "$log" --var "text=$monitor_text" --var "textpa=$monitor_textpa" "$script" -- \
-        bash tests/tools/run-bochs.sh "$TEST_DIR/$isoname.iso" auto "$log.unused" 2>&1)
-    status=$?
-    monitor_record "$name" "$log" "$status" "$why"
-}
-
 iso monitor ""
 monitor_case monitor-serial monitor tests/boot/monitor/session.txt
 monitor_case monitor-keyboard-vga monitor tests/boot/monitor/keyboard.txt

@@ -16,6 +16,8 @@ qemu_case user-ktests-smep-smap user-tests 33 --timeout 120 --expect 'ring 3 wit
 bochs_case user-ktests-bochs user-tests --timeout 400 --expect '^PASS user_preemption' \
     --expect '^[0-9]+ passed, 0 failed' --reject '^FAIL' --reject 'skipped: no user program'
 
+# Like lib.sh's monitor_case and monitor_bochs_case, with room for a long
+# session (every program, and the user_ tests once more) on a loaded machine.
 user_session() { # user_session NAME ISO SCRIPT: the monitor over COM1 in QEMU
     local name=$1 isoname=$2 script=$3 log="$TEST_DIR/$1.log" why status
     why=$(python3 tests/tools/monitor-drive.py --timeout 240 --log "$log" --status 33 "$script" -- \
@@ -28,7 +30,8 @@ user_session() { # user_session NAME ISO SCRIPT: the monitor over COM1 in QEMU
 
 user_session_bochs() { # the same in Bochs, COM1 as a TCP server
     local name=$1 isoname=$2 script=$3 log="$TEST_DIR/$1.log" why status
-    local port=$((20000 + $(cksum <<< "$name" | cut -d' ' -f1) % 20000))
+    local port # one nobody holds now, so that parallel sessions never share one
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     why=$(BOCHS_TIMEOUT=300 BOCHS_COM1="mode=socket-server, dev=localhost:$port" \
         python3 tests/tools/monitor-drive.py --timeout 320 --status 0 --tcp "localhost:$port" \
         --log "$log" "$script" -- \
@@ -39,5 +42,5 @@ user_session_bochs() { # the same in Bochs, COM1 as a TCP server
 }
 
 iso user-monitor "" "${user_modules[@]}"
-user_session user-monitor user-monitor tests/boot/monitor/user.txt
-user_session_bochs user-monitor-bochs user-monitor tests/boot/monitor/user-bochs.txt
+job user_session user-monitor user-monitor tests/boot/monitor/user.txt
+job user_session_bochs user-monitor-bochs user-monitor tests/boot/monitor/user-bochs.txt

@@ -1,6 +1,6 @@
 # The benchmark's plumbing, not its figures: a very short BENCH_QUICK run of
 # every bench executable must write a JSON object in which each headline key
-# of issue 7 is a number. (Figures are judged by `make bench`, not here.)
+# of the benchmark is a number. (Figures are judged by `make bench`, not here.)
 bench_json_check() {
     make -s bench-build || return 1
     BENCH_QUICK=1 BENCH_JSON="$TEST_DIR/bench-quick.json" BENCH_RAW="$TEST_DIR/bench-raw" \
