@@ -41,6 +41,7 @@ static void wait_and_report(int pid, const char *name)
 
 void mon_cmd_run(int argc, char **argv)
 {
+    proc_recover_kernel_thread();
     uint64_t before = proc_free_frames();
     struct proc *p = proc_spawn(argv[1], argc - 1, argv + 1);
     if (!p)
@@ -55,6 +56,7 @@ void mon_cmd_run(int argc, char **argv)
 
 void mon_cmd_cont(int argc, char **argv)
 {
+    proc_recover_kernel_thread();
     uint64_t pid;
     if (!mon_num(argv[1], "pid", &pid))
         return;
@@ -70,6 +72,7 @@ void mon_cmd_cont(int argc, char **argv)
 
 void mon_cmd_kill(int argc, char **argv)
 {
+    proc_recover_kernel_thread();
     uint64_t pid;
     if (!mon_num(argv[1], "pid", &pid))
         return;
@@ -85,6 +88,7 @@ void mon_cmd_kill(int argc, char **argv)
 
 void mon_cmd_ps(int argc, char **argv)
 {
+    proc_recover_kernel_thread();
     printk("%5s %5s %-9s %7s %7s %s\n", "PID", "PPID", "STATE", "TICKS", "FRAMES", "NAME");
     for (int i = 0; i < PROC_MAX; i++) {
         struct proc *p = &proc_table[i];

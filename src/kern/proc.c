@@ -212,6 +212,28 @@ out:
     return p;
 }
 
+void proc_recover_kernel_thread(void)
+{
+    bool irq = arch_irq_save();
+    struct cpu *c = cpu_this();
+    struct proc *p = c->proc, *k = &proc_table[0];
+    if (p != k) {
+        /* The monitor's recovery point came back from a fault or panic in
+         * p's system call: p's kernel stack is abandoned mid-call. */
+        printk("proc: pid %d (%s) was cut short in the kernel; it is killed\n", p->pid, p->name);
+        arch_mmu_activate(NULL);
+        if (p->has_as)
+            vm_as_destroy(&p->as);
+        p->has_as = false;
+        p->exit_status = EXIT_KILLED;
+        kstrlcpy(p->report, "cut short in the kernel", sizeof(p->report));
+        p->state = p->parent ? P_ZOMBIE : P_FREE;
+        c->proc = k;
+    }
+    k->state = P_RUNNING;
+    arch_irq_restore(irq);
+}
+
 /* ---- fork, exit, wait --------------------------------------------------- */
 
 int proc_fork(struct proc *p)

@@ -102,6 +102,11 @@ __attribute__((noreturn)) void proc_die(struct proc *p, const char *report);
 int proc_fork(struct proc *p);
 /* wait() for any child of the caller: pid, or -ECHILD. */
 int proc_wait_child(struct proc *p, int *status);
+/* Called by the monitor before its process commands: if a fault or panic
+ * in a system call sent the monitor back to its recovery point, the kernel
+ * thread is running again while the CPU still names that process; kill the
+ * process and make the kernel thread current again. */
+void proc_recover_kernel_thread(void);
 /* The boot module of program `name`, or NULL (for tests). */
 const void *proc_module_lookup(const char *name);
 /* The process with this pid, or NULL. */

@@ -7,6 +7,16 @@ user_modules=(build/user/hello build/user/demand build/user/cow build/user/crash
     build/user/crash-kernel build/user/crash-text build/user/crash-stack build/user/crash-exec
     build/user/hog build/user/spin build/user/sysfuzz)
 
+# lib.sh's iso reuses an image newer than the kernel; ours must also be newer
+# than every program on it.
+for user_iso in user-tests user-monitor; do
+    for m in "${user_modules[@]}"; do
+        if [ -f "$TEST_DIR/$user_iso.iso" ] && [ "$m" -nt "$TEST_DIR/$user_iso.iso" ]; then
+            rm -f "$TEST_DIR/$user_iso.iso"
+        fi
+    done
+done
+
 iso user-tests "test=user_" "${user_modules[@]}"
 qemu_case user-ktests user-tests 33 --timeout 120 --expect '^PASS user_preemption' \
     --expect '^PASS user_crashes_kill_only_the_process' --expect '^hello from user space' \
