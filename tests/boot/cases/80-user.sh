@@ -7,6 +7,23 @@ user_modules=(build/user/hello build/user/demand build/user/cow build/user/crash
     build/user/crash-kernel build/user/crash-text build/user/crash-stack build/user/crash-exec
     build/user/hog build/user/spin build/user/sysfuzz)
 
+# Three broken programs for the loader to refuse from real modules: a
+# truncated ELF, a file that is not an ELF, and a segment made W+X.
+user_bad=("$TEST_DIR/bad-trunc" "$TEST_DIR/bad-magic" "$TEST_DIR/bad-wx")
+python3 - build/user/hello "$TEST_DIR" <<'PY'
+import os, struct, sys
+good = open(sys.argv[1], 'rb').read()
+wx = bytearray(good)
+phoff = struct.unpack_from('<Q', wx, 32)[0]
+struct.pack_into('<I', wx, phoff + 4, 7)  # the first segment: r w x
+for name, data in (('bad-trunc', good[:100]), ('bad-wx', bytes(wx)),
+                   ('bad-magic', b'This is a text file, not a program. ' * 4)):
+    path = os.path.join(sys.argv[2], name)
+    if not os.path.exists(path) or open(path, 'rb').read() != data:
+        open(path, 'wb').write(data)  # (rewritten only when changed: the ISO stays cached)
+PY
+user_modules+=("${user_bad[@]}")
+
 # lib.sh's iso reuses an image newer than the kernel; ours must also be newer
 # than every program on it.
 for user_iso in user-tests user-monitor; do
