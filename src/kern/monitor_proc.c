@@ -14,8 +14,8 @@
 #include "monitor.h"
 #include "proc.h"
 
-static void report_end(struct proc *p_name_src, const char *name, int pid, int rc, int status,
-                       const char *report)
+/* How a wait ended (proc_wait_for's result), in one line. */
+static void report_end(const char *name, int pid, int rc, int status, const char *report)
 {
     if (rc == 0 && status == EXIT_KILLED)
         printk("run: %s (pid %d) was killed (%s)\n", name, pid, report);
@@ -36,7 +36,7 @@ static void wait_and_report(int pid, const char *name)
     char nm[PROC_NAME_MAX];
     kstrlcpy(nm, name, sizeof(nm));
     int rc = proc_wait_for(pid, &status, report, sizeof(report));
-    report_end(NULL, nm, pid, rc, status, report);
+    report_end(nm, pid, rc, status, report);
 }
 
 void mon_cmd_run(int argc, char **argv)
