@@ -63,10 +63,20 @@ static bool user_mode(const struct trap_frame *f)
     return (f->cs & 3) == 3;
 }
 
+/* User code may set RFLAGS.AC, and a trap does not clear it: without this,
+ * SMAP would be off for the whole system call. (The iretq restores the
+ * user's flags.) */
+static inline void smap_close(void)
+{
+    if (smap_on)
+        __asm__ volatile("clac" ::: "memory");
+}
+
 static bool on_exception(struct trap_frame *f)
 {
     if (!user_mode(f))
         return prev[f->vector] ? prev[f->vector](f) : false;
+    smap_close();
     if (f->vector == 14 && !(f->error & 8)) { /* (a reserved bit is our bug: no retry) */
         unsigned acc = (f->error & 2 ? VM_ACC_WRITE : 0) | (f->error & 16 ? VM_ACC_EXEC : 0);
         proc_user_page_fault(read_cr2(), acc, f->rip); /* returns only if resolved */
@@ -85,6 +95,7 @@ static bool on_timer(struct trap_frame *f)
 
 void x86_syscall(struct trap_frame *f)
 {
+    smap_close();
     f->rax = (uint64_t)syscall_dispatch(f->rax, f->rdi, f->rsi, f->rdx, f->r10, f->r8);
 }
 
@@ -131,6 +142,11 @@ void arch_user_timer_start(void)
     prev[IRQ_BASE] = trap_get_handler(IRQ_BASE);
     trap_set_handler(IRQ_BASE, on_timer);
     arch_irq_restore(irq);
+}
+
+bool arch_user_smap_on(void)
+{
+    return smap_on;
 }
 
 const char *arch_user_features(void)

@@ -16,6 +16,8 @@ void arch_user_init(void);
 void arch_user_timer_start(void);
 /* "SMEP SMAP", "SMEP", ... for the boot log: what arch_user_init enabled. */
 const char *arch_user_features(void);
+/* Is SMAP on (kernel access to user pages only inside arch_copy_user)? */
+bool arch_user_smap_on(void);
 
 /* Build a kernel stack (top: its end, 16-aligned) whose first switch-in
  * enters user mode at entry with stack pointer sp and a0, a1 in the first

@@ -5,6 +5,7 @@
  * Every test checks that the PMM's free count comes back exactly.
  */
 #include <arch/arch.h>
+#include <arch/monitor.h>
 #include <arch/mmu.h>
 #include <arch/user.h>
 #include <pagoda/errno.h>
@@ -252,6 +253,33 @@ KTEST(user_copy_checks)
         KT_ASSERT_EQ(r[i], -EFAULT);
     KT_ASSERT_EQ(r[7], 0);
     KT_ASSERT(strcmp(b, "abc") == 0);
+    KT_ASSERT_EQ(proc_free_frames(), free0);
+}
+
+KTEST(user_smap_guards_user_memory)
+{
+    /* With SMAP, the kernel reaches user pages only through arch_copy_user:
+     * a plain access (the safe copy, so that it is caught) faults. */
+    uint64_t free0 = proc_free_frames();
+    struct proc p;
+    KT_ASSERT(fake_proc(&p));
+    bool smap = arch_user_smap_on();
+    bool irq = arch_irq_save();
+    arch_mmu_activate(p.as.mmu);
+    char b[8] = "";
+    vaddr_t top = USER_STACK_TOP - 64;
+    int in = copy_to_user(&p, top, "smap", 5);
+    int plain = arch_safe_copy(b, (const void *)top, 5);
+    arch_mmu_activate(NULL);
+    arch_irq_restore(irq);
+    vm_as_destroy(&p.as);
+    KT_ASSERT_EQ(in, 0);
+    if (smap)
+        KT_ASSERT_EQ(plain, -E_RANGE);
+    else
+        KT_ASSERT(plain == 0 && strcmp(b, "smap") == 0);
+    printk("  (SMAP %s: a plain kernel read of user memory %s)\n", smap ? "on" : "absent",
+           plain ? "faulted" : "worked");
     KT_ASSERT_EQ(proc_free_frames(), free0);
 }
 

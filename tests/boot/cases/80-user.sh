@@ -39,6 +39,7 @@ qemu_case user-ktests user-tests 33 --timeout 120 --expect '^PASS user_preemptio
     --expect '^PASS user_crashes_kill_only_the_process' --expect '^hello from user space' \
     --expect '^[0-9]+ passed, 0 failed' --reject '^FAIL' --reject 'skipped: no user program'
 qemu_case user-ktests-smep-smap user-tests 33 --timeout 120 --expect 'ring 3 with SMEP SMAP' \
+    --expect 'SMAP on: a plain kernel read of user memory faulted' \
     --expect '^[0-9]+ passed, 0 failed' --reject '^FAIL' -- -cpu max
 bochs_case user-ktests-bochs user-tests --timeout 400 --expect '^PASS user_preemption' \
     --expect '^[0-9]+ passed, 0 failed' --reject '^FAIL' --reject 'skipped: no user program'
