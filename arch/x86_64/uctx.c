@@ -88,8 +88,10 @@ static bool on_exception(struct trap_frame *f)
 static bool on_timer(struct trap_frame *f)
 {
     bool ok = prev[IRQ_BASE] ? prev[IRQ_BASE](f) : (pic_eoi(IRQ_PIT), true);
-    if (user_mode(f))
+    if (user_mode(f)) {
+        smap_close(); /* (the next thread must not inherit the user's AC) */
         sched_tick(); /* the EOI went out already */
+    }
     return ok;
 }
 
