@@ -81,9 +81,8 @@ void mon_cmd_kill(int argc, char **argv)
         printk("kill: no process %llu to kill\n", (unsigned long long)pid);
         return;
     }
-    printk("kill: pid %d will die at its next switch\n", p->pid);
     if (p->parent == &proc_table[0])
-        wait_and_report(p->pid, p->name);
+        wait_and_report((int)pid, p->name);
 }
 
 void mon_cmd_ps(int argc, char **argv)

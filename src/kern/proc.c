@@ -267,9 +267,11 @@ static void wake(struct proc *parent, struct proc *child, bool stop)
         parent->state = P_RUNNABLE;
 }
 
-void proc_exit(struct proc *p, int status)
+/* End p: free its memory, orphan its children, and leave a zombie for its
+ * parent (or nothing). A running p becomes P_DEAD instead of free, for the
+ * scheduler to reclaim once it is off p's kernel stack. */
+static void release(struct proc *p, int status, bool running)
 {
-    arch_irq_save();
     if (p->has_as) {
         arch_mmu_activate(NULL);
         vm_as_destroy(&p->as);
@@ -288,8 +290,14 @@ void proc_exit(struct proc *p, int status)
         p->state = P_ZOMBIE;
         wake(p->parent, p, false);
     } else {
-        p->state = P_DEAD;
+        p->state = running ? P_DEAD : P_FREE;
     }
+}
+
+void proc_exit(struct proc *p, int status)
+{
+    arch_irq_save();
+    release(p, status, true);
     schedule();
     panic("proc_exit: pid %d ran again after its exit", p->pid);
 }
@@ -389,9 +397,21 @@ int proc_kill(int pid)
     struct proc *p = proc_find(pid);
     int rc = -1;
     if (p && p->has_as && p->state != P_ZOMBIE) {
-        p->kill_pending = true;
-        if (p->state == P_STOPPED || p->state == P_WAITING)
-            p->state = P_RUNNABLE;
+        if (!p->report[0])
+            kstrlcpy(p->report, "by the monitor's kill", sizeof(p->report));
+        if (p == proc_current()) {
+            p->kill_pending = true; /* (it dies at its next switch) */
+        } else {
+            /* Switched out, it holds nothing but its space and its slot: it
+             * stopped in schedule() (a wait, stop, yield or a preempting
+             * tick) or never ran. End it here and now. */
+            char report[200];
+            ksnprintf(report, sizeof(report), "killed: pid %d (%s): %s", p->pid, p->name,
+                      p->report);
+            kstrlcpy(p->report, report, sizeof(p->report));
+            printk("*** %s\n", report);
+            release(p, EXIT_KILLED, false);
+        }
         rc = 0;
     }
     arch_irq_restore(irq);
