@@ -11,7 +11,8 @@
 ;   3. Build the first page tables with 2 MiB pages:
 ;        PML4[0]   -> identity map of physical 0..4 GiB (GRUB puts the boot
 ;                     info, the modules and the ELF symbols below 4 GiB);
-;        PML4[510] -> the PML4 itself (the recursive slot the VMM uses);
+;        PML4[510] -> the PML4 itself (the recursive slot the VMM uses),
+;        no-execute when the CPU has NX: the window holds only tables;
 ;        PML4[511] -> PDPT[510] -> physical 0..1 GiB at 0xffffffff80000000,
 ;                     the -mcmodel=kernel window the kernel is linked in.
 ;   4. CR4.PAE, CR3, EFER.LME (and EFER.NXE only when CPUID has NX), then
@@ -125,6 +126,13 @@ build_page_tables:
 
     mov dword [boot_pml4 + 0 * 8], boot_pdpt_low + (PTE_P | PTE_W)
     mov dword [boot_pml4 + 510 * 8], boot_pml4 + (PTE_P | PTE_W)
+    ; The recursive window shows every table at a fixed address: it must
+    ; never be executable. Bit 63 (NX) only where NX exists: elsewhere it is
+    ; a reserved bit, and the first walk through it would fault.
+    test dword [boot_cpu_ext_edx], CPUID_EXT_NX
+    jz .window_nx_done
+    mov dword [boot_pml4 + 510 * 8 + 4], 0x80000000
+.window_nx_done:
     mov dword [boot_pml4 + 511 * 8], boot_pdpt_high + (PTE_P | PTE_W)
 
     ; PDPT_low[0..3] -> the four page directories (4 GiB identity).

@@ -91,6 +91,25 @@ const char *kstack_guard_hit(vaddr_t va)
     return NULL;
 }
 
+/* How far above its guard page RSP may be when a push of an exception
+ * frame (at most 6 words after aligning RSP to 16) still reaches the guard:
+ * with a margin, 128 bytes. */
+#define KSTACK_OVERFLOW_SLACK 128
+
+const char *kstack_overflow(uint64_t vector, uint64_t rsp, uint64_t cr2)
+{
+    if (vector != 8 && vector != 14)
+        return NULL;
+    const char *name = kstack_guard_hit(cr2);
+    if (!name || vector == 14)
+        return name;
+    for (const struct kstack_guard *g = __kstack_guards_start; g < __kstack_guards_end; g++)
+        if (g->name == name)
+            return rsp >= g->guard && rsp - g->guard < PAGE_SIZE + KSTACK_OVERFLOW_SLACK ? name
+                                                                                          : NULL;
+    return NULL;
+}
+
 static uint32_t ext_edx(void)
 {
     uint32_t a, b, c, d;

@@ -62,5 +62,28 @@ extern const struct kstack_guard __kstack_guards_start[], __kstack_guards_end[];
 
 /* Is `va` inside one of the kernel stacks' guard pages? Returns its name. */
 const char *kstack_guard_hit(vaddr_t va);
+/* Was trap `vector`, taken with the interrupted RSP `rsp` and CR2 `cr2`, a
+ * kernel stack overflow? The stack's name, or NULL. A #PF counts when CR2 is
+ * in a guard page; a #DF only when RSP is also in, or just above, that guard
+ * page, since its CR2 may be stale (left by an earlier, recovered #PF). */
+const char *kstack_overflow(uint64_t vector, uint64_t rsp, uint64_t cr2);
+
+/* Machine checks (mce.c). mce_init sets CR4.MCE when CPUID has MCE and
+ * enables reporting in every MCA bank; false when the CPU has no MCE. */
+bool mce_init(void);
+bool mce_enabled(void);
+unsigned mce_banks(void); /* MCA banks found (0 without MCA) */
+/* Print MCG_STATUS and every bank with a valid error (for the #MC report). */
+void mce_report(void);
+/* An MCi_STATUS value in words ("valid uncorrected enabled ..."). */
+void mce_decode_status(uint64_t status, char *buf, size_t size);
+
+/* NMIs taken and survived since boot (trap.c). */
+uint64_t trap_nmi_count(void);
+
+/* rdmsr and wrmsr that survive a #GP (an MSR the CPU lacks): 0, or -E_RANGE
+ * after a fault (safe.asm). */
+int arch_safe_rdmsr(uint32_t msr, uint64_t *value);
+int arch_safe_wrmsr(uint32_t msr, uint64_t value);
 
 #endif

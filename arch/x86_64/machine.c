@@ -25,6 +25,7 @@ void arch_early_init(void)
     vga_init();
     gdt_init();
     idt_init();
+    mce_init(); /* after the IDT: a #MC now has a handler to go to */
 }
 
 void arch_halt(void)
@@ -137,6 +138,39 @@ void arch_cpu_report(void)
     printk("cpu: NX %s, 1 GiB pages %s, global pages %s\n",
            cpu_has_nx() ? "available" : "unavailable (pages stay executable)",
            cpu_has_1g_pages() ? "available" : "unavailable", cpu_has_pge() ? "available" : "unavailable");
+    if (mce_enabled())
+        printk("cpu: machine-check exceptions on, %u MCA banks\n", mce_banks());
+    else
+        printk("cpu: no machine-check exception (a machine check will reset the machine)\n");
 }
 
 const char *arch_emulator_name(void) { return cpu_emulator_name(); }
+
+/* The same frame walk as arch_backtrace, kept instead of printed (the
+ * sampled guard pages store an allocation's stack in its slot). */
+unsigned arch_stack_capture(uintptr_t *pcs, unsigned max, unsigned skip)
+{
+    uint64_t rbp = (uint64_t)__builtin_frame_address(0);
+    unsigned n = 0;
+    for (unsigned depth = 0; depth < 32 && n < max; depth++) {
+        if (rbp == 0 || (rbp & 7) || rbp < 0xffff800000000000ULL)
+            break;
+        uint64_t frame[2];
+        if (arch_safe_copy(frame, (const void *)rbp, sizeof(frame)) != 0 || frame[1] == 0)
+            break;
+        if (depth >= skip)
+            pcs[n++] = frame[1];
+        if (frame[0] <= rbp)
+            break;
+        rbp = frame[0];
+    }
+    return n;
+}
+
+void arch_print_pc(unsigned i, uintptr_t pc)
+{
+    uint64_t off = 0;
+    const char *name = ksym_lookup(pc, &off);
+    printk("    #%u 0x%016llx %s+0x%llx\n", i, (unsigned long long)pc, name ? name : "?",
+           (unsigned long long)off);
+}

@@ -12,9 +12,11 @@
  *    at that point (arch_recover_arm returns 1).
  *  - arch_recover_resume, from panic(): a handler that reports and panics
  *    (the VMM's page-fault report does) also lands back at the point.
- * The point disarms itself each time, so a fault in a report cannot loop.
- * The point is outside every interrupt handler: the last two also end any
- * PIC line still in service, whose handler was cut short.
+ * Using a point disarms it and re-arms the one it covered (points nest, the
+ * monitor's around a test's), so a fault in a report cannot loop. The last
+ * two ways also give back what the VMM held for the abandoned code (temp
+ * slots, the foreign slot) and end any PIC line still in service, whose
+ * handler was cut short: the point is outside every interrupt handler.
  * Everything else stays fatal, as before.
  */
 #include <arch/arch.h>
@@ -25,6 +27,7 @@
 
 #include "irq.h"
 #include "recover.h"
+#include "vmm_internal.h"
 #include "x86.h"
 
 extern const uint8_t safe_access_start[], safe_access_end[], safe_access_fixup[];
@@ -42,9 +45,43 @@ bool arch_va_canonical(vaddr_t va)
     return pg_is_canonical(va);
 }
 
-void arch_recover_disarm(void)
+_Static_assert(__builtin_offsetof(struct arch_recover, rflags) == 64,
+               "safe.asm stores the registers at these offsets");
+
+/* Called by arch_recover_arm (safe.asm) once the registers are saved: r
+ * covers the point armed before it, and records what the VMM holds now. */
+void recover_push(struct arch_recover *r);
+void recover_push(struct arch_recover *r)
 {
-    recover_point = NULL;
+    r->prev = recover_point;
+    vmm_recover_save(r->undo);
+    recover_point = r;
+}
+
+/* Take the innermost point for a resume: the one it covered is armed again,
+ * whatever the abandoned code took since r was armed is given back, and any
+ * PIC line whose handler was cut short is ended (its EOI will never come,
+ * and the line, with every lower-priority one, would stay blocked: the
+ * monitor would wait for input in hlt forever). */
+struct arch_recover *recover_take(void);
+struct arch_recover *recover_take(void)
+{
+    struct arch_recover *r = recover_point;
+    recover_point = r->prev;
+    vmm_recover_restore(r->undo);
+    pic_eoi_in_service();
+    return r;
+}
+
+void arch_recover_disarm(struct arch_recover *r)
+{
+    /* Only a point still in the chain: one already used was popped, and
+     * the chain above it belongs to its callers. */
+    for (struct arch_recover *p = recover_point; p; p = p->prev)
+        if (p == r) {
+            recover_point = r->prev;
+            return;
+        }
 }
 
 void arch_fault_describe(const struct arch_fault *f, char *buf, size_t size)
@@ -98,26 +135,19 @@ bool trap_recover(struct trap_frame *f)
     uint64_t v = f->vector;
     if (v >= 32 || v == 2 || v == 18)
         return false;
-
-    struct arch_recover *r = recover_point;
-    if (!r)
+    if (!recover_point)
         return false;
-    recover_point = NULL;
     record(f);
     char line[200];
     arch_fault_describe(&last, line, sizeof(line));
     printk("\n*** caught %s\n", line);
-    const char *stack = (v == 8 || v == 14) ? kstack_guard_hit(read_cr2()) : NULL;
+    const char *stack = kstack_overflow(v, f->rsp, read_cr2());
     if (stack)
         printk("*** that is a kernel stack overflow: %s hit its guard page\n", stack);
     else
         arch_backtrace(f->rbp); /* (an overflow's would be one function, 30 times) */
 
-    /* If the fault hit inside an interrupt handler, that handler's EOI will
-     * never come, and its line (with every lower-priority one) would stay
-     * blocked: the monitor would wait for input in hlt forever. */
-    pic_eoi_in_service();
-
+    struct arch_recover *r = recover_take();
     f->rbx = r->rbx;
     f->rbp = r->rbp;
     f->r12 = r->r12;

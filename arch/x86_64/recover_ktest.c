@@ -60,6 +60,7 @@ KTEST(mon_recover_point_catches_a_fault)
 {
     struct arch_recover r;
     volatile int rounds = 0;
+    bool outer = arch_recover_armed(); /* the monitor's point, under `test` */
     reached = 0;
     int how = arch_recover_arm(&r);
     rounds++;
@@ -67,12 +68,12 @@ KTEST(mon_recover_point_catches_a_fault)
         __asm__ volatile("ud2");
         reached = 1; /* never: the #UD goes back to the point */
     }
-    arch_recover_disarm();
+    arch_recover_disarm(&r);
     KT_ASSERT_EQ(how, 1);
     KT_ASSERT_EQ(rounds, 2);
     KT_ASSERT_EQ(reached, 0);
     KT_ASSERT_EQ(arch_last_fault()->vector, 6);
-    KT_ASSERT(!arch_recover_armed()); /* it disarmed itself */
+    KT_ASSERT_EQ(arch_recover_armed(), outer); /* it disarmed itself */
 }
 
 KTEST(mon_walk_agrees_with_the_vmm)
@@ -94,6 +95,43 @@ KTEST(mon_walk_agrees_with_the_vmm)
     KT_ASSERT_EQ(arch_pt_walk(0x0000800000000000ULL, &w), -E_INVAL);
     KT_ASSERT(!arch_va_canonical(0x0000800000000000ULL));
     KT_ASSERT(arch_va_canonical(0xffff800000000000ULL));
+}
+
+/* Points nest: a point armed inside another (a test inside a monitor
+ * command) is used by the first fault, and the outer point is armed again
+ * for the next one. */
+KTEST(mon_recover_points_nest)
+{
+    struct arch_recover outer, inner;
+    volatile int inner_how = -1, after_inner = 0;
+    reached = 0;
+    int how = arch_recover_arm(&outer);
+    if (how == 0) {
+        inner_how = arch_recover_arm(&inner);
+        if (inner_how == 0)
+            __asm__ volatile("ud2");
+        arch_recover_disarm(&inner); /* used already: nothing to do */
+        after_inner = arch_recover_armed();
+        if (after_inner)
+            __asm__ volatile("ud2"); /* to the outer point */
+        reached = 1;
+    }
+    arch_recover_disarm(&outer);
+    KT_ASSERT_EQ(inner_how, 1);
+    KT_ASSERT(after_inner);
+    KT_ASSERT_EQ(how, 1);
+    KT_ASSERT_EQ(reached, 0);
+
+    /* Disarming in order, with no fault, leaves no point behind. */
+    bool before = arch_recover_armed();
+    if (arch_recover_arm(&outer) == 0) {
+        if (arch_recover_arm(&inner) == 0)
+            arch_recover_disarm(&inner);
+        after_inner = arch_recover_armed();
+        arch_recover_disarm(&outer);
+    }
+    KT_ASSERT(after_inner);
+    KT_ASSERT_EQ(arch_recover_armed(), before);
 }
 
 /* Type scancodes, then collect what the keyboard queued. */
@@ -163,7 +201,7 @@ static int cut_short_pit_handler(bool panics, uint16_t *in_service, bool *ticked
     if (how == 0)
         for (;;) /* wait for the tick; other interrupts just loop */
             __asm__ volatile("sti; hlt; cli" ::: "memory");
-    arch_recover_disarm();
+    arch_recover_disarm(&r);
     *in_service = pic_in_service();
 
     /* With the PIC released, the restored handler counts ticks again. */

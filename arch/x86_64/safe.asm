@@ -1,6 +1,7 @@
 ; Memory access that survives faults, and the monitor's recovery point.
 ;
-; arch_safe_copy and arch_safe_store do their loads and stores between
+; arch_safe_copy, arch_safe_store, arch_safe_rdmsr and arch_safe_wrmsr do
+; their loads, stores and MSR accesses between
 ; safe_access_start and safe_access_end. When a #PF or #GP hits inside that
 ; range, trap_recover (recover.c) records the fault and resumes at
 ; safe_access_fixup, which returns -E_RANGE. The functions push nothing, so
@@ -12,16 +13,21 @@
 ; the trap frame from it, so that the iretq "returns" from arch_recover_arm
 ; a second time, with 1 in RAX. arch_recover_resume does the same without a
 ; trap frame (for panic): it loads the registers itself and returns 2. Both
-; end any PIC line left in service by an interrupt handler cut short.
+; go through recover_take (recover.c), which pops the point (points nest),
+; undoes the VMM's holdings and ends any PIC line left in service by an
+; interrupt handler cut short.
 
 %define E_INVAL 2
 %define E_RANGE 6
 
 extern recover_point
-extern pic_eoi_in_service
+extern recover_push
+extern recover_take
 
 global arch_safe_copy
 global arch_safe_store
+global arch_safe_rdmsr
+global arch_safe_wrmsr
 global arch_recover_arm
 global arch_recover_resume
 global safe_access_start
@@ -49,7 +55,30 @@ arch_safe_store:
     mov eax, -E_INVAL
     ret
 
+; int arch_safe_rdmsr(uint32_t msr, uint64_t *value)
+arch_safe_rdmsr:
+    mov ecx, edi
+    mov r8, rsi
+    jmp safe_rdmsr_go
+
+; int arch_safe_wrmsr(uint32_t msr, uint64_t value)
+arch_safe_wrmsr:
+    mov ecx, edi
+    mov eax, esi
+    mov rdx, rsi
+    shr rdx, 32
+    jmp safe_wrmsr_go
+
 safe_access_start:
+safe_rdmsr_go:
+    rdmsr
+    shl rdx, 32
+    or rax, rdx
+    mov [r8], rax
+    jmp safe_ok
+safe_wrmsr_go:
+    wrmsr
+    jmp safe_ok
 safe_copy_go:
     rep movsb
     jmp safe_ok
@@ -89,19 +118,19 @@ arch_recover_arm:
     pushfq
     pop rax
     mov [rdi + 64], rax
-    mov [rel recover_point], rdi
+    push rdi                    ; (realigns the stack for the call)
+    call recover_push           ; r->prev and r->undo, then r is the point
+    pop rdi
     xor eax, eax
     ret
 
-; void arch_recover_resume(void): back to the armed point, disarming it.
+; void arch_recover_resume(void): back to the innermost point, taking it.
 arch_recover_resume:
     cmp qword [rel recover_point], 0
     je .none
     sub rsp, 8                  ; (entered by a call: realign for ours)
-    call pic_eoi_in_service     ; a panicking IRQ handler sent no EOI
-    add rsp, 8
-    mov rdi, [rel recover_point]
-    mov qword [rel recover_point], 0
+    call recover_take           ; pops it, undoes, ends PIC lines in service
+    mov rdi, rax
     mov rbx, [rdi + 0]
     mov rbp, [rdi + 8]
     mov r12, [rdi + 16]

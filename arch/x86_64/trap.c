@@ -1,10 +1,12 @@
 /*
  * Trap dispatch and the fatal-exception report.
  *
- * A registered handler may claim a trap (the VMM's demand paging, the
- * monitor's safe peek); anything unclaimed is fatal: we print the exception
- * name, the decoded error code, every register, CR2/CR3 and a backtrace, then
- * halt, or leave the emulator with the failure status in test/fault modes.
+ * An NMI is logged and survived. Otherwise a registered handler may claim a
+ * trap (the VMM's demand paging, the monitor's safe peek); anything
+ * unclaimed is fatal: we print the exception name (for a #MC, the machine-
+ * check banks first), the decoded error code, every register, CR2/CR3 and a
+ * backtrace, then halt, or leave the emulator with the failure status in
+ * test/fault modes.
  */
 #include <arch/arch.h>
 #include <pagoda/kernel.h>
@@ -17,6 +19,7 @@
 #include "x86.h"
 
 static trap_handler_t handlers[48];
+static volatile bool fatal_in_progress; /* the fatal report has begun */
 
 static const char *const names[32] = {
     "#DE divide error", "#DB debug", "NMI", "#BP breakpoint", "#OF overflow",
@@ -89,8 +92,34 @@ void trap_dump(const struct trap_frame *f)
     arch_backtrace(f->rbp);
 }
 
+static uint64_t nmis;
+
+uint64_t trap_nmi_count(void)
+{
+    return nmis;
+}
+
+/* An NMI is news, not a crash: a watchdog, a front-panel button, a memory
+ * or bus error the chipset reports through system control port B (bit 7
+ * SERR#, bit 6 IOCHK#). Log it and go on, as Linux does for unknown NMIs;
+ * only a kernel already dying stays stopped. */
+static void nmi(void)
+{
+    if (kernel_panicking() || fatal_in_progress)
+        arch_halt(); /* the report is on its way or done: stay stopped */
+    uint8_t portb = inb(0x61);
+    nmis++;
+    printk("\n*** NMI #%llu received: logged, continuing (port 0x61 = 0x%02x%s%s)\n",
+           (unsigned long long)nmis, portb, portb & 0x80 ? ", memory parity/SERR#" : "",
+           portb & 0x40 ? ", I/O channel check" : "");
+}
+
 void trap_dispatch(struct trap_frame *f)
 {
+    if (f->vector == 2) {
+        nmi();
+        return;
+    }
     if (trap_recover_safe(f)) /* a fault in the monitor's peek or poke */
         return;
     if (f->vector < 48 && handlers[f->vector] && handlers[f->vector](f))
@@ -100,11 +129,12 @@ void trap_dispatch(struct trap_frame *f)
 
     /* A fault in a guard page is a kernel stack overflow. It shows up as a
      * #DF (the #PF could not be pushed on the dead stack) or as a #PF. */
-    const char *stack = NULL;
-    if (f->vector == 8 || f->vector == 14)
-        stack = kstack_guard_hit(read_cr2());
+    const char *stack = kstack_overflow(f->vector, f->rsp, read_cr2());
 
     cli();
+    fatal_in_progress = true;
+    if (f->vector == 18)
+        mce_report();
     if (stack)
         printk("\n*** kernel stack overflow: %s hit its guard page at 0x%016llx\n", stack,
                (unsigned long long)read_cr2());

@@ -1,6 +1,6 @@
 /*
- * Page tables through the recursive slot: map, unmap, translate, protect,
- * and the temporary-mapping window.
+ * Page tables through the recursive slot: map, unmap, translate, protect.
+ * (The temporary-mapping window is vmm_temp.c.)
  *
  * Theory of operation. The live PML4's entry 510 points at itself, so every
  * table of the live space is visible at a fixed virtual address
@@ -70,7 +70,24 @@ static int check_va(vaddr_t va)
     unsigned l4 = pg_l4(va);
     if (va >= USER_LIMIT && (l4 == RECURSIVE_SLOT || l4 == FOREIGN_SLOT))
         return -E_INVAL;
+    /* The temp window's PT is static (.bss): a mapping made there would be
+     * taken over by the next vmm_map_temp, and an unmap that emptied the PT
+     * would hand a .bss frame to the PMM. */
+    if (va >= TEMP_MAP_BASE)
+        return -E_INVAL;
     return 0;
+}
+
+/* Leaf flags a page at va may carry. A global entry outlives a CR3 switch,
+ * so in the user half it would show one space's page in the next. */
+static int check_flags(vaddr_t va, unsigned flags)
+{
+    return va < USER_LIMIT && (flags & VMM_GLOBAL) ? -E_INVAL : 0;
+}
+
+uint64_t vmm_window_bits(void)
+{
+    return PTE_PRESENT | PTE_WRITE | (vmm_nx ? PTE_NX : 0);
 }
 
 paddr_t vmm_alloc_table(void)
@@ -188,7 +205,9 @@ int vmm_map_in(unsigned slot, vaddr_t virt, paddr_t phys, unsigned flags)
     if (phys & ~PTE_ADDR)
         return -E_INVAL;
     volatile uint64_t *pte;
-    int rc = find_leaf(slot, virt, WALK_CREATE, &pte);
+    int rc = check_flags(virt, flags);
+    if (!rc)
+        rc = find_leaf(slot, virt, WALK_CREATE, &pte);
     if (rc)
         return rc;
     if (*pte & PTE_PRESENT)
@@ -214,6 +233,8 @@ int vmm_map_2m_in(unsigned slot, vaddr_t virt, paddr_t phys, unsigned flags)
 {
     if (!IS_ALIGNED(virt, PG_2M) || !IS_ALIGNED(phys, PG_2M))
         return -E_ALIGN;
+    if (check_flags(virt, flags))
+        return -E_INVAL;
     /* Create the tables down to the PD through a 4 KiB walk, then drop the
      * PT that walk made (it is empty) in favour of the large page. */
     volatile uint64_t *pte;
@@ -293,7 +314,9 @@ int vmm_translate_in(unsigned slot, vaddr_t virt, paddr_t *phys, unsigned *flags
 int vmm_protect_in(unsigned slot, vaddr_t virt, unsigned flags)
 {
     volatile uint64_t *pte;
-    int rc = find_leaf(slot, virt, WALK_SPLIT, &pte);
+    int rc = check_flags(virt, flags);
+    if (!rc)
+        rc = find_leaf(slot, virt, WALK_SPLIT, &pte);
     if (rc)
         return rc;
     if (!(*pte & PTE_PRESENT))
@@ -389,63 +412,4 @@ int vmm_protect_range(vaddr_t virt, size_t pages, unsigned flags)
     for (size_t i = 0; !rc && i < pages; i++)
         rc = vmm_protect(virt + i * PAGE_SIZE, flags);
     return rc;
-}
-
-/* ---------------------------------------------------------------- temp window
- * TEMP_MAP_SLOTS pages at TEMP_MAP_BASE, backed by a PD and a PT in .bss, so
- * the window works before the PMM can give frames to the VMM and in every
- * space (they all share the PDPT entry that holds temp_pd). */
-
-static uint64_t temp_pd[PG_ENTRIES] __attribute__((aligned(4096)));
-static uint64_t temp_pt[PG_ENTRIES] __attribute__((aligned(4096)));
-static uint32_t temp_used;
-_Static_assert(TEMP_MAP_SLOTS <= 32, "temp_used is a 32-bit mask");
-
-static paddr_t image_phys(const void *p)
-{
-    return (vaddr_t)p - KERNEL_VMA;
-}
-
-uint64_t vmm_temp_pdpte(void)
-{
-    return image_phys(temp_pd) | PTE_PRESENT | PTE_WRITE;
-}
-
-void vmm_temp_init(void)
-{
-    temp_pd[pg_l2(TEMP_MAP_BASE)] = image_phys(temp_pt) | PTE_PRESENT | PTE_WRITE;
-    volatile uint64_t *l3e = ent(pg_pdpte_addr(RECURSIVE_SLOT, TEMP_MAP_BASE));
-    ASSERT(!(*l3e & PTE_PRESENT) || (*l3e & PTE_ADDR) == image_phys(temp_pd));
-    *l3e = vmm_temp_pdpte();
-    for (unsigned i = 0; i < TEMP_MAP_SLOTS; i++)
-        invlpg(TEMP_MAP_BASE + i * PAGE_SIZE);
-}
-
-void *vmm_map_temp(paddr_t phys)
-{
-    bool irq = arch_irq_save();
-    unsigned i = 0;
-    while (i < TEMP_MAP_SLOTS && (temp_used & (1u << i)))
-        i++;
-    if (i == TEMP_MAP_SLOTS)
-        panic("vmm_map_temp: all %d temp slots in use (a missing vmm_unmap_temp?)", TEMP_MAP_SLOTS);
-    temp_used |= 1u << i;
-    vaddr_t va = TEMP_MAP_BASE + i * PAGE_SIZE;
-    temp_pt[pg_l1(va)] = ALIGN_DOWN(phys, PAGE_SIZE) | pg_leaf_bits(VMM_WRITE | VMM_NX, vmm_nx);
-    invlpg(va);
-    arch_irq_restore(irq);
-    return (void *)(va + (phys & PAGE_MASK));
-}
-
-void vmm_unmap_temp(void *p)
-{
-    vaddr_t va = ALIGN_DOWN((vaddr_t)p, PAGE_SIZE);
-    unsigned i = (unsigned)((va - TEMP_MAP_BASE) / PAGE_SIZE);
-    if (va < TEMP_MAP_BASE || i >= TEMP_MAP_SLOTS || !(temp_used & (1u << i)))
-        panic("vmm_unmap_temp: %p is not a live temp mapping", p);
-    bool irq = arch_irq_save();
-    temp_pt[pg_l1(va)] = 0;
-    invlpg(va);
-    temp_used &= ~(1u << i);
-    arch_irq_restore(irq);
 }

@@ -77,7 +77,7 @@ void vmm_init(void)
     if (!pml4)
         panic("vmm_init: no frame for the kernel PML4");
     uint64_t *t = vmm_map_temp(pml4);
-    t[RECURSIVE_SLOT] = pml4 | PTE_PRESENT | PTE_WRITE;
+    t[RECURSIVE_SLOT] = pml4 | vmm_window_bits();
     vmm_unmap_temp(t);
     vmm_kernel_space.pml4 = pml4;
     vmm_kernel_space.in_use = true;

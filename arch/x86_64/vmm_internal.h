@@ -41,6 +41,19 @@ void vmm_temp_init(void);
 /* The PDPT entry that makes the temp window visible in a space. */
 uint64_t vmm_temp_pdpte(void);
 
+/* The bits of a PML4 entry that opens a page-table window (the recursive
+ * entry 510, the foreign entry 509): present, writable, and no-execute
+ * whenever the CPU has NX, since a window holds only tables. */
+uint64_t vmm_window_bits(void);
+
+/* For recovery points (recover.c): vmm_recover_save records what the VMM
+ * holds (temp slots, the foreign slot); vmm_recover_restore gives back
+ * whatever was taken since, as when a panic cut an operation short. */
+void vmm_recover_save(uint64_t state[2]);
+void vmm_recover_restore(const uint64_t state[2]);
+/* The temp-map slots in use, as a bit mask (for tests). */
+uint32_t vmm_temp_slots_used(void);
+
 /* A zeroed frame for a page table or PML4, or 0. */
 paddr_t vmm_alloc_table(void);
 

@@ -27,6 +27,7 @@
  */
 #include <arch/arch.h>
 #include <pagoda/errno.h>
+#include <pagoda/kfence.h>
 #include <pagoda/kmalloc.h>
 #include <pagoda/memlayout.h>
 #include <pagoda/pmm.h>
@@ -224,6 +225,10 @@ static const char *what_happened(vaddr_t va, uint64_t err)
 static bool vmm_page_fault(struct trap_frame *f)
 {
     vaddr_t va = read_cr2();
+    /* A sampled object's guard or freed page: kfence reports the bug (kind,
+     * object, stacks) and the fatal path that follows adds the registers. */
+    if (kfence_fault(va, f->error & 2, f->rip))
+        return false;
     bool not_present = !(f->error & 1), supervisor = !(f->error & 4);
     if (not_present && supervisor && va >= KVA_BASE && va < KVA_LIMIT && demand_fault(va))
         return true;

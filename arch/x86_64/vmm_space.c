@@ -61,7 +61,7 @@ unsigned vmm_attach(struct vmm_space *s)
         return RECURSIVE_SLOT;
     volatile uint64_t *e = live_pml4e(FOREIGN_SLOT);
     ASSERT(!(*e & PTE_PRESENT)); /* one foreign space at a time */
-    *e = s->pml4 | PTE_PRESENT | PTE_WRITE;
+    *e = s->pml4 | vmm_window_bits();
     write_cr3(read_cr3());
     return FOREIGN_SLOT;
 }
@@ -103,7 +103,7 @@ struct vmm_space *vmm_space_create(void)
     for (unsigned i = 256; i < PG_ENTRIES; i++)
         t[i] = kpml4[i];
     t[FOREIGN_SLOT] = 0;
-    t[RECURSIVE_SLOT] = pml4 | PTE_PRESENT | PTE_WRITE;
+    t[RECURSIVE_SLOT] = pml4 | vmm_window_bits();
     vmm_unmap_temp(t);
     vmm_detach(slot);
     arch_irq_restore(irq);

@@ -99,6 +99,60 @@ KTEST(x86_backtrace_survives_a_bad_frame_pointer)
         arch_backtrace(0xffff900000000000ULL); /* canonical, unmapped */
         arch_backtrace((uint64_t)fake);        /* one frame, then an unmapped one */
     }
-    arch_recover_disarm();
+    arch_recover_disarm(&r);
     KT_ASSERT_EQ(how, 0);
+}
+
+/* A #DF names a stack overflow only when RSP is at the guard page too: CR2
+ * alone may be stale, left by an earlier #PF that was recovered (a monitor
+ * peek of a guard page, say). */
+KTEST(x86_double_fault_overflow_needs_rsp_at_the_guard)
+{
+    const struct kstack_guard *g = __kstack_guards_start;
+    KT_ASSERT(g < __kstack_guards_end);
+    uint64_t cr2 = g->guard + 0x10, far = g->guard + 3 * PAGE_SIZE;
+    KT_ASSERT(kstack_overflow(14, far, cr2) == g->name); /* a #PF's CR2 is its own */
+    KT_ASSERT(kstack_overflow(8, g->guard + PAGE_SIZE + 8, cr2) == g->name);
+    KT_ASSERT(kstack_overflow(8, g->guard + 0x800, cr2) == g->name);
+    KT_ASSERT(kstack_overflow(8, far, cr2) == NULL); /* stale CR2 */
+    KT_ASSERT(kstack_overflow(8, g->guard + 2 * PAGE_SIZE, cr2) == NULL);
+    KT_ASSERT(kstack_overflow(8, g->guard + PAGE_SIZE, far) == NULL);
+    KT_ASSERT(kstack_overflow(13, g->guard + PAGE_SIZE, cr2) == NULL);
+}
+
+/* Machine checks are enabled where the CPU has them: otherwise a #MC is a
+ * shutdown and its IST stack dead code. */
+KTEST(x86_machine_check_enabled)
+{
+    uint32_t a, b, c, d;
+    cpuid(1, 0, &a, &b, &c, &d);
+    KT_ASSERT_EQ(!!(read_cr4() & (1ULL << 6)), !!(d & (1u << 7)));
+    KT_ASSERT_EQ(mce_enabled(), !!(d & (1u << 7)));
+    char buf[160];
+    mce_decode_status(0xb200000000000000ULL, buf, sizeof(buf));
+    KT_ASSERT(strcmp(buf, "valid uncorrected enabled processor-context-corrupt, "
+                          "error code 0x0000") == 0);
+    mce_decode_status(0x0000000000000000ULL, buf, sizeof(buf));
+    KT_ASSERT(strcmp(buf, "not valid") == 0);
+    mce_decode_status(0x8c00000000000136ULL, buf, sizeof(buf));
+    KT_ASSERT(strcmp(buf, "valid corrected misc-valid addr-valid, error code 0x0136") == 0);
+}
+
+/* An NMI is logged and survived (through the real gate: int $2 runs the
+ * NMI handler on its IST stack). */
+KTEST(x86_nmi_is_logged_and_survived)
+{
+    uint64_t n = trap_nmi_count();
+    __asm__ volatile("int $2");
+    __asm__ volatile("int $2");
+    KT_ASSERT_EQ(trap_nmi_count(), n + 2);
+}
+
+/* A safe rdmsr reads what rdmsr reads. (An MSR that does not exist is a
+ * #GP on hardware and in Bochs, but QEMU's TCG reads it as 0.) */
+KTEST(x86_safe_msr_reads)
+{
+    uint64_t v = 0;
+    KT_ASSERT_EQ(arch_safe_rdmsr(MSR_EFER, &v), 0);
+    KT_ASSERT_EQ(v, rdmsr(MSR_EFER));
 }

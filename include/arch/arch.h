@@ -34,6 +34,11 @@ __attribute__((noreturn)) void arch_emulator_exit(bool success);
 void arch_backtrace(uint64_t rbp);
 /* The name of the symbol containing `addr` and the offset into it, or NULL. */
 const char *ksym_lookup(uint64_t addr, uint64_t *offset);
+/* Up to max return addresses of the frame-pointer chain, after skipping the
+ * first `skip` (0: starts with the return into the caller). Returns how many. */
+unsigned arch_stack_capture(uintptr_t *pcs, unsigned max, unsigned skip);
+/* One backtrace line for pc: "    #i 0x... symbol+0x..". */
+void arch_print_pc(unsigned i, uintptr_t pc);
 
 bool arch_irq_save(void);         /* disable interrupts, return previous state */
 void arch_irq_restore(bool was_on);

@@ -51,17 +51,28 @@ int arch_safe_store(vaddr_t va, uint64_t value, unsigned size);
 /*
  * A recovery point for a whole monitor command, setjmp-like:
  * arch_recover_arm returns 0 when armed; if an exception hits before
- * arch_recover_disarm, the trap is reported and execution comes back out
- * of arch_recover_arm a second time, returning 1. Only one point at a time.
+ * arch_recover_disarm(r), the trap is reported and execution comes back out
+ * of arch_recover_arm a second time, returning 1.
+ *
+ * Points nest: arming pushes r over the point already armed, and using or
+ * disarming r brings that outer point back, so a command that arms its own
+ * point (a test) leaves the monitor's in force. Disarm in reverse order of
+ * arming; disarming a point already used does nothing.
+ *
+ * Coming back also undoes what the architecture held for the abandoned code
+ * and would otherwise keep for good: temp-map slots and the foreign
+ * page-table slot taken since the point was armed are released.
  */
 struct arch_recover {
-    uint64_t rbx, rbp, r12, r13, r14, r15, rsp, rip, rflags;
+    uint64_t rbx, rbp, r12, r13, r14, r15, rsp, rip, rflags; /* safe.asm's layout */
+    struct arch_recover *prev; /* the point this one covers */
+    uint64_t undo[2];          /* the VMM's holdings when armed */
 };
 int arch_recover_arm(struct arch_recover *r) __attribute__((returns_twice));
-void arch_recover_disarm(void);
-/* For panic(): is a recovery point armed? Then arch_recover_resume disarms
- * it and comes back out of arch_recover_arm with 2, interrupts as they were
- * when it was armed. */
+void arch_recover_disarm(struct arch_recover *r);
+/* For panic(): is a recovery point armed? Then arch_recover_resume takes the
+ * innermost one and comes back out of its arch_recover_arm with 2,
+ * interrupts as they were when it was armed. */
 bool arch_recover_armed(void);
 __attribute__((noreturn)) void arch_recover_resume(void);
 
@@ -87,6 +98,18 @@ struct arch_walk {
 int arch_pt_walk(vaddr_t va, struct arch_walk *w);
 /* The flags of a page-table entry as words ("P W U G NX A D PS ..."). */
 void arch_pte_decode(uint64_t raw, char *buf, size_t size);
+/* A use of a frame by the live address space (arch_frame_find_use). */
+struct arch_frame_use {
+    paddr_t frame;  /* the frame found */
+    bool table;     /* a page table (level 4 = the PML4 .. 1 = a PT) ... */
+    unsigned level;
+    vaddr_t va;     /* ... mapping from va; or a page mapped at va */
+};
+/* Is a frame of [pa, pa + pages * 4 KiB) a page table of the live space, or
+ * mapped by it (in the user half only when `user` is set)? true with *use
+ * filled at the first use found. Scans every present table, not the windows. */
+bool arch_frame_find_use(paddr_t pa, size_t pages, bool user, struct arch_frame_use *use);
+
 /* The highest physical address the CPU can address, plus one. */
 paddr_t arch_phys_limit(void);
 

@@ -8,6 +8,9 @@
  * halting (the `test` and `fault=` modes). */
 extern bool kernel_exit_on_panic;
 
+/* True while panic() runs (or has halted): the one fatal path has begun. */
+bool kernel_panicking(void);
+
 /* The value of `key` or `key=value` on the command line: NULL when absent,
  * "" for a bare key. `buf` receives the value. */
 const char *cmdline_get(const char *key, char *buf, size_t size);

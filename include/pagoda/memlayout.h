@@ -50,6 +50,10 @@
  *                     | page 0: never mapped, so NULL faults |
  *  0x0000000000000000 +--------------------------------------+
  *
+ * The kernel heap region's top 2 MiB hold the sampled guard pages' pool
+ * (<pagoda/kfence.h>, src/kern/memcheck_boot.c): a read-only anchor page,
+ * then guard, slot, guard, ... pages; the heap grows from the bottom and
+ * never reaches it.
  * Boot (before vmm_init): the trampoline also identity-maps physical
  * 0..4 GiB and maps physical 0..1 GiB at KERNEL_VMA with 2 MiB pages.
  * vmm_init builds the kernel space above in fresh tables and switches CR3,

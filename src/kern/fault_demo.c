@@ -6,6 +6,10 @@
  */
 #include <arch/arch.h>
 #include <pagoda/kernel.h>
+#include <pagoda/kfence.h>
+#include <pagoda/kmalloc.h>
+#include <pagoda/pmm.h>
+#include <pagoda/pmm_check.h>
 #include <pagoda/printk.h>
 #include <pagoda/string.h>
 #include <pagoda/vmm.h>
@@ -79,6 +83,73 @@ static void demo_demand(void)
         arch_emulator_exit(true);
 }
 
+/* A sampled object (forced): NULL, said why, when sampling is off. */
+static uint8_t *sampled_object(const char *kind, size_t size)
+{
+    kfence_force_next();
+    uint8_t *p = kmalloc(size);
+    if (p && kfence_owns(p))
+        return p;
+    printk("fault=%s: sampled guard pages are off (heap_sample=0): nothing to show\n", kind);
+    kfree(p);
+    return NULL;
+}
+
+/* An overflow by one byte: the object ends against its guard page. */
+static void demo_oob(void)
+{
+    uint8_t *volatile p = sampled_object("oob", 32);
+    if (!p)
+        return;
+    printk("fault=oob: a sampled 32-byte object at %p; writing the byte just past its end\n",
+           (void *)p);
+    p[32] = 0x41;
+    printk("wrote past the end (should not get here)\n");
+}
+
+/* A write through a dangling pointer: the freed slot's page is unmapped. */
+static void demo_uaf(void)
+{
+    uint8_t *volatile p = sampled_object("uaf", 48);
+    if (!p)
+        return;
+    memset(p, 0, 48);
+    kfree(p);
+    printk("fault=uaf: freed the sampled 48-byte object at %p; writing through the pointer\n",
+           (void *)p);
+    p[8] = 0x41;
+    printk("wrote into the freed object (should not get here)\n");
+}
+
+/* A write through a stale mapping of a freed frame, caught when the PMM
+ * hands the frame out again. */
+static void demo_frame_uaf(void)
+{
+    if (!pmm_check_enabled()) {
+        printk("fault=frame-uaf: needs pmm_check=1 on the command line\n");
+        return;
+    }
+    paddr_t pa = (paddr_t)pmm_alloc(1);
+    uint8_t *volatile va = pa ? vmm_map_temp(pa) : NULL;
+    if (!va)
+        panic("fault=frame-uaf: no frame to play with");
+    pmm_free((void *)pa, 1);
+    printk("fault=frame-uaf: freed frame 0x%llx, still mapped at %p; writing through that "
+           "mapping\n",
+           (unsigned long long)pa, (void *)va);
+    va[0x123] = 0x41;
+    vmm_unmap_temp((void *)va);
+    /* The freed frame is the lowest free one: the next allocations reach it. */
+    void *held[64];
+    unsigned n = 0;
+    while (n < ARRAY_SIZE(held) && (held[n] = pmm_alloc(1)) != NULL && (paddr_t)held[n++] != pa)
+        ;
+    printk("fault=frame-uaf: frame 0x%llx handed out again unnoticed (should not get here)\n",
+           (unsigned long long)pa);
+    while (n)
+        pmm_free(held[--n], 1);
+}
+
 void fault_demo_run(const char *kind)
 {
     static const struct {
@@ -87,11 +158,12 @@ void fault_demo_run(const char *kind)
     } kinds[] = {
         {"null", demo_null},   {"wx", demo_wx},         {"nx", demo_nx},
         {"stack", demo_stack}, {"demand", demo_demand},
+        {"oob", demo_oob},     {"uaf", demo_uaf},       {"frame-uaf", demo_frame_uaf},
     };
     for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)
         if (strcmp(kind, kinds[i].name) == 0) {
             kinds[i].fn();
             return;
         }
-    printk("fault=%s: unknown; choose null, wx, nx, stack or demand\n", kind);
+    printk("fault=%s: unknown; choose null, wx, nx, stack, demand, oob, uaf or frame-uaf\n", kind);
 }

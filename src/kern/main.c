@@ -17,6 +17,7 @@
 #include <pagoda/vmm.h>
 
 #include "kheap_source.h"
+#include "memcheck_boot.h"
 #include "proc.h"
 #include "vmm_demo.h"
 
@@ -67,6 +68,7 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
 
     vmm_init();
     kheap_boot_init(); /* the heap: after the VMM it grows through */
+    memcheck_boot_init(); /* sampled guard pages (heap_sample=), pmm_check= */
     pmm_reclaim_bootloader(); /* the adapter copied all it needs from the info */
     proc_init(); /* user processes: ring 3, the zero frame, frame references */
     vmm_demo_craftyos();

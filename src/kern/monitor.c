@@ -35,8 +35,30 @@ static void cmd_uptime(int argc, char **argv);
 static void cmd_reboot(int argc, char **argv);
 static void cmd_halt(int argc, char **argv);
 
+/* The forced forms: the same commands without the monitor's refusals (help
+ * lists them on one line, to keep the list on one VGA screen). */
+static const struct mon_cmd forced[] = {
+    {"map!", "VA PA [rwxugc]", "", 2, 3, mon_cmd_map},
+    {"free!", "PA N", "", 2, 2, mon_cmd_free},
+    {"poke!", "VA VALUE [SIZE]", "", 2, 3, mon_cmd_poke},
+};
+
+/* User processes (monitor_proc.c): `help run` lists them, so that `help`
+ * still fits on one VGA screen. */
+static const struct mon_cmd procs[] = {
+    {"run", "NAME [ARGS]", "run a user program (a boot module) and wait for it", 1, 7, mon_cmd_run},
+    {"ps", "", "list the processes", 0, 0, mon_cmd_ps},
+    {"vmmap", "PID", "a process's regions: range, permissions, backing, pages", 1, 1,
+     mon_cmd_vmmap},
+    {"walk", "VA PID", "the page-table walk for VA in PID's address space", 2, 2,
+     mon_cmd_walk_pid}, /* (only listed: `walk` in commands[] takes both forms) */
+    {"cont", "PID", "continue a stopped process (waiting for it if run started it)", 1, 1,
+     mon_cmd_cont},
+    {"kill", "PID", "kill a process", 1, 1, mon_cmd_kill},
+};
+
 static const struct mon_cmd commands[] = {
-    {"help", "", "list the commands", 0, 0, cmd_help},
+    {"help", "", "list the commands", 0, 1, cmd_help},
     {"mem", "", "physical memory totals, heap statistics", 0, 0, mon_cmd_mem},
     {"memmap", "", "boot memory map, a bar of frame use per region", 0, 0, mon_cmd_memmap},
     {"walk", "VA", "the page-table walk for VA (walk VA PID: in its space)", 1, 2,
@@ -53,13 +75,6 @@ static const struct mon_cmd commands[] = {
     {"peek", "VA [N]", "hex dump of N bytes at VA (default 64, max 4096)", 1, 2, mon_cmd_peek},
     {"poke", "VA VALUE [SIZE]", "store VALUE at VA in SIZE (1/2/4/8, default 8) bytes", 2, 3,
      mon_cmd_poke},
-    /* One help line for the process commands: the screen holds 25 lines. */
-    {"run", "NAME [ARGS]", "run a program; also ps, vmmap PID, cont PID, kill PID", 1, 7,
-     mon_cmd_run},
-    {"ps", "", NULL, 0, 0, mon_cmd_ps},
-    {"vmmap", "PID", NULL, 1, 1, mon_cmd_vmmap},
-    {"cont", "PID", NULL, 1, 1, mon_cmd_cont},
-    {"kill", "PID", NULL, 1, 1, mon_cmd_kill},
     {"test", "[PREFIX]", "run the in-kernel tests (names starting PREFIX)", 0, 1, cmd_test},
     {"bench", "", "run the allocator benchmarks", 0, 0, cmd_bench},
     {"fault", "KIND", "a fault demonstration (fault list: the kinds)", 1, 1, cmd_fault},
@@ -128,16 +143,29 @@ const char *mon_kernel_region(vaddr_t va)
 
 /* ---- small commands -------------------------------------------------- */
 
+static void help_line(const struct mon_cmd *c)
+{
+    char left[32];
+    ksnprintf(left, sizeof(left), "%s %s", c->name, c->usage);
+    printk("  %-21s %s\n", left, c->help);
+}
+
 static void cmd_help(int argc, char **argv)
 {
-    printk("Commands (numbers are decimal or 0x-hex):\n");
-    for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
-        if (!commands[i].help)
-            continue; /* listed in another command's line */
-        char left[32];
-        ksnprintf(left, sizeof(left), "%s %s", commands[i].name, commands[i].usage);
-        printk("  %-21s %s\n", left, commands[i].help);
+    if (argc > 1) {
+        if (strcmp(argv[1], "run") != 0) {
+            printk("help: `help` lists the commands, `help run` the process commands\n");
+            return;
+        }
+        printk("User programs (boot modules), processes and their memory; Ctrl-C stops `run`:\n");
+        for (size_t i = 0; i < ARRAY_SIZE(procs); i++)
+            help_line(&procs[i]);
+        return;
     }
+    printk("Commands (numbers are decimal or 0x-hex; user programs: help run):\n");
+    for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+        help_line(&commands[i]);
+    printk("map!, free!, poke!: the same, even on what the kernel uses (with a warning).\n");
     printk("Keys: Backspace, Ctrl-U erase line, Ctrl-C cancel, Up/Down history.\n");
 }
 
@@ -189,6 +217,12 @@ static const struct mon_cmd *lookup(const char *name)
     for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
         if (strcmp(commands[i].name, name) == 0)
             return &commands[i];
+    for (size_t i = 0; i < ARRAY_SIZE(forced); i++)
+        if (strcmp(forced[i].name, name) == 0)
+            return &forced[i];
+    for (size_t i = 0; i < ARRAY_SIZE(procs); i++)
+        if (strcmp(procs[i].name, name) == 0)
+            return &procs[i];
     return NULL;
 }
 
@@ -215,7 +249,7 @@ static void run_line(char *line)
     int how = arch_recover_arm(&point);
     if (how == 0) {
         cmd->fn(argc, argv);
-        arch_recover_disarm();
+        arch_recover_disarm(&point);
     } else {
         printk("monitor: '%s' was stopped by that %s; back to the prompt%s\n", cmd->name,
                how == 1 ? "fault" : "panic",

@@ -30,6 +30,23 @@ void mon_unavailable(const char *what);
 /* The kernel region that owns va, or NULL when the monitor may map there. */
 const char *mon_kernel_region(vaddr_t va);
 
+/* ---- the monitor's refusals (monitor_guard.c) ---- */
+struct arch_frame_use;
+/* Is this command the forced form ("map!", "free!", "poke!")? */
+bool mon_forced(const char *cmd);
+/* Is frame pa the kernel's (see monitor_guard.c)? Then true, with the reason
+ * in why ("the live PML4 (CR3)", "the PMM bitmap", ...). */
+bool mon_frame_busy(paddr_t pa, char *why, size_t size);
+/* Is a store at va a store into the kernel? Then true, with the reason. */
+bool mon_addr_busy(vaddr_t va, char *why, size_t size);
+/* One use of a frame, in words. */
+void mon_describe_use(const struct arch_frame_use *u, char *why, size_t size);
+/* The boot memory map's type at pa (STIVALE2_MMAP_*), or -1 outside it. */
+int mon_ram_type(paddr_t pa);
+/* Does pa lie in a run the monitor's alloc handed out (and free has not
+ * taken back)? */
+bool mon_frame_owned(paddr_t pa);
+
 /* The commands, by file. */
 void mon_cmd_peek(int argc, char **argv);
 void mon_cmd_poke(int argc, char **argv);

@@ -8,8 +8,10 @@
  * exactly those: anything else is refused before the heap sees it. The table
  * is small; a full table refuses further kmallocs rather than forget one.
  */
+#include <pagoda/kfence.h>
 #include <pagoda/kmalloc.h>
 #include <pagoda/pmm.h>
+#include <pagoda/pmm_check.h>
 #include <pagoda/printk.h>
 #include <pagoda/slab.h>
 
@@ -95,9 +97,25 @@ void mon_cmd_kfree(int argc, char **argv)
            (unsigned long long)va);
 }
 
+/* The optional checks' part of `heap`: the sampled guard pages' pool and
+ * freed-frame checking. */
+static void mon_heap_checks(void)
+{
+    kfence_print_stats();
+    struct pmm_check_stats pc;
+    pmm_check_get_stats(&pc);
+    if (pmm_check_enabled())
+        printk("pmm_check: on: %llu frames filled on free, %llu verified on reuse, %llu waiting\n",
+               (unsigned long long)pc.filled, (unsigned long long)pc.verified,
+               (unsigned long long)pc.pending);
+    else
+        printk("pmm_check: off (pmm_check=1 on the command line turns it on)\n");
+}
+
 void mon_cmd_heap(int argc, char **argv)
 {
     kheap_print_stats();
+    mon_heap_checks();
     int err = kheap_check();
     printk("heap check: %s\n", err ? "FAILED (see above)" : "every structure consistent");
 }

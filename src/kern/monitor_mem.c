@@ -6,11 +6,14 @@
  * reads the tables through the recursive slot (arch_pt_walk). map and unmap
  * go through the VMM, and refuse the regions the kernel itself lives in:
  * unmapping a page of the kernel's own text or tables from the monitor would
- * bring the kernel down a moment later, which is a crash, not a lesson.
+ * bring the kernel down a moment later, which is a crash, not a lesson. map
+ * and poke also refuse the kernel's frames and data (monitor_guard.c says
+ * which); map! and poke! do it anyway, with a warning.
  */
 #include <arch/monitor.h>
 #include <arch/paging.h>
 #include <pagoda/errno.h>
+#include <pagoda/memlayout.h>
 #include <pagoda/pmm.h>
 #include <pagoda/printk.h>
 #include <pagoda/vmm.h>
@@ -92,14 +95,23 @@ void mon_cmd_poke(int argc, char **argv)
     }
     /* A store into a page table through its window changes a mapping with no
      * invlpg and behind the VMM's accounting: one word can unmap the kernel,
-     * and the machine resets at the next TLB miss. map and unmap do that job
-     * properly. */
+     * and the machine resets at the next TLB miss. A store into the IDT, the
+     * GDT, the TSS, the temp window's tables, the bitmap or the heap is as
+     * bad, a little later. map and unmap do the mapping job properly. */
     vaddr_t last = va + size - 1;
-    if (in_table_window(va) || in_table_window(last)) {
-        vaddr_t at = in_table_window(va) ? va : last;
-        printk("refusing: 0x%llx is in %s; use map and unmap (walk shows the entries)\n",
-               (unsigned long long)at, mon_kernel_region(at));
-        return;
+    if (mon_forced(argv[0])) {
+        printk("warning: poke! writes wherever it is told: the kernel may not survive it\n");
+    } else {
+        char why[240];
+        vaddr_t at = va;
+        bool busy = mon_addr_busy(va, why, sizeof(why));
+        if (!busy && (last & ~(vaddr_t)PAGE_MASK) != (va & ~(vaddr_t)PAGE_MASK))
+            busy = mon_addr_busy(at = last, why, sizeof(why));
+        if (busy) {
+            printk("refusing: 0x%llx is %s; %spoke! does it anyway\n", (unsigned long long)at,
+                   why, in_table_window(at) ? "use map and unmap (walk shows the entries), or " : "");
+            return;
+        }
     }
     if (arch_safe_store(va, value, (unsigned)size) != 0) {
         print_fault("writing", va);
@@ -154,7 +166,7 @@ void mon_cmd_walk(int argc, char **argv)
 
 /* Addresses map and unmap may touch: canonical, page-aligned, not the
  * kernel's own. */
-static bool playground_page(const char *arg, vaddr_t *va)
+static bool playground_page(const char *arg, vaddr_t *va, bool force)
 {
     if (!mon_va(arg, va))
         return false;
@@ -162,7 +174,7 @@ static bool playground_page(const char *arg, vaddr_t *va)
         printk("0x%llx is not page-aligned (4 KiB)\n", (unsigned long long)*va);
         return false;
     }
-    const char *owner = mon_kernel_region(*va);
+    const char *owner = force ? NULL : mon_kernel_region(*va);
     if (owner) {
         printk("refusing: 0x%llx is in %s, which the kernel needs intact\n",
                (unsigned long long)*va, owner);
@@ -209,7 +221,8 @@ void mon_cmd_map(int argc, char **argv)
     vaddr_t va;
     uint64_t pa;
     unsigned flags;
-    if (!playground_page(argv[1], &va) || !mon_num(argv[2], "physical address", &pa))
+    bool force = mon_forced(argv[0]);
+    if (!playground_page(argv[1], &va, force) || !mon_num(argv[2], "physical address", &pa))
         return;
     if (pa & PAGE_MASK) {
         printk("0x%llx is not page-aligned (4 KiB)\n", (unsigned long long)pa);
@@ -222,10 +235,21 @@ void mon_cmd_map(int argc, char **argv)
     }
     if (!parse_flags(argc > 3 ? argv[3] : "r", &flags))
         return;
-    if (pmm_frame_is_free(pa))
-        printk("note: frame 0x%llx is free in the PMM; alloc it first, or the PMM may hand it "
-               "out again\n",
-               (unsigned long long)pa);
+    if (force) {
+        printk("warning: map! maps any frame: a write through it can bring the kernel down\n");
+    } else {
+        char why[200];
+        if (mon_frame_busy(pa, why, sizeof(why))) {
+            printk("refusing: frame 0x%llx is %s; map! does it anyway\n", (unsigned long long)pa,
+                   why);
+            return;
+        }
+        if ((flags & VMM_GLOBAL) && va < USER_LIMIT) {
+            printk("refusing: global pages (g) are for the kernel half: one in the user half "
+                   "would outlive a switch of address space\n");
+            return;
+        }
+    }
     int err = vmm_map(va, pa, flags);
     if (err) {
         printk("map failed: %s\n", err_name(err));
@@ -237,7 +261,7 @@ void mon_cmd_map(int argc, char **argv)
 void mon_cmd_unmap(int argc, char **argv)
 {
     vaddr_t va;
-    if (!playground_page(argv[1], &va))
+    if (!playground_page(argv[1], &va, false))
         return;
     paddr_t pa = 0;
     int err = vmm_unmap(va, &pa);

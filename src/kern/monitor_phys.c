@@ -9,7 +9,9 @@
  * (lines stay within 80 columns, for the VGA screen).
  * Sampling keeps a 128 GiB region as cheap to draw as a 1 MiB one.
  */
+#include <arch/monitor.h>
 #include <pagoda/errno.h>
+#include <pagoda/memlayout.h>
 #include <pagoda/monitor.h>
 #include <pagoda/pmm.h>
 #include <pagoda/printk.h>
@@ -116,8 +118,9 @@ static uint64_t frame_limit(void)
  * the monitor took" from "free a frame the kernel is using" (its page tables,
  * the heap's pages): the PMM would accept the latter, and the kernel would
  * fall over later. free therefore takes a run the monitor allocated (exactly
- * as allocated), or a range holding no frame in use at all, which only
- * exercises the PMM's own checks (double free, alignment, reserved memory).
+ * as allocated) that nothing maps any more, or a range holding no frame in
+ * use at all, which only exercises the PMM's own checks (double free,
+ * alignment, reserved memory). free! skips the monitor's checks.
  */
 #define ALLOC_TRACK 32
 static struct {
@@ -149,14 +152,59 @@ void mon_cmd_alloc(int argc, char **argv)
            (unsigned long long)(uintptr_t)p);
 }
 
-/* Is pa usable RAM by the boot map (where an allocated frame means a user)? */
-static bool usable_ram(paddr_t pa)
+int mon_ram_type(paddr_t pa)
 {
     for (size_t i = 0; i < saved_count; i++) {
         const struct stivale2_mmap_entry *e = &saved_map[i];
         if (pa >= e->base && pa - e->base < e->length)
-            return e->type == STIVALE2_MMAP_USABLE ||
-                   e->type == STIVALE2_MMAP_BOOTLOADER_RECLAIMABLE;
+            return (int)e->type;
+    }
+    return -1;
+}
+
+bool mon_frame_owned(paddr_t pa)
+{
+    for (int i = 0; i < ALLOC_TRACK; i++)
+        if (runs[i].n && pa >= runs[i].pa && pa - runs[i].pa < runs[i].n * PAGE_SIZE)
+            return true;
+    return false;
+}
+
+/* Why free must not take [pa, pa + n frames), printed; false when it may:
+ * no frame of it is a page table or still mapped (a freed frame would come
+ * back as a page table, say, behind the mapping), and every frame in use is
+ * in a run the monitor allocated, taken back whole. */
+static bool free_refused(paddr_t pa, uint64_t n, int slot)
+{
+    struct arch_frame_use use;
+    if (arch_frame_find_use(pa, n, true, &use)) {
+        char why[160];
+        mon_describe_use(&use, why, sizeof(why));
+        printk("refusing: frame 0x%llx is %s%s; free! does it anyway\n",
+               (unsigned long long)use.frame, use.table ? "" : "still ", why);
+        if (!use.table && use.va < USER_LIMIT)
+            printk("(unmap 0x%llx first)\n", (unsigned long long)use.va);
+        return true;
+    }
+    if (slot >= 0)
+        return false;
+    for (uint64_t f = 0; f < n; f++) {
+        paddr_t at = pa + f * PAGE_SIZE;
+        if (pmm_frame_is_free(at))
+            continue; /* the PMM's own check reports a double free */
+        char why[200];
+        if (mon_frame_owned(at)) {
+            printk("refusing: frame 0x%llx is part of a run the monitor allocated: free the "
+                   "whole run, as allocated\n",
+                   (unsigned long long)at);
+            return true;
+        }
+        if (mon_frame_busy(at, why, sizeof(why))) {
+            printk("refusing: frame 0x%llx is not free and not from the monitor's alloc: %s; "
+                   "free! does it anyway\n",
+                   (unsigned long long)at, why);
+            return true;
+        }
     }
     return false;
 }
@@ -164,6 +212,7 @@ static bool usable_ram(paddr_t pa)
 void mon_cmd_free(int argc, char **argv)
 {
     uint64_t pa, n;
+    bool force = mon_forced(argv[0]);
     if (!mon_num(argv[1], "physical address", &pa) ||
         !mon_count(argv[2], "frame count", frame_limit(), &n))
         return;
@@ -171,17 +220,11 @@ void mon_cmd_free(int argc, char **argv)
     for (int i = 0; i < ALLOC_TRACK; i++)
         if (runs[i].n && runs[i].pa == pa && runs[i].n == n)
             slot = i;
-    if (slot < 0 && IS_ALIGNED(pa, PAGE_SIZE)) {
-        for (uint64_t f = 0; f < n; f++) {
-            paddr_t at = pa + f * PAGE_SIZE;
-            if (usable_ram(at) && !pmm_frame_is_free(at)) {
-                printk("refusing: frame 0x%llx is not free and not from the monitor's alloc "
-                       "(the kernel may be using it)\n",
-                       (unsigned long long)at);
-                return;
-            }
-        }
-    }
+    if (force)
+        printk("warning: free! skips the monitor's checks: if the kernel uses these frames "
+               "it will fall over\n");
+    else if (IS_ALIGNED(pa, PAGE_SIZE) && free_refused(pa, n, slot))
+        return;
     int err = pmm_free_checked((void *)(uintptr_t)pa, n);
     if (err) {
         const char *why = err == -E_DOUBLE    ? "a frame in that range is already free"
@@ -194,6 +237,11 @@ void mon_cmd_free(int argc, char **argv)
     }
     if (slot >= 0)
         runs[slot].n = 0;
+    else /* free! of part of a run: forget runs it touched, they are no longer whole */
+        for (int i = 0; i < ALLOC_TRACK; i++)
+            if (runs[i].n && runs[i].pa < pa + n * PAGE_SIZE &&
+                pa < runs[i].pa + runs[i].n * PAGE_SIZE)
+                runs[i].n = 0;
     printk("freed %llu frame%s at phys 0x%llx\n", (unsigned long long)n, n > 1 ? "s" : "",
            (unsigned long long)pa);
 }

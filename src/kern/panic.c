@@ -13,6 +13,11 @@
 
 static volatile int panicking;
 
+bool kernel_panicking(void)
+{
+    return panicking != 0;
+}
+
 void panic_at(const char *file, int line, const char *fmt, ...)
 {
     arch_irq_save();

@@ -14,6 +14,7 @@
  * it as their chunk has in use, as many list blocks as kmalloc has live).
  */
 #include <pagoda/errno.h>
+#include <pagoda/kfence.h>
 
 #include "heap_internal.h"
 
@@ -183,6 +184,8 @@ int kheap_check(void)
     uint32_t chunks[KHEAP_NCLASSES + 1] = {0}; /* + the pool */
     uint64_t live[KHEAP_NCLASSES] = {0};
 
+    if (kfence_check()) /* kfence hook: the sampled objects' canaries */
+        return -E_CORRUPT;
     if (!h->src)
         return 0; /* bump arena only */
     if (check_segments(h, &walk_free, &walk_bytes, chunks, live, &live_list) ||

@@ -28,6 +28,7 @@
  * interrupt handler.
  */
 #include <pagoda/errno.h>
+#include <pagoda/kfence.h>
 
 #include "heap_internal.h"
 
@@ -212,8 +213,25 @@ __attribute__((noinline)) static void *kmalloc_slow(size_t size, size_t align)
     return p;
 }
 
+/* kfence hook: a sampled allocation, or (pool full, too big) the heap's.
+ * Out of line and reached by a tail call, so kmalloc's fast path saves no
+ * register for it. kfence re-armed the countdown; the increment keeps the
+ * retry below from being sampled again (interval 1, pool full), and when
+ * sampling is off it wraps UINT64_MAX to 0, which the retry's decrement
+ * takes back. */
+__attribute__((noinline)) static void *kmalloc_sampled(size_t size)
+{
+    void *p = kfence_alloc_sampled(size);
+    if (p)
+        return p;
+    kfence_countdown++;
+    return kmalloc(size);
+}
+
 void *kmalloc(size_t size)
 {
+    if (unlikely(--kfence_countdown == 0)) /* kfence hook: one in about N */
+        return kmalloc_sampled(size);
     struct heap *h = &kheap;
     if (likely(size < h->small_limit)) {
         struct bclass *k = &h->cls[heap_class_of[(size + h->rz + 15) >> 4]];
@@ -277,6 +295,13 @@ static inline void small_free(struct heap *h, struct chunk *ch, void *p)
 /* A pointer outside the heap's bounds: NULL and bump pointers are fine. */
 static void kfree_outside(void *p)
 {
+    /* kfence hook: the pool lies outside the heap's bounds, so a sampled
+     * object comes here, and goes back to kfence before any read through
+     * it. (Not at kfree's top: that cost 0.4 ns of a 3.7 ns pair.) */
+    if (kfence_owns(p)) {
+        kfence_free(p);
+        return;
+    }
     if (p && !bump_contains(p))
         heap_fail("kfree of a pointer the heap never returned", p);
 }
@@ -372,12 +397,20 @@ static size_t live_usable(struct heap *h, const void *p, struct chunk **chp)
 
 size_t kmalloc_usable_size(const void *p)
 {
+    if (unlikely(kfence_owns(p))) /* kfence hook */
+        return kfence_usable_size(p);
     struct chunk *ch;
     return p ? live_usable(&kheap, p, &ch) : 0;
 }
 
 void *krealloc(void *p, size_t size)
 {
+    if (unlikely(kfence_owns(p))) { /* kfence hook */
+        if (size)
+            return kfence_realloc(p, size);
+        kfence_free(p);
+        return NULL;
+    }
     struct heap *h = &kheap;
     if (!p)
         return kmalloc(size);
@@ -453,4 +486,8 @@ void kheap_stats(struct kheap_stats *st)
         };
         st->live_objects += k->live;
     }
+    struct kfence_stats kst; /* kfence hook: sampled objects are live too */
+    kfence_get_stats(&kst);
+    st->live_bytes += kst.live_bytes;
+    st->live_objects += kst.live;
 }

@@ -34,6 +34,7 @@
 #include <pagoda/printk.h>
 #include <pagoda/string.h>
 
+#include "pmm_check.h"
 #include "pmm_priv.h"
 
 static struct pmm_core pmm;
@@ -95,10 +96,19 @@ void pmm_init(struct stivale2_struct *info)
            pmm.bitmap_bytes, (unsigned long long)pmm.bitmap_phys);
 }
 
+/* Every allocation leaves through here: freed-frame checking (pmm_check.c,
+ * off unless `pmm_check=1`) verifies the frames that hold its pattern. */
+static inline void *handout(paddr_t pa, size_t page_count)
+{
+    if (unlikely(pmm_check_on))
+        pmm_check_handout(pa, page_count);
+    return (void *)(uintptr_t)pa;
+}
+
 void *pmm_alloc(size_t page_count)
 {
     require_ready("pmm_alloc");
-    return (void *)(uintptr_t)pmm_core_alloc(&pmm, page_count);
+    return handout(pmm_core_alloc(&pmm, page_count), page_count);
 }
 
 void *pmm_allocz(size_t page_count)
@@ -108,6 +118,7 @@ void *pmm_allocz(size_t page_count)
     paddr_t pa = frame_map == early_map
                      ? pmm_core_alloc_run(&pmm, page_count, 1, EARLY_IDENTITY_LIMIT >> PAGE_SHIFT)
                      : pmm_core_alloc(&pmm, page_count);
+    handout(pa, page_count);
     for (size_t i = 0; pa && i < page_count; i++) {
         void *va = pmm_frame_map(pa + i * PAGE_SIZE);
         if (!va)
@@ -145,19 +156,22 @@ void pmm_free(void *ptr, size_t page_count)
 int pmm_free_checked(void *ptr, size_t page_count)
 {
     require_ready("pmm_free");
-    return pmm_core_free(&pmm, (paddr_t)(uintptr_t)ptr, page_count);
+    int err = pmm_core_free(&pmm, (paddr_t)(uintptr_t)ptr, page_count);
+    if (unlikely(pmm_check_on) && !err)
+        pmm_check_freed((paddr_t)(uintptr_t)ptr, page_count);
+    return err;
 }
 
 void *pmm_alloc_aligned(size_t page_count, size_t align_pages)
 {
     require_ready("pmm_alloc_aligned");
-    return (void *)(uintptr_t)pmm_core_alloc_run(&pmm, page_count, align_pages, UINT64_MAX);
+    return handout(pmm_core_alloc_run(&pmm, page_count, align_pages, UINT64_MAX), page_count);
 }
 
 void *pmm_alloc_below(size_t page_count, paddr_t limit)
 {
     require_ready("pmm_alloc_below");
-    return (void *)(uintptr_t)pmm_core_alloc_run(&pmm, page_count, 1, limit >> PAGE_SHIFT);
+    return handout(pmm_core_alloc_run(&pmm, page_count, 1, limit >> PAGE_SHIFT), page_count);
 }
 
 void pmm_reclaim_bootloader(void)

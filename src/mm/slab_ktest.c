@@ -98,7 +98,7 @@ KTEST(slab_object_returns_to_own_slab)
     struct kmem_cache *a = kmem_cache_create("kt_a", 64, 0, NULL, NULL);
     KT_ASSERT(a != NULL);
     void *keep = kmem_cache_alloc(a);
-    void *p[500];
+    static void *p[500]; /* 4 KiB: too big for a kernel stack frame */
     for (int i = 0; i < 500; i++)
         KT_ASSERT((p[i] = kmem_cache_alloc(a)) != NULL);
     for (int i = 499; i >= 0; i--)

@@ -301,12 +301,17 @@ run_shell_case() {
     fi
 }
 
-# The monitor sessions' variables: the first page of .text, mapped wherever
-# the link put it, and its frame.
+# The monitor sessions' variables: ${text} and ${textpa}, the first page of
+# .text wherever the link put it and its frame; and the kernel objects the
+# hostile session aims at, by symbol: ${idt} and ${idtpa} (its frame), and so on.
 monitor_vars() {
-    local text
-    text=0x$(nm "$KERNEL" | awk '$3 == "__text_start" { print $1 }')
-    echo --var "text=$text" --var "textpa=$(printf '0x%x' $((text - 0xffffffff80000000)))"
+    local sym va
+    va=0x$(nm "$KERNEL" | awk '$3 == "__text_start" { print $1 }')
+    echo --var "text=$va" --var "textpa=$(printf '0x%x' $((va - 0xffffffff80000000)))"
+    for sym in idt gdt tss handlers temp_pd temp_pt; do
+        va=0x$(nm "$KERNEL" | awk -v s="$sym" '$3 == s { print $1; exit }')
+        echo --var "$sym=$va" --var "${sym}pa=$(printf '0x%x' $(((va - 0xffffffff80000000) & ~0xfff)))"
+    done
 }
 
 monitor_record() { # monitor_record NAME LOG STATUS OUTPUT

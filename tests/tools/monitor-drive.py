@@ -16,6 +16,10 @@ SCRIPT holds one directive per line:
                 monitor (needs --hmp SOCKET): sendkey names, e.g. "h e l p ret"
     s REGEX     the VGA text screen (read from guest memory at 0xB8000
                 through QEMU's monitor) matches REGEX
+    h COMMAND   run COMMAND in QEMU's monitor (needs --hmp SOCKET), e.g.
+                "nmi"; what the kernel prints then is checked with w
+    w REGEX     wait (up to 30 s) until the serial output since the last h
+                matches REGEX
     # comment
 A `?` regex's named groups, (?P<pa>0x[0-9a-f]+), become variables that
 later lines and regexes use as ${pa}; so does --var NAME=VALUE.
@@ -172,6 +176,7 @@ def main():
     def subst(text):
         return re.sub(r"\$\{(\w+)\}", lambda m: env.get(m.group(1), m.group(0)), text)
 
+    mark, last_hmp = 0, None
     last_send = max((n for n, (k, _) in enumerate(steps) if k in ">=k"), default=-1)
     is_last = False
     for step, (kind, text) in enumerate(steps):
@@ -197,6 +202,28 @@ def main():
             sent_at = pos
             last_line, answer = text, None
             is_last = step == last_send
+        elif kind == "h":
+            close_answer()
+            settle = time.monotonic() + 0.3  # what came before belongs to the last answer
+            while time.monotonic() < settle:
+                read_some(0.1)
+            mark = len(buf)
+            last_hmp = text
+            hmp_cmd(text)
+        elif kind == "w":
+            limit = min(deadline, time.monotonic() + 30)
+            hit = None
+            while True:
+                hit = re.search(text, buf[mark:].decode(errors="replace").replace("\r", ""), re.M)
+                if hit or time.monotonic() >= limit:
+                    break
+                read_some(min(1.0, max(0.01, limit - time.monotonic())))
+            if not hit:
+                failures.append(f"after {last_hmp!r} in QEMU's monitor: missing /{text}/")
+            settle = time.monotonic() + 0.3  # the rest of the message
+            while time.monotonic() < settle:
+                read_some(0.1)
+            pos = len(buf)  # later answers start after this output
         elif kind == "s":
             close_answer()
             shot = screen()

@@ -35,3 +35,7 @@ qemu_case vmm-fault-demand vmm-demand 33 \
     --expect 'fault=demand: reserved 4 pages at 0xffff81[0-9a-f]+ \(first page mapped: no\)' \
     --expect 'fault=demand: read 0x0 at 0xffff81[0-9a-f]+, now backed by frame 0x[0-9a-f]+ \(mapped: yes\)' \
     --reject 'PANIC'
+
+# No kernel function may have a stack frame larger than the bound (a guard
+# page less a margin): the build refuses one, and accepts a small one.
+shell_case vmm-frame-bound make -s check-frame-bound

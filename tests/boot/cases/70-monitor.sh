@@ -14,3 +14,6 @@ iso monitor-ktests "test=mon_"
 qemu_case monitor-ktests monitor-ktests 33 --expect '^PASS mon_keyboard' \
     --expect '^[0-9]+ passed, 0 failed' --reject '^FAIL'
 monitor_case monitor-hostile monitor tests/boot/monitor/hostile.txt
+# A machine check injected through QEMU's monitor: the #MC report names the
+# bank and decodes its status, then the kernel stops (QEMU is told to quit).
+MONITOR_STATUS=0 monitor_case monitor-mce monitor tests/boot/monitor/mce.txt
