@@ -21,6 +21,16 @@ void vga_putc(char c);
  * when it replaces the boot mappings). */
 void vga_set_base(vaddr_t va);
 
+/* Stop drawing on the VGA text buffer: a framebuffer console took over. */
+void vga_disable(void);
+
+/* The framebuffer console (fb.c): is it drawing? Draw bytes on it, or keep
+ * them for it in the early log until arch_fb_console_init. */
+bool fb_console_active(void);
+struct fbcon;
+const struct fbcon *fb_console_get(void); /* NULL when none is drawing */
+void fb_console_write(const char *s, size_t n);
+
 /* Write one byte to every console. */
 void console_putc(char c);
 void arch_console_write(const char *s, size_t n);

@@ -27,6 +27,9 @@ static void update_cursor(void)
 
 void vga_set_base(vaddr_t va) { buf = (volatile uint16_t *)va; }
 
+static bool disabled;
+void vga_disable(void) { disabled = true; }
+
 void vga_init(void)
 {
     for (int i = 0; i < COLS * ROWS; i++)
@@ -84,14 +87,19 @@ void vga_putc(char c)
 
 void console_putc(char c)
 {
-    if (c == '\n')
-        serial_putc('\r');
-    serial_putc(c);
-    vga_putc(c);
+    arch_console_write(&c, 1);
 }
 
+/* COM1 and VGA byte by byte; the framebuffer console takes the whole
+ * write, so its cursor is redrawn once per write, not once per byte. */
 void arch_console_write(const char *s, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        console_putc(s[i]);
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '\n')
+            serial_putc('\r');
+        serial_putc(s[i]);
+        if (!disabled)
+            vga_putc(s[i]);
+    }
+    fb_console_write(s, n);
 }

@@ -40,12 +40,23 @@
 
 _Static_assert(VMM_WRITE == PG_F_WRITE && VMM_USER == PG_F_USER && VMM_NX == PG_F_NX &&
                    VMM_GLOBAL == PG_F_GLOBAL && VMM_NOCACHE == PG_F_NOCACHE &&
-                   VMM_WRTHRU == PG_F_WRTHRU,
+                   VMM_WRTHRU == PG_F_WRTHRU && VMM_WC == PG_F_WC,
                "<arch/paging.h> mirrors the VMM_* flags");
 
-#define LEAF_FLAGS (VMM_WRITE | VMM_USER | VMM_NX | VMM_GLOBAL | VMM_NOCACHE | VMM_WRTHRU)
+#define LEAF_FLAGS (VMM_WRITE | VMM_USER | VMM_NX | VMM_GLOBAL | VMM_NOCACHE | VMM_WRTHRU | VMM_WC)
 
 bool vmm_nx;
+bool vmm_pat_wc;
+
+/* The leaf bits for flags: VMM_WC needs the PAT entry x86_pat_init set to
+ * write-combining; without it, uncached. Never write-back. */
+static uint64_t leaf_bits(unsigned flags)
+{
+    flags &= LEAF_FLAGS;
+    if ((flags & VMM_WC) && !vmm_pat_wc)
+        flags = (flags & ~VMM_WC) | VMM_NOCACHE | VMM_WRTHRU;
+    return pg_leaf_bits(flags, vmm_nx);
+}
 
 static inline volatile uint64_t *ent(vaddr_t a)
 {
@@ -212,7 +223,7 @@ int vmm_map_in(unsigned slot, vaddr_t virt, paddr_t phys, unsigned flags)
         return rc;
     if (*pte & PTE_PRESENT)
         return -E_EXIST;
-    *pte = phys | pg_leaf_bits(flags & LEAF_FLAGS, vmm_nx);
+    *pte = phys | leaf_bits(flags);
     invlpg(virt); /* a CPU may cache "not present" too */
     return 0;
 }
@@ -246,7 +257,10 @@ int vmm_map_2m_in(unsigned slot, vaddr_t virt, paddr_t phys, unsigned flags)
     if (!table_empty(pt, 0))
         return -E_EXIST;
     paddr_t old = *pde & PTE_ADDR;
-    *pde = phys | pg_leaf_bits(flags & LEAF_FLAGS, vmm_nx) | PTE_HUGE;
+    uint64_t bits = leaf_bits(flags);
+    if (bits & PTE_HUGE) /* the PAT bit sits at 12 in a large page */
+        bits = (bits & ~PTE_HUGE) | PTE_PAT_HUGE;
+    *pde = phys | bits | PTE_HUGE;
     invlpg(pt);
     invlpg(virt);
     pmm_free((void *)old, 1);
@@ -306,6 +320,8 @@ int vmm_translate_in(unsigned slot, vaddr_t virt, paddr_t *phys, unsigned *flags
     if (phys)
         *phys = rc == 1 ? (v & PTE_ADDR_2M) + (virt & (PG_2M - 1))
                         : (v & PTE_ADDR) + (virt & PAGE_MASK);
+    if (flags && rc == 1) /* a large page: PS is not PAT, bit 12 is */
+        v = (v & ~PTE_HUGE) | ((v & PTE_PAT_HUGE) ? PTE_HUGE : 0);
     if (flags)
         *flags = pg_entry_flags(v);
     return 0;
@@ -321,7 +337,7 @@ int vmm_protect_in(unsigned slot, vaddr_t virt, unsigned flags)
         return rc;
     if (!(*pte & PTE_PRESENT))
         return -E_NOENT;
-    *pte = (*pte & PTE_ADDR) | pg_leaf_bits(flags & LEAF_FLAGS, vmm_nx);
+    *pte = (*pte & PTE_ADDR) | leaf_bits(flags);
     invlpg(virt);
     return 0;
 }

@@ -17,6 +17,9 @@ struct vmm_space {
 
 /* True once EFER.NXE is on (the CPU has NX): only then may PTE_NX be set. */
 extern bool vmm_nx;
+/* True once PAT entry 4 is write-combining (x86_pat_init): only then does
+ * VMM_WC set the PTE's PAT bit; otherwise it maps uncached. */
+extern bool vmm_pat_wc;
 /* The space CR3 holds, and the kernel's own (after vmm_init). */
 extern struct vmm_space *vmm_current;
 extern struct vmm_space vmm_kernel_space;

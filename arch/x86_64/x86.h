@@ -72,6 +72,9 @@ static inline uint64_t rdtsc_fenced(void)
 bool cpu_has_nx(void);
 bool cpu_has_1g_pages(void);
 bool cpu_has_pge(void);
+/* Point PAT entry 4 at write-combining (pat.c), so that VMM_WC maps WC.
+ * False, changing nothing, on a CPU without a PAT. Idempotent. */
+bool x86_pat_init(void);
 /* True under a hypervisor (QEMU/Bochs set the CPUID hypervisor bit or brand). */
 bool cpu_is_emulated(void);
 const char *cpu_emulator_name(void);

@@ -11,8 +11,14 @@
 /* Bring up the consoles, descriptor tables and exception handlers. */
 void arch_early_init(void);
 
-/* Write bytes to every console (COM1 and VGA). */
+/* Write bytes to every console (COM1, and VGA text or the framebuffer). */
 void arch_console_write(const char *s, size_t n);
+
+/* Bring up the framebuffer console when the boot info has a framebuffer:
+ * after vmm_init (it maps the device). It replays the boot log so far. */
+void arch_fb_console_init(void);
+/* Time a full-screen scroll of the framebuffer console (for kbench). */
+void arch_fb_console_bench(void);
 
 /* A Bochs magic breakpoint (needs magic_break: enabled=1, as `make
  * bochs-debug` sets): drop Bochs into its debugger right here. A no-op

@@ -105,6 +105,7 @@ static inline vaddr_t pg_table_of(vaddr_t entry_addr) { return ALIGN_DOWN(entry_
 #define PG_F_GLOBAL  (1u << 3)
 #define PG_F_NOCACHE (1u << 4)
 #define PG_F_WRTHRU  (1u << 5)
+#define PG_F_WC      (1u << 6) /* PAT bit of a 4 KiB PTE: PAT entry 4 */
 
 static inline uint64_t pg_leaf_bits(unsigned flags, bool nx_ok)
 {
@@ -121,6 +122,8 @@ static inline uint64_t pg_leaf_bits(unsigned flags, bool nx_ok)
         e |= PTE_PCD;
     if (flags & PG_F_WRTHRU)
         e |= PTE_PWT;
+    if (flags & PG_F_WC)
+        e |= PTE_HUGE; /* bit 7 of a 4 KiB PTE is PAT (vmm_map_2m moves it to 12) */
     return e;
 }
 
@@ -140,6 +143,8 @@ static inline unsigned pg_entry_flags(uint64_t e)
         f |= PG_F_NOCACHE;
     if (e & PTE_PWT)
         f |= PG_F_WRTHRU;
+    if (e & PTE_HUGE)
+        f |= PG_F_WC; /* a 4 KiB PTE's PAT bit; callers pass PDEs converted */
     return f;
 }
 

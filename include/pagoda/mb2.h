@@ -42,6 +42,9 @@ struct mb2_env {
     paddr_t kernel_phys_end;
     vaddr_t kernel_virt_base; /* the virtual address of kernel_phys_start */
     paddr_t info_phys;        /* physical address of the info block */
+    /* len readable bytes at physical pa, or NULL; lets the adapter follow
+     * the EFI system table (SMBIOS). NULL: never read beyond the info. */
+    const void *(*read_phys)(paddr_t pa, size_t len);
 };
 
 /* A range while the map is normalised: [base, last], last inclusive so that
@@ -56,7 +59,7 @@ struct mb2_range {
  * absent (offset 0 is the info header, never a tag). */
 struct mb2_found {
     uint32_t cmdline, loader, meminfo, memmap, framebuffer, elf_sections;
-    uint32_t acpi_old, acpi_new, smbios, efi32, efi64, load_base;
+    uint32_t acpi_old, acpi_new, smbios, efi32, efi64, efi_mmap, load_base;
     uint32_t module[MB2_MAX_MODULES];
     uint32_t nmodules;
     bool efi; /* any EFI tag (11, 12, 17, 18, 19, 20) */
@@ -102,6 +105,8 @@ struct mb2_ctx {
 
     /* Facts for the kernel's boot log. */
     bool memmap_from_meminfo; /* the map was built from the basic meminfo */
+    uint32_t efi_descriptors; /* > 0: the map was built from the EFI memory map */
+    bool smbios_from_efi;     /* SMBIOS found through the EFI configuration table */
     uint32_t info_size;       /* bytes of info read (total_size, clipped) */
 
     /* Working state. */

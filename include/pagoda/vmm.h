@@ -16,6 +16,9 @@
 #define VMM_GLOBAL   (1u << 3)
 #define VMM_NOCACHE  (1u << 4) /* cache-disable */
 #define VMM_WRTHRU   (1u << 5) /* write-through */
+/* Write-combining, for framebuffers: through the PAT entry the arch points
+ * at WC (x86_pat_init), or uncached (PCD|PWT) on a CPU without a PAT. */
+#define VMM_WC       (1u << 6)
 #define VMM_DEMAND   (1u << 8) /* vmm_alloc: reserve only, back on first touch */
 
 /* Replace the boot tables' mappings: W^X kernel sections, guard pages, no

@@ -4,7 +4,8 @@
  * Order: walk and validate the tags (mb2_parse.c); take the loader name and
  * command line; collect the raw memory map; check the modules against it;
  * carve out the kernel, the modules, the info block and a framebuffer in RAM;
- * normalise the map (mb2_memmap.c); then the small tags. Each builder copies
+ * normalise the map (mb2_memmap.c); then the small tags (SMBIOS through the
+ * EFI system table when GRUB gave no tag for it, mb2_efi.c). Each builder copies
  * what it keeps into ctx, so nothing in the result points into the info
  * block, which the PMM may reclaim later. Module begin/end, framebuffer and
  * text-mode addresses are physical; every other address in the result
@@ -177,13 +178,27 @@ static void build_rsdp(struct mb2_ctx *ctx)
     }
 }
 
-static void build_smbios(struct mb2_ctx *ctx)
+static void build_smbios(struct mb2_ctx *ctx, const struct mb2_env *env)
 {
+    struct stivale2_struct_tag_smbios *st = &ctx->smbios_tag;
+    if (!ctx->found.smbios && ctx->found.efi64) {
+        /* GRUB 2.06 on UEFI: only the firmware's configuration table has it. */
+        bool is64 = false;
+        if (!mb2_efi_smbios(ctx, env, mb2_rd64(ctx->mbi + ctx->found.efi64 + 8), ctx->smbios,
+                            sizeof(ctx->smbios), &is64))
+            return;
+        if (is64)
+            st->smbios_entry_64 = (uint64_t)(uintptr_t)ctx->smbios;
+        else
+            st->smbios_entry_32 = (uint64_t)(uintptr_t)ctx->smbios;
+        ctx->smbios_from_efi = true;
+        mb2_link(ctx, &st->tag, STIVALE2_STRUCT_TAG_SMBIOS_ID);
+        return;
+    }
     if (!ctx->found.smbios)
         return;
     const uint8_t *t = ctx->mbi + ctx->found.smbios;
     uint32_t len = mb2_rd32(t + 4) - 16;
-    struct stivale2_struct_tag_smbios *st = &ctx->smbios_tag;
     if (len >= 5 && memcmp(t + 16, "_SM3_", 5) == 0)
         st->smbios_entry_64 = (uint64_t)(uintptr_t)ctx->smbios;
     else if (memcmp(t + 16, "_SM_", 4) == 0)
@@ -317,7 +332,7 @@ int mb2_adapt(struct mb2_ctx *ctx, const void *mbi, size_t avail, const struct m
     }
     mb2_link(ctx, &ctx->modules.tag, STIVALE2_STRUCT_TAG_MODULES_ID);
     build_rsdp(ctx);
-    build_smbios(ctx);
+    build_smbios(ctx, env);
     build_firmware(ctx);
     ctx->kernel_base.physical_base_address = env->kernel_phys_start;
     ctx->kernel_base.virtual_base_address = env->kernel_virt_base;

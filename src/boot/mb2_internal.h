@@ -76,6 +76,12 @@ void mb2_memmap_carve(struct mb2_ctx *ctx, uint64_t base, uint64_t end, uint32_t
 /* Normalise ctx->in and ctx->carve into ctx->memmap. */
 void mb2_memmap_build(struct mb2_ctx *ctx);
 
+/* The SMBIOS entry point through the EFI system table at `systab` (via
+ * env->read_phys): copied to out (up to out_size bytes); *is64 for a 3.x
+ * entry point. False when there is none or it cannot be read (reported). */
+bool mb2_efi_smbios(struct mb2_ctx *ctx, const struct mb2_env *env, uint64_t systab,
+                    uint8_t *out, size_t out_size, bool *is64);
+
 /* Append a built tag to the chain of ctx->info. */
 void mb2_link(struct mb2_ctx *ctx, struct stivale2_tag *tag, uint64_t id);
 

@@ -1,8 +1,8 @@
 /*
  * Memory-map normalisation: the Multiboot2 map in, the stivale2 map out.
  *
- * Theory of operation. Input ranges (ctx->in, from the memory-map tag or the
- * basic meminfo) and carve-outs (ctx->carve: the kernel image and modules as
+ * Theory of operation. Input ranges (ctx->in, from the EFI memory-map tag,
+ * else the memory-map tag, else the basic meminfo) and carve-outs (ctx->carve: the kernel image and modules as
  * KERNEL_AND_MODULES, the info block as BOOTLOADER_RECLAIMABLE, a framebuffer
  * over RAM as FRAMEBUFFER) are held as [base, last] with `last` inclusive, so
  * a range may end exactly at 2^64. Every range start and every `last + 1`
@@ -119,8 +119,97 @@ static void collect_tag(struct mb2_ctx *ctx)
     }
 }
 
+/* UEFI memory types (UEFI spec, EFI_MEMORY_TYPE) and the attribute bit of
+ * memory the firmware's runtime services keep using. */
+#define EFI_LOADER_CODE 1
+#define EFI_LOADER_DATA 2
+#define EFI_BOOT_SERVICES_CODE 3
+#define EFI_BOOT_SERVICES_DATA 4
+#define EFI_CONVENTIONAL 7
+#define EFI_UNUSABLE 8
+#define EFI_ACPI_RECLAIM 9
+#define EFI_ACPI_NVS 10
+#define EFI_MEMORY_RUNTIME (1ULL << 63)
+#define EFI_DESC_MIN 40 /* type, pad, physical, virtual, pages, attribute */
+
+/* GRUB has called ExitBootServices before the kernel runs, so loader and
+ * boot-services memory is free RAM like conventional memory. Runtime-
+ * services memory (types 5 and 6, or any range with the RUNTIME attribute)
+ * stays reserved, as do MMIO, persistent and unknown types. */
+static uint32_t efi_type(uint32_t type, uint64_t attr)
+{
+    if (attr & EFI_MEMORY_RUNTIME)
+        return STIVALE2_MMAP_RESERVED;
+    switch (type) {
+    case EFI_LOADER_CODE:
+    case EFI_LOADER_DATA:
+    case EFI_BOOT_SERVICES_CODE:
+    case EFI_BOOT_SERVICES_DATA:
+    case EFI_CONVENTIONAL:
+        return STIVALE2_MMAP_USABLE;
+    case EFI_UNUSABLE:
+        return STIVALE2_MMAP_BAD_MEMORY;
+    case EFI_ACPI_RECLAIM:
+        return STIVALE2_MMAP_ACPI_RECLAIMABLE;
+    case EFI_ACPI_NVS:
+        return STIVALE2_MMAP_ACPI_NVS;
+    default:
+        return STIVALE2_MMAP_RESERVED;
+    }
+}
+
+/* The EFI memory map (tag 17), stepping by descriptor_size (48 on OVMF,
+ * never the C struct's size). Firmware splits RAM into many descriptors
+ * (OVMF gives over a hundred for 256 MiB), so touching descriptors of one
+ * resulting type merge as they are read, to stay within MB2_MAX_INPUT. */
+static void collect_efi(struct mb2_ctx *ctx)
+{
+    const uint8_t *t = ctx->mbi + ctx->found.efi_mmap;
+    uint32_t size = mb2_rd32(t + 4), dsize = mb2_rd32(t + 8);
+    if (dsize < EFI_DESC_MIN || dsize % 8) {
+        mb2_report_tag(ctx, MB2_TAG_EFI_MMAP,
+                       "descriptor_size %u is below 40 or not a multiple of 8: tag ignored", dsize);
+        return;
+    }
+    uint32_t n = (size - 16) / dsize;
+    for (uint32_t i = 0; i < n; i++) {
+        const uint8_t *e = t + 16 + (uint64_t)i * dsize;
+        uint64_t base = mb2_rd64(e + 8), pages = mb2_rd64(e + 24);
+        uint32_t type = efi_type(mb2_rd32(e), mb2_rd64(e + 32));
+        if (pages == 0)
+            continue;
+        uint64_t last = base + ((pages - 1) << PAGE_SHIFT) + PAGE_MASK;
+        if (pages > (U64_MAX >> PAGE_SHIFT) || last < base) {
+            mb2_report_tag(ctx, MB2_TAG_EFI_MMAP,
+                           "descriptor %u (base 0x%llx, %llu pages) wraps past 2^64: clipped", i,
+                           (unsigned long long)base, (unsigned long long)pages);
+            last = U64_MAX;
+        }
+        ctx->efi_descriptors++;
+        struct mb2_range *prev = ctx->nin ? &ctx->in[ctx->nin - 1] : NULL;
+        if (prev && prev->type == type && prev->last != U64_MAX && prev->last + 1 == base) {
+            prev->last = last;
+            continue;
+        }
+        if (ctx->nin == MB2_MAX_INPUT) {
+            mb2_report_tag(ctx, MB2_TAG_EFI_MMAP,
+                           "more than %u ranges: descriptor %u on are ignored", MB2_MAX_INPUT, i);
+            return;
+        }
+        add_input(ctx, base, last, type);
+    }
+}
+
 bool mb2_memmap_collect(struct mb2_ctx *ctx)
 {
+    /* The EFI map first: it is the firmware's own, taken at
+     * ExitBootServices; GRUB's tag 6 is a conversion of an earlier one, with
+     * GRUB-internal types (20) for what it could not name. */
+    if (ctx->found.efi_mmap)
+        collect_efi(ctx);
+    if (ctx->nin > 0)
+        return true;
+    ctx->efi_descriptors = 0;
     if (ctx->found.memmap)
         collect_tag(ctx);
     if (ctx->nin > 0)

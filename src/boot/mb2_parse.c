@@ -50,6 +50,8 @@ static const char *tag_name(uint32_t type)
         return "ACPI old RSDP";
     case MB2_TAG_ACPI_NEW:
         return "ACPI new RSDP";
+    case MB2_TAG_EFI_MMAP:
+        return "EFI memory map";
     case MB2_TAG_LOAD_BASE:
         return "load base address";
     default:
@@ -125,6 +127,8 @@ static uint32_t min_size(uint32_t type)
         return 8 + 20;
     case MB2_TAG_ACPI_NEW:
         return 8 + 36;
+    case MB2_TAG_EFI_MMAP:
+        return 16;
     case MB2_TAG_LOAD_BASE:
         return 12;
     default:
@@ -158,6 +162,8 @@ static uint32_t *unique_slot(struct mb2_found *f, uint32_t type)
         return &f->acpi_old;
     case MB2_TAG_ACPI_NEW:
         return &f->acpi_new;
+    case MB2_TAG_EFI_MMAP:
+        return &f->efi_mmap;
     case MB2_TAG_LOAD_BASE:
         return &f->load_base;
     default:

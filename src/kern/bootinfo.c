@@ -21,6 +21,15 @@ static uint32_t boot_magic, boot_mbi_phys;
 static int adapt_status = -E_INVAL;
 static char loader[sizeof(ctx.info.bootloader_brand) + sizeof(ctx.info.bootloader_version)];
 
+/* Physical memory as the boot identity map shows it (0..4 GiB, until
+ * vmm_init): for the adapter's look at the EFI system table. */
+static const void *early_read_phys(paddr_t pa, size_t len)
+{
+    if (pa == 0 || len > EARLY_IDENTITY_LIMIT || pa > EARLY_IDENTITY_LIMIT - len)
+        return NULL;
+    return (const void *)(uintptr_t)pa;
+}
+
 void boot_info_init(uint32_t magic, uint32_t mbi_phys)
 {
     boot_magic = magic;
@@ -28,6 +37,7 @@ void boot_info_init(uint32_t magic, uint32_t mbi_phys)
     if (magic != MB2_BOOTLOADER_MAGIC || mbi_phys == 0)
         return;
     struct mb2_env env = {
+        .read_phys = early_read_phys,
         .kernel_phys_start = (paddr_t)(uintptr_t)__kernel_phys_start,
         .kernel_phys_end = (paddr_t)(uintptr_t)__kernel_phys_end,
         .kernel_virt_base = KERNEL_VMA + (uintptr_t)__kernel_phys_start,
@@ -115,6 +125,9 @@ void boot_info_print(void)
         panic("boot info: no memory map (no usable memory-map or basic meminfo tag): "
               "cannot go on");
     printk("bootinfo: Multiboot2 info at 0x%x, %u bytes\n", boot_mbi_phys, ctx.info_size);
+    if (ctx.efi_descriptors)
+        printk("bootinfo: memory map from the EFI memory map (%u descriptors)\n",
+               ctx.efi_descriptors);
     print_memmap(m);
     struct stivale2_struct_tag_modules *mt =
         stivale2_get_tag(&ctx.info, STIVALE2_STRUCT_TAG_MODULES_ID);
@@ -127,6 +140,11 @@ void boot_info_print(void)
     struct stivale2_struct_tag_firmware *fw =
         stivale2_get_tag(&ctx.info, STIVALE2_STRUCT_TAG_FIRMWARE_ID);
     printk("firmware: %s\n", fw && (fw->flags & STIVALE2_FIRMWARE_BIOS) ? "BIOS" : "UEFI");
+    struct stivale2_struct_tag_smbios *sm =
+        stivale2_get_tag(&ctx.info, STIVALE2_STRUCT_TAG_SMBIOS_ID);
+    if (sm)
+        printk("smbios: %s entry point, %s\n", sm->smbios_entry_64 ? "3.x (64-bit)" : "2.x (32-bit)",
+               ctx.smbios_from_efi ? "from the EFI configuration table" : "from the boot loader");
     struct stivale2_struct_tag_kernel_base_address *kb =
         stivale2_get_tag(&ctx.info, STIVALE2_STRUCT_TAG_KERNEL_BASE_ADDRESS_ID);
     struct stivale2_struct_tag_pmrs *pm = stivale2_get_tag(&ctx.info, STIVALE2_STRUCT_TAG_PMRS_ID);

@@ -33,6 +33,7 @@
 #pragma weak pmm_alloc
 #pragma weak pmm_free
 #pragma weak pmm_get_stats
+#pragma weak arch_fb_console_bench
 
 static const char *emu_note;
 
@@ -165,5 +166,7 @@ void kbench_run(void)
         bench_slab();
     else
         printk("kbench: slab skipped (no heap)\n");
+    if (arch_fb_console_bench)
+        arch_fb_console_bench();
     printk("kbench: done\n");
 }

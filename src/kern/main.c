@@ -67,6 +67,7 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
     monitor_save_bootinfo(boot_info_get()); /* memmap's copy, before any reclaim */
 
     vmm_init();
+    arch_fb_console_init(); /* the framebuffer is device memory: mapped by the VMM */
     kheap_boot_init(); /* the heap: after the VMM it grows through */
     memcheck_boot_init(); /* sampled guard pages (heap_sample=), pmm_check= */
     pmm_reclaim_bootloader(); /* the adapter copied all it needs from the info */

@@ -8,6 +8,7 @@
 #include <pagoda/ktest.h>
 #include <pagoda/mb2.h>
 #include <pagoda/string.h>
+#include <pagoda/vmm.h>
 
 extern const char __kernel_phys_start[], __kernel_phys_end[];
 
@@ -90,6 +91,35 @@ KTEST(mb2_pmrs_describe_kernel)
     KT_ASSERT(!(data_perm & STIVALE2_PMR_EXECUTABLE));
 }
 
+/* On UEFI: the system table pointer leads to a table signed "IBI SYST", the
+ * RSDP is ACPI 2.0's (revision 2, as OVMF and every UEFI PC give), and there
+ * is an SMBIOS entry point. */
+static void check_uefi_tables(void)
+{
+    struct stivale2_struct_tag_efi_system_table *st =
+        stivale2_get_tag(boot_info_get(), STIVALE2_STRUCT_TAG_EFI_SYSTEM_TABLE_ID);
+    if (!st)
+        return; /* a BIOS boot */
+    KT_ASSERT(st->system_table != 0 && IS_ALIGNED(st->system_table, 8));
+    uint8_t *page = vmm_map_temp(ALIGN_DOWN(st->system_table, PAGE_SIZE));
+    uint64_t sig;
+    memcpy(&sig, page + (st->system_table & PAGE_MASK), sizeof(sig));
+    vmm_unmap_temp(page);
+    KT_ASSERT_EQ(sig, 0x5453595320494249ULL); /* "IBI SYST" */
+    struct stivale2_struct_tag_rsdp *r = stivale2_get_tag(boot_info_get(), STIVALE2_STRUCT_TAG_RSDP_ID);
+    KT_ASSERT(r != NULL);
+    const uint8_t *rsdp = (const uint8_t *)(uintptr_t)r->rsdp;
+    KT_ASSERT(memcmp(rsdp, "RSD PTR ", 8) == 0);
+    KT_ASSERT(rsdp[15] >= 2);
+    /* SMBIOS: from GRUB, or else through the EFI configuration table. */
+    struct stivale2_struct_tag_smbios *s =
+        stivale2_get_tag(boot_info_get(), STIVALE2_STRUCT_TAG_SMBIOS_ID);
+    KT_ASSERT(s != NULL);
+    const char *ep = (const char *)(uintptr_t)(s->smbios_entry_64 ? s->smbios_entry_64
+                                                                    : s->smbios_entry_32);
+    KT_ASSERT(memcmp(ep, s->smbios_entry_64 ? "_SM3_" : "_SM_", s->smbios_entry_64 ? 5 : 4) == 0);
+}
+
 KTEST(mb2_cmdline_and_firmware)
 {
     struct stivale2_struct_tag_cmdline *c =
@@ -104,5 +134,11 @@ KTEST(mb2_cmdline_and_firmware)
         KT_ASSERT(cmdline_get("test", v, sizeof(v)) != NULL);
     struct stivale2_struct_tag_firmware *fw =
         stivale2_get_tag(boot_info_get(), STIVALE2_STRUCT_TAG_FIRMWARE_ID);
-    KT_ASSERT(fw != NULL && (fw->flags & STIVALE2_FIRMWARE_BIOS));
+    struct stivale2_struct_tag_efi_system_table *st =
+        stivale2_get_tag(boot_info_get(), STIVALE2_STRUCT_TAG_EFI_SYSTEM_TABLE_ID);
+    KT_ASSERT(fw != NULL);
+    /* BIOS exactly when GRUB passed no EFI system table. */
+    KT_ASSERT(!(fw->flags & STIVALE2_FIRMWARE_BIOS) == (st != NULL));
+    check_uefi_tables();
 }
+

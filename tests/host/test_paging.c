@@ -83,6 +83,9 @@ HTEST(paging_leaf_bits)
     unsigned all = VMM_WRITE | VMM_USER | VMM_NX | VMM_GLOBAL | VMM_NOCACHE | VMM_WRTHRU;
     CHECK_EQ(pg_entry_flags(pg_leaf_bits(all, true) | 0x123000), all);
     CHECK_EQ(pg_entry_flags(PTE_PRESENT | PTE_ACCESSED | PTE_DIRTY), 0);
+    /* Write-combining is the PAT bit of a 4 KiB PTE alone: PAT entry 4. */
+    CHECK_EQ(pg_leaf_bits(VMM_WRITE | VMM_WC, true), PTE_PRESENT | PTE_WRITE | PTE_HUGE);
+    CHECK_EQ(pg_entry_flags(PTE_PRESENT | PTE_HUGE), VMM_WC);
 }
 
 HTEST(paging_split_2m)

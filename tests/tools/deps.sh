@@ -7,8 +7,8 @@
 # target, the test suite, CI and tests/tools/fresh-check.sh read it. When
 # something is missing, deps.sh installs it with apt-get if we are root or
 # have non-interactive sudo; otherwise it prints the exact apt-get line and
-# stops. TARGET is a make target (all iso run debug run-bochs bochs-debug
-# host-test fuzz bench test) or `all-packages` (the whole table).
+# stops. TARGET is a make target (all iso run run-uefi debug run-bochs
+# bochs-debug host-test fuzz bench test) or `all-packages` (the whole table).
 set -euo pipefail
 
 # package                  found by (a command, or a file glob)           needed for
@@ -17,13 +17,20 @@ DEPS=(
     "gcc                     gcc                                            build"
     "binutils                ld                                             build"
     "nasm                    nasm                                           build"
+    # The framebuffer console's font, converted into the kernel at build time.
+    "console-setup-linux     /usr/share/consolefonts/Lat15-Terminus18x10.psf.gz build"
     "grub-common             grub-mkrescue                                  iso"
     # grub-mkrescue without the BIOS platform files silently makes an ISO
     # that does not boot on a PC ("Could not read from CDROM (code 0009)").
     "grub-pc-bin             /usr/lib/grub/i386-pc/cdboot.img               iso"
+    # Likewise the UEFI platform files: without them the ISO has no EFI image.
+    "grub-efi-amd64-bin      /usr/lib/grub/x86_64-efi/multiboot2.mod        iso"
     "xorriso                 xorriso                                        iso"
     "mtools                  mformat                                        iso"
     "qemu-system-x86         qemu-system-x86_64                             qemu"
+    "ovmf                    /usr/share/ovmf/OVMF.fd                        uefi"
+    # OCR for the screen checks (a QEMU screendump read back as text).
+    "tesseract-ocr           tesseract                                      screen"
     "gdb                     gdb                                            gdb"
     "bochs                   bochs                                          bochs"
     "bochs-term              /usr/lib/*/bochs/plugins/libbx_term_gui.so     bochs"
@@ -46,6 +53,7 @@ needs_of() {
     all) echo build ;;
     iso) echo build iso ;;
     run) echo build iso qemu ;;
+    run-uefi) echo build iso qemu uefi ;;
     debug) echo build iso qemu gdb ;;
     run-bochs | bochs-debug) echo build iso bochs ;;
     host-test) echo build ;;
@@ -53,7 +61,7 @@ needs_of() {
     # The benchmark also boots the kernel's own bench in QEMU.
     bench) echo build iso qemu bench tools ;;
     # The suite runs all of the above.
-    test | all-packages) echo build iso qemu gdb bochs tools fuzz bench ;;
+    test | all-packages) echo build iso qemu uefi screen gdb bochs tools fuzz bench ;;
     *) echo "deps.sh: unknown target '$1'" >&2; return 2 ;;
     esac
 }
