@@ -45,12 +45,42 @@ struct pmm_frame_range {
     uint64_t first, end; /* frames [first, end) */
 };
 
+/* A bit set with summary levels: bit j of level[k+1] is set iff word j of
+ * level[k] is non-zero, up to a one-word level[top]. find-next-set is
+ * O(top) whatever the layout. */
+struct pmm_tree {
+    uint64_t *level[PMM_MAX_LEVELS];
+    uint64_t nbits[PMM_MAX_LEVELS];
+    unsigned top;
+};
+
+/* Run summaries work on groups of PMM_GROUP_FRAMES frames (64 level-0
+ * words). A group's class c (0..PMM_RUN_CLASSES) is an upper bound on
+ * floor(log2) of the longest free run that starts in the group, capped at
+ * PMM_RUN_CLASSES; the top class also means "not known". */
+#define PMM_GROUP_SHIFT 12
+#define PMM_GROUP_FRAMES (1ULL << PMM_GROUP_SHIFT)
+#define PMM_RUN_CLASSES 7 /* class 7: a run of 128 or more, or unknown */
+
 struct pmm_core {
     /* level[0]: one bit per frame, SET = FREE. level[k+1]: one bit per word
      * of level[k], set iff that word is non-zero. level[top] is one word. */
     uint64_t *level[PMM_MAX_LEVELS];
     uint64_t nbits[PMM_MAX_LEVELS];
     unsigned top;
+    /* full: one bit per level-0 word, set when all 64 frames are free
+     * (runs of 127 frames or more always contain such a word); it may stay
+     * set after one frame is taken, until a long-run search clears it. */
+    struct pmm_tree full;
+    /* run[c - 1], c = 1..PMM_RUN_CLASSES: one bit per group, set iff the
+     * group's class is >= c. gclass[g] is group g's class. */
+    struct pmm_tree run[PMM_RUN_CLASSES];
+    uint8_t *gclass;
+    /* quiet: one bit per group, set iff group g and the group before it
+     * are both in the top class, so that a one-frame free there has no
+     * class to lift (one bit test on the free fast path). */
+    uint64_t *quiet;
+    uint64_t ngroups;
     uint64_t nframes; /* frames covered: up to the highest usable byte */
     uint64_t hint;    /* level-0 word index; every word below it is 0 */
     uint64_t free_frames;

@@ -328,3 +328,68 @@ KTEST(pmm_every_frame_once)
            (unsigned long long)got, small ? "single frames" : "runs of 64, then single",
            (unsigned long long)verified, sample, (unsigned long long)unreachable, nmod);
 }
+
+/* The lowest run of n free frames at a multiple of align at or above 1 MiB,
+ * found frame by frame (the reference), or 0. */
+static paddr_t ref_first_fit(struct pmm_core *c, uint64_t n, uint64_t align)
+{
+    uint64_t run = 0;
+    for (uint64_t f = PMM_LOW_RESERVE >> PAGE_SHIFT; f < c->nframes; f++) {
+        if (!pmm_core_is_free(c, f << PAGE_SHIFT)) {
+            run = 0;
+            continue;
+        }
+        if (run == 0 && f % align)
+            continue;
+        if (++run == n)
+            return (f + 1 - n) << PAGE_SHIFT;
+    }
+    return 0;
+}
+
+/*
+ * Runs on a fragmented stretch of the real PMM: a block of up to 8192
+ * frames (two run-summary groups) is taken, then one frame in 64 and a few
+ * short runs across its words and its group boundary are given back. Every
+ * run allocation must be the lowest fit (checked frame by frame), and the
+ * core's summaries must stay consistent.
+ */
+KTEST(pmm_fragmented_runs_first_fit)
+{
+    uint64_t start = free_pages();
+    struct pmm_core *c = pmm_core_instance();
+    uint64_t blk = MIN(8192, ALIGN_DOWN(start / 2, 64));
+    KT_ASSERT(blk >= 256);
+    paddr_t base = (paddr_t)(uintptr_t)pmm_alloc(blk);
+    KT_ASSERT(base != 0);
+    uint64_t f0 = base >> PAGE_SHIFT, freed = 0;
+    for (uint64_t w = 0; w < blk / 64; w++) {
+        uint64_t f = f0 + w * 64 + (w * 37) % 64;
+        KT_ASSERT_EQ(pmm_free_checked((void *)(uintptr_t)(f << PAGE_SHIFT), 1), 0);
+        freed++;
+    }
+    /* 20-frame stretches across a word boundary and across the middle (a
+     * group boundary when the block is a whole 8192 frames and aligned). */
+    uint64_t spots[] = {f0 + 64 * 3 - 10, f0 + ALIGN_DOWN(blk / 2, 64) - 10};
+    for (unsigned i = 0; i < ARRAY_SIZE(spots); i++)
+        for (uint64_t f = spots[i]; f < spots[i] + 20; f++)
+            if (!pmm_frame_is_free(f << PAGE_SHIFT)) {
+                KT_ASSERT_EQ(pmm_free_checked((void *)(uintptr_t)(f << PAGE_SHIFT), 1), 0);
+                freed++;
+            }
+    static const uint64_t sizes[][2] = {{3, 1}, {16, 1}, {20, 1}, {16, 4}, {200, 1}, {512, 512}};
+    void *got[ARRAY_SIZE(sizes)];
+    for (unsigned i = 0; i < ARRAY_SIZE(sizes); i++) {
+        paddr_t want = ref_first_fit(c, sizes[i][0], sizes[i][1]);
+        got[i] = pmm_alloc_aligned(sizes[i][0], sizes[i][1]);
+        KT_ASSERT_EQ((paddr_t)(uintptr_t)got[i], want);
+    }
+    KT_ASSERT_EQ(pmm_core_check(c), 0);
+    for (unsigned i = 0; i < ARRAY_SIZE(sizes); i++)
+        if (got[i])
+            pmm_free(got[i], sizes[i][0]);
+    for (uint64_t f = f0; f < f0 + blk; f++) /* the block's used frames back */
+        if (!pmm_frame_is_free(f << PAGE_SHIFT))
+            pmm_free((void *)(uintptr_t)(f << PAGE_SHIFT), 1);
+    KT_ASSERT_EQ(free_pages(), start);
+}

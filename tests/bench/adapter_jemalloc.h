@@ -1,12 +1,22 @@
 /* jemalloc (Debian libjemalloc-dev, shared library; it replaces malloc in
- * this process only). Footprint: stats.resident after an epoch refresh. */
+ * this process only). Footprint (legacy column): stats.resident after an
+ * epoch refresh. Release: flush the thread cache, then purge every arena. */
 #include <jemalloc/jemalloc.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define BM_NAME "jemalloc"
 static inline void bm_init(void) {}
 static inline void *bm_malloc(size_t n) { return malloc(n); }
+static inline void *bm_aligned(size_t n, size_t align) { return aligned_alloc(align, n); }
 static inline void bm_free(void *p) { free(p); }
+static inline void bm_release(void)
+{
+    char name[64];
+    mallctl("thread.tcache.flush", NULL, NULL, NULL, 0);
+    snprintf(name, sizeof(name), "arena.%u.purge", (unsigned)MALLCTL_ARENAS_ALL);
+    mallctl(name, NULL, NULL, NULL, 0);
+}
 static inline size_t bm_footprint(void)
 {
     uint64_t epoch = 1;

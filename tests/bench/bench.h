@@ -24,6 +24,16 @@ static inline uint64_t bench_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* CPU time of this thread: what every figure is measured in, so that the
+ * time another process had the CPU (these machines are shared) is not
+ * charged to the allocator. Budgets and caps use the wall clock above. */
+static inline uint64_t bench_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 /* Make p "used": the compiler must assume the pointer escapes and that any
  * memory may have been read, so no allocation is elided or merged. */
 static inline void bench_sink(const void *p) { __asm__ volatile("" ::"r"(p) : "memory"); }
@@ -35,9 +45,9 @@ static inline void bench_sink(const void *p) { __asm__ volatile("" ::"r"(p) : "m
  * (run.sh then takes the median of that figure over several processes.)
  */
 #define BENCH_SLICES 40
-static inline void bench_best(double *best, uint64_t t0, long ops)
+static inline void bench_best(double *best, uint64_t cpu_t0, long ops)
 {
-    double v = (double)(bench_now_ns() - t0) / (double)ops;
+    double v = (double)(bench_cpu_ns() - cpu_t0) / (double)ops;
     if (*best == 0 || v < *best)
         *best = v;
 }
@@ -59,10 +69,70 @@ static inline uint64_t bench_range(struct bench_rng *r, uint64_t lo, uint64_t hi
     return lo + bench_rand(r) % (hi - lo + 1);
 }
 
-/* Zeroed memory straight from mmap, so the harness's own arrays never come
- * from (or count against) the allocator being measured. */
+/* Zeroed memory straight from mmap, populated up front, so the harness's
+ * own arrays never come from (or count against, in time or RSS) the
+ * allocator being measured. */
 void *bench_array(size_t bytes);
 void bench_array_free(void *p, size_t bytes);
+
+/*
+ * The slicer: a timed test runs a calibration (units per slice doubled from
+ * 16 until a slice takes budget / (2 * BENCH_SLICES), or max_units), then
+ * up to BENCH_SLICES slices, stopping after `budget_ns` (at least 5
+ * slices, wall clock). best = the fastest slice's ns per operation; mean =
+ * all the recorded slices' time over all their operations: the first hides
+ * refills and growth, the second does not. Both in CPU time (bench_cpu_ns).
+ */
+struct bench_slicer {
+    long units, max_units, ops_per_unit;
+    int slice, calibrating;
+    uint64_t budget, start, ns;
+    long ops, all_ops;
+    double best;
+};
+void bench_slicer_init(struct bench_slicer *t, uint64_t budget_ns, long max_units,
+                       long ops_per_unit);
+int bench_slicer_more(const struct bench_slicer *t);
+void bench_slicer_done(struct bench_slicer *t, uint64_t t0);
+static inline double bench_slicer_mean(const struct bench_slicer *t)
+{
+    return t->ops ? (double)t->ns / (double)t->ops : 0;
+}
+/* The default budget of one test: BENCH_BUDGET_MS (default 40) ms, scaled
+ * by BENCH_SCALE. */
+uint64_t bench_budget_ns(double factor);
+#define BENCH_TIME(t, ...)                                                     \
+    while (bench_slicer_more(&(t))) {                                          \
+        uint64_t t0_ = bench_cpu_ns();                                         \
+        for (long u_ = 0; u_ < (t).units; u_++) {                              \
+            __VA_ARGS__;                                                       \
+        }                                                                      \
+        bench_slicer_done(&(t), t0_);                                          \
+    }
+
+/* Fenced TSC reads for per-operation latency: lfence keeps the read after
+ * the work before it, and rdtscp waits for earlier instructions. */
+static inline uint64_t bench_tsc_begin(void)
+{
+    uint32_t lo, hi;
+    __asm__ volatile("lfence; rdtsc; lfence" : "=a"(lo), "=d"(hi)::"memory");
+    return (uint64_t)hi << 32 | lo;
+}
+static inline uint64_t bench_tsc_end(void)
+{
+    uint32_t lo, hi, aux;
+    __asm__ volatile("rdtscp; lfence" : "=a"(lo), "=d"(hi), "=c"(aux)::"memory");
+    return (uint64_t)hi << 32 | lo;
+}
+/* TSC ticks per ns, measured once against CLOCK_MONOTONIC. */
+double bench_tsc_per_ns(void);
+/* Sort samples (TSC ticks) and print "R <prefix>_p50_ns" .. "_p999_ns",
+ * "_max_ns", less the fence overhead `base` ticks. */
+void bench_emit_percentiles(const char *prefix, uint64_t *samples, size_t n, uint64_t base);
+/* Resident set size of this process now, in bytes (/proc/self/statm). */
+size_t bench_rss(void);
+/* Peak resident set size so far, in bytes (getrusage). */
+size_t bench_peak_rss(void);
 
 /* Print "R key value". */
 void bench_emit(const char *key, double value);

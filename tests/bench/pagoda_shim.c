@@ -1,9 +1,13 @@
 /*
  * Pagoda's heap as a host library for the benchmark: the page source is a
  * large region reserved up front with MAP_NORESERVE (it stands in for the
- * VMM), handed out bottom-up by Pagoda's own heap_region; a wrapper counts
- * the bytes the heap holds, so workload 6 reads Pagoda's footprint from its
- * page source.
+ * VMM), handed out bottom-up by Pagoda's own heap_region. A wrapper counts
+ * the bytes and pages the heap takes and gives back, and charges a shrink
+ * what the kernel pays for it: the pages go back to the host
+ * (madvise(MADV_DONTNEED): page-table entries cleared, TLB flushed, frames
+ * freed), so touching them again after a later grow faults fresh zeroed
+ * pages in, as the kernel's pmm_alloc + vmm_map would. RSS therefore
+ * measures Pagoda the way it measures every other allocator.
  * Built into build/bench/libpagoda_bench.so with the src/mm cores.
  */
 #include <pagoda/kmalloc.h>
@@ -22,6 +26,7 @@ struct bench_source {
     struct heap_source src;
     struct heap_region region;
     size_t held, peak;
+    size_t grow_pages, shrink_pages;
 };
 static struct bench_source bsrc;
 
@@ -30,6 +35,7 @@ static void *src_grow(struct heap_source *s, size_t bytes)
     struct bench_source *b = (struct bench_source *)s;
     void *p = b->region.src.grow(&b->region.src, bytes);
     if (p) {
+        b->grow_pages += bytes / PAGE_SIZE;
         b->held += bytes;
         if (b->held > b->peak)
             b->peak = b->held;
@@ -40,8 +46,10 @@ static void *src_grow(struct heap_source *s, size_t bytes)
 static void src_shrink(struct heap_source *s, void *ptr, size_t bytes)
 {
     struct bench_source *b = (struct bench_source *)s;
+    madvise(ptr, bytes, MADV_DONTNEED);
     b->region.src.shrink(&b->region.src, ptr, bytes);
     b->held -= bytes;
+    b->shrink_pages += bytes / PAGE_SIZE;
 }
 
 /* Reserve the region and (re)start the heap over it; harden as kheap_init. */
@@ -60,6 +68,17 @@ void pagoda_bench_init(int harden)
     bsrc = (struct bench_source){.src = {src_grow, src_shrink}};
     heap_region_init(&bsrc.region, p, bytes);
     kheap_init(&bsrc.src, harden);
+}
+
+/* What the kernel calls to make the heap give memory back: kheap_trim,
+ * the call the kernel makes when it wants memory back. */
+void pagoda_bench_release(void) { kheap_trim(); }
+
+/* Pages the heap has taken from / given back to its page source so far. */
+void pagoda_bench_page_stats(size_t *grow_pages, size_t *shrink_pages)
+{
+    *grow_pages = bsrc.grow_pages;
+    *shrink_pages = bsrc.shrink_pages;
 }
 
 /* Bytes the heap holds from its page source now, and at most so far. */

@@ -21,7 +21,7 @@ static void bm_extra(const char *mode)
         long n = bench_iters(10000000, 20000) / BENCH_SLICES;
         double best = 0;
         for (int s = 0; s < BENCH_SLICES; s++) {
-            uint64_t t0 = bench_now_ns();
+            uint64_t t0 = bench_cpu_ns();
             for (long i = 0; i < n; i++) {
                 void *p = kmem_cache_alloc(c);
                 bench_sink(p);
