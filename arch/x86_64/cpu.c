@@ -9,17 +9,8 @@
 #include <pagoda/string.h>
 
 #include "cpu.h"
+#include "smp.h"
 #include "x86.h"
-
-struct tss {
-    uint32_t reserved0;
-    uint64_t rsp[3];
-    uint64_t reserved1;
-    uint64_t ist[7];
-    uint64_t reserved2;
-    uint16_t reserved3;
-    uint16_t iomap_base;
-} __attribute__((packed));
 
 #define IST_STACK_SIZE 8192
 KSTACK_DEFINE(ist_df_stack, IST_STACK_SIZE);
@@ -30,24 +21,37 @@ KSTACK_DEFINE(ist_mc_stack, IST_STACK_SIZE);
 KSTACK_DEFINE(boot_stack, BOOT_STACK_SIZE);
 __asm__(".globl boot_stack_top\n.set boot_stack_top, boot_stack_area + 4096 + 32768");
 
+/* The boot CPU's; each AP has its own (struct cpu_tables, smp.c). */
 static struct tss tss;
-static uint64_t gdt[7] __attribute__((aligned(16)));
+static uint64_t gdt[GDT_ENTRIES] __attribute__((aligned(16)));
 
 void gdt_init(void)
 {
+    const vaddr_t ist[3] = {
+        (vaddr_t)(ist_df_stack_area + 4096 + IST_STACK_SIZE),
+        (vaddr_t)(ist_nmi_stack_area + 4096 + IST_STACK_SIZE),
+        (vaddr_t)(ist_mc_stack_area + 4096 + IST_STACK_SIZE),
+    };
+    gdt_setup(gdt, &tss, ist);
+}
+
+/* Every CPU's GDT comes from here, so all of them have the same layout. */
+void gdt_setup(uint64_t *gdt, struct tss *tss, const vaddr_t ist_top[3])
+{
+    uint64_t gs_base = rdmsr(MSR_GS_BASE);
     gdt[0] = 0;
     gdt[1] = 0x00AF9A000000FFFFULL; /* kernel code, 64-bit */
     gdt[2] = 0x00CF92000000FFFFULL; /* kernel data */
     gdt[3] = 0x00AFFA000000FFFFULL; /* user code, 64-bit, DPL 3 */
     gdt[4] = 0x00CFF2000000FFFFULL; /* user data, DPL 3 */
 
-    tss.ist[IST_DF - 1] = (uint64_t)(ist_df_stack_area + 4096 + IST_STACK_SIZE);
-    tss.ist[IST_NMI - 1] = (uint64_t)(ist_nmi_stack_area + 4096 + IST_STACK_SIZE);
-    tss.ist[IST_MC - 1] = (uint64_t)(ist_mc_stack_area + 4096 + IST_STACK_SIZE);
-    tss.iomap_base = sizeof(tss);
+    tss->ist[IST_DF - 1] = ist_top[0];
+    tss->ist[IST_NMI - 1] = ist_top[1];
+    tss->ist[IST_MC - 1] = ist_top[2];
+    tss->iomap_base = sizeof(*tss);
 
     /* A 64-bit TSS descriptor takes two GDT slots. */
-    uint64_t base = (uint64_t)&tss, limit = sizeof(tss) - 1;
+    uint64_t base = (uint64_t)tss, limit = sizeof(*tss) - 1;
     gdt[5] = (limit & 0xFFFF) | ((base & 0xFFFFFF) << 16) | (0x89ULL << 40) |
              (((limit >> 16) & 0xF) << 48) | (((base >> 24) & 0xFF) << 56);
     gdt[6] = base >> 32;
@@ -55,7 +59,7 @@ void gdt_init(void)
     struct {
         uint16_t limit;
         uint64_t base;
-    } __attribute__((packed)) ptr = {sizeof(gdt) - 1, (uint64_t)gdt};
+    } __attribute__((packed)) ptr = {GDT_ENTRIES * 8 - 1, (uint64_t)gdt};
 
     /* Reload CS with a far return, then the data segments and the TSS. */
     __asm__ volatile("lgdt %0\n"
@@ -75,6 +79,9 @@ void gdt_init(void)
                      :
                      : "m"(ptr), "i"(GDT_KCODE), "i"(GDT_KDATA), "r"((uint16_t)GDT_TSS)
                      : "rax", "memory");
+    /* Loading a null GS may clear its base (it does on AMD and QEMU): put
+     * back the per-CPU pointer (<arch/percpu.h>) it held. */
+    wrmsr(MSR_GS_BASE, gs_base);
 }
 
 /* The stack the CPU loads on a trap from user mode (TSS.RSP0). */
@@ -88,7 +95,7 @@ const char *kstack_guard_hit(vaddr_t va)
     for (const struct kstack_guard *g = __kstack_guards_start; g < __kstack_guards_end; g++)
         if (va >= g->guard && va < g->guard + PAGE_SIZE)
             return g->name;
-    return NULL;
+    return smp_stack_guard_hit(va); /* the APs' stacks */
 }
 
 /* How far above its guard page RSP may be when a push of an exception
@@ -107,7 +114,9 @@ const char *kstack_overflow(uint64_t vector, uint64_t rsp, uint64_t cr2)
         if (g->name == name)
             return rsp >= g->guard && rsp - g->guard < PAGE_SIZE + KSTACK_OVERFLOW_SLACK ? name
                                                                                           : NULL;
-    return NULL;
+    /* An AP's stack (smp_stack_guard_hit): the same test on cr2's page. */
+    vaddr_t guard = ALIGN_DOWN(cr2, PAGE_SIZE);
+    return rsp >= guard && rsp - guard < PAGE_SIZE + KSTACK_OVERFLOW_SLACK ? name : NULL;
 }
 
 static uint32_t ext_edx(void)

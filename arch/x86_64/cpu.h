@@ -31,6 +31,31 @@ _Static_assert(sizeof(struct trap_frame) == 22 * 8, "isr.asm pushes 22 words");
 void gdt_init(void);
 void idt_init(void);
 
+struct tss {
+    uint32_t reserved0;
+    uint64_t rsp[3];
+    uint64_t reserved1;
+    uint64_t ist[7];
+    uint64_t reserved2;
+    uint16_t reserved3;
+    uint16_t iomap_base;
+} __attribute__((packed));
+
+#define GDT_ENTRIES 7
+/* One CPU's GDT and TSS: the boot CPU's in cpu.c, each AP's in its struct. */
+struct cpu_tables {
+    uint64_t gdt[GDT_ENTRIES] __attribute__((aligned(16)));
+    struct tss tss;
+};
+/* Build gdt (GDT_ENTRIES) with the kernel's layout and tss with #DF, NMI and
+ * #MC IST stacks starting at ist_top[0..2], then load them on this CPU (CS,
+ * data segments, TR). gdt_init is this for the boot CPU. */
+void gdt_setup(uint64_t *gdt, struct tss *tss, const vaddr_t ist_top[3]);
+/* Load the one IDT on this CPU (APs; idt_init fills and loads it). */
+void idt_load(void);
+/* Point vector v (48..255) at handler, on IST slot ist (0: none). */
+void idt_set_gate(int v, uint64_t handler, uint8_t ist);
+
 /* A handler for one vector; returns true when it handled the trap and the
  * interrupted code may go on. Returning false makes the trap fatal. */
 typedef bool (*trap_handler_t)(struct trap_frame *f);

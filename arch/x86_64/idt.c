@@ -31,6 +31,12 @@ static void set_gate(int v, uint64_t handler, uint8_t ist)
     };
 }
 
+void idt_set_gate(int v, uint64_t handler, uint8_t ist)
+{
+    if (v >= 48 && v < 256)
+        set_gate(v, handler, ist);
+}
+
 /* A gate user code may reach with `int v` (DPL 3), for system calls. */
 void idt_set_user_gate(int v, uint64_t handler)
 {
@@ -45,7 +51,11 @@ void idt_init(void)
     set_gate(2, isr_table[2], IST_NMI);
     set_gate(8, isr_table[8], IST_DF);
     set_gate(18, isr_table[18], IST_MC);
+    idt_load();
+}
 
+void idt_load(void)
+{
     struct {
         uint16_t limit;
         uint64_t base;

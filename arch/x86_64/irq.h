@@ -26,6 +26,9 @@ uint16_t pic_in_service(void);
 void pic_eoi_in_service(void);
 /* PIT channel 0 as a periodic tick at `hz` on IRQ 0. */
 void pit_init(unsigned hz);
+/* Busy-wait `us` microseconds on PIT channel 2 (not channel 0's tick), with
+ * interrupts in any state: for LAPIC calibration and the SIPI delays. */
+void pit_delay_us(uint64_t us);
 
 /* Enable the PS/2 keyboard's IRQ 1 (scancode set 1, translated by the
  * controller as the BIOS leaves it). */

@@ -7,6 +7,7 @@
 
 extern trap_dispatch
 global isr_table
+global isr_common            ; the LAPIC vectors' stubs (smp_entry.asm) end here too
 
 section .text
 bits 64

@@ -8,6 +8,7 @@
 
 #include "console.h"
 #include "cpu.h"
+#include "smp.h"
 #include "x86.h"
 
 struct ksym {
@@ -21,6 +22,7 @@ extern const uint8_t __text_start[], __text_end[];
 
 void arch_early_init(void)
 {
+    smp_early_init(); /* GS -> the boot CPU's struct cpu, before anything prints */
     serial_init();
     vga_init();
     gdt_init();

@@ -137,3 +137,25 @@ void pit_init(unsigned hz)
     outb(PIT_CH0, (uint8_t)div);
     outb(PIT_CH0, (uint8_t)(div >> 8));
 }
+
+/* PIT channel 2 as a one-shot delay, polled through port 0x61 (bit 0 gates
+ * the channel, bit 1 would drive the speaker, bit 5 reads its output).
+ * Channel 0, the monitor's tick, is left alone. */
+void pit_delay_us(uint64_t us)
+{
+    while (us) {
+        uint64_t part = MIN(us, 50000ULL); /* 16-bit count: at most 54.9 ms */
+        uint32_t count = (uint32_t)(part * PIT_HZ / 1000000);
+        if (count < 2)
+            count = 2;
+        outb(0x61, (uint8_t)((inb(0x61) & ~0x02) | 0x01));
+        outb(PIT_CMD, 0xB0); /* channel 2, lobyte/hibyte, mode 0 */
+        outb(0x42, (uint8_t)count);
+        outb(0x42, (uint8_t)(count >> 8));
+        /* Mode 0: the output is low from the count's load until zero. A
+         * bound keeps a machine without channel 2 from hanging here. */
+        for (uint64_t spins = 0; !(inb(0x61) & 0x20) && spins < 100000000ULL; spins++)
+            cpu_relax();
+        us -= part;
+    }
+}

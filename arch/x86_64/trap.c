@@ -16,9 +16,11 @@
 #include "console.h"
 #include "cpu.h"
 #include "recover.h"
+#include "smp.h"
 #include "x86.h"
 
-static trap_handler_t handlers[48];
+#define TRAP_VECTORS 256
+static trap_handler_t handlers[TRAP_VECTORS];
 static volatile bool fatal_in_progress; /* the fatal report has begun */
 
 static const char *const names[32] = {
@@ -37,18 +39,18 @@ const char *trap_name(uint64_t v)
 {
     if (v < 32)
         return names[v];
-    return v < 48 ? "IRQ" : "unknown vector";
+    return v < 48 ? "IRQ" : v < TRAP_VECTORS ? "interrupt" : "unknown vector";
 }
 
 void trap_set_handler(int vector, trap_handler_t h)
 {
-    if (vector >= 0 && vector < 48)
+    if (vector >= 0 && vector < TRAP_VECTORS)
         handlers[vector] = h;
 }
 
 trap_handler_t trap_get_handler(int vector)
 {
-    return vector >= 0 && vector < 48 ? handlers[vector] : NULL;
+    return vector >= 0 && vector < TRAP_VECTORS ? handlers[vector] : NULL;
 }
 
 void trap_decode_pf(uint64_t err, char *buf, size_t size)
@@ -116,15 +118,18 @@ static void nmi(void)
 
 void trap_dispatch(struct trap_frame *f)
 {
+    if (f->vector == 2 && smp_nmi_is_stop()) /* another CPU's fatal path: halt here */
+        smp_stop_this_cpu();
     if (f->vector == 2) {
         nmi();
         return;
     }
-    if (trap_recover_safe(f)) /* a fault in the monitor's peek or poke */
+    if (trap_recover_safe(f)) /* a fault in a safe access (peek, poke, backtrace) */
         return;
-    if (f->vector < 48 && handlers[f->vector] && handlers[f->vector](f))
+    if (f->vector < TRAP_VECTORS && handlers[f->vector] && handlers[f->vector](f))
         return;
-    if (trap_recover(f)) /* a fault in a monitor command */
+    /* The monitor's recovery points belong to the boot CPU, which runs it. */
+    if (smp_this_is_boot_cpu() && trap_recover(f)) /* a fault in a monitor command */
         return;
 
     /* A fault in a guard page is a kernel stack overflow. It shows up as a
@@ -133,6 +138,7 @@ void trap_dispatch(struct trap_frame *f)
 
     cli();
     fatal_in_progress = true;
+    smp_stop_others(); /* and name this CPU in the report */
     if (f->vector == 18)
         mce_report();
     if (stack)

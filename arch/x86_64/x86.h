@@ -63,6 +63,7 @@ static inline uint64_t rdtsc_fenced(void)
 }
 
 #define MSR_EFER     0xC0000080
+#define MSR_GS_BASE  0xC0000101
 #define EFER_NXE     (1ULL << 11)
 #define CR0_WP       (1ULL << 16)
 #define CR4_PGE      (1ULL << 7)

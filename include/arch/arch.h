@@ -49,6 +49,10 @@ void arch_print_pc(unsigned i, uintptr_t pc);
 bool arch_irq_save(void);         /* disable interrupts, return previous state */
 void arch_irq_restore(bool was_on);
 
+/* From the fatal paths: stop every other CPU (by NMI) and print a line
+ * naming this one. If another CPU is already reporting, halt here quietly. */
+void arch_stop_other_cpus(void);
+
 /* Log the CPU features memory management depends on (NX, 1 GiB pages). */
 void arch_cpu_report(void);
 

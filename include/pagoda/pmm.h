@@ -31,6 +31,12 @@ void *pmm_alloc_aligned(size_t page_count, size_t align_pages);
 /* page_count frames ending at or below `limit` (e.g. 16 MiB for ISA DMA). */
 void *pmm_alloc_below(size_t page_count, paddr_t limit);
 
+/* Claim one page below 1 MiB for a fixed use (`owner`, e.g. the AP
+ * trampoline): the lowest page from 0x8000 up (then from 0x1000) that the
+ * memory map calls usable and nobody has claimed. The PMM never hands out
+ * low memory, so the page is the owner's for good. 0 when none is left. */
+paddr_t pmm_reserve_low(const char *owner);
+
 /* Free the BOOTLOADER_RECLAIMABLE frames, once nothing reads the boot info. */
 void pmm_reclaim_bootloader(void);
 

@@ -13,6 +13,7 @@
 #include <pagoda/monitor.h>
 #include <pagoda/pmm.h>
 #include <pagoda/printk.h>
+#include <pagoda/smp.h>
 #include <pagoda/string.h>
 #include <pagoda/vmm.h>
 
@@ -74,6 +75,7 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
     proc_init(); /* user processes: ring 3, the zero frame, frame references */
     vmm_demo_craftyos();
     kheap_demo_string();
+    smp_init(); /* every CPU into its idle loop: "smp: N CPUs online" */
 
     if (test)
         run_tests_and_exit(test);

@@ -79,6 +79,7 @@ static const struct mon_cmd commands[] = {
     {"bench", "", "run the allocator benchmarks", 0, 0, cmd_bench},
     {"fault", "KIND", "a fault demonstration (fault list: the kinds)", 1, 1, cmd_fault},
     {"uptime", "", "timer ticks since the monitor started", 0, 0, cmd_uptime},
+    {"cpus", "", "each CPU: APIC id, state, LAPIC ticks, IPIs", 0, 0, mon_cmd_cpus},
     {"reboot", "", "reset the machine", 0, 0, cmd_reboot},
     {"halt", "", "stop (leaves QEMU/Bochs with success)", 0, 0, cmd_halt},
 };

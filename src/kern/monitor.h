@@ -54,6 +54,7 @@ void mon_cmd_walk(int argc, char **argv);
 void mon_cmd_map(int argc, char **argv);
 void mon_cmd_unmap(int argc, char **argv);
 void mon_cmd_mem(int argc, char **argv);
+void mon_cmd_cpus(int argc, char **argv);
 void mon_cmd_memmap(int argc, char **argv);
 void mon_cmd_alloc(int argc, char **argv);
 void mon_cmd_free(int argc, char **argv);

@@ -9,6 +9,7 @@
 #include <arch/arch.h>
 #include <arch/monitor.h>
 #include <pagoda/kernel.h>
+#include <pagoda/percpu.h>
 #include <pagoda/printk.h>
 
 static volatile int panicking;
@@ -21,6 +22,12 @@ bool kernel_panicking(void)
 void panic_at(const char *file, int line, const char *fmt, ...)
 {
     arch_irq_save();
+    /* Only the boot CPU runs the monitor, so only it may resume there. Any
+     * other panic stops the other CPUs first (a CPU that finds another one
+     * already reporting halts inside this call). */
+    bool recoverable = this_cpu()->index == 0 && arch_recover_armed();
+    if (!recoverable)
+        arch_stop_other_cpus();
     if (panicking++) {
         printk("\n*** panic while panicking (%s:%d)\n", file, line);
         if (kernel_exit_on_panic)
@@ -36,7 +43,7 @@ void panic_at(const char *file, int line, const char *fmt, ...)
 
     printk("\n*** PANIC at %s:%d: %s\n", file, line, msg);
     arch_backtrace(0);
-    if (arch_recover_armed()) { /* inside a monitor command: back to the prompt */
+    if (recoverable) { /* inside a monitor command: back to the prompt */
         panicking = 0;
         arch_recover_resume();
     }

@@ -57,7 +57,7 @@ void proc_init(void)
     k->pid = 0;
     k->state = P_RUNNING;
     kstrlcpy(k->name, "kernel", sizeof(k->name));
-    cpu_this()->proc = k;
+    this_cpu()->proc = k;
     printk("proc: %d process slots; ring 3 with %s; zero frame at 0x%llx\n", PROC_MAX - 1,
            arch_user_features(), (unsigned long long)zero);
 }
@@ -215,7 +215,7 @@ out:
 void proc_recover_kernel_thread(void)
 {
     bool irq = arch_irq_save();
-    struct cpu *c = cpu_this();
+    struct cpu *c = this_cpu();
     struct proc *p = c->proc, *k = &proc_table[0];
     if (p != k) {
         /* The monitor's recovery point came back from a fault or panic in

@@ -25,11 +25,12 @@
  * Locking: one CPU, and the process code runs with interrupts off
  * (system calls come in through an interrupt gate; the monitor's calls
  * disable them), so the table needs no lock yet. With SMP, one proc lock
- * around the table and states, and struct cpu per CPU (cpu_this()).
+ * around the table and states, and a runnable queue per CPU beside struct cpu (this_cpu()).
  */
 #ifndef PAGODA_KERN_PROC_H
 #define PAGODA_KERN_PROC_H
 
+#include <pagoda/percpu.h>
 #include <pagoda/types.h>
 #include <pagoda/vm.h>
 
@@ -68,17 +69,11 @@ struct proc {
     uint64_t ticks;
 };
 
-/* Per-CPU state. One CPU now; with SMP each CPU gets one, found through
- * cpu_this() (GS-based), and nothing else keeps per-CPU data. */
-struct cpu {
-    struct proc *proc; /* running now */
-    uint64_t ticks;    /* timer ticks taken in user mode */
-    uint64_t switches;
-};
-struct cpu *cpu_this(void);
+/* Per-CPU state (struct cpu in <pagoda/percpu.h>) holds the running thread:
+ * cpu->proc. Processes run on the boot CPU only, for now. */
 static inline struct proc *proc_current(void)
 {
-    return cpu_this()->proc;
+    return this_cpu()->proc;
 }
 
 extern struct proc proc_table[PROC_MAX];

@@ -14,8 +14,8 @@
  * monitor, a system call) only counts. So the kernel needs no locks against
  * its own threads; interrupts off covers every switch.
  *
- * Cost: O(PROC_MAX) per decision. Weaknesses: one CPU (struct cpu has one
- * instance); no priorities; a process that never enters the kernel still
+ * Cost: O(PROC_MAX) per decision. Weaknesses: one CPU (only the boot CPU's
+ * struct cpu has a proc; the APs idle); no priorities; a process that never enters the kernel still
  * gets only its tick-sized slices, which is the point.
  */
 #include <arch/arch.h>
@@ -24,13 +24,6 @@
 #include <pagoda/printk.h>
 
 #include "proc.h"
-
-static struct cpu cpu0;
-
-struct cpu *cpu_this(void)
-{
-    return &cpu0; /* with SMP: this CPU's struct, through GS */
-}
 
 static struct proc *pick(struct proc *cur)
 {
@@ -45,7 +38,7 @@ static struct proc *pick(struct proc *cur)
 
 void schedule(void)
 {
-    struct cpu *c = cpu_this();
+    struct cpu *c = this_cpu();
     struct proc *cur = c->proc, *next;
     if (cur->state == P_RUNNING)
         cur->state = P_RUNNABLE;
@@ -84,13 +77,13 @@ void schedule(void)
 
 void sched_tick(void)
 {
-    struct cpu *c = cpu_this();
-    c->ticks++;
+    struct cpu *c = this_cpu();
+    c->user_ticks++;
     c->proc->ticks++;
     /* Ten times a second, the monitor waiting in `run` gets to look for a
      * Ctrl-C (proc_wait_for). */
     struct proc *k = &proc_table[0];
-    if (c->ticks % 10 == 0 && k->state == P_WAITING && k->wait_stops) {
+    if (c->user_ticks % 10 == 0 && k->state == P_WAITING && k->wait_stops) {
         k->state = P_RUNNABLE;
         k->poll = true;
     }

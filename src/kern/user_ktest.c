@@ -289,7 +289,7 @@ KTEST(user_syscall_checks)
     struct proc p;
     KT_ASSERT(fake_proc(&p));
     bool irq = arch_irq_save();
-    struct cpu *c = cpu_this();
+    struct cpu *c = this_cpu();
     struct proc *was = c->proc;
     c->proc = &p;
     arch_mmu_activate(p.as.mmu);

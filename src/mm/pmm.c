@@ -39,6 +39,7 @@
 
 static struct pmm_core pmm;
 static bool pmm_ready;
+static const struct stivale2_struct_tag_memmap *boot_map; /* for pmm_reserve_low */
 
 static void *early_map(paddr_t pa)
 {
@@ -88,6 +89,7 @@ void pmm_init(struct stivale2_struct *info)
     if (err)
         panic("pmm: cannot build the bitmap: %s", err_name(err));
     pmm_ready = true;
+    boot_map = m;
     if (pmm.lost_frames)
         printk("pmm: warning: map too fragmented, %llu KiB of usable RAM left unused\n",
                (unsigned long long)(pmm.lost_frames * 4));
@@ -172,6 +174,48 @@ void *pmm_alloc_below(size_t page_count, paddr_t limit)
 {
     require_ready("pmm_alloc_below");
     return handout(pmm_core_alloc_run(&pmm, page_count, 1, limit >> PAGE_SHIFT), page_count);
+}
+
+#define LOW_CLAIMS 4
+static struct {
+    paddr_t pa;
+    const char *owner;
+} low_claims[LOW_CLAIMS];
+
+static bool low_usable(paddr_t pa)
+{
+    for (uint64_t i = 0; i < boot_map->entries; i++) {
+        const struct stivale2_mmap_entry *e = &boot_map->memmap[i];
+        if (e->type == STIVALE2_MMAP_USABLE && pa >= e->base && pa + PAGE_SIZE <= e->base + e->length)
+            return true;
+    }
+    return false;
+}
+
+paddr_t pmm_reserve_low(const char *owner)
+{
+    require_ready("pmm_reserve_low");
+    unsigned slot = 0;
+    while (slot < LOW_CLAIMS && low_claims[slot].pa)
+        slot++;
+    if (slot == LOW_CLAIMS)
+        return 0;
+    /* 0x8000 first, the usual home of real-mode code; page 0 (IVT, BDA)
+     * never. */
+    for (int pass = 0; pass < 2; pass++)
+        for (paddr_t pa = pass ? 0x1000 : 0x8000; pa < (pass ? 0x8000 : PMM_LOW_RESERVE);
+             pa += PAGE_SIZE) {
+            bool taken = false;
+            for (unsigned i = 0; i < slot; i++)
+                taken |= low_claims[i].pa == pa;
+            if (taken || !low_usable(pa))
+                continue;
+            low_claims[slot].pa = pa;
+            low_claims[slot].owner = owner;
+            printk("pmm: low page 0x%llx reserved for the %s\n", (unsigned long long)pa, owner);
+            return pa;
+        }
+    return 0;
 }
 
 void pmm_reclaim_bootloader(void)

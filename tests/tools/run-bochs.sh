@@ -10,6 +10,8 @@
 #   MODE auto:  headless for tests: COM1 to SERIAL-LOG, run to the end (the
 #               kernel writes "Shutdown" to port 0x8900), killed with SIGINT
 #               after $BOCHS_TIMEOUT seconds
+# BOCHS_CPUS sets the number of CPUs (cpu: count=N; default 1), BOCHS_CPU_MODEL
+# the CPU model (e.g. corei7_haswell_4770, which has x2APIC; default: Bochs's).
 # BOCHS_COM1 replaces the com1 settings after "enabled=1, " (e.g.
 # "mode=socket-server, dev=localhost:5555" for an interactive serial line).
 # Debian's Bochs has no `nogui`; the `term` display runs headless with TERM set.
@@ -35,7 +37,7 @@ log: $dir/bochs.$mode.$$.log
 panic: action=fatal
 error: action=report
 info: action=ignore
-cpu: reset_on_triple_fault=0
+cpu: count=${BOCHS_CPUS:-1},${BOCHS_CPU_MODEL:+ model=$BOCHS_CPU_MODEL,} reset_on_triple_fault=0
 port_e9_hack: enabled=1
 magic_break: enabled=$magic
 debug_symbols: file=build/pagoda.sym

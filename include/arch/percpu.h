@@ -1,0 +1,22 @@
+/*
+ * How the architecture finds the running CPU's struct cpu: x86_64 keeps its
+ * address in IA32_GS_BASE, and struct cpu's first word points at itself, so
+ * this is one %gs-relative load. (When user mode arrives, the kernel's GS
+ * base must be swapped in with swapgs on every entry from ring 3.)
+ */
+#ifndef PAGODA_ARCH_PERCPU_H
+#define PAGODA_ARCH_PERCPU_H
+
+struct cpu;
+
+static inline struct cpu *arch_this_cpu(void)
+{
+    struct cpu *c;
+    __asm__ volatile("movq %%gs:0, %0" : "=r"(c));
+    return c;
+}
+
+/* Make `c` this CPU's struct (writes IA32_GS_BASE). */
+void arch_set_this_cpu(struct cpu *c);
+
+#endif
