@@ -3,10 +3,11 @@
  * allocator (src/mm/bump.c, block.c, list.c, kmalloc.c). No locks: callers
  * are single-threaded (one CPU, no preemption inside the heap).
  *
- * Every pointer is 16-byte aligned. Hardening (levels 1-2, see below) adds a
- * header check and a redzone canary verified on free, poison checked on
- * reuse, and panics on a double or invalid free naming address, size and
- * class.
+ * Every pointer is 16-byte aligned. Every kfree is checked, at every level:
+ * a double free or a pointer the heap never returned panics, naming the
+ * address, size and class (PAGODA_HEAP_UNCHECKED compiles that out).
+ * Hardening (levels 1-2, see below) adds a header check and a redzone
+ * canary verified on free, and poison checked on reuse.
  */
 #ifndef PAGODA_KMALLOC_H
 #define PAGODA_KMALLOC_H
@@ -28,10 +29,15 @@
 
 /* Where the list allocator gets its memory. grow returns `bytes` (a multiple
  * of PAGE_SIZE) of fresh page-aligned RW memory, or NULL; shrink gives back
- * the last `bytes` of a region grow returned (ptr page-aligned). */
+ * `bytes` of a region grow returned (ptr page-aligned): the region's last
+ * bytes, or, only when commit is set, pages inside it that the heap keeps
+ * reserved (their contents are lost). commit (optional) backs such pages
+ * again with RW memory, false if it cannot; without it the heap only ever
+ * gives back tails. */
 struct heap_source {
     void *(*grow)(struct heap_source *src, size_t bytes);
     void (*shrink)(struct heap_source *src, void *ptr, size_t bytes);
+    bool (*commit)(struct heap_source *src, void *ptr, size_t bytes);
 };
 
 /* A page source over one caller-owned memory block, handed out bottom-up
@@ -39,6 +45,8 @@ struct heap_source {
 struct heap_region {
     struct heap_source src;
     uintptr_t base, brk, limit;
+    size_t decommitted;                     /* bytes below brk given back */
+    void (*discard)(void *ptr, size_t len); /* optional: drop their backing */
 };
 /* base and bytes are rounded inwards to pages. */
 void heap_region_init(struct heap_region *r, void *base, size_t bytes);
@@ -75,13 +83,14 @@ size_t kmalloc_usable_size(const void *ptr);
  * Exhaustion panics: it is a boot-time bug. */
 void *kbump_alloc(size_t size, size_t align);
 
-#define KHEAP_NCLASSES 40    /* small size classes, 16..2048 bytes */
-#define KHEAP_SMALL_MAX 2048 /* larger requests go to the list allocator */
+#define KHEAP_NCLASSES 60     /* small size classes, 16..65536 bytes */
+#define KHEAP_SMALL_MAX 65536 /* larger requests go to the list allocator */
 #define KBUMP_SIZE KiB(16)
 
 struct kheap_class_stats {
     uint32_t size;     /* payload bytes of one block */
-    uint32_t chunks;   /* chunks held */
+    uint32_t chunks;   /* spans held */
+    uint32_t span_bytes; /* bytes of one span */
     uint64_t live;     /* blocks in use */
     uint64_t capacity; /* blocks in the chunks held */
 };
@@ -97,6 +106,11 @@ struct kheap_stats {
     size_t list_free_blocks;
     size_t list_used_blocks; /* incl. chunks of small blocks */
     size_t grows, shrinks;   /* page-source calls */
+    size_t decommitted_bytes; /* pages inside free blocks given back (not in heap_bytes) */
+    size_t releases, released_bytes; /* release-policy runs and what they gave back */
+    size_t map_nodes, pooled_chunks;
+    size_t idle_bytes, release_at; /* the release policy's view now */
+    size_t release_big;            /* its memory of big list blocks freed */
     size_t bump_used, bump_size;
     int harden;
     struct kheap_class_stats cls[KHEAP_NCLASSES];
@@ -104,9 +118,15 @@ struct kheap_stats {
 void kheap_stats(struct kheap_stats *st);
 /* Print the stats and the per-class table (slabinfo style). */
 void kheap_print_stats(void);
-/* Give back to the page source every empty chunk and every free tail of
- * the heap (kfree does the latter only past 256 KiB). Returns bytes. */
+/* Give back to the page source every empty span and every free tail of
+ * the heap (kfree does the latter only past 256 KiB). Returns bytes. The
+ * heap also gives memory back on its own (the release policy). */
 size_t kheap_trim(void);
+/* The release policy, run now as if idle memory had passed its threshold
+ * (all: every empty span and every free page, not just down to the low
+ * mark). For a caller that knows memory is short (the PMM running low).
+ * Returns the bytes given back. */
+size_t kheap_release(bool all);
 /* Walk every heap structure and verify its invariants. 0, or -E_CORRUPT
  * after printing what is wrong. */
 int kheap_check(void);

@@ -2,7 +2,9 @@
  * fault=KIND: make one protection of the kernel's address space fire, so a
  * user can watch it (and `make test` can check it). Each fatal kind ends in
  * the page-fault report or the stack-overflow report, then leaves the
- * emulator with status 35; `demand` must not fault fatally at all.
+ * emulator with status 35; `demand` must not fault fatally at all. The heap
+ * kinds (double-free, invalid-free) end in the heap's own report, from the
+ * checks every boot runs (hardening level 0 included).
  */
 #include <arch/arch.h>
 #include <pagoda/kernel.h>
@@ -150,6 +152,31 @@ static void demo_frame_uaf(void)
         pmm_free(held[--n], 1);
 }
 
+static void demo_double_free(void)
+{
+    struct kheap_stats st;
+    kheap_stats(&st);
+    void *keep = kmalloc(64); /* the chunk stays in use after the first kfree */
+    void *volatile p = kmalloc(64);
+    printk("fault=double-free: kfree(%p) twice, a 64-byte block, hardening level %d\n", p,
+           st.harden);
+    kfree(p);
+    kfree(p);
+    panic("fault=double-free: the second kfree of %p returned", p);
+    kfree(keep);
+}
+
+static void demo_invalid_free(void)
+{
+    struct kheap_stats st;
+    kheap_stats(&st);
+    char *volatile p = kmalloc(100);
+    printk("fault=invalid-free: kfree(%p), 16 bytes into a block at %p, hardening level %d\n",
+           (void *)(p + 16), (void *)p, st.harden);
+    kfree(p + 16);
+    panic("fault=invalid-free: kfree of %p returned", (void *)(p + 16));
+}
+
 void fault_demo_run(const char *kind)
 {
     static const struct {
@@ -159,11 +186,15 @@ void fault_demo_run(const char *kind)
         {"null", demo_null},   {"wx", demo_wx},         {"nx", demo_nx},
         {"stack", demo_stack}, {"demand", demo_demand},
         {"oob", demo_oob},     {"uaf", demo_uaf},       {"frame-uaf", demo_frame_uaf},
+        {"double-free", demo_double_free},
+        {"invalid-free", demo_invalid_free},
     };
     for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)
         if (strcmp(kind, kinds[i].name) == 0) {
             kinds[i].fn();
             return;
         }
-    printk("fault=%s: unknown; choose null, wx, nx, stack, demand, oob, uaf or frame-uaf\n", kind);
+    printk("fault=%s: unknown; choose null, wx, nx, stack, demand, oob, uaf, frame-uaf, "
+           "double-free or invalid-free\n",
+           kind);
 }

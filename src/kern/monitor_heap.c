@@ -120,7 +120,22 @@ void mon_cmd_heap(int argc, char **argv)
     printk("heap check: %s\n", err ? "FAILED (see above)" : "every structure consistent");
 }
 
+/* Every cache, the heap's internal one included, then every kmalloc class
+ * the kernel has blocks of, in the same columns (a span is the class's
+ * slab). */
 void mon_cmd_slabinfo(int argc, char **argv)
 {
     kmem_cache_print_info();
+    struct kheap_stats st;
+    kheap_stats(&st);
+    for (unsigned c = 0; c < KHEAP_NCLASSES; c++) {
+        const struct kheap_class_stats *k = &st.cls[c];
+        if (!k->chunks)
+            continue;
+        char name[24];
+        ksnprintf(name, sizeof(name), "kmalloc-%u", k->size);
+        printk("%-22s %7llu %6llu %7u %8llu %8u %5u\n", name, (unsigned long long)k->live,
+               (unsigned long long)k->capacity, k->size,
+               (unsigned long long)(k->capacity / k->chunks), k->span_bytes / 1024, k->chunks);
+    }
 }

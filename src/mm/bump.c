@@ -31,12 +31,14 @@ void *kbump_alloc(size_t size, size_t align)
     return (void *)at;
 }
 
-/* kmalloc before kheap_init: a bump block with a size header. */
+/* kmalloc before kheap_init: a bump block with a size header. A request
+ * the arena can never hold (kmalloc(SIZE_MAX), say) returns NULL, as
+ * kmalloc promises; running out of a once-sufficient arena still panics. */
 void *bump_kmalloc(size_t size, size_t align)
 {
     align = MAX(align, (size_t)16);
-    if (size > KBUMP_SIZE || align > KBUMP_SIZE)
-        kbump_alloc(size, align); /* panics with the numbers */
+    if (size > KBUMP_SIZE - HDR_SIZE || align > KBUMP_SIZE / 2)
+        return NULL;
     uintptr_t raw = (uintptr_t)kbump_alloc(size + HDR_SIZE + align - 16, 16);
     uintptr_t pay = ALIGN_UP(raw + HDR_SIZE, (uintptr_t)align);
     struct hhdr *h = hdr_of((void *)pay);

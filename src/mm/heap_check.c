@@ -6,9 +6,12 @@
  * sizes are multiples of 16 and at least LIST_MIN_BLOCK; HB_PREV_FREE is set
  * exactly after free blocks, whose footers match; no two free blocks touch;
  * the bins hold exactly the free blocks, each in the bin its size maps to,
- * with consistent links and bitmaps; each chunk's free list stays inside it,
- * on block boundaries, and with the in-use count adds up to its capacity; the
- * class lists and counters agree with the chunks found; with hardening, every
+ * with consistent links and bitmaps, a link checked to lead into a segment
+ * before it is followed; each span is mapped unit by unit in the page map,
+ * its free list stays inside it, on block boundaries, and with the in-use
+ * count adds up to its capacity; no list block is mapped to a span; the
+ * class lists (partial and all) and counters, the front's live bytes and the
+ * span count agree with the spans found; with hardening, every
  * free small block still has its FREE check word and poison, and every live
  * block its ALLOC check word and canary (counted: as many small blocks carry
  * it as their chunk has in use, as many list blocks as kmalloc has live).
@@ -31,13 +34,16 @@ static inline size_t bsz(const struct hhdr *b)
     return b->info & ~(uint64_t)HB_FLAGS;
 }
 
-static int check_live_block(const struct heap *h, const void *p)
+/* cap: the block's capacity (the class size, or the list block's). */
+static int check_live_block(const struct heap *h, const void *p, size_t cap)
 {
     const struct hhdr *hd = hdr_of(p);
     if ((uint32_t)hd->tag != heap_check_word(h, p, HSTATE_ALLOC))
         BAD("block %p: bad check word", p);
+    if ((hd->tag >> 32) > cap)
+        BAD("block %p: slack %llu past its %zu bytes", p, (unsigned long long)(hd->tag >> 32), cap);
     uint64_t c;
-    memcpy(&c, (const uint8_t *)p + (hd->tag >> 32), sizeof(c));
+    memcpy(&c, (const uint8_t *)p + cap - (hd->tag >> 32), sizeof(c));
     if (c != CANARY)
         BAD("block %p: redzone canary overwritten", p);
     return 0;
@@ -48,11 +54,15 @@ static int check_chunk(const struct heap *h, const struct chunk *ch, uint32_t *c
 {
     if (ch->cls >= KHEAP_NCLASSES)
         BAD("chunk %#lx: bad class", (unsigned long)ch->base);
-    const struct bclass *k = &h->cls[ch->cls];
+    const struct bclass *k = &h->front.cls[ch->cls];
     uintptr_t first = chunk_first(ch);
-    if (ch->stride != k->size + h->bhdr || ch->total != (CHUNK_SIZE - HDR_SIZE) / ch->stride ||
-        ch->limit != first + (uintptr_t)ch->total * ch->stride)
+    if (first != ch->base + HDR_SIZE || ch->stride != k->size + h->bhdr || ch->units != k->units || ch->total != k->per_span ||
+        ch->limit != first + (uintptr_t)ch->total * ch->stride ||
+        ch->limit > ch->base + (uintptr_t)ch->units * CHUNK_SIZE)
         BAD("chunk %#lx: bad geometry", (unsigned long)ch->base);
+    for (uint32_t u = 0; u < ch->units; u++)
+        if (chunk_of(h, (const void *)(ch->base + (uintptr_t)u * CHUNK_SIZE)) != ch)
+            BAD("chunk %#lx: unit %u not mapped to it", (unsigned long)ch->base, u);
     if (ch->carve < first || ch->carve > ch->limit || (ch->carve - first) % ch->stride)
         BAD("chunk %#lx: carve pointer outside its blocks", (unsigned long)ch->base);
     uint32_t nfree = 0;
@@ -62,6 +72,7 @@ static int check_chunk(const struct heap *h, const struct chunk *ch, uint32_t *c
             BAD("chunk %#lx: free list entry %p not a carved block", (unsigned long)ch->base, p);
         if (++nfree > ch->total)
             BAD("chunk %#lx: free list loops", (unsigned long)ch->base);
+
         if (h->harden) {
             if (hdr_of(p)->tag != heap_check_word(h, p, HSTATE_FREE))
                 BAD("free block %p: bad check word (double free or overwrite)", p);
@@ -81,7 +92,7 @@ static int check_chunk(const struct heap *h, const struct chunk *ch, uint32_t *c
             const void *p = (const void *)(a + HDR_SIZE);
             if ((uint32_t)hdr_of(p)->tag != heap_check_word(h, p, HSTATE_ALLOC))
                 continue;
-            if (check_live_block(h, p))
+            if (check_live_block(h, p, k->size))
                 return -E_CORRUPT;
             nlive++;
         }
@@ -90,6 +101,10 @@ static int check_chunk(const struct heap *h, const struct chunk *ch, uint32_t *c
             BAD("chunk %#lx: %u blocks with a live check word, %u in use (a header overwritten?)",
                 (unsigned long)ch->base, nlive, ch->used);
     }
+#if HEAP_CHECKED
+    if (ch->ncarved != (ch->carve - first) / ch->stride)
+        BAD("chunk %#lx: carved count wrong", (unsigned long)ch->base);
+#endif
     chunks_per_class[ch->cls]++;
     live_per_class[ch->cls] += ch->used;
     return 0;
@@ -126,18 +141,21 @@ static int check_segments(const struct heap *h, size_t *nfree, size_t *free_byte
                 *free_bytes += n;
             } else if (b->info & HB_CHUNK) {
                 const struct chunk *ch = chunk_of(h, b + 1);
-                /* A remainder too small to split may stay with the chunk. */
-                if (!IS_ALIGNED(a, (uintptr_t)CHUNK_SIZE) || n < CHUNK_SIZE ||
-                    n >= CHUNK_SIZE + LIST_MIN_BLOCK)
+                /* A remainder too small to split may stay with the span. */
+                size_t span = ch ? (size_t)ch->units * CHUNK_SIZE : CHUNK_SIZE;
+                if (!IS_ALIGNED(a, (uintptr_t)CHUNK_SIZE) || n < span ||
+                    n >= span + LIST_MIN_BLOCK)
                     BAD("chunk block %p: misplaced", (const void *)b);
                 if (!ch && in_pool(h, a))
                     chunks[KHEAP_NCLASSES]++;
                 else if (!ch || ch->base != a)
-                    BAD("chunk block %p: not in the directory or the pool", (const void *)b);
+                    BAD("chunk block %p: not in the page map or the pool", (const void *)b);
                 else if (check_chunk(h, ch, chunks, live))
                     return -E_CORRUPT;
+            } else if (chunk_of(h, b + 1) || chunk_of(h, (const uint8_t *)b + n - 1)) {
+                BAD("block %p: list memory mapped to a span", (const void *)b);
             } else if (h->harden && (uint32_t)b->tag == heap_check_word(h, b + 1, HSTATE_ALLOC)) {
-                if (check_live_block(h, b + 1))
+                if (check_live_block(h, b + 1, n - HDR_SIZE))
                     return -E_CORRUPT;
                 (*live_list)++;
             }
@@ -162,13 +180,19 @@ static int check_bins(const struct heap *h, size_t *nfree, size_t *free_bytes)
             if (!!(h->sl_bitmap[fl] & (1u << sl)) != (f != NULL))
                 BAD("second-level bitmap wrong at %u/%u", fl, sl);
             const struct lfree *prev = NULL;
+            size_t n = 0;
             for (; f; prev = f, f = f->next) {
+                /* First that the link leads into a segment (a write after
+                 * free may have replaced it), only then read the block. */
+                if (!list_could_be_block(h, (const struct hhdr *)f + 1))
+                    BAD("bin %u/%u: link %p leads outside the heap's segments", fl, sl,
+                        (const void *)f);
+                if (++n > h->free_blocks)
+                    BAD("bin %u/%u: list loops", fl, sl);
                 unsigned a, b;
                 list_map(bsz(&f->h), &a, &b);
                 if (f->h.info & HB_USED || a != fl || b != sl || f->prev != prev)
                     BAD("bin %u/%u: block %p misplaced", fl, sl, (const void *)f);
-                if (!list_contains(h, f))
-                    BAD("bin %u/%u: block %p outside the heap", fl, sl, (const void *)f);
                 (*nfree)++;
                 *free_bytes += bsz(&f->h);
             }
@@ -183,6 +207,7 @@ int kheap_check(void)
     size_t walk_free = 0, walk_bytes = 0, bin_free = 0, bin_bytes = 0, live_list = 0;
     uint32_t chunks[KHEAP_NCLASSES + 1] = {0}; /* + the pool */
     uint64_t live[KHEAP_NCLASSES] = {0};
+    size_t small_live = 0;
 
     if (kfence_check()) /* kfence hook: the sampled objects' canaries */
         return -E_CORRUPT;
@@ -200,26 +225,23 @@ int kheap_check(void)
         walk_bytes != h->free_bytes)
         BAD("free blocks: %zu in the blocks, %zu in the bins, %zu counted", walk_free, bin_free,
             h->free_blocks);
-    size_t dir_used = 0, nchunks = 0;
-    for (size_t i = 0; i < ((size_t)1 << h->dir_log); i++) {
-        if (!h->dir[i].base)
-            continue;
-        dir_used++;
-        if (h->dir[i].ch->base != h->dir[i].base ||
-            chunk_of(h, (void *)h->dir[i].base) != h->dir[i].ch)
-            BAD("directory slot %zu: wrong chunk or unreachable", i);
-    }
+    size_t nchunks = 0;
     for (unsigned c = 0; c < KHEAP_NCLASSES; c++)
-        nchunks += h->cls[c].nchunks;
-    if (dir_used != h->dir_count || dir_used != nchunks || 2 * dir_used > (1u << h->dir_log))
-        BAD("directory: %zu entries, %zu counted, %zu chunks", dir_used, h->dir_count, nchunks);
+        nchunks += h->front.cls[c].nchunks;
+    if (nchunks != h->nspans)
+        BAD("spans: %zu in the classes, %zu counted", nchunks, h->nspans);
     if (chunks[KHEAP_NCLASSES] != h->npool)
         BAD("%u pooled chunks found, %zu counted", chunks[KHEAP_NCLASSES], h->npool);
     for (unsigned c = 0; c < KHEAP_NCLASSES; c++) {
-        const struct bclass *k = &h->cls[c];
-        if (chunks[c] != k->nchunks || live[c] != k->live)
-            BAD("class %u: %u chunks / %llu live found, %u / %llu counted", c, chunks[c],
-                (unsigned long long)live[c], k->nchunks, (unsigned long long)k->live);
+        const struct bclass *k = &h->front.cls[c];
+        uint32_t nall = 0;
+        for (const struct chunk *ch = k->all; ch; ch = ch->anext)
+            if (ch->cls != c || (ch->anext && ch->anext->aprev != ch) || ++nall > chunks[c])
+                BAD("class %u: list of all spans broken at %p", c, (const void *)ch);
+        if (chunks[c] != k->nchunks || nall != k->nchunks)
+            BAD("class %u: %u spans found, %u listed, %u counted", c, chunks[c], nall,
+                k->nchunks);
+        small_live += live[c] * k->size;
         const struct chunk *last = NULL;
         for (const struct chunk *ch = k->partial; ch; last = ch, ch = ch->next) {
             if (ch->cls != c || !ch->free || (ch->next && ch->next->prev != ch))
@@ -230,6 +252,8 @@ int kheap_check(void)
         if (last != k->ptail)
             BAD("class %u: partial list tail wrong", c);
     }
+    if (small_live != h->front.small_live)
+        BAD("small blocks: %zu bytes live found, %zu counted", small_live, h->front.small_live);
     return 0;
 }
 
@@ -242,12 +266,18 @@ void kheap_print_stats(void)
            st.live_bytes, st.live_objects, st.peak_live_bytes, st.heap_pages,
            st.peak_heap_bytes / 1024, st.list_free_bytes / 1024, st.list_free_blocks, st.harden,
            st.bump_used, st.bump_size);
-    printk("# class  size  chunks   live  capacity\n");
+    printk("heap: %zu grows, %zu shrinks; release policy: %zu KiB idle, next run at %zu KiB "
+           "(big blocks: %zu KiB); %zu runs gave back %zu KiB, %zu KiB decommitted now; %zu pooled "
+           "spans, %zu page-map nodes\n",
+           st.grows, st.shrinks, st.idle_bytes / 1024, st.release_at / 1024,
+           st.release_big / 1024, st.releases, st.released_bytes / 1024,
+           st.decommitted_bytes / 1024, st.pooled_chunks, st.map_nodes);
+    printk("# class  size span-KiB spans   live  capacity\n");
     for (unsigned c = 0; c < KHEAP_NCLASSES; c++) {
         const struct kheap_class_stats *k = &st.cls[c];
         if (!k->chunks)
             continue;
-        printk("  %5u %5u %7u %6llu %9llu\n", c, k->size, k->chunks, (unsigned long long)k->live,
-               (unsigned long long)k->capacity);
+        printk("  %5u %5u %8u %5u %6llu %9llu\n", c, k->size, k->span_bytes / 1024, k->chunks,
+               (unsigned long long)k->live, (unsigned long long)k->capacity);
     }
 }

@@ -1,16 +1,27 @@
 /*
- * Private to the heap (src/mm/{bump,block,list,kmalloc,heap_check,slab}.c).
+ * Private to the heap (src/mm/{bump,block,list,kmalloc,heap_check,
+ * heap_map,heap_release,slab}.c).
  *
  * How kfree tells a small block from a list block: small blocks live in
- * CHUNK_SIZE-aligned chunks listed in the chunk directory (block.c), so
- * rounding the pointer down and looking the result up answers it without
- * touching the block. Anything else in the heap's bounds is a list block.
+ * spans of whole CHUNK_SIZE units, and the page map (heap_map.c) names the
+ * span of every unit, so one lookup answers it without touching the block.
+ * Anything else in the heap's bounds is a list block.
  *
  * List blocks sit behind a 16-byte header (struct hhdr): info = block bytes
- * (multiple of 16, header included) | flags. Small blocks have no header
- * unless hardening, where each carries one too: tag = requested size << 32
- * | check word (from the address, a secret and the alloc/free state); list
- * blocks use the same tag.
+ * (multiple of 16, header included) | flags; tag = slack << 32 | check word,
+ * the check word derived from the address, a secret and the alloc/free
+ * state, the slack the block's capacity minus the requested size (so a
+ * block of any size, 4 GiB and more included, finds its canary). Small
+ * blocks have no header unless hardening, where each carries one too.
+ *
+ * Always-on free checks (level 0; PAGODA_HEAP_UNCHECKED compiles them out):
+ * kfree of a small block checks that the pointer is a block start that has
+ * been handed out (arithmetic on the chunk descriptor), and that the block
+ * does not hold the free key a kfree leaves in its second word (a double
+ * free; see chunk_is_block_start). List blocks carry the
+ * ALLOC check word in their header's tag at every level; kfree first finds
+ * the segment holding the pointer (reading only the heap's own structures),
+ * then the check word.
  */
 #ifndef PAGODA_MM_HEAP_INTERNAL_H
 #define PAGODA_MM_HEAP_INTERNAL_H
@@ -31,6 +42,12 @@ struct hhdr {
 #define HB_CHUNK 8u     /* a list block holding a chunk of small blocks */
 #define HB_FLAGS 15u
 
+#ifdef PAGODA_HEAP_UNCHECKED
+#define HEAP_CHECKED 0
+#else
+#define HEAP_CHECKED 1
+#endif
+
 #define HSTATE_ALLOC 0xa110c8edu
 #define HSTATE_FREE 0xf4eef4eeu
 #define POISON_BYTE 0xde
@@ -46,6 +63,7 @@ struct hhdr {
 #define FL_COUNT 40
 #define LIST_MIN_BLOCK 48u /* header + two links + footer, rounded */
 #define LIST_MAX_ALLOC (1ULL << 40)
+#define LIST_TRIM_KEEP KiB(256) /* a release run leaves this much of a free tail */
 
 struct lfree {
     struct hhdr h;
@@ -60,43 +78,86 @@ struct lseg {
 #define SEG_OVERHEAD (sizeof(struct lseg) + HDR_SIZE) /* + epilogue header */
 
 /* ---- small blocks (block.c) */
-#define CHUNK_SIZE KiB(32)
+#define CHUNK_SIZE KiB(32) /* the unit of spans and of the page map */
+#define CHUNK_SHIFT 15
+#define SPAN_MAX_UNITS 32 /* a span is 1..32 units: up to 1 MiB */
 
-/* A chunk's descriptor. It lives in a slab cache, not in the chunk, so the
- * descriptors of all chunks sit together in a few hot cache lines and kfree
- * never reads the chunk's own (usually cold) memory. */
+/* A span's descriptor (called a chunk: a span of one unit holds the classes
+ * up to 2 KiB). It lives in a slab cache, not in the span, so the
+ * descriptors of all spans sit together in a few hot cache lines and kfree
+ * never reads the span's own (usually cold) memory. */
 struct chunk {
-    uintptr_t base;            /* the chunk: CHUNK_SIZE-aligned, its list header first */
-    void *free;                /* free blocks (payload pointers), linked through word 0 */
-    struct chunk *next, *prev; /* the class's list of chunks with free blocks */
-    uint32_t used, total;
-    uint32_t cls, stride; /* stride: payload + header (16 when hardening, else 0) */
-    uintptr_t carve;      /* blocks from here up were never handed out */
-    uintptr_t limit;      /* the end of the last block */
+    /* First cache line: everything kmalloc and kfree touch on a fast path. */
+    uintptr_t base; /* the span: CHUNK_SIZE-aligned, its list header first */
+    void *free;     /* free blocks (payload pointers), linked through word 0 */
+    uint32_t used;  /* blocks handed out */
+    uint32_t cls;
+    uintptr_t first;  /* the first block (its header, when hardening) */
+    uint64_t ncarved; /* blocks below the carve pointer: handed out at least once */
+    uint64_t div_inv; /* block-start test (see chunk_is_block_start) */
+    uint32_t div_shift;
+    uint32_t stride;      /* payload + header (16 when hardening, else 0) */
+    uint64_t fast_carved; /* ncarved for kfree's fast path; 0 when hardening sends
+                             every free to the checked path */
+    /* The rest: refills, releases, statistics, checks. */
+    struct chunk *next; /* the class's list of chunks with free blocks */
+    struct chunk *prev;
+    uint32_t total;
+    uint32_t units;              /* the span's length in CHUNK_SIZE units */
+    uintptr_t carve;             /* blocks from here up were never handed out */
+    uintptr_t limit;             /* the end of the last block */
+    struct chunk *anext, *aprev; /* every span of the class (full ones too) */
+    uint32_t noted;              /* counted in idle_noted (it was kept empty) */
+};
+_Static_assert(offsetof(struct chunk, fast_carved) < 64, "the fast-path fields share a line");
+
+/* The page map: a three-level radix tree over the 48-bit address space,
+ * one entry per CHUNK_SIZE unit, naming the span that holds it (NULL for
+ * list memory), and which of the unit's pages are decommitted. Missing
+ * nodes point at shared empty ones, so a lookup is three loads and no
+ * branch. */
+#define MAP_VA_BITS 48
+#define MAP_LEVEL_BITS 11
+#define MAP_FAN (1u << MAP_LEVEL_BITS)
+_Static_assert(MAP_VA_BITS - CHUNK_SHIFT == 3 * MAP_LEVEL_BITS, "three levels cover the keys");
+struct hmap_leaf {
+    struct chunk *ch[MAP_FAN];
+    uint8_t dmask[MAP_FAN]; /* bit i: page i of the unit is decommitted (heap_release.c) */
+};
+_Static_assert(CHUNK_SIZE / PAGE_SIZE == 8, "a unit's pages fit a byte of dmask");
+struct hmap_mid {
+    struct hmap_leaf *leaf[MAP_FAN];
 };
 
-/* The chunk directory: an open-addressing hash table, chunk base -> descriptor. */
-struct cdir_slot {
-    uintptr_t base; /* 0: empty */
-    struct chunk *ch;
-};
-#define CDIR_MIN_LOG 6
-#define CHUNK_POOL_MAX 4 /* free chunks kept for any class before the list gets them */
+#define CHUNK_POOL_MAX 4 /* free one-unit chunks kept for any class before the list gets them */
 
 struct bclass {
     struct chunk *partial; /* chunks with a free block; the head serves */
     struct chunk *ptail;   /* its tail: chunks that were full queue here */
-    uint64_t live;         /* blocks in use */
     uint32_t size;         /* payload bytes */
     uint32_t nchunks;
+    struct chunk *all; /* every span of the class */
+    uint32_t units;    /* span length in CHUNK_SIZE units */
+    uint32_t per_span; /* blocks per span */
+};
+
+/* The front end: what the allocation and free fast paths touch. There is
+ * one today (heap_front); with several CPUs each gets its own, reached
+ * through that one accessor, owning the spans on its class lists (a free
+ * from another CPU would then go to a remote list). */
+struct heap_front {
+    struct bclass cls[KHEAP_NCLASSES];
+    size_t small_live; /* bytes of small blocks handed out (class sizes) */
 };
 
 struct heap {
     struct heap_source *src;
     int harden;
     uint32_t secret;
+    uint64_t free_key; /* level 0: a free small block's second word */
     size_t small_limit; /* requests below this are small blocks (0 before init) */
     size_t rz, bhdr;    /* redzone bytes and small-block header bytes (hardening) */
+    struct heap_front front;
     /* list allocator */
     uint64_t fl_bitmap;
     uint32_t sl_bitmap[FL_COUNT];
@@ -106,20 +167,23 @@ struct heap {
     size_t free_bytes, free_blocks, used_blocks;
     size_t heap_bytes, peak_heap_bytes, grows, shrinks;
     /* small blocks */
-    struct bclass cls[KHEAP_NCLASSES];
-    struct chunk *pool; /* free chunks, linked through next */
+    struct chunk *pool; /* free one-unit chunks, linked through next */
     size_t npool;
-    struct cdir_slot *dir; /* the chunk directory: 1 << dir_log slots, half full at most */
-    unsigned dir_log;
-    size_t dir_count;
-    struct cdir_slot dir0[1u << CDIR_MIN_LOG]; /* until the first growth */
+    size_t nspans, map_nodes;
+    struct hmap_mid *root[MAP_FAN]; /* the page map */
+    /* release (heap_release.c) */
+    size_t decommitted;          /* bytes inside free list blocks given back to the source */
+    size_t idle_noted;           /* bytes of spans kept empty (an over-estimate) */
+    size_t idle_after;           /* idle bytes the last run left: the next waits for more */
+    size_t big_free;             /* the biggest list block freed lately (halved per run) */
+    size_t releases, released;   /* policy runs, bytes they gave back */
+    bool releasing;
     /* totals */
     size_t live_bytes, peak_live_bytes, list_live_objects;
 };
-
 extern struct heap kheap;
 extern uint8_t heap_class_of[KHEAP_SMALL_MAX / 16 + 1];
-extern const uint16_t heap_class_size[KHEAP_NCLASSES];
+extern const uint32_t heap_class_size[KHEAP_NCLASSES];
 
 static inline struct hhdr *hdr_of(const void *p)
 {
@@ -145,8 +209,13 @@ static inline size_t list_capacity(const void *p)
     return (hdr_of(p)->info & ~(uint64_t)HB_FLAGS) - HDR_SIZE;
 }
 bool list_contains(const struct heap *h, const void *p);
-/* Give every free segment tail back to the source; returns bytes. */
-size_t list_trim_all(struct heap *h);
+/* True if p could be a list block's payload: 16-byte aligned and inside a
+ * segment, past its first header and before its epilogue. Reads only the
+ * segment list, never memory at p. */
+bool list_could_be_block(const struct heap *h, const void *p);
+/* Give every free segment tail back to the source beyond its first `keep`
+ * bytes (keep 0: whole free segments too); returns bytes. */
+size_t list_trim_all(struct heap *h, size_t keep);
 void list_map(size_t size, unsigned *fl, unsigned *sl);
 
 /* block.c */
@@ -156,33 +225,88 @@ struct chunk *block_refill(struct heap *h, unsigned cls);
  * full, take it off the class's list. */
 void block_dry(struct heap *h, struct bclass *k, struct chunk *ch);
 void block_release(struct heap *h, struct chunk *ch);
+/* Give every pooled chunk, and every empty span that is not its class's
+ * only one (all of them if `all`), back to the list allocator. */
+void block_release_empty(struct heap *h, bool all);
+
+/* heap_release.c: the release policy (see there). */
+void heap_release_check(struct heap *h);
+size_t heap_idle_bytes(const struct heap *h);
+/* The idle bytes at which the next run starts. */
+size_t heap_release_at(struct heap *h);
+/* kfree gave a list block of `bytes` back. */
+void heap_note_big_free(struct heap *h, size_t bytes);
+size_t heap_release_run(struct heap *h, bool all);
+/* Pages [a, b) of a free list block are about to be written: make sure they
+ * are backed. False if the source could not commit them. */
+bool heap_commit(struct heap *h, uintptr_t a, uintptr_t b);
+/* Forget decommitted pages in [a, b): they go back with a shrink. */
+void heap_forget_decommitted(struct heap *h, uintptr_t a, uintptr_t b);
 size_t block_poison_end(const struct heap *h, size_t size);
 
-static inline size_t cdir_hash(const struct heap *h, uintptr_t base)
+/* The one accessor for the front the caller's CPU uses. */
+static inline struct heap_front *heap_front(struct heap *h)
 {
-    return (size_t)(((uint64_t)(base / CHUNK_SIZE) * 0x9e3779b97f4a7c15ULL) >> (64 - h->dir_log));
+    return &h->front;
 }
 
-/* The chunk holding p, or NULL if p is not in one: a directory lookup that
+static inline uintptr_t map_key(const void *p)
+{
+    return ((uintptr_t)p & (((uintptr_t)1 << MAP_VA_BITS) - 1)) >> CHUNK_SHIFT;
+}
+
+/* The span holding p, or NULL if p is not in one: a page-map lookup that
  * reads no heap memory. */
 static inline struct chunk *chunk_of(const struct heap *h, const void *p)
 {
-    uintptr_t base = (uintptr_t)p & ~(uintptr_t)(CHUNK_SIZE - 1);
-    size_t mask = ((size_t)1 << h->dir_log) - 1;
-    for (size_t i = cdir_hash(h, base);; i = (i + 1) & mask) {
-        const struct cdir_slot *e = &h->dir[i];
-        if (e->base == base)
-            return e->ch;
-        if (!e->base)
-            return NULL;
-    }
+    uintptr_t k = map_key(p);
+    return h->root[k >> (2 * MAP_LEVEL_BITS)]
+        ->leaf[(k >> MAP_LEVEL_BITS) & (MAP_FAN - 1)]
+        ->ch[k & (MAP_FAN - 1)];
+}
+
+/* heap_map.c: point the map at ch (NULL to clear) for `units` units from
+ * base; false if a node could not be allocated (nothing changed then). */
+void map_init(struct heap *h);
+bool map_set(struct heap *h, uintptr_t base, uint32_t units, struct chunk *ch);
+void map_trim(struct heap *h);
+/* The leaf holding address a's unit, allocated if `make` (NULL if absent or
+ * out of memory); never the shared empty leaf. */
+struct hmap_leaf *map_leaf(struct heap *h, uintptr_t a, bool make);
+/* True if the page holding a is decommitted. */
+static inline bool map_page_decommitted(const struct heap *h, uintptr_t a)
+{
+    uintptr_t k = map_key((const void *)a);
+    const struct hmap_leaf *l =
+        h->root[k >> (2 * MAP_LEVEL_BITS)]->leaf[(k >> MAP_LEVEL_BITS) & (MAP_FAN - 1)];
+    return (l->dmask[k & (MAP_FAN - 1)] >> ((a >> PAGE_SHIFT) & 7)) & 1;
 }
 
 /* The first block of a chunk (its header, when hardening). */
 static inline uintptr_t chunk_first(const struct chunk *ch)
 {
-    return ch->base + HDR_SIZE;
+    return ch->first;
 }
+
+#if HEAP_CHECKED
+/* Level 0's free checks. A block start is first + i * stride with i below
+ * the carved count. With stride = d0 * 2^k (d0 odd) and inv the inverse of
+ * d0 modulo 2^64, q = rotr((p - first) * inv, k) is exactly i when p is a
+ * block start, and above 2^64 / stride otherwise (the low k bits of a
+ * non-multiple rotate into the top; an odd part that does not divide
+ * leaves a product beyond every multiple's), which also covers p below
+ * first, where the offset wraps: one multiply, one rotate, one compare. A
+ * free block holds the heap's free key in its second word (kmalloc clears
+ * it), so a second kfree finds it there; the key is then confirmed by
+ * walking the chunk's free list, so user data that happens to equal it
+ * costs time, never a false report. */
+static inline bool chunk_is_block_start(const struct chunk *ch, const void *p)
+{
+    uint64_t q = (uint64_t)((uintptr_t)p - ch->first) * ch->div_inv;
+    q = (q >> ch->div_shift) | (q << ((64 - ch->div_shift) & 63));
+    return q < ch->ncarved;
+}
+#endif
 
 /* slab.c: the descriptors' cache (not in the global list), reset by kheap_init. */
 struct chunk *slab_chunk_desc_alloc(void);
@@ -195,7 +319,16 @@ bool bump_contains(const void *p);
 size_t bump_used(void);
 void *bump_kmalloc(size_t size, size_t align);
 
-/* Report heap corruption: panic with address, size and class. */
+/* Report a bad free or heap corruption at p: panic with the address and
+ * what the heap can vouch for (the block's size and class, the requested
+ * size when a verified header holds it), never unverified bytes. */
 __attribute__((noreturn)) void heap_fail(const char *what, const void *p);
+
+/* The hardening tag: the slack (capacity minus requested size) over the
+ * check word. */
+static inline uint64_t heap_tag(const struct heap *h, const void *p, size_t cap, size_t size)
+{
+    return ((uint64_t)(cap - size) << 32) | heap_check_word(h, p, HSTATE_ALLOC);
+}
 
 #endif

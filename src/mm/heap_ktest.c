@@ -27,7 +27,7 @@ static void snap(struct snap *s)
     kheap_trim();
     struct pmm_stats ps;
     pmm_get_stats(&ps);
-    struct kheap_stats hs;
+    static struct kheap_stats hs; /* static: the frame bound */
     kheap_stats(&hs);
     s->pmm_free = ps.free_pages;
     s->live = hs.live_bytes;
@@ -201,7 +201,7 @@ KTEST(heap_redzone_seen_by_check)
 {
     uint8_t *p = kmalloc(24);
     KT_ASSERT(p != NULL);
-    struct kheap_stats st;
+    static struct kheap_stats st; /* static: the frame bound */
     kheap_stats(&st);
     if (st.harden) {
         uint8_t saved = p[24];
@@ -222,7 +222,7 @@ KTEST(heap_random_mix_counters_return)
     uint8_t **p = kcalloc(N, sizeof(*p));
     size_t *n = kcalloc(N, sizeof(*n));
     KT_ASSERT(p && n);
-    struct kheap_stats st0, st;
+    static struct kheap_stats st0, st; /* static: the frame bound */
     kheap_stats(&st0);
     size_t live = 0;
     for (int op = 0; op < 30000; op++) {

@@ -6,26 +6,37 @@
  * block of the class heap_class_of names; anything larger, and every
  * alignment above 16, is a list block. kfree first checks the pointer is in
  * the heap's bounds (NULL and bump pointers are not: they are ignored), then
- * asks the chunk directory (chunk_of) whether it lies in a chunk of small
- * blocks; if not, it is a list block with a header in front. The fast paths
- * are a few instructions with no call; everything rare (a dry chunk, a full
- * chunk getting a block back, hardening, list blocks) is out of line.
+ * asks the page map (chunk_of) whether it lies in a span of small blocks; if
+ * not, it is a list block with a header in front. The fast paths go through
+ * the front (heap_front) and are a few instructions with no call;
+ * everything rare (a dry span, a full span getting a block back, an empty
+ * one, hardening, list blocks) is out of line.
  *
  * Hardening (PAGODA_HEAP_HARDEN compiles it in; kheap_init picks the level).
  * Level 1: every block has a 16-byte header whose tag holds a check word
  * derived from the address, a secret and the state (allocated or free), and
  * the requested size. kfree verifies the check word (a double free finds
  * the FREE word, an invalid free finds neither), then the 8-byte canary right
- * after the requested size, marks the block FREE and poisons its first
+ * after the requested size (the tag keeps the slack to it), marks the block FREE and poisons its first
  * POISON_CHEAP bytes (level 2: all of it). Handing a small block out again
  * verifies the FREE word and the poison, catching writes through dangling
- * pointers. Failures panic naming the address, size and class. Level 0 keeps
- * the fast path to a few instructions: no headers, no checks.
+ * pointers. Failures panic naming the address, size and class.
  *
- * Statistics: per-class counts inline; live bytes computed from them (exact
- * requested sizes when hardening), the peak sampled wherever the footprint
- * can grow (exact when hardening). No locks: one CPU, never entered from an
- * interrupt handler.
+ * Level 0, a normal boot, still checks every free (unless built with
+ * PAGODA_HEAP_UNCHECKED): a small block must pass the block-start test and
+ * not hold the free key (see heap_internal.h), and a list block must lie in
+ * a segment and carry the ALLOC check word in its header. A double free and
+ * a free of a pointer the heap never returned both panic, naming the
+ * address, the block size and the class. kmalloc pays one store (clearing
+ * the key), kfree a multiply, a rotate, two compares and a store (figures
+ * in the README).
+ *
+ * Statistics are kept as blocks come and go: per span the blocks in use,
+ * in the front the bytes of small blocks live, in the heap those of list
+ * blocks (exact requested sizes when hardening); the peak is noted wherever
+ * the footprint can grow, in O(1). Per-class figures are summed only when
+ * asked (kheap_stats). No locks: one CPU, never entered from an interrupt
+ * handler.
  */
 #include <pagoda/errno.h>
 #include <pagoda/kfence.h>
@@ -52,6 +63,9 @@ void kheap_init(struct heap_source *src, int harden)
     seed ^= seed >> 29;
     seed *= 0xbf58476d1ce4e5b9ULL;
     kheap.secret = (uint32_t)(seed >> 32) ^ (uint32_t)seed;
+    seed ^= seed >> 31;
+    seed *= 0x94d049bb133111ebULL;
+    kheap.free_key = (seed ^ (seed >> 29)) | 1; /* never 0, which kmalloc writes */
     list_init(&kheap);
     block_init(&kheap);
     kheap.src = src;
@@ -63,24 +77,56 @@ bool kheap_ready(void)
     return kheap.src != NULL;
 }
 
+/* The capacity of a list block whose header is verified. */
+static size_t verified_list_cap(const struct heap *h, const void *p, bool *alloc)
+{
+    uint32_t check = (uint32_t)hdr_of(p)->tag;
+    *alloc = check == heap_check_word(h, p, HSTATE_ALLOC);
+    if (!*alloc && check != heap_check_word(h, p, HSTATE_FREE))
+        return 0;
+    return list_capacity(p);
+}
+
 __attribute__((noreturn)) void heap_fail(const char *what, const void *p)
 {
     struct heap *h = &kheap;
-    if (((uintptr_t)p & 15) == 0 && list_contains(h, p)) {
-        unsigned long long req = h->harden ? hdr_of(p)->tag >> 32 : 0;
-        const struct chunk *ch = chunk_of(h, p);
-        if (ch)
-            panic("heap: %s at %p (size %llu, class %u of %u-byte blocks)", what, p, req, ch->cls,
-                  heap_class_size[ch->cls]);
-        panic("heap: %s at %p (size %llu, list block of %llu bytes)", what, p, req,
-              (unsigned long long)(hdr_of(p)->info & ~(uint64_t)HB_FLAGS));
+    uintptr_t a = (uintptr_t)p;
+    const struct chunk *ch = a - h->lo < h->hi - h->lo ? chunk_of(h, p) : NULL;
+    if (ch) { /* the descriptor is the heap's own: everything in it is true */
+        uintptr_t first = chunk_first(ch) + h->bhdr;
+        size_t bsz = heap_class_size[ch->cls];
+        if (a >= first && a < ch->limit && (a - first) % ch->stride == 0) {
+            if (h->harden && (uint32_t)hdr_of(p)->tag == heap_check_word(h, p, HSTATE_ALLOC))
+                panic("heap: %s at %p (size %llu, class %u of %zu-byte blocks)", what, p,
+                      (unsigned long long)(bsz - (hdr_of(p)->tag >> 32)), ch->cls, bsz);
+            panic("heap: %s at %p (a %zu-byte block, class %u)", what, p, bsz, ch->cls);
+        }
+        panic("heap: %s at %p (inside a chunk of class %u, %zu-byte blocks, but not at a "
+              "block start)",
+              what, p, ch->cls, bsz);
     }
+    if (list_could_be_block(h, p)) {
+        bool alloc;
+        size_t cap = verified_list_cap(h, p, &alloc);
+        if (cap && alloc && h->harden)
+            panic("heap: %s at %p (size %llu, list block of %zu bytes)", what, p,
+                  (unsigned long long)(cap - (hdr_of(p)->tag >> 32)), cap);
+        if (cap)
+            panic("heap: %s at %p (list block of %zu bytes)", what, p, cap);
+        panic("heap: %s at %p (inside a heap segment, not a block the heap returned)", what, p);
+    }
+    if (list_contains(h, p))
+        panic("heap: %s at %p (inside a heap segment, not a block the heap returned)", what, p);
+    if (a - h->lo < h->hi - h->lo)
+        panic("heap: %s at %p (in the heap's range, outside every segment)", what, p);
     panic("heap: %s at %p (not a heap address)", what, p);
 }
 
 /* ---------------------------------------------------------------- hardening */
 
 #if PAGODA_HEAP_HARDEN
+/* Hand out a hardened block of capacity cap (small_size: the class's, or 0
+ * for a list block). */
 static void harden_alloc(struct heap *h, void *p, size_t size, size_t small_size)
 {
     struct hhdr *hd = hdr_of(p);
@@ -96,13 +142,14 @@ static void harden_alloc(struct heap *h, void *p, size_t size, size_t small_size
         if (unlikely(bad))
             heap_fail("write after free (poison overwritten) in block", p);
     }
-    hd->tag = ((uint64_t)size << 32) | heap_check_word(h, p, HSTATE_ALLOC);
+    hd->tag = heap_tag(h, p, small_size ? small_size : list_capacity(p), size);
     uint64_t c = CANARY;
     memcpy((uint8_t *)p + size, &c, sizeof(c));
 }
 
-/* Verify a live block; returns its requested size. */
-static size_t harden_verify(struct heap *h, const void *p)
+/* Verify a live block (ch: its chunk, or NULL for a list block); returns
+ * its requested size. */
+static size_t harden_verify(struct heap *h, const void *p, const struct chunk *ch)
 {
     const struct hhdr *hd = hdr_of(p);
     uint32_t check = (uint32_t)hd->tag;
@@ -111,7 +158,8 @@ static size_t harden_verify(struct heap *h, const void *p)
             heap_fail("double free", p);
         heap_fail("kfree of a pointer the heap never returned (or header overwritten)", p);
     }
-    size_t size = hd->tag >> 32;
+    size_t cap = ch ? heap_class_size[ch->cls] : list_capacity(p);
+    size_t size = cap - (size_t)(hd->tag >> 32);
     uint64_t c;
     memcpy(&c, (const uint8_t *)p + size, sizeof(c));
     if (unlikely(c != CANARY))
@@ -123,7 +171,7 @@ static void harden_free(struct heap *h, void *p, const struct chunk *ch)
 {
     hdr_of(p)->tag = heap_check_word(h, p, HSTATE_FREE);
     if (ch) {
-        size_t end = block_poison_end(h, h->cls[ch->cls].size);
+        size_t end = block_poison_end(h, heap_class_size[ch->cls]);
         memset((uint8_t *)p + 8, POISON_BYTE, end - 8);
     } else if (h->harden >= 2) { /* list blocks merge on free: poisoned, never checked */
         memset((uint8_t *)p + 16, POISON_BYTE, list_capacity(p) - 24);
@@ -133,20 +181,17 @@ static void harden_free(struct heap *h, void *p, const struct chunk *ch)
 
 /* ---------------------------------------------------------------- the paths */
 
-/* Live bytes: exact requested sizes when hardening (h->live_bytes holds all);
- * otherwise h->live_bytes holds the list blocks and the classes add theirs,
- * so the small-block fast paths touch no global counter. */
-static size_t live_total(const struct heap *h)
+/* Live bytes: exact requested sizes when hardening (h->live_bytes holds
+ * all); otherwise h->live_bytes holds the list blocks and the front counts
+ * the small blocks' class sizes. Both are kept as the blocks come and go,
+ * so this is two loads, never a walk. */
+static size_t live_total(struct heap *h)
 {
-    size_t n = h->live_bytes;
-    if (!h->harden)
-        for (unsigned c = 0; c < KHEAP_NCLASSES; c++)
-            n += (size_t)h->cls[c].live * h->cls[c].size;
-    return n;
+    return h->harden ? h->live_bytes : h->live_bytes + heap_front(h)->small_live;
 }
 
-/* Unhardened, the peak is sampled where the footprint can grow: at every
- * chunk refill and list allocation. Hardened, it is exact. */
+/* The peak, noted wherever the footprint can grow: at every span refill
+ * and list allocation (and exactly, when hardening, at every allocation). */
 static void heap_note_peak(struct heap *h)
 {
     size_t n = live_total(h);
@@ -167,6 +212,10 @@ __attribute__((noinline)) static void *small_tail(struct heap *h, struct bclass 
 {
     if (!ch->free)
         block_dry(h, k, ch);
+#if HEAP_CHECKED
+    if (!h->harden)
+        ((uint64_t *)p)[1] = 0;
+#endif
 #if PAGODA_HEAP_HARDEN
     if (h->harden) {
         harden_alloc(h, p, size, k->size);
@@ -186,14 +235,15 @@ __attribute__((noinline)) static void *kmalloc_slow(size_t size, size_t align)
         return NULL;
     if (size < h->small_limit && align <= 16) { /* the class has no chunk with room */
         unsigned cls = heap_class_of[(size + h->rz + 15) >> 4];
-        struct bclass *k = &h->cls[cls];
+        struct heap_front *f = heap_front(h);
+        struct bclass *k = &f->cls[cls];
         struct chunk *ch = block_refill(h, cls);
         if (!ch)
             return NULL;
         void *p = ch->free;
         ch->free = *(void **)p;
         ch->used++;
-        k->live++;
+        f->small_live += k->size;
         heap_note_peak(h);
         return small_tail(h, k, ch, p, size);
     }
@@ -207,6 +257,9 @@ __attribute__((noinline)) static void *kmalloc_slow(size_t size, size_t align)
         count_alloc(h, size);
         return p;
     }
+#endif
+#if HEAP_CHECKED
+    hdr_of(p)->tag = heap_check_word(h, p, HSTATE_ALLOC);
 #endif
     count_alloc(h, list_capacity(p));
     heap_note_peak(h);
@@ -234,16 +287,21 @@ void *kmalloc(size_t size)
         return kmalloc_sampled(size);
     struct heap *h = &kheap;
     if (likely(size < h->small_limit)) {
-        struct bclass *k = &h->cls[heap_class_of[(size + h->rz + 15) >> 4]];
+        struct heap_front *f = heap_front(h);
+        struct bclass *k = &f->cls[heap_class_of[(size + h->rz + 15) >> 4]];
         struct chunk *ch = k->partial;
         if (likely(ch != NULL)) {
             void *p = ch->free;
             void *next = *(void **)p;
             ch->free = next;
             ch->used++;
-            k->live++;
-            if (likely(next && !h->harden))
+            f->small_live += k->size;
+            if (likely(next && !h->harden)) {
+#if HEAP_CHECKED
+                ((uint64_t *)p)[1] = 0; /* not the free key */
+#endif
                 return p;
+            }
             return small_tail(h, k, ch, p, size);
         }
     }
@@ -264,6 +322,7 @@ void *kmalloc_aligned(size_t size, size_t align)
 __attribute__((noinline)) static void small_free_tail(struct heap *h, struct bclass *k,
                                                       struct chunk *ch, void *head)
 {
+    bool grew = false; /* idle memory grew: the release policy may run */
     if (!head) {
         struct chunk *last = k->ptail;
         ch->next = NULL;
@@ -273,21 +332,36 @@ __attribute__((noinline)) static void small_free_tail(struct heap *h, struct bcl
         else
             k->partial = ch;
         k->ptail = ch;
-        if (last && last->used == 0 && !last->prev) /* an empty chunk is only kept alone */
+        if (last && last->used == 0 && !last->prev) { /* an empty chunk is only kept alone */
             block_release(h, last);
+            grew = true;
+        }
     }
-    /* Keep an empty chunk only when it is the class's last partial one. */
-    if (ch->used == 0 && (ch->next || ch->prev))
-        block_release(h, ch);
+    /* Keep an empty chunk only when it is the class's last partial one, and
+     * tell the release policy it is idle (once: a pair on a class's last
+     * block empties the same span every time). */
+    if (ch->used == 0) {
+        if (ch->next || ch->prev) {
+            block_release(h, ch);
+            grew = true;
+        } else if (!ch->noted) {
+            ch->noted = 1;
+            h->idle_noted += (size_t)ch->units * CHUNK_SIZE;
+            grew = true;
+        }
+    }
+    if (grew)
+        heap_release_check(h); /* last: a run may release any empty span */
 }
 
 static inline void small_free(struct heap *h, struct chunk *ch, void *p)
 {
-    struct bclass *k = &h->cls[ch->cls];
+    struct heap_front *f = heap_front(h);
+    struct bclass *k = &f->cls[ch->cls];
     void *head = ch->free;
     *(void **)p = head;
     ch->free = p;
-    k->live--;
+    f->small_live -= k->size;
     if (unlikely(--ch->used == 0 || !head))
         small_free_tail(h, k, ch, head);
 }
@@ -306,20 +380,58 @@ static void kfree_outside(void *p)
         heap_fail("kfree of a pointer the heap never returned", p);
 }
 
-/* Check that p is a live list block; returns its usable size. */
+/* Check that p is a live list block; returns its usable size. The segment
+ * list vouches for p's header before anything is read through p. */
 static size_t list_live(struct heap *h, const void *p)
 {
+    if (unlikely(!list_could_be_block(h, p)))
+        heap_fail("kfree of a pointer the heap never returned", p);
     uint64_t info = hdr_of(p)->info;
+#if HEAP_CHECKED
+    uint32_t check = (uint32_t)hdr_of(p)->tag;
+    if (unlikely(check != heap_check_word(h, p, HSTATE_ALLOC) ||
+                 (info & (HB_USED | HB_CHUNK)) != HB_USED))
+        heap_fail(check == heap_check_word(h, p, HSTATE_FREE)
+                      ? "double free (of a list block)"
+                      : "kfree of a pointer the heap never returned",
+                  p);
+#else
     if (unlikely((info & (HB_USED | HB_CHUNK)) != HB_USED))
         heap_fail((info & HB_USED) ? "kfree of a pointer the heap never returned"
                                    : "double free (of a list block)",
                   p);
+#endif
 #if PAGODA_HEAP_HARDEN
     if (h->harden)
-        return harden_verify(h, p);
+        return harden_verify(h, p, NULL);
 #endif
     return list_capacity(p);
 }
+
+static void kfree_checked(struct heap *h, void *p, struct chunk *ch);
+
+#if HEAP_CHECKED
+/* A level-0 free that failed the block-start test, or found the free key:
+ * name it (or, if the key was user data, free the block after all). */
+__attribute__((noinline)) static void small_check_free(struct heap *h, struct chunk *ch, void *p)
+{
+    if (h->harden) { /* the header's check words do it */
+        kfree_checked(h, p, ch);
+        return;
+    }
+    uintptr_t a = (uintptr_t)p, first = chunk_first(ch);
+    if (!chunk_is_block_start(ch, p)) {
+        if (a >= ch->carve && a < ch->limit && (a - first) % ch->stride == 0)
+            heap_fail("kfree of a block the heap never handed out", p);
+        heap_fail("kfree of a pointer the heap never returned", p);
+    }
+    uint32_t n = 0;
+    for (const void *f = ch->free; f && n <= ch->total; f = *(void *const *)f, n++)
+        if (f == p)
+            heap_fail("double free", p);
+    small_free(h, ch, p); /* live data that looked like the key */
+}
+#endif
 
 __attribute__((noinline)) static void kfree_checked(struct heap *h, void *p, struct chunk *ch)
 {
@@ -328,7 +440,7 @@ __attribute__((noinline)) static void kfree_checked(struct heap *h, void *p, str
     if (ch) {
 #if PAGODA_HEAP_HARDEN
         if (h->harden) {
-            h->live_bytes -= harden_verify(h, p);
+            h->live_bytes -= harden_verify(h, p, ch);
             harden_free(h, p, ch);
         }
 #endif
@@ -340,9 +452,15 @@ __attribute__((noinline)) static void kfree_checked(struct heap *h, void *p, str
     if (h->harden)
         harden_free(h, p, NULL);
 #endif
+#if HEAP_CHECKED
+    if (!h->harden) /* a second kfree finds FREE, even after a merge */
+        hdr_of(p)->tag = heap_check_word(h, p, HSTATE_FREE);
+#endif
     h->live_bytes -= usable;
     h->list_live_objects--;
+    heap_note_big_free(h, list_capacity(p));
     list_free(h, p);
+    heap_release_check(h);
 }
 
 void kfree(void *p)
@@ -353,10 +471,26 @@ void kfree(void *p)
         return;
     }
     struct chunk *ch = chunk_of(h, p);
+#if HEAP_CHECKED
+    if (likely(ch != NULL)) {
+        /* The block-start test against fast_carved, which is 0 when
+         * hardening: such frees, and every suspect one, take the slow path. */
+        uint64_t key = h->free_key, q = (uint64_t)((uintptr_t)p - ch->first) * ch->div_inv;
+        q = (q >> ch->div_shift) | (q << ((64 - ch->div_shift) & 63));
+        if (unlikely(q >= ch->fast_carved || ((uint64_t *)p)[1] == key)) {
+            small_check_free(h, ch, p);
+            return;
+        }
+        ((uint64_t *)p)[1] = key; /* free now: a second kfree finds the key */
+        small_free(h, ch, p);
+        return;
+    }
+#else
     if (likely(ch && !(h->harden | ((uintptr_t)p & 15)))) {
         small_free(h, ch, p);
         return;
     }
+#endif
     kfree_checked(h, p, ch);
 }
 
@@ -390,9 +524,13 @@ static size_t live_usable(struct heap *h, const void *p, struct chunk **chp)
         return list_live(h, p);
 #if PAGODA_HEAP_HARDEN
     if (h->harden)
-        return harden_verify(h, p);
+        return harden_verify(h, p, ch);
 #endif
-    return h->cls[ch->cls].size;
+#if HEAP_CHECKED
+    if (!chunk_is_block_start(ch, p))
+        heap_fail("not a live block the heap returned", p);
+#endif
+    return heap_class_size[ch->cls];
 }
 
 size_t kmalloc_usable_size(const void *p)
@@ -430,11 +568,11 @@ void *krealloc(void *p, size_t size)
     else if (need > KHEAP_SMALL_MAX)
         fits = list_resize(h, p, need);
     if (fits) {
-        size_t usable = ch ? h->cls[ch->cls].size : list_capacity(p);
+        size_t usable = ch ? heap_class_size[ch->cls] : list_capacity(p);
 #if PAGODA_HEAP_HARDEN
         if (h->harden) {
             struct hhdr *hd = hdr_of(p);
-            hd->tag = ((uint64_t)size << 32) | (uint32_t)hd->tag;
+            hd->tag = heap_tag(h, p, usable, size);
             uint64_t c = CANARY;
             memcpy((uint8_t *)p + size, &c, sizeof(c));
             usable = size;
@@ -458,7 +596,8 @@ void *krealloc(void *p, size_t size)
 
 void kheap_stats(struct kheap_stats *st)
 {
-    const struct heap *h = &kheap;
+    struct heap *h = &kheap;
+    const struct heap_front *f = heap_front(h);
     memset(st, 0, sizeof(*st));
     st->live_bytes = live_total(h);
     st->peak_live_bytes = h->peak_live_bytes;
@@ -470,21 +609,31 @@ void kheap_stats(struct kheap_stats *st)
     st->list_used_blocks = h->used_blocks;
     st->grows = h->grows;
     st->shrinks = h->shrinks;
+    st->decommitted_bytes = h->decommitted;
+    st->releases = h->releases;
+    st->released_bytes = h->released;
+    st->map_nodes = h->map_nodes;
+    st->pooled_chunks = h->npool;
+    st->idle_bytes = heap_idle_bytes(h);
+    st->release_at = heap_release_at(h);
+    st->release_big = h->big_free;
     st->bump_used = bump_used();
     st->bump_size = KBUMP_SIZE;
     st->harden = h->harden;
     st->live_objects = h->list_live_objects;
     for (unsigned c = 0; c < KHEAP_NCLASSES; c++) {
-        const struct bclass *k = &h->cls[c];
-        /* As block_refill lays a chunk out (the descriptor lives off-chunk). */
-        uint32_t per = (uint32_t)((CHUNK_SIZE - HDR_SIZE) / (heap_class_size[c] + h->bhdr));
+        const struct bclass *k = &f->cls[c];
+        uint64_t live = 0;
+        for (const struct chunk *ch = k->all; ch; ch = ch->anext)
+            live += ch->used;
         st->cls[c] = (struct kheap_class_stats){
-            .size = heap_class_size[c],
+            .size = k->size,
             .chunks = k->nchunks,
-            .live = k->live,
-            .capacity = (uint64_t)k->nchunks * per,
+            .span_bytes = k->units * (uint32_t)CHUNK_SIZE,
+            .live = live,
+            .capacity = (uint64_t)k->nchunks * k->per_span,
         };
-        st->live_objects += k->live;
+        st->live_objects += live;
     }
     struct kfence_stats kst; /* kfence hook: sampled objects are live too */
     kfence_get_stats(&kst);

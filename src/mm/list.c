@@ -32,10 +32,11 @@
  *
  * Growth: when no bin fits, the source grows by at least LIST_GROW_MIN; memory
  * contiguous with an existing segment extends it (the old epilogue becomes
- * the new free block's header). A free block that ends a segment and exceeds
- * LIST_TRIM_AT is cut back to LIST_TRIM_KEEP and the pages beyond go back to
- * the source; kheap_trim gives back every free tail, and whole free
- * segments.
+ * the new free block's header). Giving back is the release policy's job
+ * (heap_release.c): a run cuts every free segment tail back to
+ * LIST_TRIM_KEEP and returns the pages beyond to the source, and decommits
+ * the interior pages of big free blocks; kheap_trim gives back every free
+ * tail, and whole free segments.
  *
  * Cost: alloc, free, split and coalesce O(1); growth is a source call.
  * Weaknesses: good fit wastes up to 1/16 of a block's bin range on search;
@@ -44,8 +45,6 @@
 #include "heap_internal.h"
 
 #define LIST_GROW_MIN KiB(64)
-#define LIST_TRIM_AT KiB(256)
-#define LIST_TRIM_KEEP KiB(64)
 
 static inline size_t bsize(const struct hhdr *b)
 {
@@ -180,6 +179,16 @@ bool list_contains(const struct heap *h, const void *p)
     return seg_of((struct heap *)h, a) != NULL;
 }
 
+bool list_could_be_block(const struct heap *h, const void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    if ((a & 15) || a - h->lo >= h->hi - h->lo)
+        return false;
+    const struct lseg *s = seg_of((struct heap *)h, a);
+    return s && a >= s->first + HDR_SIZE && a + LIST_MIN_BLOCK - HDR_SIZE <= s->end - HDR_SIZE &&
+           !map_page_decommitted(h, a - HDR_SIZE) && !map_page_decommitted(h, a);
+}
+
 static void bounds_update(struct heap *h)
 {
     h->lo = UINTPTR_MAX;
@@ -244,7 +253,10 @@ static size_t trim(struct heap *h, struct hhdr *b, size_t at, size_t keep)
         ALIGN_UP((uintptr_t)b + MAX(keep, (size_t)LIST_MIN_BLOCK + HDR_SIZE), (uintptr_t)PAGE_SIZE);
     if (cut >= s->end)
         return 0;
+    if (!heap_commit(h, cut - PAGE_SIZE, cut)) /* the new footer and epilogue go there */
+        return 0;
     size_t bytes = s->end - cut;
+    heap_forget_decommitted(h, cut, s->end);
     bin_remove(h, b);
     b->info = (b->info & HB_PREV_FREE) | (cut - HDR_SIZE - (uintptr_t)b);
     set_footer(b);
@@ -259,7 +271,7 @@ static size_t trim(struct heap *h, struct hhdr *b, size_t at, size_t keep)
     return bytes;
 }
 
-size_t list_trim_all(struct heap *h)
+size_t list_trim_all(struct heap *h, size_t keep)
 {
     size_t n = 0;
     if (!h->src || !h->src->shrink)
@@ -271,13 +283,14 @@ size_t list_trim_all(struct heap *h)
             continue;
         }
         struct hhdr *b = (struct hhdr *)((uintptr_t)epi - *(uint64_t *)((uintptr_t)epi - 8));
-        if ((uintptr_t)b != s->first) {
-            n += trim(h, b, 0, 0);
+        if ((uintptr_t)b != s->first || keep) {
+            n += trim(h, b, 0, keep);
             pp = &s->next;
             continue;
         }
         /* The whole segment is free: give all of it back. */
         size_t bytes = s->end - s->start;
+        heap_forget_decommitted(h, s->start, s->end);
         bin_remove(h, b);
         *pp = s->next;
         h->src->shrink(h->src, (void *)s->start, bytes);
@@ -324,11 +337,25 @@ void *list_alloc(struct heap *h, size_t size, size_t align, size_t off)
     if (!b)
         b = bin_take(h, search);
     if (!b) {
-        if (!grow(h, search))
-            return NULL;
-        b = bin_take(h, search);
+        /* The source refusing to grow is the heap's "memory is short": give
+         * idle memory back (it may also make room here) and try once more. */
+        bool grown = grow(h, search);
+        if (!grown) {
+            heap_release_run(h, true);
+            if (!(b = bin_take(h, search)))
+                grown = grow(h, search);
+        }
+        if (!b && grown)
+            b = bin_take(h, search);
         if (!b)
             return NULL;
+    }
+    /* The part written from here on (payload, the front gap's footer, the
+     * tail's header and links) must be backed; the rest may stay decommitted. */
+    if (!heap_commit(h, (uintptr_t)b,
+                     (uintptr_t)b + MIN(bsize(b), search + LIST_MIN_BLOCK + HDR_SIZE))) {
+        bin_insert(h, b);
+        return NULL;
     }
     b->info |= HB_USED;
     if (!plain) {
@@ -355,7 +382,7 @@ void list_free(struct heap *h, void *p)
 {
     struct hhdr *b = hdr_of(p);
     h->used_blocks--;
-    trim(h, make_free(h, b), LIST_TRIM_AT, LIST_TRIM_KEEP);
+    make_free(h, b); /* a free tail goes back when the release policy runs */
 }
 
 bool list_resize(struct heap *h, void *p, size_t size)
@@ -367,6 +394,9 @@ bool list_resize(struct heap *h, void *p, size_t size)
     if (want > bsize(b)) {
         struct hhdr *n = bnext(b);
         if ((n->info & HB_USED) || bsize(b) + bsize(n) < want)
+            return false;
+        if (!heap_commit(h, (uintptr_t)n,
+                         (uintptr_t)n + MIN(bsize(n), want - bsize(b) + LIST_MIN_BLOCK + HDR_SIZE)))
             return false;
         bin_remove(h, n);
         b->info += bsize(n);

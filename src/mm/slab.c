@@ -172,7 +172,7 @@ void slab_heap_reset(void)
 struct chunk *slab_chunk_desc_alloc(void)
 {
     if (!chunk_descs.per_slab &&
-        !cache_setup(&chunk_descs, "heap_chunk", sizeof(struct chunk), 64, NULL, NULL))
+        !cache_setup(&chunk_descs, "heap_span", sizeof(struct chunk), 64, NULL, NULL))
         return NULL;
     return kmem_cache_alloc(&chunk_descs);
 }
@@ -453,14 +453,20 @@ int kmem_cache_check(const struct kmem_cache *c)
     return 0;
 }
 
+static void print_cache(const struct kmem_cache *c, const char *note)
+{
+    printk("%-22s %7zu %6zu %7zu %8u %8zu %5zu %4zu %4zu %5zu%s%s\n", c->name, c->live,
+           c->nslabs * c->per_slab, c->size, c->per_slab, c->slab_bytes / 1024, c->nslabs,
+           c->counts[L_FULL], c->counts[L_PARTIAL], c->counts[L_EMPTY],
+           c->offslab ? " off-slab" : "", note);
+}
+
 void kmem_cache_print_info(void)
 {
     printk(
         "# name                 active  total objsize per-slab slab-KiB slabs full part empty\n");
-    for (const struct kmem_cache *c = caches; c; c = c->next) {
-        printk("%-22s %7zu %6zu %7zu %8u %8zu %5zu %4zu %4zu %5zu%s\n", c->name, c->live,
-               c->nslabs * c->per_slab, c->size, c->per_slab, c->slab_bytes / 1024, c->nslabs,
-               c->counts[L_FULL], c->counts[L_PARTIAL], c->counts[L_EMPTY],
-               c->offslab ? " off-slab" : "");
-    }
+    for (const struct kmem_cache *c = caches; c; c = c->next)
+        print_cache(c, "");
+    if (chunk_descs.per_slab) /* the heap's own, created with its first span */
+        print_cache(&chunk_descs, " (heap internal: span descriptors)");
 }

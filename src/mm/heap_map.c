@@ -1,0 +1,135 @@
+/*
+ * The heap's page map: address -> span, with no hashing.
+ *
+ * Structure. A three-level radix tree keyed by the low 48 bits of an
+ * address, shifted by CHUNK_SHIFT: 11 bits pick a mid node in the root (an
+ * array in struct heap), 11 a leaf in the mid node, 11 an entry in the leaf.
+ * A leaf entry names the span (struct chunk) that holds the 32 KiB unit, or
+ * NULL, and carries a byte of per-page decommit bits for the release policy
+ * (heap_release.c). Absent nodes are the shared, all-empty map_empty_mid and
+ * map_empty_leaf, so chunk_of is three dependent loads without a branch,
+ * and a pointer that was never in a span finds NULL.
+ *
+ * Nodes (16 KiB mid, 18 KiB leaf) are made the first time a span or a
+ * decommitted page needs them: the first mid node and leaf are static, the
+ * others come from the list allocator. A leaf covers 64 MiB, so a heap of a
+ * few hundred MiB holds a handful; kheap_trim frees those that map nothing.
+ *
+ * Cost: lookup O(1) (three loads); map_set O(units) plus a node allocation
+ * the first time a 64 MiB (leaf) or 128 GiB (mid) region is touched.
+ * Weakness: nodes are never freed, and each is a list block of its own.
+ */
+#include "heap_internal.h"
+
+static struct hmap_leaf map_empty_leaf;
+static struct hmap_mid map_empty_mid;
+/* The first mid node and leaf are static: a heap within one 64 MiB region
+ * (every small kernel heap) takes no node from itself, so the map changes
+ * nothing in its layout. */
+static struct hmap_mid map_mid0;
+static struct hmap_leaf map_leaf0;
+static bool mid0_used, leaf0_used;
+
+static void *node_alloc(struct heap *h, size_t bytes, void *first, bool *first_used)
+{
+    if (!*first_used) {
+        *first_used = true;
+        return first;
+    }
+    return list_alloc(h, bytes, 16, 0);
+}
+
+static void node_free(struct heap *h, void *n, void *first, bool *first_used)
+{
+    if (n == first)
+        *first_used = false;
+    else
+        list_free(h, n);
+}
+
+void map_init(struct heap *h)
+{
+    mid0_used = leaf0_used = false;
+    memset(&map_empty_leaf, 0, sizeof(map_empty_leaf));
+    for (unsigned i = 0; i < MAP_FAN; i++)
+        map_empty_mid.leaf[i] = &map_empty_leaf;
+    for (unsigned i = 0; i < MAP_FAN; i++)
+        h->root[i] = &map_empty_mid;
+    h->map_nodes = 0;
+}
+
+struct hmap_leaf *map_leaf(struct heap *h, uintptr_t a, bool make)
+{
+    uintptr_t k = map_key((const void *)a);
+    struct hmap_mid **mp = &h->root[k >> (2 * MAP_LEVEL_BITS)];
+    if (*mp == &map_empty_mid) {
+        if (!make)
+            return NULL;
+        struct hmap_mid *m = node_alloc(h, sizeof(*m), &map_mid0, &mid0_used);
+        if (!m)
+            return NULL;
+        for (unsigned i = 0; i < MAP_FAN; i++)
+            m->leaf[i] = &map_empty_leaf;
+        *mp = m;
+        h->map_nodes++;
+    }
+    struct hmap_leaf **lp = &(*mp)->leaf[(k >> MAP_LEVEL_BITS) & (MAP_FAN - 1)];
+    if (*lp == &map_empty_leaf) {
+        if (!make)
+            return NULL;
+        struct hmap_leaf *l = node_alloc(h, sizeof(*l), &map_leaf0, &leaf0_used);
+        if (!l)
+            return NULL;
+        memset(l, 0, sizeof(*l));
+        *lp = l;
+        h->map_nodes++;
+    }
+    return *lp;
+}
+
+bool map_set(struct heap *h, uintptr_t base, uint32_t units, struct chunk *ch)
+{
+    /* Make every leaf first, so that a failure changes nothing. */
+    for (uint32_t i = 0; i < units; i++)
+        if (ch && !map_leaf(h, base + (uintptr_t)i * CHUNK_SIZE, true))
+            return false;
+    for (uint32_t i = 0; i < units; i++) {
+        uintptr_t a = base + (uintptr_t)i * CHUNK_SIZE;
+        struct hmap_leaf *l = map_leaf(h, a, false);
+        if (l)
+            l->ch[map_key((const void *)a) & (MAP_FAN - 1)] = ch;
+    }
+    return true;
+}
+
+/* Free every node that maps nothing (kheap_trim): a leaf with no span and no
+ * decommitted page, then a mid node left with no leaf. */
+void map_trim(struct heap *h)
+{
+    for (unsigned r = 0; r < MAP_FAN; r++) {
+        struct hmap_mid *m = h->root[r];
+        if (m == &map_empty_mid)
+            continue;
+        bool any = false;
+        for (unsigned i = 0; i < MAP_FAN; i++) {
+            struct hmap_leaf *l = m->leaf[i];
+            if (l == &map_empty_leaf)
+                continue;
+            bool used = false;
+            for (unsigned j = 0; j < MAP_FAN && !used; j++)
+                used = l->ch[j] || l->dmask[j];
+            if (used) {
+                any = true;
+                continue;
+            }
+            m->leaf[i] = &map_empty_leaf;
+            node_free(h, l, &map_leaf0, &leaf0_used);
+            h->map_nodes--;
+        }
+        if (!any) {
+            h->root[r] = &map_empty_mid;
+            node_free(h, m, &map_mid0, &mid0_used);
+            h->map_nodes--;
+        }
+    }
+}

@@ -1,0 +1,236 @@
+/*
+ * The release policy: how the heap gives idle memory back on its own.
+ *
+ * Idle memory is what the heap holds but nobody uses: committed bytes of
+ * free list blocks, pooled one-unit spans, and spans kept empty for their
+ * class (counted when they empty; an over-estimate until the next run,
+ * which recounts them). heap_release_check runs on the paths where idle
+ * memory grows (a list block freed, a span emptied) and costs two compares.
+ * When idle memory passes `release_at`, a run:
+ *   1. gives every empty span (kept ones too) and the pool to the list
+ *      allocator, where they merge with their free neighbours, and the
+ *      heap's own empty descriptor slabs back (kheap_trim's first steps);
+ *   2. decommits the interior pages of free list blocks, largest first,
+ *      until idle memory is down to the low mark (half of max(1 MiB,
+ *      live / 4), whatever the floor below has adapted to): each
+ *      run of committed pages goes to the source's shrink, and the page map
+ *      records them (a byte per 32 KiB unit), so that the list allocator
+ *      commits them again before it writes there (heap_commit). A free
+ *      block's first 8 KiB and last page stay committed: they hold its
+ *      header, bin links and footer, and a small request carved from the
+ *      block's start (a slab page, say) then takes no frame.
+ * The run also cuts free segment tails back to LIST_TRIM_KEEP first.
+ * Hysteresis: the threshold is max(1 MiB, live / 4, twice the biggest list
+ * block freed lately (up to 16 MiB)), the low mark half of max(1 MiB,
+ * live / 4); after a run the next one waits until idle memory passes what
+ * remained plus the threshold, so idle memory the run could not give back
+ * (no commit in the source, small holes) never triggers run after run. The
+ * big-block term keeps a workload that allocates and frees one big block
+ * from giving it back and taking it again on every pair; each run halves
+ * it, so it fades once such blocks stop coming. kheap_release(true) runs
+ * everything now, and the list allocator does so when its source refuses
+ * to grow: in the kernel, that is the PMM running low.
+ *
+ * Cost: a run is O(classes + spans released + free blocks visited + pages
+ * decommitted); the check on the free paths is O(1).
+ * Weakness: decommitting and recommitting a page costs a page-table update
+ * and a TLB flush in the kernel; hysteresis keeps that off steady states.
+ */
+#include "heap_internal.h"
+
+#define RELEASE_FLOOR MiB(1)
+#define RELEASE_BIG_MAX MiB(16)
+#define RELEASE_KEEP_HEAD KiB(8)
+#define RELEASE_MIN_BLOCK (RELEASE_KEEP_HEAD + 4 * PAGE_SIZE) /* smaller: too little to give */
+
+size_t heap_idle_bytes(const struct heap *h)
+{
+    return h->free_bytes - MIN(h->decommitted, h->free_bytes) + h->npool * CHUNK_SIZE +
+           h->idle_noted;
+}
+
+static size_t threshold(struct heap *h)
+{
+    size_t live = h->live_bytes + heap_front(h)->small_live;
+    return MAX(MAX((size_t)RELEASE_FLOOR, live / 4), MIN(2 * h->big_free, (size_t)RELEASE_BIG_MAX));
+}
+
+size_t heap_release_at(struct heap *h)
+{
+    return h->idle_after + threshold(h);
+}
+
+void heap_note_big_free(struct heap *h, size_t bytes)
+{
+    if (bytes > h->big_free)
+        h->big_free = bytes;
+}
+
+void heap_release_check(struct heap *h)
+{
+    if (unlikely(heap_idle_bytes(h) > heap_release_at(h)) && !h->releasing && h->src)
+        heap_release_run(h, false);
+}
+
+size_t kheap_release(bool all)
+{
+    return kheap.src ? heap_release_run(&kheap, all) : 0;
+}
+
+/* Walk [a, b) unit by unit, calling fn on each unit's leaf with the mask of
+ * the unit's pages inside the range. */
+static bool for_units(struct heap *h, uintptr_t a, uintptr_t b, bool make,
+                      bool (*fn)(struct heap *, struct hmap_leaf *, unsigned, uint8_t, uintptr_t))
+{
+    for (uintptr_t u = ALIGN_DOWN(a, (uintptr_t)CHUNK_SIZE); u < b; u += CHUNK_SIZE) {
+        uintptr_t lo = MAX(a, u), hi = MIN(b, u + CHUNK_SIZE);
+        unsigned first = (unsigned)((lo - u) >> PAGE_SHIFT);
+        unsigned last = (unsigned)((hi - u + PAGE_SIZE - 1) >> PAGE_SHIFT);
+        uint8_t mask = (uint8_t)(((1u << last) - 1) & ~((1u << first) - 1));
+        struct hmap_leaf *l = map_leaf(h, u, make);
+        if (!l) {
+            if (make)
+                return false;
+            continue;
+        }
+        if (!fn(h, l, (unsigned)(map_key((const void *)u) & (MAP_FAN - 1)), mask, u))
+            return false;
+    }
+    return true;
+}
+
+/* Commit the decommitted pages of one unit under mask. */
+static bool commit_unit(struct heap *h, struct hmap_leaf *l, unsigned i, uint8_t mask,
+                        uintptr_t u)
+{
+    uint8_t need = l->dmask[i] & mask;
+    while (need) {
+        unsigned p = (unsigned)__builtin_ctz(need), n = 0;
+        while (p + n < 8 && (need >> (p + n)) & 1)
+            n++;
+        if (!h->src->commit(h->src, (void *)(u + ((uintptr_t)p << PAGE_SHIFT)),
+                            (size_t)n << PAGE_SHIFT))
+            return false;
+        uint8_t run = (uint8_t)(((1u << n) - 1) << p);
+        l->dmask[i] &= (uint8_t)~run;
+        need &= (uint8_t)~run;
+        h->decommitted -= (size_t)n << PAGE_SHIFT;
+        h->heap_bytes += (size_t)n << PAGE_SHIFT;
+    }
+    return true;
+}
+
+bool heap_commit(struct heap *h, uintptr_t a, uintptr_t b)
+{
+    if (!h->decommitted || a >= b)
+        return true;
+    return for_units(h, ALIGN_DOWN(a, (uintptr_t)PAGE_SIZE), b, false, commit_unit);
+}
+
+static unsigned bits8(uint8_t m) /* no libgcc in the kernel: no __builtin_popcount */
+{
+    unsigned n = 0;
+    for (; m; m &= (uint8_t)(m - 1))
+        n++;
+    return n;
+}
+
+static bool forget_unit(struct heap *h, struct hmap_leaf *l, unsigned i, uint8_t mask,
+                        uintptr_t u)
+{
+    size_t n = (size_t)bits8(l->dmask[i] & mask);
+    h->decommitted -= n << PAGE_SHIFT;
+    h->heap_bytes += n << PAGE_SHIFT; /* the caller's shrink subtracts the whole range */
+    l->dmask[i] &= (uint8_t)~mask;
+    return true;
+}
+
+void heap_forget_decommitted(struct heap *h, uintptr_t a, uintptr_t b)
+{
+    if (h->decommitted && a < b)
+        for_units(h, a, b, false, forget_unit);
+}
+
+static bool decommit_unit(struct heap *h, struct hmap_leaf *l, unsigned i, uint8_t mask,
+                          uintptr_t u)
+{
+    uint8_t todo = (uint8_t)(mask & ~l->dmask[i]);
+    while (todo) {
+        unsigned p = (unsigned)__builtin_ctz(todo), n = 0;
+        while (p + n < 8 && (todo >> (p + n)) & 1)
+            n++;
+        h->src->shrink(h->src, (void *)(u + ((uintptr_t)p << PAGE_SHIFT)), (size_t)n << PAGE_SHIFT);
+        uint8_t run = (uint8_t)(((1u << n) - 1) << p);
+        l->dmask[i] |= run;
+        todo &= (uint8_t)~run;
+        h->decommitted += (size_t)n << PAGE_SHIFT;
+        h->heap_bytes -= (size_t)n << PAGE_SHIFT;
+        h->shrinks++;
+    }
+    return true;
+}
+
+/* Decommit the interior pages of free block b (its header at b); keep_head:
+ * bytes at its start that stay committed. */
+static void decommit_block(struct heap *h, const struct lfree *f, size_t keep_head)
+{
+    uintptr_t a = (uintptr_t)f, size = f->h.info & ~(uint64_t)HB_FLAGS;
+    /* The first RELEASE_KEEP_HEAD bytes stay committed: small allocations
+     * carved from the block's start (a slab page, a span's descriptor page)
+     * then take no frame, and a run does not make every later small request
+     * a page-table update. */
+    uintptr_t lo = ALIGN_UP(a + MAX(keep_head, sizeof(struct lfree)), (uintptr_t)PAGE_SIZE);
+    uintptr_t hi = ALIGN_DOWN(a + size - 8, (uintptr_t)PAGE_SIZE);
+    if (lo < hi)
+        for_units(h, lo, hi, false, decommit_unit); /* no leaf: those pages stay */
+}
+
+size_t heap_release_run(struct heap *h, bool all)
+{
+    if (h->releasing || !h->src)
+        return 0;
+    h->releasing = true;
+    size_t held0 = h->heap_bytes;
+    block_release_empty(h, true);
+    h->idle_noted = 0; /* every kept empty span is gone; non-empty ones were un-noted */
+    for (unsigned c = 0; c < KHEAP_NCLASSES; c++)
+        for (struct chunk *ch = heap_front(h)->cls[c].all; ch; ch = ch->anext)
+            ch->noted = 0;
+    if (all)
+        slab_chunk_desc_reap();
+    list_trim_all(h, LIST_TRIM_KEEP);
+    /* Down to half the base threshold: the big-block term only delays runs. */
+    size_t live = h->live_bytes + heap_front(h)->small_live;
+    size_t low = all ? 0 : MAX((size_t)RELEASE_FLOOR, live / 4) / 2;
+    if (h->src->commit) {
+        /* Every leaf first: making one allocates, which must not happen
+         * while a free block is being decommitted (it could land there). */
+        bool more = true;
+        for (int pass = 0; more && pass < 4; pass++) {
+            more = false;
+            size_t segs0 = h->grows;
+            for (const struct lseg *sg = h->segs; sg; sg = sg->next)
+                for (uintptr_t a = sg->start; a < sg->end;
+                     a = ALIGN_DOWN(a, (uintptr_t)CHUNK_SIZE << MAP_LEVEL_BITS) +
+                         ((uintptr_t)CHUNK_SIZE << MAP_LEVEL_BITS))
+                    map_leaf(h, a, true);
+            more = h->grows != segs0; /* a node grew the heap: cover that too */
+        }
+        /* Largest bins first: their blocks have the most interior pages. */
+        for (int fl = FL_COUNT - 1; fl >= 0 && heap_idle_bytes(h) > low; fl--) {
+            if (!(h->fl_bitmap & (1ULL << fl)))
+                continue;
+            for (int sl = SL_COUNT - 1; sl >= 0 && heap_idle_bytes(h) > low; sl--)
+                for (const struct lfree *f = h->bins[fl][sl]; f && heap_idle_bytes(h) > low; f = f->next)
+                    if (all || (f->h.info & ~(uint64_t)HB_FLAGS) >= RELEASE_MIN_BLOCK)
+                        decommit_block(h, f, all ? 0 : RELEASE_KEEP_HEAD);
+        }
+    }
+    h->releases++;
+    size_t given = held0 > h->heap_bytes ? held0 - h->heap_bytes : 0;
+    h->released += given;
+    h->big_free /= 2; /* a big block freed long ago says less each run */
+    h->idle_after = heap_idle_bytes(h);
+    h->releasing = false;
+    return given;
+}

@@ -1,0 +1,198 @@
+/*
+ * Host tests of the heap's spans and its release policy (src/mm/block.c,
+ * heap_map.c, heap_release.c): the 2..64 KiB classes are a pop and a push,
+ * a freed burst goes back with no call, a big alloc/free pair does not
+ * trim and grow every time, and decommitted pages are never relied on (the
+ * page source scribbles over them).
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include <pagoda/kmalloc.h>
+#include <pagoda/printk.h>
+
+#include "harness.h"
+
+#define REGION_BYTES (1ULL << 30)
+
+static uint8_t *region;
+static struct heap_region hr;
+static size_t scribbled;
+
+static void scribble(void *p, size_t n)
+{
+    memset(p, 0xa5, n);
+    scribbled += n;
+}
+
+static void setup(int harden)
+{
+    if (!region) {
+        region = mmap(NULL, REGION_BYTES, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (region == MAP_FAILED)
+            abort();
+    }
+    heap_region_init(&hr, region, REGION_BYTES);
+    hr.discard = scribble;
+    kheap_init(&hr.src, harden);
+}
+
+static uint64_t rng = 0x9e3779b97f4a7c15ULL;
+static uint64_t rnd(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+
+HTEST(heap_medium_classes_are_a_pop_and_a_push)
+{
+    setup(0);
+    for (size_t n = 2049; n <= KHEAP_SMALL_MAX; n += 3001) {
+        void *warm = kmalloc(n);
+        struct kheap_stats a, b;
+        kheap_stats(&a);
+        for (int i = 0; i < 100; i++) {
+            uint8_t *p = kmalloc(n);
+            CHECK(p != NULL);
+            p[0] = p[n - 1] = 1;
+            CHECK(kmalloc_usable_size(p) >= n && kmalloc_usable_size(p) < n + n / 4 + 16);
+            kfree(p);
+        }
+        kheap_stats(&b);
+        CHECK_EQ(b.list_used_blocks, a.list_used_blocks);
+        CHECK_EQ(b.grows, a.grows);
+        kfree(warm);
+    }
+    CHECK_EQ(kheap_check(), 0);
+}
+
+/* 100,000 blocks of 8 B..2 KiB, freed in random order, with 1 % kept (at
+ * `keep` 1): the heap gives the rest back on its own. */
+static void burst(int harden, int keep)
+{
+    enum { N = 100000 };
+    static uint8_t *p[N];
+    static uint16_t n[N];
+    static uint8_t f[N];
+    setup(harden);
+    scribbled = 0;
+    for (int i = 0; i < N; i++) {
+        n[i] = (uint16_t)(8 + rnd() % 2041);
+        f[i] = (uint8_t)rnd();
+        p[i] = kmalloc(n[i]);
+        if (!p[i])
+            abort();
+        memset(p[i], f[i], n[i]);
+    }
+    struct kheap_stats st;
+    kheap_stats(&st);
+    size_t peak = st.heap_bytes;
+    for (int i = N - 1; i > 0; i--) {
+        int j = (int)(rnd() % (uint64_t)(i + 1));
+        uint8_t *t = p[i];
+        p[i] = p[j];
+        p[j] = t;
+        uint16_t u = n[i];
+        n[i] = n[j];
+        n[j] = u;
+        uint8_t v = f[i];
+        f[i] = f[j];
+        f[j] = v;
+    }
+    for (int i = 0; i < N; i++) {
+        if (keep && i % 100 == 0)
+            continue;
+        kfree(p[i]);
+        p[i] = NULL;
+    }
+    kheap_stats(&st);
+    printk("burst (level %d, %s): %zu KiB held of %zu KiB at the peak, %zu KiB decommitted, "
+           "%zu runs\n",
+           harden, keep ? "1% kept" : "all freed", st.heap_bytes / 1024, peak / 1024,
+           st.decommitted_bytes / 1024, st.releases);
+    CHECK(st.releases > 0);
+    CHECK(scribbled > 0);
+    if (!keep)
+        CHECK(st.heap_bytes <= MiB(3));
+    else
+        CHECK(st.heap_bytes <= peak / 2);
+    CHECK_EQ(kheap_check(), 0);
+    for (int i = 0; i < N; i++) { /* the survivors are intact */
+        if (!p[i])
+            continue;
+        for (unsigned k = 0; k < n[i]; k += 7)
+            CHECK(p[i][k] == f[i]);
+        kfree(p[i]);
+    }
+    CHECK_EQ(kheap_check(), 0);
+}
+
+HTEST(heap_burst_goes_back_on_its_own)
+{
+    burst(0, 0);
+    burst(1, 0);
+}
+
+HTEST(heap_burst_with_survivors)
+{
+    burst(0, 1);
+}
+
+/* Decommitted pages are committed again on reuse: contents written after
+ * a burst stay, at every level. */
+HTEST(heap_reuse_after_release)
+{
+    for (int harden = 0; harden <= 2; harden++) {
+        setup(harden);
+        static uint8_t *p[20000];
+        for (int i = 0; i < 20000; i++)
+            p[i] = kmalloc(1 + rnd() % 3000);
+        for (int i = 0; i < 20000; i++)
+            kfree(p[i]);
+        CHECK(kheap_release(true) > 0 || scribbled > 0);
+        for (int i = 0; i < 20000; i++) {
+            size_t n = 1 + rnd() % 200000;
+            p[i % 200] = kmalloc(n);
+            CHECK(p[i % 200] != NULL);
+            memset(p[i % 200], 0x3c, n);
+            for (size_t k = 0; k < n; k += 4096)
+                CHECK(p[i % 200][k] == 0x3c);
+            kfree(p[i % 200]);
+            if (i % 5000 == 0)
+                CHECK_EQ(kheap_check(), 0);
+        }
+        CHECK_EQ(kheap_check(), 0);
+    }
+}
+
+/* One big block allocated and freed again and again: after the first
+ * pairs, no page-source call at all. */
+HTEST(heap_big_pair_does_not_thrash)
+{
+    setup(0);
+    for (size_t n = KiB(256); n <= MiB(4); n *= 4) {
+        for (int i = 0; i < 10; i++)
+            kfree(kmalloc(n));
+        struct kheap_stats a, b;
+        kheap_stats(&a);
+        for (int i = 0; i < 1000; i++) {
+            void *p = kmalloc(n);
+            CHECK(p != NULL);
+            kfree(p);
+        }
+        kheap_stats(&b);
+        CHECK_EQ(b.grows, a.grows);
+        CHECK_EQ(b.shrinks, a.shrinks);
+    }
+    /* Memory short: everything idle goes. */
+    kheap_release(true);
+    struct kheap_stats st;
+    kheap_stats(&st);
+    CHECK(st.heap_bytes <= KiB(256));
+    CHECK_EQ(kheap_check(), 0);
+}
