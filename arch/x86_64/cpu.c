@@ -84,6 +84,12 @@ void gdt_setup(uint64_t *gdt, struct tss *tss, const vaddr_t ist_top[3])
     wrmsr(MSR_GS_BASE, gs_base);
 }
 
+/* The stack the CPU loads on a trap from user mode (TSS.RSP0). */
+void cpu_set_rsp0(uint64_t rsp)
+{
+    tss.rsp[0] = rsp;
+}
+
 const char *kstack_guard_hit(vaddr_t va)
 {
     for (const struct kstack_guard *g = __kstack_guards_start; g < __kstack_guards_end; g++)

@@ -37,6 +37,13 @@ void idt_set_gate(int v, uint64_t handler, uint8_t ist)
         set_gate(v, handler, ist);
 }
 
+/* A gate user code may reach with `int v` (DPL 3), for system calls. */
+void idt_set_user_gate(int v, uint64_t handler)
+{
+    set_gate(v, handler, 0);
+    idt[v].type = 0xEE; /* present, DPL 3, 64-bit interrupt gate */
+}
+
 void idt_init(void)
 {
     for (int v = 0; v < 48; v++)

@@ -109,6 +109,23 @@ int arch_input_getc(void)
     }
 }
 
+bool arch_input_take_interrupt(void)
+{
+    bool on = arch_irq_save();
+    int c;
+    while ((c = serial_getc()) >= 0) /* the receive interrupt may have been lost */
+        input_push((uint8_t)c);
+    bool found = false;
+    for (unsigned i = tail; i != head; i++)
+        if (ring[i % RING_SIZE] == 0x03) {
+            tail = i + 1;
+            found = true;
+            break;
+        }
+    arch_irq_restore(on);
+    return found;
+}
+
 uint64_t arch_ticks(void)
 {
     return ticks;

@@ -19,6 +19,9 @@ void arch_input_start(void);
  * the bytes a serial terminal sends: arrows become ESC [ A..D). Sleeps with
  * hlt while nothing is waiting. */
 int arch_input_getc(void);
+/* Is a Ctrl-C (0x03) waiting in the input? Then drop the input up to and
+ * including it and return true (the monitor's way to stop a program). */
+bool arch_input_take_interrupt(void);
 /* Timer ticks since arch_input_start, and their rate. */
 uint64_t arch_ticks(void);
 #define ARCH_TICK_HZ 100

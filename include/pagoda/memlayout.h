@@ -44,7 +44,8 @@
  *                     | non-canonical hole                   |
  *  0x0000800000000000 +--------------------------------------+
  *                     | user half: private to each address   | PML4[0..255]
- *                     | space (vmm_space_create)             |
+ *                     | space (vmm_space_create); a process's| (src/kern/proc.h
+ *                     | code, heap, mmap, stack, guard gap   |  draws it)
  *  0x0000000000001000 +--------------------------------------+
  *                     | page 0: never mapped, so NULL faults |
  *  0x0000000000000000 +--------------------------------------+

@@ -19,6 +19,7 @@
 
 #include "kheap_source.h"
 #include "memcheck_boot.h"
+#include "proc.h"
 #include "vmm_demo.h"
 
 bool kernel_exit_on_panic;
@@ -71,6 +72,7 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
     kheap_boot_init(); /* the heap: after the VMM it grows through */
     memcheck_boot_init(); /* sampled guard pages (heap_sample=), pmm_check= */
     pmm_reclaim_bootloader(); /* the adapter copied all it needs from the info */
+    proc_init(); /* user processes: ring 3, the zero frame, frame references */
     vmm_demo_craftyos();
     kheap_demo_string();
     smp_init(); /* every CPU into its idle loop: "smp: N CPUs online" */

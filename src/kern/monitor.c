@@ -24,6 +24,7 @@
 #include <pagoda/string.h>
 
 #include "monitor.h"
+#include "proc.h"
 #include "vmm_demo.h"
 
 static void cmd_help(int argc, char **argv);
@@ -42,11 +43,26 @@ static const struct mon_cmd forced[] = {
     {"poke!", "VA VALUE [SIZE]", "", 2, 3, mon_cmd_poke},
 };
 
+/* User processes (monitor_proc.c): `help run` lists them, so that `help`
+ * still fits on one VGA screen. */
+static const struct mon_cmd procs[] = {
+    {"run", "NAME [ARGS]", "run a user program (a boot module) and wait for it", 1, 7, mon_cmd_run},
+    {"ps", "", "list the processes", 0, 0, mon_cmd_ps},
+    {"vmmap", "PID", "a process's regions: range, permissions, backing, pages", 1, 1,
+     mon_cmd_vmmap},
+    {"walk", "VA PID", "the page-table walk for VA in PID's address space", 2, 2,
+     mon_cmd_walk_pid}, /* (only listed: `walk` in commands[] takes both forms) */
+    {"cont", "PID", "continue a stopped process (waiting for it if run started it)", 1, 1,
+     mon_cmd_cont},
+    {"kill", "PID", "kill a process", 1, 1, mon_cmd_kill},
+};
+
 static const struct mon_cmd commands[] = {
-    {"help", "", "list the commands", 0, 0, cmd_help},
+    {"help", "", "list the commands", 0, 1, cmd_help},
     {"mem", "", "physical memory totals, heap statistics", 0, 0, mon_cmd_mem},
     {"memmap", "", "boot memory map, a bar of frame use per region", 0, 0, mon_cmd_memmap},
-    {"walk", "VA", "the page-table walk for VA, level by level", 1, 1, mon_cmd_walk},
+    {"walk", "VA", "the page-table walk for VA (walk VA PID: in its space)", 1, 2,
+     mon_cmd_walk_pid},
     {"map", "VA PA [rwxugc]", "map page VA to frame PA (default r: read-only, NX)", 2, 3,
      mon_cmd_map},
     {"unmap", "VA", "unmap page VA (its frame stays allocated)", 1, 1, mon_cmd_unmap},
@@ -128,14 +144,28 @@ const char *mon_kernel_region(vaddr_t va)
 
 /* ---- small commands -------------------------------------------------- */
 
+static void help_line(const struct mon_cmd *c)
+{
+    char left[32];
+    ksnprintf(left, sizeof(left), "%s %s", c->name, c->usage);
+    printk("  %-21s %s\n", left, c->help);
+}
+
 static void cmd_help(int argc, char **argv)
 {
-    printk("Commands (numbers are decimal or 0x-hex):\n");
-    for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
-        char left[32];
-        ksnprintf(left, sizeof(left), "%s %s", commands[i].name, commands[i].usage);
-        printk("  %-21s %s\n", left, commands[i].help);
+    if (argc > 1) {
+        if (strcmp(argv[1], "run") != 0) {
+            printk("help: `help` lists the commands, `help run` the process commands\n");
+            return;
+        }
+        printk("User programs (boot modules), processes and their memory; Ctrl-C stops `run`:\n");
+        for (size_t i = 0; i < ARRAY_SIZE(procs); i++)
+            help_line(&procs[i]);
+        return;
     }
+    printk("Commands (numbers are decimal or 0x-hex; user programs: help run):\n");
+    for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+        help_line(&commands[i]);
     printk("map!, free!, poke!: the same, even on what the kernel uses (with a warning).\n");
     printk("Keys: Backspace, Ctrl-U erase line, Ctrl-C cancel, Up/Down history.\n");
 }
@@ -191,6 +221,9 @@ static const struct mon_cmd *lookup(const char *name)
     for (size_t i = 0; i < ARRAY_SIZE(forced); i++)
         if (strcmp(forced[i].name, name) == 0)
             return &forced[i];
+    for (size_t i = 0; i < ARRAY_SIZE(procs); i++)
+        if (strcmp(procs[i].name, name) == 0)
+            return &procs[i];
     return NULL;
 }
 
