@@ -2,8 +2,9 @@
 # case files in tests/boot/cases/. Every case records one PASS or FAIL line;
 # the runner prints the summary.
 #
-#   iso NAME "CMDLINE" [MODULE...]        build build/test/NAME.iso (cached
-#                                         per run) that boots CMDLINE at once
+#   iso NAME "CMDLINE" [MODULE...]        build build/test/NAME.iso that boots
+#                                         CMDLINE at once (kept while it is
+#                                         newer than the kernel and modules)
 #   qemu_case NAME ISO STATUS [options] [-- QEMU-ARGS...]
 #       boot ISO (a name from `iso`) in QEMU; the case passes when QEMU exits
 #       with STATUS and every --expect regex (grep -E) is in the serial log
@@ -172,7 +173,10 @@ iso() { # iso NAME CMDLINE [MODULES...]
     local name=$1 cmdline=$2
     shift 2
     local out="$TEST_DIR/$name.iso" cfg="$TEST_DIR/$name.cfg"
-    if [ -f "$out" ] && [ "$out" -nt "$KERNEL" ]; then return 0; fi
+    local m fresh=1
+    [ -f "$out" ] && [ "$out" -nt "$KERNEL" ] || fresh=0
+    for m in "$@"; do [ "$out" -nt "$m" ] || fresh=0; done
+    [ $fresh = 1 ] && return 0
     {
         echo 'serial --unit=0 --speed=115200'
         echo 'terminal_input serial console'
