@@ -366,8 +366,10 @@ static inline void small_free(struct heap *h, struct chunk *ch, void *p)
         small_free_tail(h, k, ch, head);
 }
 
-/* A pointer outside the heap's bounds: NULL and bump pointers are fine. */
-static void kfree_outside(void *p)
+/* A pointer outside the heap's bounds: NULL and bump pointers are fine.
+ * Out of line, so that kfree's fast path keeps p in a scratch register and
+ * saves none. */
+__attribute__((noinline)) static void kfree_outside(void *p)
 {
     /* kfence hook: the pool lies outside the heap's bounds, so a sampled
      * object comes here, and goes back to kfence before any read through
