@@ -104,7 +104,7 @@ static void push_blocks(struct heap *h, struct chunk *ch, uintptr_t at, size_t n
         }
 #if HEAP_CHECKED
         else
-            ((uint64_t *)p)[1] = h->free_key; /* free: a kfree of it is a double free */
+            ((uint64_t *)p)[1] = chunk_free_key(ch); /* free: a kfree of it is a double free */
 #endif
         *(void **)p = ch->free;
         ch->free = p;

@@ -154,7 +154,6 @@ struct heap {
     struct heap_source *src;
     int harden;
     uint32_t secret;
-    uint64_t free_key; /* level 0: a free small block's second word */
     size_t small_limit; /* requests below this are small blocks (0 before init) */
     size_t rz, bhdr;    /* redzone bytes and small-block header bytes (hardening) */
     struct heap_front front;
@@ -296,15 +295,23 @@ static inline uintptr_t chunk_first(const struct chunk *ch)
  * non-multiple rotate into the top; an odd part that does not divide
  * leaves a product beyond every multiple's), which also covers p below
  * first, where the offset wraps: one multiply, one rotate, one compare. A
- * free block holds the heap's free key in its second word (kmalloc clears
+ * free block holds its span's free key in its second word (kmalloc clears
  * it), so a second kfree finds it there; the key is then confirmed by
  * walking the chunk's free list, so user data that happens to equal it
- * costs time, never a false report. */
+ * costs time, never a false report. The key is the descriptor's address:
+ * kfree holds it in a register already (no load), it is never 0 (which
+ * kmalloc writes), and only the heap's own structures hold it. */
 static inline bool chunk_is_block_start(const struct chunk *ch, const void *p)
 {
     uint64_t q = (uint64_t)((uintptr_t)p - ch->first) * ch->div_inv;
     q = (q >> ch->div_shift) | (q << ((64 - ch->div_shift) & 63));
     return q < ch->ncarved;
+}
+
+/* What a free block of ch holds in its second word. */
+static inline uint64_t chunk_free_key(const struct chunk *ch)
+{
+    return (uint64_t)(uintptr_t)ch;
 }
 #endif
 

@@ -24,7 +24,7 @@
  *
  * Level 0, a normal boot, still checks every free (unless built with
  * PAGODA_HEAP_UNCHECKED): a small block must pass the block-start test and
- * not hold the free key (see heap_internal.h), and a list block must lie in
+ * not hold its span's free key (see heap_internal.h), and a list block must lie in
  * a segment and carry the ALLOC check word in its header. A double free and
  * a free of a pointer the heap never returned both panic, naming the
  * address, the block size and the class. kmalloc pays one store (clearing
@@ -63,9 +63,6 @@ void kheap_init(struct heap_source *src, int harden)
     seed ^= seed >> 29;
     seed *= 0xbf58476d1ce4e5b9ULL;
     kheap.secret = (uint32_t)(seed >> 32) ^ (uint32_t)seed;
-    seed ^= seed >> 31;
-    seed *= 0x94d049bb133111ebULL;
-    kheap.free_key = (seed ^ (seed >> 29)) | 1; /* never 0, which kmalloc writes */
     list_init(&kheap);
     block_init(&kheap);
     kheap.src = src;
@@ -319,9 +316,10 @@ void *kmalloc_aligned(size_t size, size_t align)
  * tail of its class's list: the head keeps serving, and by the time this one
  * comes up it has gathered more free blocks, so chunks do not flip between
  * full and partial on every alloc/free pair. */
-__attribute__((noinline)) static void small_free_tail(struct heap *h, struct bclass *k,
-                                                      struct chunk *ch, void *head)
+__attribute__((noinline)) static void small_free_tail(struct heap *h, struct chunk *ch,
+                                                      void *head)
 {
+    struct bclass *k = &heap_front(h)->cls[ch->cls]; /* found again: kfree passes less */
     bool grew = false; /* idle memory grew: the release policy may run */
     if (!head) {
         struct chunk *last = k->ptail;
@@ -357,17 +355,18 @@ __attribute__((noinline)) static void small_free_tail(struct heap *h, struct bcl
 static inline void small_free(struct heap *h, struct chunk *ch, void *p)
 {
     struct heap_front *f = heap_front(h);
-    struct bclass *k = &f->cls[ch->cls];
     void *head = ch->free;
     *(void **)p = head;
     ch->free = p;
-    f->small_live -= k->size;
+    f->small_live -= f->cls[ch->cls].size;
     if (unlikely(--ch->used == 0 || !head))
-        small_free_tail(h, k, ch, head);
+        small_free_tail(h, ch, head);
 }
 
-/* A pointer outside the heap's bounds: NULL and bump pointers are fine. */
-static void kfree_outside(void *p)
+/* A pointer outside the heap's bounds: NULL and bump pointers are fine.
+ * Out of line, so that kfree's fast path keeps p in a scratch register and
+ * saves none. */
+__attribute__((noinline)) static void kfree_outside(void *p)
 {
     /* kfence hook: the pool lies outside the heap's bounds, so a sampled
      * object comes here, and goes back to kfence before any read through
@@ -475,7 +474,7 @@ void kfree(void *p)
     if (likely(ch != NULL)) {
         /* The block-start test against fast_carved, which is 0 when
          * hardening: such frees, and every suspect one, take the slow path. */
-        uint64_t key = h->free_key, q = (uint64_t)((uintptr_t)p - ch->first) * ch->div_inv;
+        uint64_t key = chunk_free_key(ch), q = (uint64_t)((uintptr_t)p - ch->first) * ch->div_inv;
         q = (q >> ch->div_shift) | (q << ((64 - ch->div_shift) & 63));
         if (unlikely(q >= ch->fast_carved || ((uint64_t *)p)[1] == key)) {
             small_check_free(h, ch, p);
