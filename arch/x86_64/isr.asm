@@ -9,6 +9,8 @@ extern trap_dispatch
 global isr_table
 global isr_common            ; the LAPIC vectors' stubs (smp_entry.asm) end here too
 
+%include "trapframe.inc"
+
 section .text
 bits 64
 
@@ -26,39 +28,11 @@ isr_%1:
 %endmacro
 
 isr_common:
-    push rax
-    push rbx
-    push rcx
-    push rdx
-    push rsi
-    push rdi
-    push rbp
-    push r8
-    push r9
-    push r10
-    push r11
-    push r12
-    push r13
-    push r14
-    push r15
+    SAVE_GPRS
     cld
     mov rdi, rsp
     call trap_dispatch
-    pop r15
-    pop r14
-    pop r13
-    pop r12
-    pop r11
-    pop r10
-    pop r9
-    pop r8
-    pop rbp
-    pop rdi
-    pop rsi
-    pop rdx
-    pop rcx
-    pop rbx
-    pop rax
+    RESTORE_GPRS
     add rsp, 16             ; vector and error code
     iretq
 

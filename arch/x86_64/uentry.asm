@@ -17,46 +17,20 @@ global isr_syscall
 global arch_switch
 global user_resume
 
+%include "trapframe.inc"
+
 section .text
 bits 64
 
 isr_syscall:
     push qword 0
     push qword 0x80
-    push rax
-    push rbx
-    push rcx
-    push rdx
-    push rsi
-    push rdi
-    push rbp
-    push r8
-    push r9
-    push r10
-    push r11
-    push r12
-    push r13
-    push r14
-    push r15
+    SAVE_GPRS
     cld
     mov rdi, rsp
     call x86_syscall
 user_resume:
-    pop r15
-    pop r14
-    pop r13
-    pop r12
-    pop r11
-    pop r10
-    pop r9
-    pop r8
-    pop rbp
-    pop rdi
-    pop rsi
-    pop rdx
-    pop rcx
-    pop rbx
-    pop rax
+    RESTORE_GPRS
     add rsp, 16
     iretq
 
