@@ -36,6 +36,12 @@ TEST_DIR=${TEST_DIR:-build/test}
 KERNEL=${KERNEL:-build/pagoda.elf}
 QEMU=${QEMU:-qemu-system-x86_64}
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 1)}
+case $JOBS in
+'' | *[!0-9]* | 0 | 0*)
+    echo "tests: JOBS=$JOBS: JOBS must be a whole number of 1 or more" >&2
+    exit 2
+    ;;
+esac
 UNIT_DIR=$TEST_DIR/units
 mkdir -p "$TEST_DIR" "$UNIT_DIR"
 
