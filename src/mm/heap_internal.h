@@ -249,6 +249,15 @@ static inline struct heap_front *heap_front(struct heap *h)
     return &h->front;
 }
 
+/* Live bytes: exact requested sizes when hardening (h->live_bytes holds
+ * all); otherwise h->live_bytes holds the list blocks and the front counts
+ * the small blocks' class sizes. Both are kept as the blocks come and go,
+ * so this is two loads, never a walk. */
+static inline size_t heap_live_total(struct heap *h)
+{
+    return h->harden ? h->live_bytes : h->live_bytes + heap_front(h)->small_live;
+}
+
 static inline uintptr_t map_key(const void *p)
 {
     return ((uintptr_t)p & (((uintptr_t)1 << MAP_VA_BITS) - 1)) >> CHUNK_SHIFT;

@@ -178,20 +178,11 @@ static void harden_free(struct heap *h, void *p, const struct chunk *ch)
 
 /* ---------------------------------------------------------------- the paths */
 
-/* Live bytes: exact requested sizes when hardening (h->live_bytes holds
- * all); otherwise h->live_bytes holds the list blocks and the front counts
- * the small blocks' class sizes. Both are kept as the blocks come and go,
- * so this is two loads, never a walk. */
-static size_t live_total(struct heap *h)
-{
-    return h->harden ? h->live_bytes : h->live_bytes + heap_front(h)->small_live;
-}
-
 /* The peak, noted wherever the footprint can grow: at every span refill
  * and list allocation (and exactly, when hardening, at every allocation). */
 static void heap_note_peak(struct heap *h)
 {
-    size_t n = live_total(h);
+    size_t n = heap_live_total(h);
     if (n > h->peak_live_bytes)
         h->peak_live_bytes = n;
 }
@@ -577,7 +568,7 @@ void *krealloc(void *p, size_t size)
             usable = size;
         }
 #endif
-        if (h->harden || !ch) { /* see live_total */
+        if (h->harden || !ch) { /* see heap_live_total */
             h->live_bytes = h->live_bytes - old + usable;
             h->peak_live_bytes = MAX(h->peak_live_bytes, h->live_bytes);
         }
@@ -589,53 +580,4 @@ void *krealloc(void *p, size_t size)
     memcpy(q, p, MIN(old, size));
     kfree(p);
     return q;
-}
-
-/* ---------------------------------------------------------------- statistics */
-
-void kheap_stats(struct kheap_stats *st)
-{
-    struct heap *h = &kheap;
-    const struct heap_front *f = heap_front(h);
-    memset(st, 0, sizeof(*st));
-    st->live_bytes = live_total(h);
-    st->peak_live_bytes = h->peak_live_bytes;
-    st->heap_bytes = h->heap_bytes;
-    st->peak_heap_bytes = h->peak_heap_bytes;
-    st->heap_pages = h->heap_bytes / PAGE_SIZE;
-    st->list_free_bytes = h->free_bytes;
-    st->list_free_blocks = h->free_blocks;
-    st->list_used_blocks = h->used_blocks;
-    st->grows = h->grows;
-    st->shrinks = h->shrinks;
-    st->decommitted_bytes = h->decommitted;
-    st->releases = h->releases;
-    st->released_bytes = h->released;
-    st->map_nodes = h->map_nodes;
-    st->pooled_chunks = h->npool;
-    st->idle_bytes = heap_idle_bytes(h);
-    st->release_at = heap_release_at(h);
-    st->release_big = h->big_free;
-    st->bump_used = bump_used();
-    st->bump_size = KBUMP_SIZE;
-    st->harden = h->harden;
-    st->live_objects = h->list_live_objects;
-    for (unsigned c = 0; c < KHEAP_NCLASSES; c++) {
-        const struct bclass *k = &f->cls[c];
-        uint64_t live = 0;
-        for (const struct chunk *ch = k->all; ch; ch = ch->anext)
-            live += ch->used;
-        st->cls[c] = (struct kheap_class_stats){
-            .size = k->size,
-            .chunks = k->nchunks,
-            .span_bytes = k->units * (uint32_t)CHUNK_SIZE,
-            .live = live,
-            .capacity = (uint64_t)k->nchunks * k->per_span,
-        };
-        st->live_objects += live;
-    }
-    struct kfence_stats kst; /* kfence hook: sampled objects are live too */
-    kfence_get_stats(&kst);
-    st->live_bytes += kst.live_bytes;
-    st->live_objects += kst.live;
 }
