@@ -5,27 +5,43 @@
  * nesting is reported the first time it happens, not the first time two CPUs
  * deadlock on it.
  *
- * Levels are spaced so that locks can be slotted in between. The entries
- * marked "(to come)" name the locks the per-CPU allocator and shootdown work
- * will add, in the order they must nest: a VMM operation may allocate page
- * tables (PMM) and descriptors (slab, heap); the heap grows through the VMM's
- * kernel ranges and the PMM; nothing is taken inside the console lock.
+ * Who calls whom, outer to inner:
+ *   a user address space's operations (map, fault, fork) allocate page
+ *   tables from the PMM and descriptors from slab caches and kmalloc;
+ *   vmm_alloc takes the kernel range set, whose descriptors come from a slab
+ *   cache; a slab cache grows through kmalloc and the heap's list allocator;
+ *   the heap (its depot, list allocator and span descriptors) grows by
+ *   mapping pages in the kernel half; a page-table change in the kernel half
+ *   takes frames from the PMM and, on unmap, queues a TLB shootdown; the
+ *   PMM's global lock is the innermost allocator lock.
+ * Per-CPU caches (magazines, the frame cache, temp-map slots) take no lock:
+ * only their CPU touches them, with no allocation from interrupt handlers.
+ *
+ * Interrupts and shootdowns: a CPU waiting for shootdown acknowledgements
+ * has interrupts on, and every allocator lock is taken with interrupts on
+ * (none is taken in an interrupt handler), so a CPU spinning on a lock can
+ * always take the shootdown IPI of the CPU that holds it.
+ *
+ * Levels are spaced so that locks can be slotted in between.
  */
 #ifndef PAGODA_LOCKORDER_H
 #define PAGODA_LOCKORDER_H
 
 enum lock_level {
-    LOCK_LEVEL_NONE = 0,     /* tests and leaf locks with no nesting */
-    LOCK_LEVEL_SMP_CALL = 10, /* smp_call_all: one cross-CPU call at a time */
-    LOCK_LEVEL_TEST = 15,    /* the smp_ tests' own locks (outer one) */
+    LOCK_LEVEL_NONE = 0,       /* tests and leaf locks with no nesting */
+    LOCK_LEVEL_SMP_CALL = 10,  /* smp_call_all: one cross-CPU call at a time */
+    LOCK_LEVEL_TEST = 15,      /* the smp_ tests' own locks (outer one) */
     LOCK_LEVEL_TEST_INNER = 16,
-    LOCK_LEVEL_VMM_SPACE = 20, /* (to come) an address space's tables */
-    LOCK_LEVEL_SHOOTDOWN = 25, /* (to come) the TLB-shootdown batch */
-    LOCK_LEVEL_KVA = 30,     /* (to come) the kernel virtual range set */
-    LOCK_LEVEL_HEAP = 40,    /* (to come) the heap's list allocator and depot */
-    LOCK_LEVEL_SLAB = 50,    /* (to come) one slab cache */
-    LOCK_LEVEL_PMM = 60,     /* (to come) the global frame bitmap */
-    LOCK_LEVEL_CONSOLE = 90, /* printk's console lock: innermost (not a spinlock_t) */
+    LOCK_LEVEL_SCHED = 18,     /* the process table and run queue */
+    LOCK_LEVEL_VMM_SPACE = 20, /* one user address space: its regions and tables */
+    LOCK_LEVEL_KVA = 30,       /* the kernel virtual range set (vmm_alloc) */
+    LOCK_LEVEL_SLAB = 35,      /* one slab cache */
+    LOCK_LEVEL_KFENCE = 38,    /* the sampled guard-page pool */
+    LOCK_LEVEL_HEAP = 40,      /* the heap: depot, list allocator, span descriptors */
+    LOCK_LEVEL_KPT = 45,       /* the kernel half's page tables */
+    LOCK_LEVEL_SHOOTDOWN = 50, /* the TLB-shootdown batch */
+    LOCK_LEVEL_PMM = 60,       /* the global frame bitmap */
+    LOCK_LEVEL_CONSOLE = 90,   /* printk's console lock: innermost (not a spinlock_t) */
 };
 
 #endif

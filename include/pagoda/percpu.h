@@ -61,8 +61,14 @@ struct cpu {
 /* The running CPU's struct. Valid from arch_early_init on, on every CPU. */
 static inline struct cpu *this_cpu(void) { return arch_this_cpu(); }
 #else
-/* Host builds: each thread stands in for a CPU (src/lib/spinlock.c). */
+/* Host builds: each thread stands in for a CPU (src/lib/cpu_host.c), with
+ * the lowest index no live thread holds. */
 struct cpu *this_cpu(void);
+/* Run fn(c) when a thread ends, before its index is reused (this_cpu() is c
+ * then): per-CPU caches drain there. Registering twice is one hook. */
+void cpu_host_on_exit(void (*fn)(struct cpu *c));
+/* Is a thread holding index `index` now? */
+bool cpu_host_online(unsigned index);
 #endif
 
 /* CPUs online or once started (the boot CPU counts; 1 before smp_init). */

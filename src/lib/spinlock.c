@@ -16,8 +16,8 @@
  * waiter past spin_limit has its ticket already: it reports once and keeps
  * waiting, because abandoning a ticket would stall every later waiter.
  *
- * Host builds: each thread is a CPU with its own struct cpu (indexes from 0
- * in order of first use), and interrupts do not exist.
+ * Host builds: each thread is a CPU with its own struct cpu (cpu_host.c),
+ * and interrupts do not exist.
  */
 #include <pagoda/percpu.h>
 #include <pagoda/printk.h>
@@ -35,20 +35,6 @@ static void relax(void) { __asm__ volatile("pause" ::: "memory"); }
 static void relax(void) { __asm__ volatile("" ::: "memory"); }
 #endif
 
-static _Thread_local struct cpu host_cpu;
-static _Thread_local bool host_cpu_ready;
-static unsigned host_cpus;
-
-struct cpu *this_cpu(void)
-{
-    if (!host_cpu_ready) {
-        host_cpu.self = &host_cpu;
-        host_cpu.index = __atomic_fetch_add(&host_cpus, 1, __ATOMIC_RELAXED);
-        host_cpu.state = CPU_ONLINE;
-        host_cpu_ready = true;
-    }
-    return &host_cpu;
-}
 #endif
 
 uint64_t spin_limit = 1ULL << 28;
@@ -67,15 +53,23 @@ void spin_init(spinlock_t *l, const char *name, unsigned level)
     *l = (spinlock_t)SPINLOCK_INIT(name, level);
 }
 
+/* The holder is written by the CPU that takes or drops the lock and read by
+ * everyone's checks: relaxed atomics, since a check only compares it with
+ * its own index, which no other CPU ever stores. */
+static int holder_of(const spinlock_t *l)
+{
+    return __atomic_load_n(&l->holder, __ATOMIC_RELAXED);
+}
+
 bool spin_held(const spinlock_t *l)
 {
-    return l->holder == (int)this_cpu()->index;
+    return holder_of(l) == (int)this_cpu()->index;
 }
 
 /* Recursion and order: may this CPU take l now? */
 static bool may_take(struct cpu *c, spinlock_t *l)
 {
-    if (l->holder == (int)c->index) {
+    if (holder_of(l) == (int)c->index) {
         spin_report(l, "recursive lock: this CPU already holds it", -1);
         return false;
     }
@@ -94,7 +88,7 @@ static bool may_take(struct cpu *c, spinlock_t *l)
 
 static void taken(struct cpu *c, spinlock_t *l)
 {
-    l->holder = (int)c->index;
+    __atomic_store_n(&l->holder, (int)c->index, __ATOMIC_RELAXED);
     c->locks[c->nlocks++] = l;
 }
 
@@ -110,7 +104,7 @@ void spin_lock(spinlock_t *l)
         relax();
         if (++spins > spin_limit && !reported) {
             reported = true;
-            spin_report(l, "held too long: the spin limit ran out", l->holder);
+            spin_report(l, "held too long: the spin limit ran out", holder_of(l));
         }
     }
     taken(c, l);
@@ -134,10 +128,11 @@ bool spin_trylock(spinlock_t *l)
 void spin_unlock(spinlock_t *l)
 {
     struct cpu *c = this_cpu();
-    if (l->holder != (int)c->index) {
-        spin_report(l, l->holder < 0 ? "unlock of a lock nobody holds"
-                                     : "unlock by a CPU that does not hold it",
-                    l->holder);
+    int holder = holder_of(l);
+    if (holder != (int)c->index) {
+        spin_report(l, holder < 0 ? "unlock of a lock nobody holds"
+                                  : "unlock by a CPU that does not hold it",
+                    holder);
         return;
     }
     for (unsigned i = c->nlocks; i-- > 0;)
@@ -147,7 +142,7 @@ void spin_unlock(spinlock_t *l)
             c->nlocks--;
             break;
         }
-    l->holder = -1;
+    __atomic_store_n(&l->holder, -1, __ATOMIC_RELAXED);
     __atomic_store_n(&l->owner, l->owner + 1, __ATOMIC_RELEASE);
 }
 
