@@ -6,48 +6,10 @@
 #include <pagoda/vm.h>
 #include <stdlib.h>
 
+#include "../../src/kern/elf_tiny.h"
 #include "../../src/kern/proc.h"
 #include "fake_mmu.h"
 #include "harness.h"
-
-struct img {
-    uint8_t ident[16];
-    uint16_t type, machine;
-    uint32_t version;
-    uint64_t entry, phoff, shoff;
-    uint32_t flags;
-    uint16_t ehsize, phentsize, phnum, shentsize, shnum, shstrndx;
-    struct {
-        uint32_t type, flags;
-        uint64_t offset, vaddr, paddr, filesz, memsz, align;
-    } ph[2];
-    uint8_t code[40];
-} __attribute__((packed));
-
-static struct img good(void)
-{
-    struct img e;
-    memset(&e, 0, sizeof(e));
-    memcpy(e.ident,
-           "\x7f"
-           "ELF\x02\x01\x01",
-           7);
-    e.type = 2;
-    e.machine = 62;
-    e.version = 1;
-    e.entry = 0x400000 + offsetof(struct img, code);
-    e.phoff = offsetof(struct img, ph);
-    e.ehsize = 64;
-    e.phentsize = 56;
-    e.phnum = 2;
-    e.ph[0] = (typeof(e.ph[0])){1, 5, 0, 0x400000, 0, sizeof(e), sizeof(e), 4096};
-    e.ph[1] = (typeof(e.ph[1])){1, 6, offsetof(struct img, code), 0x600000, 0, 8, 0x2000, 4096};
-    memcpy(e.code,
-           "\xeb\xfe"
-           "data....",
-           10);
-    return e;
-}
 
 static uint64_t file_size;
 static bool oob;
@@ -62,7 +24,7 @@ static int rd(void *ctx, uint64_t off, void *dst, size_t n)
     return 0;
 }
 
-static int load(struct img *e, uint64_t size, struct vm_as *as, char *err)
+static int load(struct elf_tiny *e, uint64_t size, struct vm_as *as, char *err)
 {
     file_size = size;
     struct elf_reader r = {size, rd, e};
@@ -75,7 +37,7 @@ HTEST(elf_good_image_loads_w_x_apart)
     fake_vm_reset();
     struct vm_as as;
     CHECK_EQ(vm_as_init(&as, 100), 0);
-    struct img e = good();
+    struct elf_tiny e = elf_tiny_good();
     char err[128] = "";
     oob = false;
     CHECK_EQ(load(&e, sizeof(e), &as, err), 0);
@@ -87,7 +49,7 @@ HTEST(elf_good_image_loads_w_x_apart)
     unsigned fl;
     CHECK_EQ(arch_mmu_query(as.mmu, 0x400000, &pa, &fl), 0);
     CHECK(!(fl & MMU_WRITE) && !(fl & MMU_NX));
-    CHECK_EQ(fake_peek(&as, 0x400000 + offsetof(struct img, code)), 0xeb);
+    CHECK_EQ(fake_peek(&as, 0x400000 + offsetof(struct elf_tiny, code)), 0xeb);
     CHECK_EQ(arch_mmu_query(as.mmu, 0x600000, &pa, &fl), 0);
     CHECK((fl & MMU_WRITE) && (fl & MMU_NX));
     CHECK_EQ(fake_peek(&as, 0x600002), 'd');
@@ -99,7 +61,7 @@ HTEST(elf_good_image_loads_w_x_apart)
 HTEST(elf_every_truncation_is_refused)
 {
     fake_vm_reset();
-    struct img e = good();
+    struct elf_tiny e = elf_tiny_good();
     for (uint64_t n = 0; n < sizeof(e); n++) {
         struct vm_as as;
         CHECK_EQ(vm_as_init(&as, 100), 0);
@@ -122,7 +84,7 @@ HTEST(elf_random_corruption_never_reads_outside_the_file)
     srand(12345);
     int loaded = 0, refused = 0;
     for (int it = 0; it < 20000; it++) {
-        struct img e = good();
+        struct elf_tiny e = elf_tiny_good();
         uint8_t *b = (uint8_t *)&e;
         int flips = 1 + rand() % 4;
         for (int k = 0; k < flips; k++)
