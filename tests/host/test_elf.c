@@ -58,17 +58,34 @@ HTEST(elf_good_image_loads_w_x_apart)
     CHECK_EQ(fake_frames_used(), 1);
 }
 
+/* Load size bytes of e into a fresh space, then destroy it: the loader's
+ * result (-E_NOMEM when no space could be made), its message in err (128
+ * bytes), oob set when it read outside the file, and *wx set when a region
+ * it made was writable and executable at once. */
+static int load_fresh(struct elf_tiny *e, uint64_t size, char *err, bool *wx)
+{
+    struct vm_as as;
+    err[0] = 0;
+    oob = false;
+    *wx = false;
+    if (vm_as_init(&as, 100))
+        return -E_NOMEM;
+    int rc = load(e, size, &as, err);
+    for (unsigned i = 0; rc == 0 && i < as.nregions; i++)
+        if ((as.r[i].prot & VM_W) && (as.r[i].prot & VM_X))
+            *wx = true;
+    vm_as_destroy(&as);
+    return rc;
+}
+
 HTEST(elf_every_truncation_is_refused)
 {
     fake_vm_reset();
     struct elf_tiny e = elf_tiny_good();
     for (uint64_t n = 0; n < sizeof(e); n++) {
-        struct vm_as as;
-        CHECK_EQ(vm_as_init(&as, 100), 0);
-        char err[128] = "";
-        oob = false;
-        int rc = load(&e, n, &as, err);
-        vm_as_destroy(&as);
+        char err[128];
+        bool wx;
+        int rc = load_fresh(&e, n, err, &wx);
         if (rc != -E_INVAL || oob || !err[0]) {
             htest_fail(__FILE__, __LINE__, "truncated to %llu: rc %d, oob %d, '%s'",
                        (unsigned long long)n, rc, oob, err);
@@ -90,19 +107,15 @@ HTEST(elf_random_corruption_never_reads_outside_the_file)
         for (int k = 0; k < flips; k++)
             b[rand() % sizeof(e)] = (uint8_t)rand();
         uint64_t size = rand() % 8 ? sizeof(e) : (uint64_t)(rand() % sizeof(e));
-        struct vm_as as;
-        CHECK_EQ(vm_as_init(&as, 100), 0);
-        char err[128] = "";
-        oob = false;
-        int rc = load(&e, size, &as, err);
-        vm_as_destroy(&as);
+        char err[128];
+        bool wx;
+        int rc = load_fresh(&e, size, err, &wx);
         if (oob || (rc != 0 && rc != -E_INVAL) || (rc && !err[0])) {
             htest_fail(__FILE__, __LINE__, "iteration %d: rc %d, oob %d, '%s'", it, rc, oob, err);
             return;
         }
         rc ? refused++ : loaded++;
-        for (unsigned i = 0; rc == 0 && i < as.nregions; i++)
-            CHECK(!((as.r[i].prot & VM_W) && (as.r[i].prot & VM_X)));
+        CHECK(!wx);
     }
     CHECK(loaded > 100 && refused > 1000); /* both sides were exercised */
     CHECK_EQ(fake_frames_used(), 1);
