@@ -16,7 +16,7 @@
 ;        PML4[511] -> PDPT[510] -> physical 0..1 GiB at 0xffffffff80000000,
 ;                     the -mcmodel=kernel window the kernel is linked in.
 ;   4. CR4.PAE, CR3, EFER.LME (and EFER.NXE only when CPUID has NX), then
-;      CR0.PG|WP: we are in compatibility mode.
+;      CR0.PG|WP (LONGMODE_ENTER, boot/longmode.inc): compatibility mode.
 ;   5. Load a 64-bit GDT, far-jump into 64-bit code, jump to the higher half,
 ;      take the boot stack and call kmain(magic, mbi_phys).
 ;
@@ -34,6 +34,27 @@ PTE_W           equ 1 << 1
 PTE_PS          equ 1 << 7
 
 COM1            equ 0x3F8
+
+%include "longmode.inc"
+
+; How the boot CPU gets each value LONGMODE_ENTER writes (each is expanded
+; once, in _start, so .no_nx is one of _start's local labels).
+%macro boot_cr4 0
+    mov eax, cr4
+    or eax, CR4_PAE
+%endmacro
+%macro boot_efer 0
+    rdmsr
+    or eax, EFER_LME
+    test dword [boot_cpu_ext_edx], CPUID_EXT_NX
+    jz .no_nx
+    or eax, EFER_NXE
+.no_nx:
+%endmacro
+%macro boot_cr0 0
+    mov eax, cr0
+    or eax, CR0_PG | CR0_WP | CR0_PE
+%endmacro
 
 extern kmain
 extern boot_stack_top
@@ -80,28 +101,9 @@ _start:
 
     call build_page_tables
 
-    ; PAE on, then the tables.
-    mov eax, cr4
-    or eax, 1 << 5
-    mov cr4, eax
-    mov eax, boot_pml4
-    mov cr3, eax
-
-    ; EFER: long mode enable, and no-execute enable only if NX exists, since
-    ; setting NXE on a CPU without NX is a #GP.
-    mov ecx, 0xC0000080
-    rdmsr
-    or eax, 1 << 8
-    test dword [boot_cpu_ext_edx], CPUID_EXT_NX
-    jz .no_nx
-    or eax, 1 << 11
-.no_nx:
-    wrmsr
-
-    ; Paging on (and write-protect, so that read-only pages bind the kernel).
-    mov eax, cr0
-    or eax, (1 << 31) | (1 << 16) | 1
-    mov cr0, eax
+    ; Long mode (boot/longmode.inc) with the tables just built: PAE and PG
+    ; set on what GRUB left in CR4 and CR0, NXE only where CPUID has NX.
+    LONGMODE_ENTER boot_cr4, {mov eax, boot_pml4}, boot_efer, boot_cr0
 
     lgdt [gdt64_ptr]
     jmp 0x08:long_mode_low
@@ -234,13 +236,7 @@ boot_fail:
 
 bits 64
 long_mode_low:
-    mov ax, 0x10
-    mov ds, ax
-    mov es, ax
-    mov ss, ax
-    xor ax, ax
-    mov fs, ax
-    mov gs, ax
+    LOAD_DATA_SEGMENTS 0x10
     mov rax, long_mode_high
     jmp rax
 

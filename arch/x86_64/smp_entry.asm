@@ -10,12 +10,15 @@
 ;   3. loads CR4 (PAE and the boot CPU's other bits), CR3 (a bring-up space
 ;      below 4 GiB that maps this page at its physical address beside the
 ;      shared kernel half), EFER (LME, and NXE when the kernel uses NX) and
-;      CR0 (PG, WP): long mode, still in compatibility mode;
+;      CR0 (PG, WP), in LONGMODE_ENTER's order (boot/longmode.inc): long
+;      mode, still in compatibility mode;
 ;   4. far-jumps to the 64-bit code segment, reads its stack, its struct cpu,
 ;      the kernel's own CR3 and the C entry from the block, and jumps to
 ;      ap_entry64 in the higher half, which switches to the kernel's tables
 ;      (this page is not mapped there) and calls ap_main(cpu).
 ; The AP writes nothing into the page, so the page can be mapped read-only.
+
+%include "longmode.inc"
 
 bits 16
 section .rodata
@@ -37,6 +40,12 @@ global ap_tramp_start, ap_tramp_end, ap_tramp_params, ap_pm32, ap_lm64
 %define AP_CPU      80
 %define AP_GDT      88
 
+; EFER for LONGMODE_ENTER: the boot CPU's, LME and NXE as it has them.
+%macro ap_efer 0
+    mov eax, [ebx + P(AP_EFER)]
+    mov edx, [ebx + P(AP_EFER) + 4]
+%endmacro
+
 ap_tramp_start:
     cli
     cld
@@ -53,23 +62,9 @@ ap_tramp_start:
 
 bits 32
 ap_pm32:
-    mov ax, 0x10
-    mov ds, ax
-    mov es, ax
-    mov ss, ax
-    xor ax, ax
-    mov fs, ax
-    mov gs, ax
-    mov eax, [ebx + P(AP_CR4)]
-    mov cr4, eax
-    mov eax, [ebx + P(AP_CR3_BOOT)]
-    mov cr3, eax
-    mov ecx, 0xC0000080             ; EFER
-    mov eax, [ebx + P(AP_EFER)]
-    mov edx, [ebx + P(AP_EFER) + 4]
-    wrmsr
-    mov eax, [ebx + P(AP_CR0)]
-    mov cr0, eax                    ; paging on: long mode (compatibility)
+    LOAD_DATA_SEGMENTS 0x10
+    LONGMODE_ENTER {mov eax, [ebx + P(AP_CR4)]}, {mov eax, [ebx + P(AP_CR3_BOOT)]}, ap_efer, \
+        {mov eax, [ebx + P(AP_CR0)]}
     jmp far [ebx + P(AP_LM_PTR)]    ; to ap_lm64, CS = 64-bit code
 
 bits 64

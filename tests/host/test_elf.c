@@ -6,48 +6,10 @@
 #include <pagoda/vm.h>
 #include <stdlib.h>
 
+#include "../../src/kern/elf_tiny.h"
 #include "../../src/kern/proc.h"
 #include "fake_mmu.h"
 #include "harness.h"
-
-struct img {
-    uint8_t ident[16];
-    uint16_t type, machine;
-    uint32_t version;
-    uint64_t entry, phoff, shoff;
-    uint32_t flags;
-    uint16_t ehsize, phentsize, phnum, shentsize, shnum, shstrndx;
-    struct {
-        uint32_t type, flags;
-        uint64_t offset, vaddr, paddr, filesz, memsz, align;
-    } ph[2];
-    uint8_t code[40];
-} __attribute__((packed));
-
-static struct img good(void)
-{
-    struct img e;
-    memset(&e, 0, sizeof(e));
-    memcpy(e.ident,
-           "\x7f"
-           "ELF\x02\x01\x01",
-           7);
-    e.type = 2;
-    e.machine = 62;
-    e.version = 1;
-    e.entry = 0x400000 + offsetof(struct img, code);
-    e.phoff = offsetof(struct img, ph);
-    e.ehsize = 64;
-    e.phentsize = 56;
-    e.phnum = 2;
-    e.ph[0] = (typeof(e.ph[0])){1, 5, 0, 0x400000, 0, sizeof(e), sizeof(e), 4096};
-    e.ph[1] = (typeof(e.ph[1])){1, 6, offsetof(struct img, code), 0x600000, 0, 8, 0x2000, 4096};
-    memcpy(e.code,
-           "\xeb\xfe"
-           "data....",
-           10);
-    return e;
-}
 
 static uint64_t file_size;
 static bool oob;
@@ -62,7 +24,7 @@ static int rd(void *ctx, uint64_t off, void *dst, size_t n)
     return 0;
 }
 
-static int load(struct img *e, uint64_t size, struct vm_as *as, char *err)
+static int load(struct elf_tiny *e, uint64_t size, struct vm_as *as, char *err)
 {
     file_size = size;
     struct elf_reader r = {size, rd, e};
@@ -75,7 +37,7 @@ HTEST(elf_good_image_loads_w_x_apart)
     fake_vm_reset();
     struct vm_as as;
     CHECK_EQ(vm_as_init(&as, 100), 0);
-    struct img e = good();
+    struct elf_tiny e = elf_tiny_good();
     char err[128] = "";
     oob = false;
     CHECK_EQ(load(&e, sizeof(e), &as, err), 0);
@@ -87,7 +49,7 @@ HTEST(elf_good_image_loads_w_x_apart)
     unsigned fl;
     CHECK_EQ(arch_mmu_query(as.mmu, 0x400000, &pa, &fl), 0);
     CHECK(!(fl & MMU_WRITE) && !(fl & MMU_NX));
-    CHECK_EQ(fake_peek(&as, 0x400000 + offsetof(struct img, code)), 0xeb);
+    CHECK_EQ(fake_peek(&as, 0x400000 + offsetof(struct elf_tiny, code)), 0xeb);
     CHECK_EQ(arch_mmu_query(as.mmu, 0x600000, &pa, &fl), 0);
     CHECK((fl & MMU_WRITE) && (fl & MMU_NX));
     CHECK_EQ(fake_peek(&as, 0x600002), 'd');
@@ -96,17 +58,34 @@ HTEST(elf_good_image_loads_w_x_apart)
     CHECK_EQ(fake_frames_used(), 1);
 }
 
+/* Load size bytes of e into a fresh space, then destroy it: the loader's
+ * result (-E_NOMEM when no space could be made), its message in err (128
+ * bytes), oob set when it read outside the file, and *wx set when a region
+ * it made was writable and executable at once. */
+static int load_fresh(struct elf_tiny *e, uint64_t size, char *err, bool *wx)
+{
+    struct vm_as as;
+    err[0] = 0;
+    oob = false;
+    *wx = false;
+    if (vm_as_init(&as, 100))
+        return -E_NOMEM;
+    int rc = load(e, size, &as, err);
+    for (unsigned i = 0; rc == 0 && i < as.nregions; i++)
+        if ((as.r[i].prot & VM_W) && (as.r[i].prot & VM_X))
+            *wx = true;
+    vm_as_destroy(&as);
+    return rc;
+}
+
 HTEST(elf_every_truncation_is_refused)
 {
     fake_vm_reset();
-    struct img e = good();
+    struct elf_tiny e = elf_tiny_good();
     for (uint64_t n = 0; n < sizeof(e); n++) {
-        struct vm_as as;
-        CHECK_EQ(vm_as_init(&as, 100), 0);
-        char err[128] = "";
-        oob = false;
-        int rc = load(&e, n, &as, err);
-        vm_as_destroy(&as);
+        char err[128];
+        bool wx;
+        int rc = load_fresh(&e, n, err, &wx);
         if (rc != -E_INVAL || oob || !err[0]) {
             htest_fail(__FILE__, __LINE__, "truncated to %llu: rc %d, oob %d, '%s'",
                        (unsigned long long)n, rc, oob, err);
@@ -122,25 +101,21 @@ HTEST(elf_random_corruption_never_reads_outside_the_file)
     srand(12345);
     int loaded = 0, refused = 0;
     for (int it = 0; it < 20000; it++) {
-        struct img e = good();
+        struct elf_tiny e = elf_tiny_good();
         uint8_t *b = (uint8_t *)&e;
         int flips = 1 + rand() % 4;
         for (int k = 0; k < flips; k++)
             b[rand() % sizeof(e)] = (uint8_t)rand();
         uint64_t size = rand() % 8 ? sizeof(e) : (uint64_t)(rand() % sizeof(e));
-        struct vm_as as;
-        CHECK_EQ(vm_as_init(&as, 100), 0);
-        char err[128] = "";
-        oob = false;
-        int rc = load(&e, size, &as, err);
-        vm_as_destroy(&as);
+        char err[128];
+        bool wx;
+        int rc = load_fresh(&e, size, err, &wx);
         if (oob || (rc != 0 && rc != -E_INVAL) || (rc && !err[0])) {
             htest_fail(__FILE__, __LINE__, "iteration %d: rc %d, oob %d, '%s'", it, rc, oob, err);
             return;
         }
         rc ? refused++ : loaded++;
-        for (unsigned i = 0; rc == 0 && i < as.nregions; i++)
-            CHECK(!((as.r[i].prot & VM_W) && (as.r[i].prot & VM_X)));
+        CHECK(!wx);
     }
     CHECK(loaded > 100 && refused > 1000); /* both sides were exercised */
     CHECK_EQ(fake_frames_used(), 1);

@@ -28,9 +28,10 @@ success status `halt` gives under QEMU). Every answer must come back with a
 prompt, except after the last line (halt). Prints one line per failed
 check and exits 1 on any failure; the whole conversation goes to LOG.
 """
-import os, re, select, socket, subprocess, sys, time
+import re, socket, subprocess, sys, time
 
-PROMPT = b"pagoda> "
+from hmp import Hmp
+from serial_line import PROMPT, SerialLine
 
 
 def main():
@@ -94,27 +95,9 @@ def main():
             proc.stdin.flush()
 
         end_input = proc.stdin.close
-    buf = bytearray()
+    serial = SerialLine(serial_in, deadline)
+    buf, read_some, wait_prompt = serial.buf, serial.read_some, serial.wait_prompt
     failures = []
-
-    def read_some(limit):
-        r, _, _ = select.select([serial_in], [], [], limit)
-        if r:
-            data = os.read(serial_in.fileno(), 4096)
-            if not data:
-                return False
-            buf.extend(data)
-        return True
-
-    def wait_prompt(start):
-        """Wait for a prompt after offset start; its offset, or -1."""
-        while True:
-            i = buf.find(PROMPT, start)
-            if i >= 0:
-                return i
-            left = deadline - time.monotonic()
-            if left <= 0 or not read_some(min(left, 1.0)):
-                return -1
 
     pos = 0          # where the answer to the last line starts
     answer = None    # the text of that answer, once its prompt came back
@@ -138,36 +121,11 @@ def main():
         answer = answer.replace("\r", "")
         answer = answer.split("\n", 1)[1] if "\n" in answer else ""
 
-    hmp = None
-
-    def hmp_cmd(command):
-        """Run a QEMU monitor command; returns its output."""
-        nonlocal hmp
-        if hmp is None:
-            hmp = socket.socket(socket.AF_UNIX)
-            for _ in range(100):
-                try:
-                    hmp.connect(hmp_path)
-                    break
-                except OSError:
-                    time.sleep(0.1)
-            hmp_read()
-        hmp.sendall(command.encode() + b"\n")
-        return hmp_read()
-
-    def hmp_read():
-        out = b""
-        hmp.settimeout(10)
-        while not out.endswith(b"(qemu) "):
-            chunk = hmp.recv(65536)
-            if not chunk:
-                break
-            out += chunk
-        return re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", out.decode(errors="replace"))
+    mon = Hmp(hmp_path, timeout=10, tries=100)
 
     def screen():
         words = []
-        for line in hmp_cmd("xp /2000hx 0xb8000").splitlines():
+        for line in mon.cmd("xp /2000hx 0xb8000").splitlines():
             if re.match(r"^[0-9a-f]+:", line):
                 words += [int(w, 16) for w in line.split(":", 1)[1].split()]
         text = "".join(chr(w & 0xFF) if 0x20 <= (w & 0xFF) < 0x7F else " " for w in words)
@@ -192,7 +150,7 @@ def main():
             time.sleep(0.05)
             if kind == "k":
                 for key in text.split():
-                    hmp_cmd("sendkey " + key)
+                    mon.cmd("sendkey " + key)
                     time.sleep(0.02)
             elif kind == ">":
                 send(text.encode() + b"\r")
@@ -209,7 +167,7 @@ def main():
                 read_some(0.1)
             mark = len(buf)
             last_hmp = text
-            hmp_cmd(text)
+            mon.cmd(text)
         elif kind == "w":
             limit = min(deadline, time.monotonic() + 30)
             hit = None

@@ -16,9 +16,10 @@ regex may. OCR is not exact (0 and 8 may come back as @ or 6), so the
 expected lines are words, not hex numbers. Exits 0 when the check holds,
 1 (printing why, with the OCR text) when it does not.
 """
-import os, re, select, shutil, socket, subprocess, sys, time
+import os, re, shutil, subprocess, sys, time
 
-PROMPT = b"pagoda> "
+from hmp import Hmp
+from serial_line import PROMPT, SerialLine
 
 
 def ocr(image):
@@ -45,44 +46,15 @@ def boot_and_shoot(png, timeout, keys, cmd):
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
     deadline = time.monotonic() + timeout
-    buf = bytearray()
+    serial = SerialLine(proc.stdout, deadline)
+    buf = serial.buf
     problems = []
 
     def wait_prompt(start):
-        while True:
-            i = buf.find(PROMPT, start)
-            if i >= 0:
-                return i
-            left = deadline - time.monotonic()
-            if left <= 0 or proc.poll() is not None:
-                return -1
-            r, _, _ = select.select([proc.stdout], [], [], min(left, 1.0))
-            if r:
-                data = os.read(proc.stdout.fileno(), 4096)
-                if not data:
-                    return -1
-                buf.extend(data)
+        return serial.wait_prompt(start, alive=lambda: proc.poll() is None)
 
-    hmp = None
-
-    def hmp_cmd(line):
-        nonlocal hmp
-        if hmp is None:
-            hmp = socket.socket(socket.AF_UNIX)
-            hmp.connect(hmp_path)
-            hmp_read()
-        hmp.sendall(line.encode() + b"\n")
-        return hmp_read()
-
-    def hmp_read():
-        out = b""
-        hmp.settimeout(20)
-        while not out.endswith(b"(qemu) "):
-            chunk = hmp.recv(65536)
-            if not chunk:
-                break
-            out += chunk
-        return out
+    # QEMU makes the socket before the guest runs: by the prompt it is there.
+    mon = Hmp(hmp_path, timeout=20, tries=1)
 
     try:
         at = wait_prompt(0)
@@ -91,16 +63,16 @@ def boot_and_shoot(png, timeout, keys, cmd):
         else:
             if keys:
                 for key in keys.split():
-                    hmp_cmd("sendkey " + key)
+                    mon.cmd("sendkey " + key)
                     time.sleep(0.05)
                 if wait_prompt(at + len(PROMPT)) < 0:
                     problems.append(f"no prompt came back after the keys {keys!r}")
             time.sleep(1.0)  # let the last write reach the screen
-            hmp_cmd(f"screendump {png} -f png")
+            mon.cmd(f"screendump {png} -f png")
             if not os.path.exists(png):
                 problems.append("QEMU wrote no screendump")
             try:
-                hmp_cmd("quit")
+                mon.cmd("quit")
             except OSError:
                 pass
         try:
@@ -110,8 +82,7 @@ def boot_and_shoot(png, timeout, keys, cmd):
     finally:
         if proc.poll() is None:
             proc.kill()
-        if hmp is not None:
-            hmp.close()
+        mon.close()
         if os.path.exists(hmp_path):
             os.unlink(hmp_path)
         with open(png + ".serial", "wb") as f:
