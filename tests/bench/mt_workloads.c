@@ -330,6 +330,11 @@ static void mt_config(enum mt_wl wl, int n)
 static void *mt_st_pairs(void *arg)
 {
     char key[96];
+    for (long i = 0; i < 4000; i++) { /* a new thread: warm its caches first */
+        char *p = bm_malloc(mt_pair_sizes[i & 3]);
+        p[0] = 1;
+        bm_free(p);
+    }
     for (int s = 0; s < 4; s++) {
         size_t size = mt_pair_sizes[s];
         for (long i = 0; i < 100; i++) { /* warm the size class */
