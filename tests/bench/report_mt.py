@@ -17,6 +17,7 @@ separate processes, geometric mean over 16-1024 B: mt_smp_cost_1t_<alloc>.
 import glob
 import os
 import re
+import statistics
 
 from report_common import Stat, fnum, geomean, ratio
 
@@ -99,6 +100,10 @@ def tables(raw, runs, j):
             if not mean:
                 line("  2 threads: CPU use of the threads",
                      [over_runs(lambda r, a=a: val(a, r, "mt_%s_2t_util" % wl)) for a in allocs])
+                line("  2 threads: clean slices / all",
+                     [over_runs(lambda r, a=a: ratio(val(a, r, "mt_%s_2t_clean_slices" % wl) or 0,
+                                                     val(a, r, "mt_%s_2t_slices" % wl)))
+                      for a in allocs])
 
     head, lim = {}, {}
     for a in allocs:
@@ -114,6 +119,10 @@ def tables(raw, runs, j):
             j["mt_ratio_2t_%s_vs_best%s" % (a, mean)] = geomean(list(vb.values()))
             j["mt_ratio_1t_%s_vs_best%s" % (a, mean)] = geomean(list(v1.values()))
         j["mt_serialized_%s" % a] = any(val(a, r, "mt_serialized") for r in rounds)
+        fr = [ratio(val(a, r, "mt_%s_2t_clean_slices" % wl) or 0, val(a, r, "mt_%s_2t_slices" % wl))
+              for wl, _ in WLS for r in rounds]
+        fr = [v for v in fr if v is not None]
+        j["mt_clean_fraction_2t_%s" % a] = statistics.median(fr) if fr else None
     for mean in ("", "_mean"):
         for wl, _ in WLS:
             j["mt_ratio_2t_vs_best%s_%s" % (mean, wl)] = j.get("mt_ratio_2t_pagoda_vs_best%s_%s"
