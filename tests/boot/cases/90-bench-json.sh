@@ -26,7 +26,7 @@ positive += ["rss_over_live_%s" % a for a in ("glibc", "mimalloc", "jemalloc", "
 # the best at 2 threads, for every allocator and workload, and the cost of
 # thread safety on one thread.
 mt_allocs = ("pagoda", "glibc", "mimalloc", "jemalloc", "tcmalloc")
-positive += ["mt_scaling_2t_pagoda", "mt_ratio_2t_vs_best", "mt_smp_cost_1t_pagoda"]
+positive += ["mt_ratio_2t_vs_best"]
 positive += ["mt_ratio_2t_vs_best_%s" % w for w in ("pairs", "mix", "larson")]
 positive += ["mt_scaling_2t_%s%s" % (a, w) for a in mt_allocs
              for w in ("", "_pairs", "_mix", "_larson")]
