@@ -16,7 +16,8 @@
  *   larson  5,000 live connection buffers of 8-1000 B per thread; each step
  *           allocates one and writes both ends; half the new objects are
  *           handed to the next thread (the same thread on 1) through a
- *           single-producer ring, which frees them after reading them; the
+ *           single-producer ring published in batches of 32, and that
+ *           thread frees them after reading them (every 64 steps); the
  *           other half replace a random own buffer (op: one malloc, and its
  *           free sooner or later on whichever thread)
  *
@@ -24,10 +25,12 @@
  * time is wall clock (CLOCK_MONOTONIC) from the first thread's start to the
  * last one's end, so a thread that waits for a lock, or for a core, is
  * charged. ns per op = slice time / ops of all threads: the throughput's
- * inverse, so scaling = ns/op at 1 thread / ns/op at 2. Reported for the
- * fastest slice (<key>_ns) and for all slices (<key>_mean_ns), with the
- * threads' CPU time over threads x slice time (<key>_util): below 1, a
- * thread was not running (blocked, or the shared machine's other jobs).
+ * inverse, so scaling = ns/op at 1 thread / ns/op at 2. Only clean slices
+ * count (see mt_slice_done: no thread preempted by another job). Reported
+ * for the fastest clean slice (<key>_ns) and for all clean slices
+ * (<key>_mean_ns; <key>_all_mean_ns over every slice), with the threads'
+ * CPU time over threads x slice time (<key>_util: below 1, a thread was not
+ * running, e.g. asleep on a lock) and the slice counts.
  *
  * mt_st_pair_<size>_ns: the single-thread pair of workloads.c (same loop,
  * same CPU-time slicer) on one worker thread, through the path the threads
