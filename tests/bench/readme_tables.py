@@ -328,6 +328,9 @@ def mt_table(b):
     vb = {a: b.get("mt_ratio_2t_%s_vs_best" % a) for a in ALLOCS}
     out.append(row(["2 threads ÷ the best other, geometric mean"] + best_row(vb, False) +
                    [num(b.get("mt_ratio_2t_vs_best"))]))
+    clean = {a: b.get("mt_clean_fraction_2t_%s" % a) for a in ALLOCS}
+    out.append(row(["2 threads: clean slices (`mt_clean_fraction_2t_<alloc>`)"] +
+                   [num(clean[a]) for a in ALLOCS] + [""]))
     cost = {a: b.get("mt_smp_cost_1t_%s" % a) for a in ALLOCS}
     out.append(row(["one thread, thread-safe path ÷ single-thread pair (`mt_smp_cost_1t_<alloc>`)"] +
                    [num(cost[a]) for a in ALLOCS] + [""]))
