@@ -159,6 +159,11 @@ def tables(raw, runs, j):
     lim["mt_scaling_2t_pagoda"] = (">=", 1.6)
     lim["mt_ratio_2t_vs_best"] = ("<=", 1.0)
     j["mt_pagoda_serialized"] = serialized
+    busy = [a for a in allocs if (j.get("mt_clean_fraction_2t_%s" % a) or 0) < 0.5]
+    if busy:
+        print()
+        print("Warning: fewer than half the 2-thread slices were clean for %s (another job had "
+              "a core): their 2-thread figures come from disturbed slices." % ", ".join(busy))
     if serialized:
         print()
         print("(the mt_ figures of pagoda above are for the serialized heap)")
