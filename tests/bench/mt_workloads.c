@@ -269,7 +269,7 @@ static void mt_tally_add(struct mt_tally *t, uint64_t dt, uint64_t cpu, long ops
  * slices (from all of them if none was), so that the shared machine's other
  * jobs, which take a core from one thread of two, are not charged to the
  * allocator, while a thread that waits for a lock still is. At least 40
- * slices or the budget, then on until 10 are clean or 4 budgets have gone.
+ * slices or the budget, then on until 10 are clean or 3 budgets have gone.
  */
 static void mt_slice_done(struct mt_run *r)
 {
@@ -299,7 +299,7 @@ static void mt_slice_done(struct mt_run *r)
         mt_tally_add(&r->clean, dt, cpu, ops, r->n);
     uint64_t spent = bench_now_ns() - r->start;
     int enough = r->all.slices >= BENCH_SLICES || (r->all.slices >= 5 && spent >= r->budget);
-    if (enough && (r->clean.slices >= 10 || spent >= 4 * r->budget))
+    if (enough && (r->clean.slices >= 10 || spent >= 3 * r->budget))
         __atomic_store_n(&r->stop, 1, __ATOMIC_RELEASE);
 }
 
