@@ -9,9 +9,18 @@
  * pages in, as the kernel's pmm_alloc + vmm_map would. RSS therefore
  * measures Pagoda the way it measures every other allocator.
  * Built into build/bench/libpagoda_bench.so with the src/mm cores.
+ *
+ * Threads (mt_workloads.c): PAGODA_HEAP_SMP says the heap may be called
+ * from several threads at once. Then the page source below takes a mutex,
+ * as the kernel's PMM and VMM take their locks (only the heap's rare grows
+ * and shrinks pay it). Without it, pagoda_bench_serial_malloc/free put one
+ * global mutex around every heap call, so that the multi-threaded bench
+ * still runs, serialized; the single-thread bench calls kmalloc/kfree
+ * directly either way.
  */
 #include <pagoda/kmalloc.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -30,9 +39,37 @@ struct bench_source {
 };
 static struct bench_source bsrc;
 
+#ifdef PAGODA_HEAP_SMP
+static pthread_mutex_t src_lock = PTHREAD_MUTEX_INITIALIZER;
+#define SRC_LOCK()   pthread_mutex_lock(&src_lock)
+#define SRC_UNLOCK() pthread_mutex_unlock(&src_lock)
+#else
+#define SRC_LOCK()   ((void)0)
+#define SRC_UNLOCK() ((void)0)
+/* One lock around the whole heap, for the threads of the multi-threaded
+ * bench only (see the top of the file). */
+static pthread_mutex_t serial_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void *pagoda_bench_serial_malloc(size_t n)
+{
+    pthread_mutex_lock(&serial_lock);
+    void *p = kmalloc(n);
+    pthread_mutex_unlock(&serial_lock);
+    return p;
+}
+
+void pagoda_bench_serial_free(void *p)
+{
+    pthread_mutex_lock(&serial_lock);
+    kfree(p);
+    pthread_mutex_unlock(&serial_lock);
+}
+#endif
+
 static void *src_grow(struct heap_source *s, size_t bytes)
 {
     struct bench_source *b = (struct bench_source *)s;
+    SRC_LOCK();
     void *p = b->region.src.grow(&b->region.src, bytes);
     if (p) {
         b->grow_pages += bytes / PAGE_SIZE;
@@ -40,6 +77,7 @@ static void *src_grow(struct heap_source *s, size_t bytes)
         if (b->held > b->peak)
             b->peak = b->held;
     }
+    SRC_UNLOCK();
     return p;
 }
 
@@ -47,9 +85,11 @@ static void src_shrink(struct heap_source *s, void *ptr, size_t bytes)
 {
     struct bench_source *b = (struct bench_source *)s;
     madvise(ptr, bytes, MADV_DONTNEED);
+    SRC_LOCK();
     b->region.src.shrink(&b->region.src, ptr, bytes);
     b->held -= bytes;
     b->shrink_pages += bytes / PAGE_SIZE;
+    SRC_UNLOCK();
 }
 
 /* Pages the heap decommitted inside a free block and now wants back: the
@@ -57,13 +97,16 @@ static void src_shrink(struct heap_source *s, void *ptr, size_t bytes)
 static bool src_commit(struct heap_source *s, void *ptr, size_t bytes)
 {
     struct bench_source *b = (struct bench_source *)s;
-    if (!b->region.src.commit(&b->region.src, ptr, bytes))
-        return false;
-    b->grow_pages += bytes / PAGE_SIZE;
-    b->held += bytes;
-    if (b->held > b->peak)
-        b->peak = b->held;
-    return true;
+    SRC_LOCK();
+    bool ok = b->region.src.commit(&b->region.src, ptr, bytes);
+    if (ok) {
+        b->grow_pages += bytes / PAGE_SIZE;
+        b->held += bytes;
+        if (b->held > b->peak)
+            b->peak = b->held;
+    }
+    SRC_UNLOCK();
+    return ok;
 }
 
 /* Reserve the region and (re)start the heap over it; harden as kheap_init. */

@@ -8,7 +8,8 @@ medians as "<exe>_<key>" (pagoda_w1_pair_16_ns, pmm_pmm_pair_4g_ns, ...),
 callgrind counts as "cg_<exe>_<label>_instr", the in-kernel figures as
 "kernel_..._cycles", and the headline ratios (ratio_small_vs_best, ...).
 Output: the workload table, the page-source sentence, the memory table, the
-PMM table, the kernel paragraph and the targets table, in that order. A key
+PMM table, the threads table, the kernel paragraph and the targets table, in
+that order. A key
 a row needs that the JSON lacks prints "n/a"; nothing here crashes on a
 partial (BENCH_QUICK=1, BENCH_KERNEL=0, no callgrind) run.
 
@@ -295,16 +296,57 @@ def kernel_paragraph(b):
                num(b.get("kernel_pmm_contig512_cycles")), num(b.get("kernel_slab_pair_64_cycles"))))
 
 
+def mt_table(b):
+    """The threads: ns per op at 1 / 2 threads (wall clock over all threads),
+    the scaling, and one thread through the thread-safe path."""
+    wls = [("pairs", "pairs 16–1,024 B"), ("mix", "mix 8 B–2 KiB"),
+           ("larson", "larson-style, half freed by the other thread")]
+    title = "threads, ns per op (1 / 2 threads)"
+    if b.j.get("mt_pagoda_serialized"):
+        title += "; Pagoda serialized by the bench"
+    out = [header([title] + ["Pagoda", "glibc", "mimalloc", "jemalloc", "tcmalloc"] +
+                  ["Pagoda ÷ best"])]
+
+    def best_row(vals, high):
+        """One figure per allocator, the best peer bold (highest if `high`)."""
+        have = [(v, p) for p, v in vals.items() if p in PEERS and v is not None]
+        bp = (max(have) if high else min(have))[1] if have else None
+        cells = ["**%s**" % num(vals[a]) if a == bp else num(vals[a]) for a in ALLOCS]
+        return cells
+
+    for wl, label in wls:
+        cells, _ = composite(b, [lambda a, n=n: b.get("mt_%s_mt_%s_%dt_ns" % (a, wl, n))
+                                 for n in (1, 2)])
+        r = "%s / %s" % (num(b.get("mt_ratio_1t_pagoda_vs_best_%s" % wl)),
+                         num(b.get("mt_ratio_2t_vs_best_%s" % wl)))
+        out.append(row([label] + cells + [r]))
+        sc = {a: b.get("mt_scaling_2t_%s_%s" % (a, wl)) for a in ALLOCS}
+        out.append(row(["  scaling, 1 → 2 threads"] + best_row(sc, True) + [""]))
+    sc = {a: b.get("mt_scaling_2t_%s" % a) for a in ALLOCS}
+    out.append(row(["scaling, geometric mean (`mt_scaling_2t_<alloc>`)"] +
+                   best_row(sc, True) + [""]))
+    vb = {a: b.get("mt_ratio_2t_%s_vs_best" % a) for a in ALLOCS}
+    out.append(row(["2 threads ÷ the best other, geometric mean"] + best_row(vb, False) +
+                   [num(b.get("mt_ratio_2t_vs_best"))]))
+    clean = {a: b.get("mt_clean_fraction_2t_%s" % a) for a in ALLOCS}
+    out.append(row(["2 threads: clean slices (`mt_clean_fraction_2t_<alloc>`)"] +
+                   [num(clean[a]) for a in ALLOCS] + [""]))
+    cost = {a: b.get("mt_smp_cost_1t_%s" % a) for a in ALLOCS}
+    out.append(row(["one thread, thread-safe path ÷ single-thread pair (`mt_smp_cost_1t_<alloc>`)"] +
+                   [num(cost[a]) for a in ALLOCS] + [""]))
+    return "\n".join(out)
+
+
 def targets_table(b):
     out = [header(["target", "measured", "goal", ""])]
 
-    def trow(key, label, goal, goal_txt, extra=""):
+    def trow(key, label, goal, goal_txt, extra="", at_least=False):
         v = b.get(key)
         g = goal() if callable(goal) else goal
         if v is None or g is None:
             verdict = "n/a"
         else:
-            verdict = "met" if v <= g else "missed"
+            verdict = "met" if (v >= g if at_least else v <= g) else "missed"
         out.append(row([label, num(v) + extra, goal_txt, verdict]))
 
     def paren(fmt, key):
@@ -340,6 +382,11 @@ def targets_table(b):
          paren("instructions %s", "instr_checked_vs_unchecked_small"))
     trow("ratio_checked_vs_unchecked_mix", "`ratio_checked_vs_unchecked_mix`", 1.10, "≤ 1.10",
          paren("instructions %s", "instr_checked_vs_unchecked_mix"))
+    ser = " (Pagoda serialized by the bench)" if b.j.get("mt_pagoda_serialized") else ""
+    trow("mt_scaling_2t_pagoda", "`mt_scaling_2t_pagoda`", 1.6, "≥ 1.6",
+         paren("total ÷ ops: %s", "mt_scaling_2t_pagoda_mean") + ser, at_least=True)
+    trow("mt_ratio_2t_vs_best", "`mt_ratio_2t_vs_best`", 1.0, "≤ 1.0",
+         paren("total ÷ ops: %s", "mt_ratio_2t_vs_best_mean") + ser)
     return "\n".join(out)
 
 
@@ -355,7 +402,7 @@ def main():
         sys.exit("readme_tables.py: %s is not a JSON object" % sys.argv[1])
     b = Bench(j)
     print("\n\n".join([workload_table(b), page_source(b), memory_table(b), pmm_table(b),
-                       kernel_paragraph(b), targets_table(b)]))
+                       mt_table(b), kernel_paragraph(b), targets_table(b)]))
 
 
 if __name__ == "__main__":

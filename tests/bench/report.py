@@ -21,6 +21,7 @@ import statistics
 import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ beside the sources
+import report_mt  # noqa: E402
 import report_pmm  # noqa: E402
 from report_common import Stat, fnum, geomean, ratio  # noqa: E402
 
@@ -209,6 +210,9 @@ def main():
     if "pmm" in runs:
         report_pmm.tables(st, med, j)
 
+    # Workload 9: threads.
+    mt_head, mt_lim = report_mt.tables(raw, runs, j)
+
     if "pagoda_h1" in runs:
         print()
         print("Cost of Pagoda's heap hardening (level 1 vs the shipped default, level 0), ns")
@@ -393,6 +397,7 @@ def main():
                                         med("pmm", "pmm_pair_128m_ns")),
         "slab_pair_ns": med("pagoda", "w8_slab_pair_ns"),
     }
+    head_fig.update(mt_head)
     # The same comparison in instructions, which noise does not move.
     for other in ("mimalloc", "glibc"):
         if "pagoda" in cg and other in cg:
@@ -415,6 +420,7 @@ def main():
     lim["pmm_frag_contig512_ns"] = ("<=", 2000)
     lim["ratio_checked_vs_unchecked_small"] = ("<=", 1.10)
     lim["ratio_checked_vs_unchecked_mix"] = ("<=", 1.10)
+    lim.update(mt_lim)
     # The earlier targets, still reported.
     lim.update({"ratio_small_vs_mimalloc": ("<=", 1.0), "ratio_mix_vs_mimalloc": ("<=", 1.0),
                 "ratio_large_holes_10000_vs_10": ("<=", 2.0),

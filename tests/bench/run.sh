@@ -4,7 +4,8 @@
 # 4), the order rotating from one run to the next so that no allocator is
 # always first (or always after the same one); then the footprint and burst
 # modes in fresh processes, one callgrind pass per executable, and one QEMU
-# boot of the kernel with `bench`. tests/bench/report.py prints the table
+# boot of the kernel with `bench`. The multi-threaded executables (mt_<alloc>)
+# take part in the rotation of the timed runs. tests/bench/report.py prints the table
 # (median, min-max) and writes build/bench.json.
 #
 #   BENCH_QUICK=1   one short run, no callgrind, no QEMU (for the JSON check)
@@ -39,9 +40,17 @@ for a in pagoda pagoda_unchecked glibc mimalloc jemalloc tcmalloc checked pmm; d
         echo "bench: $OUT/bench-$a missing, skipped" >&2
     fi
 done
+# The multi-threaded workloads (tests/bench/mt_workloads.c): mt_<alloc>.
+for a in pagoda glibc mimalloc jemalloc tcmalloc; do
+    if [ -x "$OUT/bench-mt_$a" ]; then
+        exes+=("mt_$a")
+    else
+        echo "bench: $OUT/bench-mt_$a missing, skipped" >&2
+    fi
+done
 allocs=()
 for a in "${exes[@]}"; do
-    [ "$a" = pmm ] || [ "$a" = checked ] || allocs+=("$a")
+    case $a in pmm | checked | mt_*) ;; *) allocs+=("$a") ;; esac
 done
 [ -x "$OUT/bench-pagoda" ] && allocs+=(pagoda_h1)
 
@@ -54,6 +63,7 @@ run() {
     pagoda_h1) exe=pagoda env=(BENCH_HARDEN=1) ;;
     pagoda_norelease) exe=pagoda env=(BENCH_NO_RELEASE=1) ;;
     checked) env=(BENCH_CHECKED_SWAP=$((${r:-0} % 2))) ;; # which build loads first
+    mt_*) env=(BENCH_MT_ROUND=${r:-0}) ;; # which thread count goes first
     esac
     if ! env "${env[@]}" "$OUT/bench-$exe" "$2" > "$3" 2> "$3.err"; then
         echo "bench: bench-$1 $2 failed: $(tail -2 "$3.err" | tr '\n' ' ')" >&2
@@ -80,7 +90,9 @@ rotate() {
 
 start=$(date +%s)
 base=("${allocs[@]}")
-for a in "${exes[@]}"; do [ "$a" = checked ] && base+=(checked); done
+for a in "${exes[@]}"; do
+    case $a in checked | mt_*) base+=("$a") ;; esac
+done
 timed=("${base[@]}")
 for a in "${exes[@]}"; do [ "$a" = pmm ] && timed+=(pmm); done
 PMM_RUNS=${BENCH_PMM_RUNS:-3} # its maps of 64 and 256 GiB take seconds to set up

@@ -2,7 +2,8 @@
 # every bench executable must write a JSON object in which each headline key
 # is a number (the time ratios against the best peer in every band, the
 # latency tail, the RSS footprint, the burst, the PMM against the flat
-# bitmap, the cost of the free checks, and the earlier headline keys).
+# bitmap, the cost of the free checks, the threads' scaling and ratio to the
+# best, and the earlier headline keys).
 # (Figures are judged by `make bench`, not here.)
 bench_json_check() {
     make -s bench-build || return 1
@@ -21,6 +22,16 @@ positive = ["ratio_small_vs_mimalloc", "ratio_small_vs_glibc", "ratio_mix_vs_mim
             "pmm_random_vs_flat_256g", "pmm_frag_contig16_ns", "pmm_frag_contig512_ns",
             "ratio_checked_vs_unchecked_small", "ratio_checked_vs_unchecked_mix"]
 positive += ["rss_over_live_%s" % a for a in ("glibc", "mimalloc", "jemalloc", "tcmalloc")]
+# The threads (bench-mt_<alloc>): scaling from 1 to 2 threads and the ratio to
+# the best at 2 threads, for every allocator and workload, and the cost of
+# thread safety on one thread.
+mt_allocs = ("pagoda", "glibc", "mimalloc", "jemalloc", "tcmalloc")
+positive += ["mt_ratio_2t_vs_best"]
+positive += ["mt_ratio_2t_vs_best_%s" % w for w in ("pairs", "mix", "larson")]
+positive += ["mt_scaling_2t_%s%s" % (a, w) for a in mt_allocs
+             for w in ("", "_pairs", "_mix", "_larson")]
+positive += ["mt_ratio_2t_%s_vs_best" % a for a in mt_allocs]
+positive += ["mt_smp_cost_1t_%s" % a for a in mt_allocs]
 counts = ["burst_retained_kib_%s" % a for a in ("pagoda", "glibc", "mimalloc", "jemalloc",
                                                   "tcmalloc")]
 counts += ["burst1_retained_kib_pagoda", "burst1_retained_kib_glibc"]
