@@ -42,6 +42,7 @@
 #include <pagoda/printk.h>
 #include <pagoda/smp.h>
 #include <pagoda/string.h>
+#include <pagoda/tlb.h>
 #include <pagoda/vmm.h>
 
 #include "irq.h"
@@ -175,6 +176,7 @@ void ap_main(struct cpu *c)
     idt_load();
     mce_init(); /* this CPU's machine-check banks (CR4.MCE came with CR4) */
     lapic_init_ap();
+    vmm_cpu_init(); /* its CR3 is the kernel space's, for the shootdowns */
     c->apic_id = lapic_id();
     __atomic_store_n(&c->state, CPU_ONLINE, __ATOMIC_RELEASE);
     smp_idle();
@@ -396,6 +398,7 @@ void smp_init(void)
         return;
     }
     cpus[0].apic_id = lapic_id();
+    tlb_init(); /* before any AP can cache a translation we must shoot down */
     printk("smp: %s, timer %u counts per tick at %u Hz\n",
            lapic_x2apic() ? "x2APIC" : "xAPIC", lapic_timer_count(), LAPIC_HZ);
     if (!err)
