@@ -119,6 +119,9 @@ void vmm_fault_init(void);
  * the page already mapped by another CPU (the race's losers). */
 size_t vmm_kva_ranges(void);
 extern volatile uint64_t vmm_demand_faults, vmm_demand_races;
+/* Tests: take or drop the range lock; CPUs queued for it behind its holder. */
+void vmm_kva_lock_test(bool take);
+unsigned vmm_kva_waiters(void);
 /* Recovery: does this CPU hold the page-table / range-set lock? Release it
  * (an operation a recovery point abandoned). */
 bool vmm_pt_held(void);

@@ -119,6 +119,21 @@ void vmm_kva_abandon(void)
         spin_unlock(&kva_lock);
 }
 
+void vmm_kva_lock_test(bool take)
+{
+    if (take)
+        spin_lock(&kva_lock);
+    else
+        spin_unlock(&kva_lock);
+}
+
+unsigned vmm_kva_waiters(void)
+{
+    uint32_t queued = __atomic_load_n(&kva_lock.next, __ATOMIC_ACQUIRE) -
+                      __atomic_load_n(&kva_lock.owner, __ATOMIC_ACQUIRE);
+    return queued ? queued - 1 : 0;
+}
+
 size_t vmm_kva_ranges(void)
 {
     size_t n = 0;
