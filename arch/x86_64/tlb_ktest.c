@@ -302,8 +302,8 @@ KTEST(smp_shootdown_ranged_and_batched)
 
 /* ---- map/unmap storm in a shared kernel range --------------------------- */
 
-#define SLOT 8      /* pages of the shared range per CPU */
-#define ROUNDS 6
+#define SLOT 4      /* pages of the shared range per CPU */
+#define ROUNDS 4
 static vaddr_t storm_base;                   /* the shared range */
 static paddr_t storm_frames[SMP_MAX_CPUS][SLOT];
 static volatile int storm_errors[SMP_MAX_CPUS];
