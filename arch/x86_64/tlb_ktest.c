@@ -513,3 +513,103 @@ KTEST(smp_kernel_demand_fault_race)
     KT_ASSERT_EQ(vmm_kva_ranges(), ranges);
     KT_ASSERT_EQ(free_frames(), before);
 }
+
+/* ---- a user space's shootdown goes only where the space is active ------- */
+
+static struct vmm_space *u_space;
+static volatile int u_phase;
+
+static void visit_space(void *arg)
+{
+    UNUSED(arg);
+    if (this_cpu()->index != 1)
+        return;
+    vmm_space_switch(u_space); /* its bit in `active` */
+    __atomic_store_n(&u_phase, 1, __ATOMIC_RELEASE);
+    wait_for(&u_phase, 2);
+    vmm_space_switch(vmm_space_kernel()); /* and gone again */
+    __atomic_store_n(&u_phase, 3, __ATOMIC_RELEASE);
+}
+
+static volatile int u_rc;
+static volatile uint64_t u_ipis, u_got1, u_got_others;
+
+/* CPU 0's part while CPU 1 runs the space: unmap a page of it. */
+static void unmap_in_visited(void *arg)
+{
+    vaddr_t va = (vaddr_t)(uintptr_t)arg;
+    if (this_cpu()->index != 0)
+        return;
+    struct tlb_stats s0[SMP_MAX_CPUS], s1[SMP_MAX_CPUS];
+    if (!wait_for(&u_phase, 1))
+        return;
+    stats_all(s0);
+    u_rc = vmm_space_unmap(u_space, va, NULL);
+    stats_all(s1);
+    u_ipis = s1[0].ipis - s0[0].ipis;
+    u_got1 = s1[1].received - s0[1].received;
+    u_got_others = 0;
+    for (unsigned i = 2; i < SMP_MAX_CPUS; i++)
+        u_got_others += s1[i].received - s0[i].received;
+    __atomic_store_n(&u_phase, 2, __ATOMIC_RELEASE);
+    wait_for(&u_phase, 3);
+}
+
+static void user_roles(void *arg)
+{
+    visit_space(arg);
+    unmap_in_visited(arg);
+}
+
+KTEST(smp_shootdown_user_space_targets)
+{
+    calibrate();
+    uint64_t before = free_frames();
+    struct tlb_stats s0[SMP_MAX_CPUS], s1[SMP_MAX_CPUS];
+    u_space = vmm_space_create();
+    KT_ASSERT(u_space != NULL);
+    paddr_t pa = (paddr_t)pmm_alloc(1);
+    KT_ASSERT(pa != 0);
+    vaddr_t va = 0x400000;
+    for (unsigned i = 0; i < 3; i++)
+        KT_ASSERT_EQ(vmm_space_map(u_space, va + i * PAGE_SIZE, pa, VMM_USER | VMM_NX), 0);
+
+    /* Active nowhere: an unmap there needs no IPI at all. */
+    stats_all(s0);
+    int rc0 = vmm_space_unmap(u_space, va, NULL);
+    stats_all(s1);
+    uint64_t idle_ipis = s1[0].ipis - s0[0].ipis;
+
+    /* Active on CPU 1 alone: one IPI, to CPU 1. */
+    u_phase = 0;
+    u_rc = -1;
+    u_ipis = u_got1 = u_got_others = 0;
+    int ran = two_cpus() ? smp_call_all(user_roles, (void *)(uintptr_t)(va + PAGE_SIZE), CALL_MS)
+                         : 0;
+    uint32_t active_after = u_space->active;
+
+    /* Switched away: nothing again. */
+    stats_all(s0);
+    int rc2 = vmm_space_unmap(u_space, va + 2 * PAGE_SIZE, NULL);
+    stats_all(s1);
+    uint64_t gone_ipis = s1[0].ipis - s0[0].ipis;
+    if (!two_cpus())
+        vmm_space_unmap(u_space, va + PAGE_SIZE, NULL);
+    vmm_space_destroy(u_space);
+    pmm_free((void *)pa, 1);
+
+    KT_ASSERT_EQ(rc0, 0);
+    KT_ASSERT_EQ(rc2, 0);
+    KT_ASSERT_EQ(idle_ipis, 0);
+    KT_ASSERT_EQ(gone_ipis, 0);
+    KT_ASSERT_EQ(active_after, 0);
+    if (two_cpus()) {
+        KT_ASSERT(ran > 0);
+        KT_ASSERT_EQ(u_phase, 3);
+        KT_ASSERT_EQ(u_rc, 0);
+        KT_ASSERT_EQ(u_ipis, 1);
+        KT_ASSERT_EQ(u_got1, 1);
+        KT_ASSERT_EQ(u_got_others, 0);
+    }
+    KT_ASSERT_EQ(free_frames(), before);
+}
