@@ -44,6 +44,7 @@
 #include <pagoda/kfence.h>
 #include <pagoda/kmalloc.h>
 #include <pagoda/memlayout.h>
+#include <pagoda/percpu.h>
 #include <pagoda/pmm.h>
 #include <pagoda/printk.h>
 #include <pagoda/slab.h>
@@ -260,9 +261,11 @@ void vmm_describe(vaddr_t va, char *buf, size_t size)
         name = "the foreign page-table window";
     else if (va >= KVA_BASE && va < KVA_LIMIT) {
         /* A fault report: never wait long for the lock (its holder may be
-         * the CPU that faulted, or stopped), read without it if need be. */
+         * the CPU that faulted, or stopped), and never take it where the
+         * lock checks would object (this CPU holds it or an inner lock):
+         * read without it then. */
         bool locked = false;
-        for (unsigned i = 0; !vmm_kva_held() && !locked && i < 100000; i++)
+        for (unsigned i = 0; this_cpu()->nlocks == 0 && !locked && i < 100000; i++)
             locked = spin_trylock(&kva_lock);
         struct vrange *r = vrange_find(&kva, va), *b = vrange_below(&kva, va);
         if (r)
