@@ -63,6 +63,12 @@ iso smp-crash-ap-stack "crash=ap-stack"
 qemu_case smp-stack-ap smp-crash-ap-stack 35 \
     --expect "^\*\*\* kernel stack overflow: CPU 1's kernel stack hit its guard page" \
     --expect '^\*\*\* #DF double fault' -- -smp 2
+# A CPU that never answers a TLB shootdown: the sender's timeout names it.
+iso smp-crash-deaf "crash=ap-deaf"
+qemu_case smp-tlb-timeout smp-crash-deaf 35 \
+    --expect 'PANIC at arch/x86_64/tlb.c:[0-9]+: tlb_shootdown: CPU 3 did not acknowledge CPU 0.s TLB shootdown in 10000 ms' \
+    --expect '^\*\*\* CPU 0 \(APIC id 0\) stops the machine; 3 other CPUs stopped by NMI$' \
+    -- -smp 4 -accel tcg,thread=multi
 # One CPU: the same report, and nobody to stop.
 qemu_case smp-panic-1cpu smp-crash-ap 35 \
     --expect '^\*\*\* CPU 0 \(APIC id 0\) stops the machine$' --expect 'PANIC at .*on CPU 0'
