@@ -275,7 +275,7 @@ int vmm_map_2m_locked(unsigned slot, vaddr_t virt, paddr_t phys, unsigned flags,
     invlpg(pt);
     invlpg(virt);
     vmm_batch_page(b, virt); /* the old PT may be cached elsewhere */
-    vmm_batch_frame(b, old);
+    vmm_batch_table(b, old);
     return 0;
 }
 
@@ -291,8 +291,8 @@ static bool free_if_empty(volatile uint64_t *parent, volatile uint64_t *cleared,
         return false;
     paddr_t pa = *parent & PTE_ADDR;
     *parent = 0;
-    invlpg(window);
-    vmm_batch_frame(b, pa);
+    invlpg(window); /* here; elsewhere the batch's full flush */
+    vmm_batch_table(b, pa);
     return true;
 }
 

@@ -30,11 +30,18 @@ struct vmm_batch {
     size_t pages;
     unsigned nframes;
     paddr_t frames[VMM_BATCH_PAGES + 8];
+    bool tables;     /* a page table was unlinked: the flush is a full one */
     bool local_only; /* tests only: skip the shootdown, to watch a stale TLB */
 };
 /* Queue a page whose entry changed / a frame to free after the flush. */
 void vmm_batch_page(struct vmm_batch *b, vaddr_t va);
 void vmm_batch_frame(struct vmm_batch *b, paddr_t pa);
+/* Queue the frame of a page table just unlinked. Other CPUs may cache more
+ * than walks through it: the recursive window's own translation of that
+ * table (a different address from any page it mapped), which a later
+ * table in its place would otherwise be read and written through. So the
+ * batch's shootdown becomes a full flush. */
+void vmm_batch_table(struct vmm_batch *b, paddr_t pa);
 
 /* True once EFER.NXE is on (the CPU has NX): only then may PTE_NX be set. */
 extern bool vmm_nx;

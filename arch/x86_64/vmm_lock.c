@@ -23,7 +23,9 @@
  *      then read the targets (every other online CPU for the kernel half and
  *      the kernel space; the space's `active` mask for a user space), send
  *      one request naming the batch's span (a full flush past TLB_RANGE_MAX
- *      pages), and wait until every target has flushed;
+ *      pages, or when a page table was unlinked: the recursive window's
+ *      translation of that table is cached under its own address), and
+ *      wait until every target has flushed;
  *   4. only then free the queued frames, and release the lock.
  * A CPU that could still translate through the old entry is in the target
  * set (or switches CR3, which flushes), and it acknowledges only after its
@@ -75,6 +77,12 @@ void vmm_batch_frame(struct vmm_batch *b, paddr_t pa)
     b->frames[b->nframes++] = pa;
 }
 
+void vmm_batch_table(struct vmm_batch *b, paddr_t pa)
+{
+    vmm_batch_frame(b, pa);
+    b->tables = true;
+}
+
 /* Room for one more unmap: its leaf, and up to three tables it empties. */
 static bool batch_room(const struct vmm_batch *b)
 {
@@ -102,13 +110,15 @@ void vmm_batch_flush(struct vmm_batch *b)
         size_t span = (b->hi - b->lo) / PAGE_SIZE;
         uint32_t t = batch_targets(b);
         if (t)
-            tlb_shootdown(t, b->lo, span > TLB_RANGE_MAX ? TLB_FLUSH_ALL : span);
+            tlb_shootdown(t, b->lo,
+                          span > TLB_RANGE_MAX || b->tables ? TLB_FLUSH_ALL : span);
     }
     for (unsigned i = 0; i < b->nframes; i++)
         pmm_free((void *)b->frames[i], 1);
     b->pages = 0;
     b->nframes = 0;
     b->lo = b->hi = 0;
+    b->tables = false;
 }
 
 struct vmm_batch *vmm_pt_lock(struct vmm_space *space)
