@@ -138,6 +138,11 @@ static int new_table(volatile uint64_t *parent, vaddr_t window, uint64_t bits)
 /* Replace a 2 MiB page by a table of 512 equivalent 4 KiB pages. The table
  * is filled through the temp window before the PDE points at it, so the
  * range never stops being mapped, even when we are running from it. */
+/* Set by a split, for the caller's batch (under the page-table lock): the
+ * window address that showed the 2 MiB page now shows a PT, and another CPU
+ * may cache the old meaning, so the shootdown must be a full one. */
+static bool split_done;
+
 static int split_2m(volatile uint64_t *pde, vaddr_t va, vaddr_t window)
 {
     uint64_t old = *pde;
@@ -151,6 +156,7 @@ static int split_2m(volatile uint64_t *pde, vaddr_t va, vaddr_t window)
     *pde = pa | inter_bits(va);
     invlpg(ALIGN_DOWN(va, PG_2M)); /* the 2 MiB TLB entry */
     invlpg(window);
+    split_done = true;
     return 0;
 }
 
@@ -299,7 +305,10 @@ static bool free_if_empty(volatile uint64_t *parent, volatile uint64_t *cleared,
 int vmm_unmap_in(unsigned slot, vaddr_t virt, paddr_t *phys, struct vmm_batch *b)
 {
     volatile uint64_t *pte;
+    split_done = false;
     int rc = find_leaf(slot, virt, WALK_SPLIT, &pte);
+    if (split_done)
+        b->tables = true;
     if (rc)
         return rc;
     if (!(*pte & PTE_PRESENT))
@@ -347,8 +356,11 @@ int vmm_protect_in(unsigned slot, vaddr_t virt, unsigned flags, struct vmm_batch
 {
     volatile uint64_t *pte;
     int rc = check_flags(virt, flags);
+    split_done = false;
     if (!rc)
         rc = find_leaf(slot, virt, WALK_SPLIT, &pte);
+    if (split_done)
+        b->tables = true;
     if (rc)
         return rc;
     if (!(*pte & PTE_PRESENT))
