@@ -1,6 +1,6 @@
 /*
  * Private to the VMM files in arch/x86_64 (vmm.c, vmm_init.c, vmm_kva.c,
- * vmm_space.c and their tests). Every page-table operation takes the PML4
+ * vmm_lock.c, vmm_space.c, vmm_temp.c and their tests). Every page-table operation takes the PML4
  * slot through which it sees the tables: RECURSIVE_SLOT for the live space,
  * FOREIGN_SLOT for a space attached with vmm_attach().
  */
