@@ -7,6 +7,7 @@
 
 #define LAPIC_TIMER_VEC    0xF0 /* each CPU's periodic tick */
 #define LAPIC_CALL_VEC     0xF1 /* "look at your call mailbox" */
+#define LAPIC_TLB_VEC      0xF2 /* "answer your TLB-shootdown inbox" (tlb.c) */
 #define LAPIC_SPURIOUS_VEC 0xFF
 #define LAPIC_HZ           100
 
@@ -32,6 +33,6 @@ bool lapic_send_ipi(uint32_t apic_id, uint8_t vector);
 bool lapic_send_nmi(uint32_t apic_id);
 
 /* The stubs in smp_entry.asm. */
-extern const uint8_t lapic_isr_timer[], lapic_isr_call[], lapic_isr_spurious[];
+extern const uint8_t lapic_isr_timer[], lapic_isr_call[], lapic_isr_spurious[], lapic_isr_tlb[];
 
 #endif

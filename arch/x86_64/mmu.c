@@ -1,8 +1,11 @@
 /*
  * The MMU contract (<arch/mmu.h>) for x86_64: each call is one page-table
  * operation through the recursive window (the live space) or the foreign
- * window (any other), with interrupts off for its duration, plus the PMM
- * for frames and the temp window for their contents.
+ * window (any other), under the page-table lock, plus the PMM for frames and
+ * this CPU's temp window for their contents. Unmap and protect return once
+ * every CPU where the space is active has flushed the page (vmm_lock.c), so
+ * the VM may free or share the frame at once: one shootdown per page, since
+ * the contract is one page at a time.
  *
  * Every user leaf gets PTE_USER. Intermediate tables in the user half are
  * already user-accessible (vmm.c), so the leaf alone decides.
@@ -30,8 +33,8 @@ void arch_mmu_destroy(struct vmm_space *s)
 void arch_mmu_activate(struct vmm_space *s)
 {
     struct vmm_space *t = s ? s : &vmm_kernel_space;
-    if (t != vmm_current)
-        vmm_space_switch(t);
+    if (t != vmm_live())
+        vmm_space_switch(t); /* keeps t->active for the shootdowns */
 }
 
 int arch_mmu_map(struct vmm_space *s, vaddr_t va, paddr_t pa, unsigned flags)
@@ -52,12 +55,7 @@ int arch_mmu_protect(struct vmm_space *s, vaddr_t va, unsigned flags)
 {
     if (va >= USER_LIMIT)
         return -E_RANGE;
-    bool irq = arch_irq_save();
-    unsigned slot = vmm_attach(s);
-    int rc = vmm_protect_in(slot, va, (flags & (MMU_WRITE | MMU_NX)) | VMM_USER);
-    vmm_detach(slot);
-    arch_irq_restore(irq);
-    return rc;
+    return vmm_space_protect(s, va, (flags & (MMU_WRITE | MMU_NX)) | VMM_USER);
 }
 
 int arch_mmu_query(struct vmm_space *s, vaddr_t va, paddr_t *pa, unsigned *flags)

@@ -11,6 +11,8 @@
  * in-service bit clear. Such an interrupt gets no EOI from its own PIC (the
  * slave's spurious 15 still needs the master's EOI for the cascade line).
  */
+#include <pagoda/tlb.h>
+
 #include "cpu.h"
 #include "irq.h"
 #include "x86.h"
@@ -154,8 +156,10 @@ void pit_delay_us(uint64_t us)
         outb(0x42, (uint8_t)(count >> 8));
         /* Mode 0: the output is low from the count's load until zero. A
          * bound keeps a machine without channel 2 from hanging here. */
-        for (uint64_t spins = 0; !(inb(0x61) & 0x20) && spins < 100000000ULL; spins++)
+        for (uint64_t spins = 0; !(inb(0x61) & 0x20) && spins < 100000000ULL; spins++) {
+            tlb_poll(); /* a CPU waiting here, interrupts off, still answers shootdowns */
             cpu_relax();
+        }
         us -= part;
     }
 }

@@ -42,6 +42,7 @@
 #include <pagoda/printk.h>
 #include <pagoda/smp.h>
 #include <pagoda/string.h>
+#include <pagoda/tlb.h>
 #include <pagoda/vmm.h>
 
 #include "irq.h"
@@ -175,6 +176,7 @@ void ap_main(struct cpu *c)
     idt_load();
     mce_init(); /* this CPU's machine-check banks (CR4.MCE came with CR4) */
     lapic_init_ap();
+    vmm_cpu_init(); /* its CR3 is the kernel space's, for the shootdowns */
     c->apic_id = lapic_id();
     __atomic_store_n(&c->state, CPU_ONLINE, __ATOMIC_RELEASE);
     smp_idle();
@@ -336,9 +338,19 @@ __attribute__((noinline)) static int deep(int n)
 
 /* `crash=ap|ap-ud|ap-stack`: a panic, an invalid opcode or a kernel stack
  * overflow on the last AP, to watch the stop NMI, the AP's own IST stack and
- * guard page, and the report that names the CPU. */
+ * guard page, and the report that names the CPU. `crash=ap-deaf`: the last
+ * AP stops answering (interrupts off, no polling) and the boot CPU unmaps a
+ * kernel page: the shootdown's timeout must name the AP. */
+static void deaf(void)
+{
+    for (;;)
+        __asm__ volatile("cli; pause" ::: "memory");
+}
+
 static void crash_here(void *arg)
 {
+    if (arg == (void *)3)
+        deaf();
     if (arg == (void *)2)
         deep(0);
     if (arg)
@@ -351,6 +363,15 @@ static void crash_on_ap(const char *how)
     kernel_exit_on_panic = true;
     unsigned last = cpu_count() - 1;
     void *kind = strcmp(how, "ap-ud") == 0 ? (void *)1 : strcmp(how, "ap-stack") == 0 ? (void *)2 : NULL;
+    if (strcmp(how, "ap-deaf") == 0) {
+        if (last == 0 || cpu_get(last)->state != CPU_ONLINE)
+            panic("crash=ap-deaf needs a second CPU");
+        smp_call_one(last, crash_here, (void *)3, 100); /* it never finishes */
+        void *p = vmm_alloc(PAGE_SIZE, VMM_WRITE | VMM_NX);
+        if (p)
+            vmm_free(p); /* the unmap's shootdown waits for CPU `last` */
+        panic("crash=ap-deaf: the shootdown came back without CPU %u", last);
+    }
     printk("crash: %s requested on the command line: CPU %u\n", how, last);
     if (last == 0 || cpu_get(last)->state != CPU_ONLINE)
         crash_here(kind); /* one CPU: on this one */
@@ -396,6 +417,7 @@ void smp_init(void)
         return;
     }
     cpus[0].apic_id = lapic_id();
+    tlb_init(); /* before any AP can cache a translation we must shoot down */
     printk("smp: %s, timer %u counts per tick at %u Hz\n",
            lapic_x2apic() ? "x2APIC" : "xAPIC", lapic_timer_count(), LAPIC_HZ);
     if (!err)

@@ -24,6 +24,7 @@
 #include <pagoda/printk.h>
 #include <pagoda/smp.h>
 #include <pagoda/spinlock.h>
+#include <pagoda/tlb.h>
 
 #include "irq.h"
 #include "lapic.h"
@@ -116,6 +117,7 @@ static bool finished(struct cpu *c, unsigned ms)
     for (unsigned i = 0; i <= ms * 10; i++) {
         if (__atomic_load_n(&c->call_done, __ATOMIC_ACQUIRE) == c->call_seq)
             return true;
+        tlb_poll(); /* c may be waiting for our flush (we wait with interrupts off) */
         pit_delay_us(100);
     }
     return false;

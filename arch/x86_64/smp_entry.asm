@@ -105,7 +105,7 @@ ap_entry64:
 
 ; LAPIC vectors: the same frame as isr.asm builds, into trap_dispatch.
 extern isr_common
-global lapic_isr_timer, lapic_isr_call, lapic_isr_spurious
+global lapic_isr_timer, lapic_isr_call, lapic_isr_spurious, lapic_isr_tlb
 lapic_isr_timer:
     push qword 0
     push qword 0xF0
@@ -113,6 +113,10 @@ lapic_isr_timer:
 lapic_isr_call:
     push qword 0
     push qword 0xF1
+    jmp isr_common
+lapic_isr_tlb:
+    push qword 0
+    push qword 0xF2
     jmp isr_common
 ; A spurious interrupt needs no EOI and no handler.
 lapic_isr_spurious:

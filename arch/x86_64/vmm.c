@@ -16,16 +16,26 @@
  *    right after its parent entry is set (invlpg of the window address first,
  *    so no stale translation of the window page survives).
  *  - Unmapping the last entry of a PT, PD or (user-half) PDPT gives that table
- *    back to the PMM. Kernel-half PDPTs are never freed: every space shares
- *    them through its PML4 (vmm_space_create copies those entries). For the
- *    same reason a map never creates one: outside the kernel-half slots
- *    vmm_init set up, it fails with -E_RANGE.
- *  - Every change to a present entry is followed by invlpg of the page.
+ *    back, through the caller's batch: the frame reaches the PMM only after
+ *    every CPU that may cache a walk through it has flushed (vmm_lock.c).
+ *    Kernel-half PDPTs are never freed: every space shares them through its
+ *    PML4 (vmm_space_create copies those entries), so a kernel mapping made
+ *    on one CPU is seen by every CPU whatever space it runs. For the same
+ *    reason a map never creates one: outside the kernel-half slots vmm_init
+ *    set up, it fails with -E_RANGE (no PML4 entry ever needs propagating).
+ *  - Every change to a present entry is followed by invlpg of the page here,
+ *    and the page is queued in the batch for the other CPUs (unmap, protect).
+ *    A new entry (not present before) needs no shootdown: x86 caches no
+ *    not-present entries, and a freed table is flushed everywhere before
+ *    the lock that covers its replacement is released.
+ *
+ * Locking: every function here runs under the page-table lock (vmm_lock.c,
+ * LOCK_LEVEL_KPT), taken by the public API; these are the "locked" halves.
  *
  * Cost: a map or unmap touches at most four entries plus one 512-entry scan
  * per level when checking for an empty table; translate is four loads.
  *
- * Weaknesses: one CPU (no TLB shootdown), interrupts are the only lock, and
+ * Weaknesses: one lock for every page table (both halves, every space), and
  * 1 GiB pages are refused rather than split.
  */
 #include <arch/arch.h>
@@ -128,6 +138,11 @@ static int new_table(volatile uint64_t *parent, vaddr_t window, uint64_t bits)
 /* Replace a 2 MiB page by a table of 512 equivalent 4 KiB pages. The table
  * is filled through the temp window before the PDE points at it, so the
  * range never stops being mapped, even when we are running from it. */
+/* Set by a split, for the caller's batch (under the page-table lock): the
+ * window address that showed the 2 MiB page now shows a PT, and another CPU
+ * may cache the old meaning, so the shootdown must be a full one. */
+static bool split_done;
+
 static int split_2m(volatile uint64_t *pde, vaddr_t va, vaddr_t window)
 {
     uint64_t old = *pde;
@@ -141,6 +156,7 @@ static int split_2m(volatile uint64_t *pde, vaddr_t va, vaddr_t window)
     *pde = pa | inter_bits(va);
     invlpg(ALIGN_DOWN(va, PG_2M)); /* the 2 MiB TLB entry */
     invlpg(window);
+    split_done = true;
     return 0;
 }
 
@@ -240,7 +256,8 @@ static bool table_empty(vaddr_t window, unsigned from)
     return true;
 }
 
-int vmm_map_2m_in(unsigned slot, vaddr_t virt, paddr_t phys, unsigned flags)
+int vmm_map_2m_locked(unsigned slot, vaddr_t virt, paddr_t phys, unsigned flags,
+                      struct vmm_batch *b)
 {
     if (!IS_ALIGNED(virt, PG_2M) || !IS_ALIGNED(phys, PG_2M))
         return -E_ALIGN;
@@ -263,28 +280,35 @@ int vmm_map_2m_in(unsigned slot, vaddr_t virt, paddr_t phys, unsigned flags)
     *pde = phys | bits | PTE_HUGE;
     invlpg(pt);
     invlpg(virt);
-    pmm_free((void *)old, 1);
+    vmm_batch_page(b, virt); /* the old PT may be cached elsewhere */
+    vmm_batch_table(b, old);
     return 0;
 }
 
-/* Unlink and free the table under *parent when it is empty, `cleared` being
- * the entry of that table just cleared. True if freed. */
-static bool free_if_empty(volatile uint64_t *parent, volatile uint64_t *cleared)
+/* Unlink the table under *parent when it is empty, `cleared` being the
+ * entry of that table just cleared, and queue its frame in b (freed after
+ * the shootdown: another CPU's paging-structure cache may still walk it).
+ * True if unlinked. */
+static bool free_if_empty(volatile uint64_t *parent, volatile uint64_t *cleared,
+                          struct vmm_batch *b)
 {
     vaddr_t window = pg_table_of((vaddr_t)cleared);
     if (!table_empty(window, (unsigned)(((vaddr_t)cleared & PAGE_MASK) / 8)))
         return false;
     paddr_t pa = *parent & PTE_ADDR;
     *parent = 0;
-    invlpg(window);
-    pmm_free((void *)pa, 1);
+    invlpg(window); /* here; elsewhere the batch's full flush */
+    vmm_batch_table(b, pa);
     return true;
 }
 
-int vmm_unmap_in(unsigned slot, vaddr_t virt, paddr_t *phys)
+int vmm_unmap_in(unsigned slot, vaddr_t virt, paddr_t *phys, struct vmm_batch *b)
 {
     volatile uint64_t *pte;
+    split_done = false;
     int rc = find_leaf(slot, virt, WALK_SPLIT, &pte);
+    if (split_done)
+        b->tables = true;
     if (rc)
         return rc;
     if (!(*pte & PTE_PRESENT))
@@ -293,16 +317,17 @@ int vmm_unmap_in(unsigned slot, vaddr_t virt, paddr_t *phys)
         *phys = *pte & PTE_ADDR;
     *pte = 0;
     invlpg(virt);
+    vmm_batch_page(b, virt);
 
     /* Give back the tables this emptied, from the PT upwards. */
     volatile uint64_t *l3e = ent(pg_pdpte_addr(slot, virt));
     volatile uint64_t *l2e = ent(pg_pde_addr(slot, virt));
-    if (!free_if_empty(l2e, pte))
+    if (!free_if_empty(l2e, pte, b))
         return 0;
-    if (!free_if_empty(l3e, l2e))
+    if (!free_if_empty(l3e, l2e, b))
         return 0;
     if (virt < USER_LIMIT) /* kernel-half PDPTs are shared: keep them */
-        free_if_empty(ent(pg_pml4e_addr(slot, virt)), l3e);
+        free_if_empty(ent(pg_pml4e_addr(slot, virt)), l3e, b);
     return 0;
 }
 
@@ -327,18 +352,22 @@ int vmm_translate_in(unsigned slot, vaddr_t virt, paddr_t *phys, unsigned *flags
     return 0;
 }
 
-int vmm_protect_in(unsigned slot, vaddr_t virt, unsigned flags)
+int vmm_protect_in(unsigned slot, vaddr_t virt, unsigned flags, struct vmm_batch *b)
 {
     volatile uint64_t *pte;
     int rc = check_flags(virt, flags);
+    split_done = false;
     if (!rc)
         rc = find_leaf(slot, virt, WALK_SPLIT, &pte);
+    if (split_done)
+        b->tables = true;
     if (rc)
         return rc;
     if (!(*pte & PTE_PRESENT))
         return -E_NOENT;
     *pte = (*pte & PTE_ADDR) | leaf_bits(flags);
     invlpg(virt);
+    vmm_batch_page(b, virt);
     return 0;
 }
 
@@ -351,81 +380,7 @@ int vmm_ensure_pdpt(unsigned slot, unsigned l4)
     return new_table(l4e, pg_table_of(pg_pdpte_addr(slot, va)), inter_bits(va));
 }
 
-/* ---------------------------------------------------------------- public API
- * The live space, interrupts off for the duration (a #PF handler that
- * maps demand pages may run in between otherwise). */
-
-int vmm_map(vaddr_t virt, paddr_t phys, unsigned flags)
+int vmm_check_va(vaddr_t va)
 {
-    bool irq = arch_irq_save();
-    int rc = vmm_map_in(RECURSIVE_SLOT, virt, phys, flags);
-    arch_irq_restore(irq);
-    return rc;
-}
-
-int vmm_unmap(vaddr_t virt, paddr_t *phys)
-{
-    bool irq = arch_irq_save();
-    int rc = vmm_unmap_in(RECURSIVE_SLOT, virt, phys);
-    arch_irq_restore(irq);
-    return rc;
-}
-
-int vmm_translate(vaddr_t virt, paddr_t *phys, unsigned *flags)
-{
-    bool irq = arch_irq_save();
-    int rc = vmm_translate_in(RECURSIVE_SLOT, virt, phys, flags);
-    arch_irq_restore(irq);
-    return rc;
-}
-
-int vmm_protect(vaddr_t virt, unsigned flags)
-{
-    bool irq = arch_irq_save();
-    int rc = vmm_protect_in(RECURSIVE_SLOT, virt, flags);
-    arch_irq_restore(irq);
-    return rc;
-}
-
-int vmm_map_range(vaddr_t virt, paddr_t phys, size_t pages, unsigned flags)
-{
-    for (size_t i = 0; i < pages; i++) {
-        int rc = vmm_map(virt + i * PAGE_SIZE, phys + i * PAGE_SIZE, flags);
-        if (rc) {
-            while (i-- > 0) /* undo: the caller still owns the frames */
-                vmm_unmap(virt + i * PAGE_SIZE, NULL);
-            return rc;
-        }
-    }
-    return 0;
-}
-
-/* All of [virt, virt + pages) mapped? Checked first, so that a range call
- * either does everything or nothing. */
-static int range_mapped(vaddr_t virt, size_t pages)
-{
-    for (size_t i = 0; i < pages; i++) {
-        int rc = check_va(virt + i * PAGE_SIZE);
-        if (!rc)
-            rc = vmm_translate(virt + i * PAGE_SIZE, NULL, NULL);
-        if (rc)
-            return rc;
-    }
-    return 0;
-}
-
-int vmm_unmap_range(vaddr_t virt, size_t pages)
-{
-    int rc = range_mapped(virt, pages);
-    for (size_t i = 0; !rc && i < pages; i++)
-        rc = vmm_unmap(virt + i * PAGE_SIZE, NULL);
-    return rc;
-}
-
-int vmm_protect_range(vaddr_t virt, size_t pages, unsigned flags)
-{
-    int rc = range_mapped(virt, pages);
-    for (size_t i = 0; !rc && i < pages; i++)
-        rc = vmm_protect(virt + i * PAGE_SIZE, flags);
-    return rc;
+    return check_va(va);
 }

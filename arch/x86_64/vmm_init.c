@@ -82,7 +82,7 @@ void vmm_init(void)
     vmm_kernel_space.pml4 = pml4;
     vmm_kernel_space.in_use = true;
 
-    unsigned slot = vmm_attach(&vmm_kernel_space); /* vmm_current is NULL: 509 */
+    unsigned slot = vmm_attach(&vmm_kernel_space); /* nothing is live yet: 509 */
     ASSERT(slot == FOREIGN_SLOT);
     for (size_t i = 0; i < ARRAY_SIZE(kernel_half_slots); i++)
         must(vmm_ensure_pdpt(slot, kernel_half_slots[i]), "a kernel PDPT",
@@ -109,7 +109,7 @@ void vmm_init(void)
     /* The switch. The boot PML4[509] we just cleared is left behind with the
      * rest of the boot tables (they live in the image's .boot section). */
     bool irq = arch_irq_save();
-    vmm_current = &vmm_kernel_space;
+    vmm_cpu_init(); /* the boot CPU's live space, and its bit in `active` */
     write_cr3(pml4);
     /* Only now may VMM_GLOBAL mean something: a global entry would outlive
      * the CR3 switch above. No boot-table entry is global. */

@@ -18,21 +18,37 @@
  * CR2 is in; a fault in a stack guard page trap.c itself reports as a kernel
  * stack overflow.
  *
+ * Locking (SMP). The range set and its descriptors are under kva_lock
+ * (LOCK_LEVEL_KVA, plain spin_lock; the slab cache and the page-table lock
+ * are inner). A demand fault holds it from the lookup to the map, and first
+ * asks whether the page is mapped already: when two CPUs fault on the same
+ * page at once, the second finds the first's frame, takes none, and simply
+ * retries the access (vmm_demand_races counts those). A mapping that
+ * appears anyway (a direct vmm_map racing the fault) makes vmm_map fail with
+ * -E_EXIST, and the fault frees its frame and retries too. vmm_free marks
+ * the range dying under the lock, so no demand fault can map into it while
+ * its pages are unmapped (batched: one shootdown per batch, frames freed
+ * after it, vmm_lock.c) outside the lock; only then is the range forgotten,
+ * so its addresses cannot be handed out while another CPU may still cache
+ * them. A fault in a dying range is reported like any fault outside a range.
+ *
  * Cost: alloc/free are O(ranges) plus one map or unmap per page; a demand
  * fault is one range lookup, one frame and one map.
  *
  * Weaknesses: descriptors come from a fixed pool of KVA_DESCS until the heap
  * is up, then from the vmm_range slab cache; a demand fault with no free
- * frame panics.
+ * frame panics; demand faults serialise on kva_lock.
  */
 #include <arch/arch.h>
 #include <pagoda/errno.h>
 #include <pagoda/kfence.h>
 #include <pagoda/kmalloc.h>
 #include <pagoda/memlayout.h>
+#include <pagoda/percpu.h>
 #include <pagoda/pmm.h>
 #include <pagoda/printk.h>
 #include <pagoda/slab.h>
+#include <pagoda/spinlock.h>
 #include <pagoda/vrange.h>
 
 #include "cpu.h"
@@ -40,6 +56,11 @@
 #include "x86.h"
 
 #define KVA_DESCS 256
+/* A range being freed (in vrange flags, beside the VMM_* bits). */
+#define KVA_DYING (1u << 31)
+
+static spinlock_t kva_lock = SPINLOCK_INIT("vmm_kva", LOCK_LEVEL_KVA);
+volatile uint64_t vmm_demand_faults, vmm_demand_races;
 
 static struct vrange desc_pool[KVA_DESCS];
 static struct vrange *desc_free_list;
@@ -91,15 +112,45 @@ static struct vrange_set kva = {
     .desc_free = kva_desc_free,
 };
 
-/* Unmap the first `pages` pages of r and free their frames (demand pages
- * never touched are simply not mapped). */
-static void release_pages(const struct vrange *r, size_t pages)
+bool vmm_kva_held(void) { return spin_held(&kva_lock); }
+
+void vmm_kva_abandon(void)
 {
-    for (size_t i = 0; i < pages; i++) {
-        paddr_t pa;
-        if (vmm_unmap(r->base + i * PAGE_SIZE, &pa) == 0)
-            pmm_free((void *)pa, 1);
-    }
+    if (vmm_kva_held())
+        spin_unlock(&kva_lock);
+}
+
+void vmm_kva_lock_test(bool take)
+{
+    if (take)
+        spin_lock(&kva_lock);
+    else
+        spin_unlock(&kva_lock);
+}
+
+unsigned vmm_kva_waiters(void)
+{
+    uint32_t queued = __atomic_load_n(&kva_lock.next, __ATOMIC_ACQUIRE) -
+                      __atomic_load_n(&kva_lock.owner, __ATOMIC_ACQUIRE);
+    return queued ? queued - 1 : 0;
+}
+
+size_t vmm_kva_ranges(void)
+{
+    size_t n = 0;
+    spin_lock(&kva_lock);
+    for (const struct vrange *r = kva.head; r; r = r->next)
+        n++;
+    spin_unlock(&kva_lock);
+    return n;
+}
+
+/* Forget range r (dying, its pages unmapped). */
+static void forget(vaddr_t base)
+{
+    spin_lock(&kva_lock);
+    vrange_free(&kva, base);
+    spin_unlock(&kva_lock);
 }
 
 void *vmm_alloc(size_t size, unsigned flags)
@@ -107,55 +158,76 @@ void *vmm_alloc(size_t size, unsigned flags)
     if (size == 0 || size > KVA_LIMIT - KVA_BASE)
         return NULL;
     size_t pages = ALIGN_UP(size, PAGE_SIZE) / PAGE_SIZE;
-    bool irq = arch_irq_save();
+    flags &= ~KVA_DYING;
+    spin_lock(&kva_lock);
     struct vrange *r = vrange_alloc(&kva, pages, flags);
-    arch_irq_restore(irq);
+    vaddr_t base = r ? r->base : 0;
+    spin_unlock(&kva_lock);
     if (!r)
         return NULL;
+    /* Nobody else knows base yet: the range is ours to fill unlocked. */
     if (!(flags & VMM_DEMAND)) {
         for (size_t i = 0; i < pages; i++) {
             void *f = pmm_allocz(1);
-            if (!f || vmm_map(r->base + i * PAGE_SIZE, (paddr_t)f, flags) != 0) {
+            if (!f || vmm_map(base + i * PAGE_SIZE, (paddr_t)f, flags) != 0) {
                 if (f)
                     pmm_free(f, 1);
-                release_pages(r, i);
-                irq = arch_irq_save();
-                vrange_free(&kva, r->base);
-                arch_irq_restore(irq);
+                vmm_unmap_release(base, i, true);
+                forget(base);
                 return NULL;
             }
         }
     }
-    return (void *)r->base;
+    return (void *)base;
 }
 
 void vmm_free(void *va)
 {
-    bool irq = arch_irq_save();
+    spin_lock(&kva_lock);
     struct vrange *r = vrange_find(&kva, (vaddr_t)va);
-    if (!r || r->base != (vaddr_t)va)
+    if (!r || r->base != (vaddr_t)va || (r->flags & KVA_DYING)) {
+        spin_unlock(&kva_lock);
         panic("vmm_free: %p is not the start of a vmm_alloc range", va);
-    release_pages(r, r->pages);
-    vrange_free(&kva, r->base);
-    arch_irq_restore(irq);
+    }
+    r->flags |= KVA_DYING; /* no demand fault maps into it from now on */
+    vaddr_t base = r->base;
+    size_t pages = r->pages;
+    spin_unlock(&kva_lock);
+    vmm_unmap_release(base, pages, true);
+    forget(base);
 }
 
 /* First touch of a demand page: back it and retry. False if va is not in a
- * demand range (or the frame cannot be had, which the report then names). */
+ * live demand range (or the frame cannot be had, which the report then
+ * names). */
 static bool demand_fault(vaddr_t va)
 {
+    vaddr_t page = ALIGN_DOWN(va, PAGE_SIZE);
+    spin_lock(&kva_lock);
     struct vrange *r = vrange_find(&kva, va);
-    if (!r || !(r->flags & VMM_DEMAND))
-        return false;
-    void *f = pmm_allocz(1);
-    if (!f)
-        panic("demand paging: no free frame for 0x%llx", (unsigned long long)va);
-    int rc = vmm_map(ALIGN_DOWN(va, PAGE_SIZE), (paddr_t)f, r->flags);
-    if (rc) {
-        pmm_free(f, 1);
+    if (!r || !(r->flags & VMM_DEMAND) || (r->flags & KVA_DYING)) {
+        spin_unlock(&kva_lock);
         return false;
     }
-    return true;
+    if (vmm_translate(page, NULL, NULL) == 0) { /* another CPU won: retry */
+        __atomic_fetch_add(&vmm_demand_races, 1, __ATOMIC_RELAXED);
+        spin_unlock(&kva_lock);
+        return true;
+    }
+    void *f = pmm_allocz(1);
+    if (!f) {
+        spin_unlock(&kva_lock);
+        panic("demand paging: no free frame for 0x%llx", (unsigned long long)va);
+    }
+    int rc = vmm_map(page, (paddr_t)f, r->flags & ~(VMM_DEMAND | KVA_DYING));
+    if (rc)
+        pmm_free(f, 1);
+    if (rc == -E_EXIST)
+        __atomic_fetch_add(&vmm_demand_races, 1, __ATOMIC_RELAXED);
+    else if (rc == 0)
+        __atomic_fetch_add(&vmm_demand_faults, 1, __ATOMIC_RELAXED);
+    spin_unlock(&kva_lock);
+    return rc == 0 || rc == -E_EXIST; /* mapped by us or by someone: retry */
 }
 
 extern const uint8_t __text_start[], __text_end[], __rodata_start[], __rodata_end[];
@@ -188,10 +260,19 @@ void vmm_describe(vaddr_t va, char *buf, size_t size)
     else if (pg_l4(va) == FOREIGN_SLOT)
         name = "the foreign page-table window";
     else if (va >= KVA_BASE && va < KVA_LIMIT) {
+        /* A fault report: never wait long for the lock (its holder may be
+         * the CPU that faulted, or stopped), and never take it where the
+         * lock checks would object (this CPU holds it or an inner lock):
+         * read without it then. */
+        bool locked = false;
+        for (unsigned i = 0; this_cpu()->nlocks == 0 && !locked && i < 100000; i++)
+            locked = spin_trylock(&kva_lock);
         struct vrange *r = vrange_find(&kva, va), *b = vrange_below(&kva, va);
         if (r)
-            ksnprintf(buf, size, "kernel range 0x%llx+%zu pages (%s)", (unsigned long long)r->base,
-                      r->pages, r->flags & VMM_DEMAND ? "demand" : "immediate");
+            ksnprintf(buf, size, "kernel range 0x%llx+%zu pages (%s%s)",
+                      (unsigned long long)r->base, r->pages,
+                      r->flags & VMM_DEMAND ? "demand" : "immediate",
+                      r->flags & KVA_DYING ? ", being freed" : "");
         else if (b)
             ksnprintf(buf, size,
                       "the kernel-range region, outside every range "
@@ -199,6 +280,8 @@ void vmm_describe(vaddr_t va, char *buf, size_t size)
                       (unsigned long long)b->base, b->pages);
         else
             ksnprintf(buf, size, "the kernel-range region, outside every range");
+        if (locked)
+            spin_unlock(&kva_lock);
         return;
     } else if (va >= KHEAP_BASE && va < KHEAP_LIMIT)
         name = "the kernel heap region";

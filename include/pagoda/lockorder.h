@@ -20,7 +20,13 @@
  * Interrupts and shootdowns: a CPU waiting for shootdown acknowledgements
  * has interrupts on, and every allocator lock is taken with interrupts on
  * (none is taken in an interrupt handler), so a CPU spinning on a lock can
- * always take the shootdown IPI of the CPU that holds it.
+ * always take the shootdown IPI of the CPU that holds it. Where interrupts
+ * are off anyway (the boot CPU running tests, a fault handler), the waits
+ * answer by polling: the spinlock wait loop (spin_wait_hook), pit_delay_us,
+ * smp_call_all's wait and the shootdown's own wait (arch/x86_64/tlb.c).
+ * The KPT lock covers every page-table edit, both halves, and is held
+ * through the shootdown; the shootdown itself needs no lock (each CPU has
+ * its own request slot), so LOCK_LEVEL_SHOOTDOWN is free for now.
  *
  * Levels are spaced so that locks can be slotted in between.
  */

@@ -3,9 +3,10 @@
  *
  *  0xffffffffffffffff +--------------------------------------+
  *                     | (unused)                             |
- *  0xffffffffffe10000 +--------------------------------------+
- *                     | temp-map window: TEMP_MAP_SLOTS      | RW, NX; its PD and
- *                     | pages for vmm_map_temp(phys)         | PT sit in .bss
+ *  0xfffffffffff00000 +--------------------------------------+
+ *                     | temp-map windows: TEMP_MAP_SLOTS     | RW, NX; its PD and
+ *                     | pages per CPU for vmm_map_temp(phys),| PT sit in .bss
+ *                     | CPU i's at +i * TEMP_MAP_SLOTS pages |
  *  0xffffffffffe00000 +--------------------------------------+
  *                     | (unused)                             |
  *       __kernel_end  +--------------------------------------+
@@ -77,7 +78,7 @@
 #define KVA_BASE          0xffff810000000000ULL
 #define KVA_LIMIT         0xffff818000000000ULL
 #define TEMP_MAP_BASE     0xffffffffffe00000ULL
-#define TEMP_MAP_SLOTS    16
+#define TEMP_MAP_SLOTS    16 /* per CPU (SMP_MAX_CPUS windows) */
 
 #define USER_LIMIT        0x0000800000000000ULL
 #define EARLY_IDENTITY_LIMIT 0x100000000ULL /* identity map before vmm_init */

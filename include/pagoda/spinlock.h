@@ -59,6 +59,11 @@ void spin_assert_none_held(const char *where);
  * pauses, seconds even under emulation) only catches real hangs. */
 extern uint64_t spin_limit;
 
+/* Called on every turn of a waiter's spin when set (the kernel sets it to
+ * answer TLB shootdowns, arch/x86_64/tlb.c): a CPU waiting with interrupts
+ * off must not stall a lock holder that waits for that CPU's flush. */
+extern void (*spin_wait_hook)(void);
+
 /* Called when a check fails: what ("recursive lock", ...), the lock, and the
  * other CPU involved (-1 if none). The default panics; it may return. */
 typedef void (*spin_report_fn)(const spinlock_t *l, const char *what, int other_cpu);

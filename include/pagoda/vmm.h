@@ -30,18 +30,23 @@ void vmm_init(void);
  * the kernel half outside the layout (<pagoda/memlayout.h>). */
 int vmm_map(vaddr_t virt, paddr_t phys, unsigned flags);
 /* Unmap one page; returns its frame through *phys. -E_NOENT if unmapped.
- * Empty tables go back to the PMM. */
+ * Empty tables go back to the PMM. Returns once every CPU that may cache
+ * the page has flushed it (TLB shootdown), so the frame may be freed. */
 int vmm_unmap(vaddr_t virt, paddr_t *phys);
 /* The frame and flags behind virt, or -E_NOENT. */
 int vmm_translate(vaddr_t virt, paddr_t *phys, unsigned *flags);
-/* Change the flags of a mapped page, or -E_NOENT. */
+/* Change the flags of a mapped page, or -E_NOENT; flushed on every CPU
+ * that may cache it before it returns. */
 int vmm_protect(vaddr_t virt, unsigned flags);
-/* Range versions: pages consecutive pages. On error nothing is left half done. */
+/* Range versions: pages consecutive pages. On error nothing is left half
+ * done. Unmap and protect send one shootdown per batch of pages. */
 int vmm_map_range(vaddr_t virt, paddr_t phys, size_t pages, unsigned flags);
 int vmm_unmap_range(vaddr_t virt, size_t pages);
 int vmm_protect_range(vaddr_t virt, size_t pages, unsigned flags);
 
-/* A short-lived kernel mapping of any frame (TEMP_MAP_SLOTS at once). */
+/* A short-lived kernel mapping of any frame (TEMP_MAP_SLOTS at once per
+ * CPU), in this CPU's own window: use and unmap it on the CPU that made it,
+ * never hand the pointer to another CPU (no shootdown covers it). */
 void *vmm_map_temp(paddr_t phys);
 void vmm_unmap_temp(void *va);
 

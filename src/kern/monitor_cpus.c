@@ -4,6 +4,7 @@
  */
 #include <pagoda/printk.h>
 #include <pagoda/smp.h>
+#include <pagoda/tlb.h>
 
 #include "monitor.h"
 
@@ -18,4 +19,14 @@ void mon_cmd_cpus(int argc, char **argv)
                (unsigned long long)c->ipis, c->nlocks, c == me ? "   <- this CPU (monitor)" : "");
     }
     printk("%u of %u CPUs online; LAPIC ticks at 100 Hz\n", smp_online(), cpu_count());
+    struct tlb_stats t, sum = {0};
+    for (unsigned i = 0; i < cpu_count(); i++) {
+        tlb_get_stats(i, &t);
+        sum.shootdowns += t.shootdowns, sum.ipis += t.ipis, sum.received += t.received;
+        sum.pages += t.pages, sum.full += t.full;
+    }
+    printk("TLB shootdowns (all CPUs): %llu sent as %llu IPIs, %llu answered, %llu pages "
+           "and %llu full flushes done\n", (unsigned long long)sum.shootdowns,
+           (unsigned long long)sum.ipis, (unsigned long long)sum.received,
+           (unsigned long long)sum.pages, (unsigned long long)sum.full);
 }

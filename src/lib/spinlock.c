@@ -39,6 +39,7 @@ static void relax(void) { sched_yield(); }
 
 uint64_t spin_limit = 1ULL << 28;
 spin_report_fn spin_report = spin_report_panic;
+void (*spin_wait_hook)(void);
 
 void spin_report_panic(const spinlock_t *l, const char *what, int other_cpu)
 {
@@ -102,6 +103,8 @@ void spin_lock(spinlock_t *l)
     bool reported = false;
     while (__atomic_load_n(&l->owner, __ATOMIC_ACQUIRE) != ticket) {
         relax();
+        if (spin_wait_hook)
+            spin_wait_hook();
         if (++spins > spin_limit && !reported) {
             reported = true;
             spin_report(l, "held too long: the spin limit ran out", holder_of(l));
