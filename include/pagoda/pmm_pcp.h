@@ -18,7 +18,7 @@
 #define PMM_PCP_HIGH 128 /* a cache's capacity: a free into a full one drains a batch */
 /* Spins a CPU that found the core empty waits for the others to honour its
  * drain request before it gives up (OOM only; seconds at most). */
-#define PMM_PCP_STEAL_SPINS (1u << 24)
+#define PMM_PCP_STEAL_SPINS (1u << 22)
 
 struct pmm_pcp {
     /* Frames in frame[0..count), the hottest on top. Only the owner writes

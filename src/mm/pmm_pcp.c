@@ -35,7 +35,10 @@
  * The waiter holds no PMM lock and honours its own flag while it waits (two
  * CPUs out of memory at once ask each other), and it gives up after
  * PMM_PCP_STEAL_SPINS spins: a CPU busy elsewhere (or spinning on a lock the
- * waiter holds) only makes the allocation fail, never hang. On the host a
+ * waiter holds) only makes the allocation fail, never hang. A CPU whose
+ * request is still pending is not waited for again (its frames come back
+ * when it next calls in), so a long-busy CPU costs one wait, not one per
+ * allocation. On the host a
  * thread's exit hook drains its cache before its index is reused.
  *
  * Double frees. A bit per frame, `cached`, is set (atomic fetch-or) while
@@ -254,7 +257,10 @@ bool pmm_pcp_steal(struct pmm_pcp_pool *p)
         struct pmm_pcp *o = &p->cpu[i];
         if (i == me || !load32(&o->count))
             continue;
-        __atomic_store_n(&o->drain_req, 1, __ATOMIC_RELEASE);
+        /* A request still pending from before: that CPU is busy elsewhere,
+         * and waiting for it again would make every allocation slow. */
+        if (__atomic_exchange_n(&o->drain_req, 1, __ATOMIC_ACQ_REL))
+            continue;
         asked[n++] = i;
     }
     if (!n)
