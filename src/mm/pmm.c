@@ -149,7 +149,7 @@ static paddr_t core_run(size_t n, size_t align, uint64_t end_frame, enum how how
         spin_lock(&pmm_lock);
         paddr_t pa = how == ANY ? pmm_core_alloc(&pmm, n)
                                 : pmm_core_alloc_run(&pmm, n, align, end_frame);
-        bool cached = pmm_pcp_total(&pool) != 0;
+        bool cached = !pa && pmm_pcp_total(&pool) != 0; /* only on failure */
         spin_unlock(&pmm_lock);
         if (pa || pass || !cached || n == 0)
             return pa;
