@@ -30,7 +30,8 @@
  * sets the drain_req flag of every CPU with cached frames and waits, with a
  * bound, until each has cleared it. An owner checks its flag (one load) at
  * every pmm_pcp_alloc and pmm_pcp_free, and the kernel's idle loop calls
- * pmm_pcp_poll, so an idle CPU answers at its next timer tick. Honouring
+ * pmm_pcp_poll, so an idle AP answers at its next timer tick (a boot CPU
+ * waiting in the monitor answers at its next PMM call). Honouring
  * means draining the whole cache under the lock, then clearing the flag.
  * The waiter holds no PMM lock and honours its own flag while it waits (two
  * CPUs out of memory at once ask each other), and it gives up after
@@ -44,14 +45,17 @@
  * Double frees. A bit per frame, `cached`, is set (atomic fetch-or) while
  * the frame sits in any cache. A free checks the frame is aligned and in an
  * allocatable range (read-only; a "no" is re-checked under the lock, since
- * the bootloader reclaim may be inserting ranges), that its core bit says
- * used, and then test-and-sets its cached bit: a set bit means the frame is
- * already in some CPU's cache, a double free, reported as the core reports
- * one (-E_DOUBLE), from whichever CPU. The core bit is read without the
- * lock: a frame the caller owns has a stable 0 there, and a frame free in
- * the core a stable 1 unless someone allocates it at that very moment. A
- * drain frees into the core before it clears the cached bit, so a frame
- * leaving a cache is always visibly free in one of the two. Run frees
+ * the bootloader reclaim may be inserting ranges), test-and-sets its cached
+ * bit (a set bit means the frame is already in some CPU's cache: a double
+ * free, reported as the core reports one, -E_DOUBLE, from whichever CPU),
+ * and then checks that its core bit says used (else it clears the cached
+ * bit again: a double free of a frame free in the core). The core bit is
+ * read without the lock: a frame the caller owns has a stable 0 there, and
+ * a frame free in the core a stable 1 unless someone allocates it at that
+ * very moment. A drain frees into the core before it clears the cached bit
+ * (an atomic read-modify-write, as is the test-and-set), so a double free
+ * racing the drain of the same frame sees it cached or free in the core,
+ * whichever comes first. Run frees
  * (pmm.c) check the cached bits of the run under the lock. Two CPUs freeing
  * the same frame at the same instant may both pass (best effort); the
  * sequential double free, the common bug, is always caught.
@@ -348,10 +352,12 @@ int pmm_pcp_free(struct pmm_pcp_pool *p, paddr_t pa)
         return -E_RANGE;
     if (unlikely(!in_ranges(core, f)) && !allocatable_locked(p, f))
         return -E_BADFREE;
-    if (unlikely(core_bit_racy(core, f)))
-        return -E_DOUBLE;
     if (unlikely(cached_test_and_set(p, f)))
         return -E_DOUBLE; /* in some CPU's cache already */
+    if (unlikely(core_bit_racy(core, f))) {
+        cached_clear(p, f); /* free in the core: not ours to cache */
+        return -E_DOUBLE;
+    }
     struct pmm_pcp *c = mine(p);
     if (unlikely(__atomic_load_n(&c->drain_req, __ATOMIC_RELAXED)))
         honour(p, c);
