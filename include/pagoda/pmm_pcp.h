@@ -28,6 +28,7 @@ struct pmm_pcp {
     /* Set by a CPU that found the core empty; the owner drains its whole
      * cache at its next PMM call (or idle poll) and clears it. */
     uint32_t drain_req;
+    uint32_t last_range;      /* the core range this CPU's last free hit (a hint) */
     uint64_t refills, drains; /* batches moved, for the monitor and tests */
     paddr_t frame[PMM_PCP_HIGH];
 } __attribute__((aligned(64)));

@@ -320,9 +320,14 @@ __attribute__((no_sanitize_thread)) static bool core_bit_racy(const struct pmm_c
     return (((volatile const uint64_t *)core->level[0])[f >> 6] >> (f & 63)) & 1;
 }
 
-/* Is frame f in an allocatable range? Read-only: ranges only grow. */
-static bool in_ranges(const struct pmm_core *core, uint64_t f)
+/* Is frame f in an allocatable range? Read-only: ranges only grow. The
+ * range this CPU's last free hit is tried first (its own hint, since the
+ * core's last_range is written under the lock). */
+static bool in_ranges(const struct pmm_core *core, struct pmm_pcp *c, uint64_t f)
 {
+    unsigned lr = c->last_range;
+    if (likely(lr < core->nranges && f >= core->ranges[lr].first && f < core->ranges[lr].end))
+        return true;
     unsigned lo = 0, hi = core->nranges;
     while (lo < hi) {
         unsigned mid = (lo + hi) / 2;
@@ -331,7 +336,10 @@ static bool in_ranges(const struct pmm_core *core, uint64_t f)
         else
             hi = mid;
     }
-    return lo > 0 && f < core->ranges[lo - 1].end;
+    if (lo == 0 || f >= core->ranges[lo - 1].end)
+        return false;
+    c->last_range = lo - 1;
+    return true;
 }
 
 static __attribute__((noinline)) bool allocatable_locked(struct pmm_pcp_pool *p, uint64_t f)
@@ -350,7 +358,8 @@ int pmm_pcp_free(struct pmm_pcp_pool *p, paddr_t pa)
         return -E_ALIGN;
     if (f >= core->nframes)
         return -E_RANGE;
-    if (unlikely(!in_ranges(core, f)) && !allocatable_locked(p, f))
+    struct pmm_pcp *c = mine(p);
+    if (unlikely(!in_ranges(core, c, f)) && !allocatable_locked(p, f))
         return -E_BADFREE;
     if (unlikely(cached_test_and_set(p, f)))
         return -E_DOUBLE; /* in some CPU's cache already */
@@ -358,7 +367,6 @@ int pmm_pcp_free(struct pmm_pcp_pool *p, paddr_t pa)
         cached_clear(p, f); /* free in the core: not ours to cache */
         return -E_DOUBLE;
     }
-    struct pmm_pcp *c = mine(p);
     if (unlikely(__atomic_load_n(&c->drain_req, __ATOMIC_RELAXED)))
         honour(p, c);
     if (unlikely(c->count == PMM_PCP_HIGH))
