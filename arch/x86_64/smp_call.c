@@ -21,6 +21,7 @@
  */
 #include <arch/arch.h>
 #include <pagoda/errno.h>
+#include <pagoda/pmm.h>
 #include <pagoda/printk.h>
 #include <pagoda/smp.h>
 #include <pagoda/spinlock.h>
@@ -93,6 +94,11 @@ void smp_idle(void)
             __atomic_store_n(&c->call_done, seq, __ATOMIC_RELEASE);
             continue;
         }
+        sti();
+        pmm_cpu_idle(); /* another CPU out of frames may want our cache */
+        cli();
+        if (__atomic_load_n(&c->call_seq, __ATOMIC_ACQUIRE) != c->call_done)
+            continue;
         __asm__ volatile("sti; hlt" ::: "memory");
     }
 }

@@ -1,5 +1,7 @@
 /*
- * Physical memory manager: a bitmap of 4 KiB frames (src/mm/pmm.c).
+ * Physical memory manager: a bitmap of 4 KiB frames (src/mm/pmm.c) with a
+ * per-CPU cache of free single frames in front (src/mm/pmm_pcp.c). Every
+ * function is SMP-safe; none may be called from an interrupt handler.
  * Counts are in pages; addresses are physical. Frame 0 and the low 1 MiB
  * are never handed out, so NULL always means failure.
  */
@@ -42,7 +44,8 @@ void pmm_reclaim_bootloader(void);
 
 struct pmm_stats {
     uint64_t usable_pages;   /* usable RAM the bitmap manages (incl. reclaimed) */
-    uint64_t free_pages;     /* free now */
+    uint64_t free_pages;     /* free now (incl. the frames in per-CPU caches) */
+    uint64_t cached_pages;   /* of those, in per-CPU caches */
     uint64_t used_pages;     /* usable but allocated (incl. the bitmap) */
     uint64_t reserved_pages; /* never usable: reserved, ACPI, kernel, ... */
     uint64_t bitmap_bytes;
@@ -50,8 +53,21 @@ struct pmm_stats {
 };
 void pmm_get_stats(struct pmm_stats *st);
 
-/* Is this frame free? (for tests and the monitor's memory bar) */
+/* Is this frame free (in the bitmap or a CPU's cache)? (for tests and the
+ * monitor's memory bar) */
 bool pmm_frame_is_free(paddr_t pa);
+
+/* Frames in CPU cpu's frame cache now (0 before pmm_init or out of range). */
+size_t pmm_pcp_count(unsigned cpu);
+/* Give the running CPU's frame cache back to the bitmap (tests, benchmarks). */
+void pmm_pcp_flush(void);
+/* Route single frames through the per-CPU caches (the default) or around
+ * them, to the bitmap under the lock (benchmarks, tests); off also flushes
+ * the running CPU's cache. Returns the previous setting. */
+bool pmm_pcp_set_enabled(bool on);
+/* The idle loop's call: give the cache back if another CPU ran out of
+ * frames and asked. */
+void pmm_cpu_idle(void);
 
 /*
  * How the PMM reaches frame contents. Before the VMM it uses the boot

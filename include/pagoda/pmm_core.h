@@ -22,8 +22,8 @@
  * src/mm/pmm_core.c and src/mm/pmm_core_init.c (they use memset/memmove
  * only; no printk, no panic).
  *
- * Not thread-safe: the caller serialises (the kernel has one CPU and does
- * not allocate frames from interrupt handlers).
+ * Not thread-safe: the caller serialises (the kernel's pmm.c under its
+ * global PMM lock; no frame is allocated from interrupt handlers).
  */
 #ifndef PAGODA_PMM_CORE_H
 #define PAGODA_PMM_CORE_H
@@ -99,14 +99,16 @@ struct pmm_core {
 /* Bytes of bitmap memory (page multiple) a core over this map needs; 0 when
  * the map has no usable memory. */
 size_t pmm_core_bitmap_bytes(const struct stivale2_mmap_entry *map, size_t n);
+/* Frames a core over this map covers (one past the highest usable frame). */
+uint64_t pmm_core_frames(const struct stivale2_mmap_entry *map, size_t n);
 /* A page-aligned physical address in usable memory, at or above 1 MiB and
  * ending at or below `limit`, where `bytes` of bitmap fit: the highest such
  * place (low memory stays for DMA). 0 if there is none. */
 paddr_t pmm_core_place_bitmap(const struct stivale2_mmap_entry *map, size_t n, size_t bytes,
                               paddr_t limit);
-/* Build the core over map[0..n) with the bitmap in `mem` (`bytes` from
- * pmm_core_bitmap_bytes). If bitmap_phys is not 0, those frames are marked
- * used. Entries may be unsorted and may overlap: anything not usable wins.
+/* Build the core over map[0..n) with the bitmap in `mem` (`bytes`, at least
+ * pmm_core_bitmap_bytes; a caller may append its own data). If bitmap_phys
+ * is not 0, the frames of all `bytes` are marked used. Entries may be unsorted and may overlap: anything not usable wins.
  * Returns 0, -E_INVAL (no usable memory) or -E_NOMEM (bytes too small). */
 int pmm_core_init(struct pmm_core *c, const struct stivale2_mmap_entry *map, size_t n, void *mem,
                   paddr_t bitmap_phys, size_t bytes);

@@ -33,6 +33,7 @@
 #pragma weak pmm_alloc
 #pragma weak pmm_free
 #pragma weak pmm_get_stats
+#pragma weak pmm_pcp_set_enabled
 #pragma weak arch_fb_console_bench
 
 static const char *emu_note;
@@ -90,6 +91,13 @@ static void bench_pmm(void)
         }
         pmm_free(p, runs[r]);
         KBENCH_PAIRS(names[r], n, pmm_alloc(runs[r]), pmm_free(p, runs[r]));
+    }
+    /* The same single-frame pair around the per-CPU frame cache: the global
+     * lock and the bitmap on every call (pmm_pair above is the cached one). */
+    if (pmm_pcp_set_enabled) {
+        bool was = pmm_pcp_set_enabled(false);
+        KBENCH_PAIRS("pmm_pair_locked", 20000, pmm_alloc(1), pmm_free(p, 1));
+        pmm_pcp_set_enabled(was);
     }
     /* Sequential fill of up to 16,384 frames, then give them back. */
     static void *frames[16384];

@@ -99,6 +99,8 @@ void mon_cmd_mem(int argc, char **argv)
     printk("frames: %llu usable (%s), %llu free (%s), %llu used (%s)\n",
            (unsigned long long)st.usable_pages, a, (unsigned long long)st.free_pages, b,
            (unsigned long long)st.used_pages, c);
+    printk("        of the free, %llu in the per-CPU frame caches\n",
+           (unsigned long long)st.cached_pages);
     printk("        %llu reserved (%s); PMM bitmap: %llu bytes at phys 0x%llx\n",
            (unsigned long long)st.reserved_pages, r, (unsigned long long)st.bitmap_bytes,
            (unsigned long long)st.bitmap_phys);

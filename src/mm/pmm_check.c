@@ -70,12 +70,23 @@ void pmm_check_get_stats(struct pmm_check_stats *st)
     *st = ck.st;
 }
 
+/* Atomic bit and counter updates: CPUs free and allocate frames of the same
+ * bitmap word at once (each frame is one CPU's at a time). */
 static bool test_and_clear(uint64_t f)
 {
     uint64_t bit = 1ULL << (f & 63);
-    bool was = ck.filled[f >> 6] & bit;
-    ck.filled[f >> 6] &= ~bit;
-    return was;
+    return __atomic_fetch_and(&ck.filled[f >> 6], ~bit, __ATOMIC_RELAXED) & bit;
+}
+
+static bool test_and_set(uint64_t f)
+{
+    uint64_t bit = 1ULL << (f & 63);
+    return __atomic_fetch_or(&ck.filled[f >> 6], bit, __ATOMIC_RELAXED) & bit;
+}
+
+static void count(uint64_t *v, int64_t d)
+{
+    __atomic_fetch_add(v, (uint64_t)d, __ATOMIC_RELAXED);
 }
 
 void pmm_check_freed(paddr_t pa, size_t n)
@@ -89,10 +100,9 @@ void pmm_check_freed(paddr_t pa, size_t n)
             w[j] = PMM_CHECK_PATTERN;
         pmm_frame_unmap(w);
         uint64_t fn = f >> PAGE_SHIFT;
-        if (fn < ck.nframes && !(ck.filled[fn >> 6] & (1ULL << (fn & 63)))) {
-            ck.filled[fn >> 6] |= 1ULL << (fn & 63);
-            ck.st.filled++;
-            ck.st.pending++;
+        if (fn < ck.nframes && !test_and_set(fn)) {
+            count(&ck.st.filled, 1);
+            count(&ck.st.pending, 1);
         }
     }
 }
@@ -122,8 +132,8 @@ void pmm_check_handout(paddr_t pa, size_t n)
         uint64_t fn = f >> PAGE_SHIFT;
         if (fn >= ck.nframes || !test_and_clear(fn))
             continue;
-        ck.st.pending--;
-        ck.st.verified++;
+        count(&ck.st.pending, -1);
+        count(&ck.st.verified, 1);
         uint64_t v = 0;
         size_t at = first_change(f, &v);
         if (at) {

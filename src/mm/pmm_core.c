@@ -61,9 +61,9 @@
  *  - Space: 1/64 of level 0 for `full`, 7 bits and a byte per 4096 frames
  *    for the classes (about 1.9% over level 0).
  *
- * A per-CPU frame cache fits in front of this core without changing it: a
- * few frames per CPU taken and returned in batches through pmm_core_alloc
- * and pmm_core_free (the kernel's pmm.c is where that layer would sit).
+ * The per-CPU frame caches (src/mm/pmm_pcp.c) sit in front of this core
+ * without changing it: frames taken and returned in batches through
+ * pmm_core_alloc and pmm_core_free, under the caller's lock.
  *
  * Weaknesses. Runs are first fit (no per-size free lists as a buddy
  * allocator would have): runs that hold a full word but are too short are

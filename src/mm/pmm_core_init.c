@@ -95,6 +95,11 @@ static uint64_t top_frame(const struct stivale2_mmap_entry *map, size_t n)
     return top;
 }
 
+uint64_t pmm_core_frames(const struct stivale2_mmap_entry *map, size_t n)
+{
+    return top_frame(map, n);
+}
+
 size_t pmm_core_bitmap_bytes(const struct stivale2_mmap_entry *map, size_t n)
 {
     uint64_t nbits[PMM_MAX_LEVELS];
@@ -342,7 +347,9 @@ int pmm_core_init(struct pmm_core *c, const struct stivale2_mmap_entry *map, siz
         return -E_NOMEM;
     set_level_pointers(c, mem);
     memset(mem, 0, words * 8);
-    c->bitmap_bytes = ALIGN_UP(words * 8, PAGE_SIZE);
+    /* The whole block is the caller's bitmap, even when it holds more than
+     * the core's levels (the kernel keeps the frame-cache bits after them). */
+    c->bitmap_bytes = ALIGN_UP(MAX(bytes, words * 8), PAGE_SIZE);
     c->bitmap_phys = bitmap_phys;
 
     for (size_t i = 0; i < n; i++) { /* step 2 */

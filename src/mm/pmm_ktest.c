@@ -377,6 +377,7 @@ KTEST(pmm_fragmented_runs_first_fit)
                 KT_ASSERT_EQ(pmm_free_checked((void *)(uintptr_t)(f << PAGE_SHIFT), 1), 0);
                 freed++;
             }
+    pmm_pcp_flush(); /* the single frames from this CPU's cache into the bitmap */
     static const uint64_t sizes[][2] = {{3, 1}, {16, 1}, {20, 1}, {16, 4}, {200, 1}, {512, 512}};
     void *got[ARRAY_SIZE(sizes)];
     for (unsigned i = 0; i < ARRAY_SIZE(sizes); i++) {

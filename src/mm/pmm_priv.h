@@ -15,5 +15,7 @@ void pmm_frame_unmap(void *va);
 bool pmm_frame_access_is_early(void);
 /* The kernel's core instance, for tests and diagnostics. */
 struct pmm_core *pmm_core_instance(void);
+/* The kernel's frame caches and global lock, for tests and diagnostics. */
+struct pmm_pcp_pool *pmm_pcp_instance(void);
 
 #endif
