@@ -78,9 +78,16 @@ void smp_stop_others(void)
     printk("\n");
 }
 
+static bool (*volatile idle_hook)(void);
+
+void smp_set_idle_hook(bool (*hook)(void)) { idle_hook = hook; }
+
+/* Every CPU's idle thread (the APs' bring-up stack; the boot CPU's comes
+ * from the scheduler). The scheduler switches back here whenever a call is
+ * pending, so calls are served even while processes keep a CPU busy. */
 void smp_idle(void)
 {
-    struct cpu *c = this_cpu();
+    struct cpu *c = this_cpu(); /* (an idle thread never changes CPU) */
     for (;;) {
         cli();
         uint64_t seq = __atomic_load_n(&c->call_seq, __ATOMIC_ACQUIRE);
@@ -92,6 +99,9 @@ void smp_idle(void)
             __atomic_store_n(&c->call_done, seq, __ATOMIC_RELEASE);
             continue;
         }
+        bool (*hook)(void) = idle_hook;
+        if (hook && hook())
+            continue;
         __asm__ volatile("sti; hlt" ::: "memory");
     }
 }
