@@ -102,11 +102,13 @@ static struct proc *slot_alloc(void)
     return NULL;
 }
 
-/* A slot set up outside the lock becomes runnable, or goes back. */
+/* A slot set up outside the lock becomes runnable (on the boot CPU until
+ * its first tick: sched.c), or goes back. */
 static void slot_set(struct proc *p, enum proc_state st)
 {
     spin_lock(&sched_lock);
     p->state = st;
+    p->boot_only = st == P_RUNNABLE;
     spin_unlock(&sched_lock);
 }
 

@@ -74,7 +74,8 @@ struct proc {
     /* Scheduling (sched.c, under sched_lock): */
     bool on_cpu;    /* some CPU runs it (or is still switching away from it) */
     int cpu;        /* the CPU it runs on, or ran on last (-1: never ran) */
-    bool boot_only; /* kernel work in progress: the boot CPU alone may run it */
+    bool boot_only; /* kernel work in progress, or not yet preempted once: the
+                     * boot CPU alone may run it */
 };
 
 /* Per-CPU state (struct cpu in <pagoda/percpu.h>) holds the running thread:

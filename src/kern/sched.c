@@ -39,7 +39,10 @@
  * space record, which is one for the machine, out of each other's way. When
  * they are SMP-safe, SCHED_KERNEL_ANY_CPU set to 1 lets kernel work run
  * where the process is. The kernel thread runs on the boot CPU only (the
- * monitor's recovery points belong to it).
+ * monitor's recovery points belong to it). A new process, too, starts on
+ * the boot CPU, where it was made, and may move once a tick has preempted
+ * it: a short program runs where its parent waits, and a program that
+ * needs the CPU spreads after its first slice.
  *
  * Cost: O(PROC_MAX) per decision, under one lock. Weaknesses: no
  * priorities, no affinity beyond the boot CPU's; a process that makes
@@ -278,6 +281,7 @@ void sched_tick(void)
     c->user_ticks++;
     c->proc->ticks++;
     spin_lock(&sched_lock);
+    c->proc->boot_only = false; /* (a new process has had its first slice) */
     poll_monitor();
     spin_unlock(&sched_lock);
     schedule();
