@@ -74,6 +74,7 @@ struct proc {
     /* Scheduling (sched.c, under sched_lock): */
     bool on_cpu;    /* some CPU runs it (or is still switching away from it) */
     int cpu;        /* the CPU it runs on, or ran on last (-1: never ran) */
+    uint32_t ran_on; /* the CPUs it has run on, a bit per index (for tests) */
     bool boot_only; /* kernel work in progress, or not yet preempted once: the
                      * boot CPU alone may run it */
 };

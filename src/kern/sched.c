@@ -142,6 +142,7 @@ void schedule_locked(void)
     next->state = P_RUNNING;
     next->on_cpu = true;
     next->cpu = (int)c->index;
+    next->ran_on |= 1u << c->index;
     c->proc = next;
     c->switches++;
     prev_of[c->index] = cur;
