@@ -135,6 +135,10 @@ int vm_write_page(struct vm_as *as, vaddr_t va, const void *src, size_t n);
  * regions, every page shared. 0 or -E_NOMEM (dst then holds a partial copy
  * for vm_as_destroy). */
 int vm_as_fork(struct vm_as *dst, struct vm_as *src);
+/* Tests only (NULL otherwise): called by vm_fault between looking at the
+ * page and changing it, to hold the window open so that a fault race
+ * happens on demand. */
+extern void (*volatile vm_fault_window_hook)(void);
 /* A short name for a -VMF_* code. */
 const char *vm_fault_name(int err);
 

@@ -55,6 +55,8 @@
 
 #include "vm_internal.h"
 
+void (*volatile vm_fault_window_hook)(void);
+
 /* Step 4: a write to a present, read-only page of a writable region. */
 static int write_shared(struct vm_as *as, struct vm_region *r, vaddr_t va, paddr_t old)
 {
@@ -96,7 +98,10 @@ static int fault_locked(struct vm_as *as, vaddr_t va, unsigned acc)
     bool write = acc & VM_ACC_WRITE;
     paddr_t pa;
     unsigned fl;
-    if (arch_mmu_query(as->mmu, page, &pa, &fl) == 0) {
+    int mapped = arch_mmu_query(as->mmu, page, &pa, &fl);
+    if (vm_fault_window_hook)
+        vm_fault_window_hook(); /* (tests: another CPU may decide meanwhile) */
+    if (mapped == 0) {
         if (write && !(fl & MMU_WRITE))
             return write_shared(as, r, page, pa);
         return 0; /* step 5 */

@@ -58,8 +58,8 @@ static bool gather(volatile unsigned *v, unsigned n, volatile int *stuck)
 }
 
 /* On every CPU: make the space live here, wait for all, fault every page
- * (each CPU starting at a different one, even CPUs reading first when
- * race_acc is a read), write this CPU's tag through the user address, and
+ * (all CPUs in the same order, so that they collide on each page; even
+ * CPUs reading first when race_acc is a read), write this CPU's tag through the user address, and
  * wait for all again before leaving the space. */
 static unsigned race_acc;
 
@@ -73,7 +73,7 @@ static void race_cpu(void *arg)
     __atomic_fetch_add(&r->arrived, 1, __ATOMIC_ACQ_REL);
     if (gather(&r->arrived, r->ncpus, &r->stuck)) {
         for (unsigned n = 0; n < RACE_PAGES; n++) {
-            vaddr_t va = RACE_BASE + ((n + me * 5) % RACE_PAGES) * PAGE_SIZE;
+            vaddr_t va = RACE_BASE + n * PAGE_SIZE; /* all on the same page at once */
             unsigned acc = race_acc == VM_ACC_WRITE || (me & 1) ? VM_ACC_WRITE : VM_ACC_READ;
             if (vm_fault(r->as, va + me, acc) != 0)
                 __atomic_fetch_add(&r->errors, 1, __ATOMIC_RELAXED);
@@ -91,6 +91,15 @@ static void race_cpu(void *arg)
     arch_irq_restore(irq);
 }
 
+/* Hold vm_fault's window open a while (a few ms under emulation): on a
+ * loaded host the emulated CPUs seldom run at the same instant, and without
+ * this the race might never happen. */
+static void slow_window(void)
+{
+    for (volatile unsigned i = 0; i < 20000; i++)
+        __asm__ volatile("pause");
+}
+
 /* Run race_cpu on every CPU with `as` and access `acc`: 0 when every CPU
  * took part and nothing failed. */
 static int race_run(struct vm_as *as, unsigned acc)
@@ -100,7 +109,9 @@ static int race_run(struct vm_as *as, unsigned acc)
     r.as = as;
     r.ncpus = smp_online();
     race_acc = acc;
+    vm_fault_window_hook = slow_window;
     int ran = smp_call_all(race_cpu, &r, RACE_MS);
+    vm_fault_window_hook = NULL;
     if (ran != (int)r.ncpus || r.stuck) {
         printk("  (%d of %u CPUs ran the race%s)\n", ran, r.ncpus, r.stuck ? "; one gave up" : "");
         return -1;
