@@ -96,7 +96,7 @@ static void race_cpu(void *arg)
  * this the race might never happen. */
 static void slow_window(void)
 {
-    for (volatile unsigned i = 0; i < 20000; i++)
+    for (volatile unsigned i = 0; i < 4000; i++)
         __asm__ volatile("pause");
 }
 
