@@ -237,6 +237,14 @@ static bool sched_idle_work(void)
 {
     struct cpu *c = this_cpu();
     struct proc *idle = &idle_threads[c->index];
+    /* A look without the lock first (a stale answer costs one tick): an
+     * idle CPU that wakes on every tick should not take the lock each time
+     * for nothing. */
+    bool maybe = !c->proc || (c->index == 0 && proc_table[0].state == P_WAITING);
+    for (int i = 0; i < PROC_MAX && !maybe; i++)
+        maybe = __atomic_load_n(&proc_table[i].state, __ATOMIC_RELAXED) == P_RUNNABLE;
+    if (!maybe)
+        return false;
     spin_lock(&sched_lock);
     if (!c->proc) { /* an AP's first visit: its bring-up context is its idle thread */
         c->proc = idle;

@@ -76,7 +76,7 @@ static int kill_and_reap(int pid)
     return st;
 }
 
-KTEST(smp_procs_run_on_every_cpu)
+KTEST_FLAGS(smp_procs_run_on_every_cpu, KTEST_QUIET)
 {
     if (!have("spin"))
         return;
@@ -119,7 +119,7 @@ KTEST(smp_procs_run_on_every_cpu)
     KT_ASSERT_EQ(proc_free_frames(), free0);
 }
 
-KTEST(smp_procs_fork_wait_kill_across_cpus)
+KTEST_FLAGS(smp_procs_fork_wait_kill_across_cpus, KTEST_QUIET)
 {
     if (!have("spin") || !have("cow"))
         return;
