@@ -142,6 +142,7 @@ void soak_run_and_exit(unsigned seconds)
     uint64_t t0 = arch_clock_ms(), limit = (uint64_t)seconds * 1000;
     unsigned rounds = 0, failures = 0, runs = 0;
     static char why[256];
+    static uint64_t spent[256]; /* ms per test, by its place in the table */
     background_start();
     while (arch_clock_ms() - t0 < limit || rounds == 0) {
         for (const struct ktest *t = ktest_first(); t < ktest_last(); t++) {
@@ -149,7 +150,11 @@ void soak_run_and_exit(unsigned seconds)
                 continue;
             if (t->flags & KTEST_QUIET)
                 background_stop();
+            uint64_t t1 = arch_clock_ms();
             bool ok = ktest_run_one(t, why, sizeof(why));
+            size_t at = (size_t)(t - ktest_first());
+            if (at < ARRAY_SIZE(spent))
+                spent[at] += arch_clock_ms() - t1;
             runs++;
             if (!ok) {
                 failures++;
@@ -174,6 +179,12 @@ void soak_run_and_exit(unsigned seconds)
     }
     if (cow_bad)
         failures++;
+    for (const struct ktest *t = ktest_first(); t < ktest_last(); t++) {
+        size_t at = (size_t)(t - ktest_first());
+        if (at < ARRAY_SIZE(spent) && spent[at])
+            printk("soak:   %-44s %6llu ms a run\n", t->name,
+                   (unsigned long long)(spent[at] / rounds));
+    }
     printk("soak: %u test runs, cow ran %llu times (%llu bad)\n", runs,
            (unsigned long long)cow_runs, (unsigned long long)cow_bad);
     printk("soak: %u rounds, %llu s, %u failures\n", rounds, (unsigned long long)secs, failures);
