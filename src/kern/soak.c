@@ -9,14 +9,16 @@
  * What runs meanwhile: a `spin` on each AP (at most PROC_MAX - 3), so that
  * every cross-CPU call of a test has to take an AP away from user code, and
  * a `cow`, started again whenever it has finished, whose fork, copy-on-write
- * faults, wait and exit go on between the tests. Without those programs as
+ * faults, wait and exit go on between the tests (its own checks, its
+ * child's included, end up in its exit status: a bad one fails the soak). Without those programs as
  * boot modules the soak runs the tests alone (and says so).
  *
  * Tests opt out with flags (<pagoda/ktest.h>): KTEST_ONCE tests check the
  * state of a fresh boot and are left out; KTEST_QUIET tests need the
  * process table to themselves, or no lock traffic from other CPUs (a test
  * that lowers the global spin limit), so the background processes are
- * stopped (killed and reaped) around them and started again after.
+ * stopped around them (spinners killed, cow let finish) and started again
+ * after.
  *
  * Checks beyond the tests' own: a panic anywhere ends the soak with the
  * failure status (kernel_exit_on_panic); after the last round, with the
@@ -98,26 +100,25 @@ static void kill_reap(int pid)
         proc_wait_for(pid, &st, rep, sizeof(rep));
 }
 
+/* Stop the background: the spinners are killed; cow is let finish (a kill
+ * would orphan its child mid-check, and the child would then see its
+ * shared pages turn private), and its status counts like any other run. */
 static void background_stop(void)
 {
     for (int i = 0; i < nspin; i++)
         kill_reap(spin_pids[i]);
     nspin = 0;
     if (cow_pid) {
-        struct proc *c = proc_find(cow_pid);
-        if (c && c->state == P_ZOMBIE)
-            background_cow(); /* (counts it, and starts one more) */
-        kill_reap(cow_pid); /* its child, orphaned, is freed as it dies */
+        int st = -1;
+        char rep[200];
+        if (proc_wait_for(cow_pid, &st, rep, sizeof(rep)) == 0) {
+            cow_runs++;
+            if (st != 0) {
+                cow_bad++;
+                printk("soak: cow ended with status %d %s\n", st, rep);
+            }
+        }
         cow_pid = 0;
-    }
-    /* An orphaned cow child may still be finishing: let it. */
-    for (int spins = 0; spins < 1000; spins++) {
-        bool busy = false;
-        for (int i = 1; i < PROC_MAX; i++)
-            busy |= proc_table[i].state != P_FREE && proc_table[i].state != P_DEAD;
-        if (!busy)
-            break;
-        yield();
     }
 }
 
