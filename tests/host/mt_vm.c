@@ -12,10 +12,10 @@
 #include "harness.h"
 
 #define NT 4
-#define NPAGES 48
+#define NPAGES 32
 #define H 0x10000000ull
 #define PG 4096ull
-#define ROUNDS 20
+#define ROUNDS 4
 
 struct job {
     struct vm_as *as;
