@@ -239,6 +239,11 @@ void proc_recover_kernel_thread(void)
         /* The monitor's recovery point came back from a fault or panic in
          * p's system call: p's kernel stack is abandoned mid-call. */
         printk("proc: pid %d (%s) was cut short in the kernel; it is killed\n", p->pid, p->name);
+        /* Cut short inside a fault or a system call on its space, it may
+         * still hold the space's lock: let go of it before the space goes
+         * (the scheduler's lock is never held by a process's own code). */
+        if (p->has_as && spin_held(&p->as.lock))
+            spin_unlock(&p->as.lock);
         arch_user_activate(NULL);
         if (p->has_as)
             vm_as_destroy(&p->as);
