@@ -163,6 +163,8 @@ void sched_kernel_on_boot_cpu(struct proc *p)
         return;
     spin_lock(&sched_lock);
     p->boot_only = true; /* (an AP never picks it now) */
+    if (p->state == P_RUNNING)
+        p->state = P_RUNNABLE; /* (before the IPI: the boot CPU's idle look sees it) */
     /* Wake the boot CPU (from hlt, or from user code: sched_call_kick); it
      * takes the lock once our switch below has saved us. */
     smp_send_ipi(0);
