@@ -36,9 +36,16 @@ void gdt_init(void)
 }
 
 /* Every CPU's GDT comes from here, so all of them have the same layout. */
+/* Each CPU's TSS, by CPU index, for its RSP0 (set by gdt_setup on that CPU,
+ * which already has its struct cpu on GS). */
+static struct tss *tss_of[SMP_MAX_CPUS];
+
 void gdt_setup(uint64_t *gdt, struct tss *tss, const vaddr_t ist_top[3])
 {
     uint64_t gs_base = rdmsr(MSR_GS_BASE);
+    unsigned me = this_cpu()->index;
+    if (me < SMP_MAX_CPUS)
+        tss_of[me] = tss;
     gdt[0] = 0;
     gdt[1] = 0x00AF9A000000FFFFULL; /* kernel code, 64-bit */
     gdt[2] = 0x00CF92000000FFFFULL; /* kernel data */
@@ -84,10 +91,12 @@ void gdt_setup(uint64_t *gdt, struct tss *tss, const vaddr_t ist_top[3])
     wrmsr(MSR_GS_BASE, gs_base);
 }
 
-/* The stack the CPU loads on a trap from user mode (TSS.RSP0). */
+/* The stack this CPU loads on a trap from user mode (its TSS.RSP0). */
 void cpu_set_rsp0(uint64_t rsp)
 {
-    tss.rsp[0] = rsp;
+    unsigned me = this_cpu()->index;
+    struct tss *t = me < SMP_MAX_CPUS && tss_of[me] ? tss_of[me] : &tss;
+    t->rsp[0] = rsp;
 }
 
 const char *kstack_guard_hit(vaddr_t va)

@@ -80,9 +80,16 @@ void smp_stop_others(void)
     printk("\n");
 }
 
+static bool (*volatile idle_hook)(void);
+
+void smp_set_idle_hook(bool (*hook)(void)) { idle_hook = hook; }
+
+/* Every CPU's idle thread (the APs' bring-up stack; the boot CPU's comes
+ * from the scheduler). The scheduler switches back here whenever a call is
+ * pending, so calls are served even while processes keep a CPU busy. */
 void smp_idle(void)
 {
-    struct cpu *c = this_cpu();
+    struct cpu *c = this_cpu(); /* (an idle thread never changes CPU) */
     for (;;) {
         cli();
         uint64_t seq = __atomic_load_n(&c->call_seq, __ATOMIC_ACQUIRE);
@@ -98,6 +105,9 @@ void smp_idle(void)
         pmm_cpu_idle(); /* another CPU out of frames may want our cache */
         cli();
         if (__atomic_load_n(&c->call_seq, __ATOMIC_ACQUIRE) != c->call_done)
+            continue;
+        bool (*hook)(void) = idle_hook;
+        if (hook && hook())
             continue;
         __asm__ volatile("sti; hlt" ::: "memory");
     }

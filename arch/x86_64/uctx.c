@@ -15,8 +15,10 @@
  * process; from ring 0 the handler that was there before runs, unchanged.
  */
 #include <arch/arch.h>
+#include <arch/mmu.h>
 #include <arch/monitor.h>
 #include <arch/user.h>
+#include <pagoda/percpu.h>
 #include <pagoda/printk.h>
 #include <pagoda/string.h>
 #include <pagoda/syscall.h>
@@ -24,10 +26,13 @@
 
 #include "cpu.h"
 #include "irq.h"
+#include "lapic.h"
+#include "vmm_internal.h"
 #include "x86.h"
 
 extern void isr_syscall(void);
-extern void user_resume(void);
+extern void user_first(void);
+extern void kthread_first(void);
 void idt_set_user_gate(int vector, uint64_t handler);
 void cpu_set_rsp0(uint64_t rsp);
 
@@ -85,12 +90,40 @@ static bool on_exception(struct trap_frame *f)
     proc_user_exception(trap_name(f->vector), f->error, f->rip);
 }
 
+/* The PIT (IRQ 0) reaches the boot CPU only: it preempts user code there,
+ * as it did before there were other CPUs. */
 static bool on_timer(struct trap_frame *f)
 {
     bool ok = prev[IRQ_BASE] ? prev[IRQ_BASE](f) : (pic_eoi(IRQ_PIT), true);
     if (user_mode(f)) {
         smap_close(); /* (the next thread must not inherit the user's AC) */
         sched_tick(); /* the EOI went out already */
+    }
+    return ok;
+}
+
+/* Every CPU's LAPIC timer: it preempts user code on the APs (the boot CPU
+ * has the PIT for that, so its slices stay what they were). */
+static trap_handler_t prev_lapic_timer, prev_lapic_call;
+
+static bool on_lapic_timer(struct trap_frame *f)
+{
+    bool ok = prev_lapic_timer ? prev_lapic_timer(f) : false; /* (counts, EOI) */
+    if (user_mode(f) && this_cpu()->index != 0) {
+        smap_close();
+        sched_tick();
+    }
+    return ok;
+}
+
+/* A cross-CPU call that lands in user code: the call is served by the idle
+ * thread, so switch there now rather than at the next tick. */
+static bool on_lapic_call(struct trap_frame *f)
+{
+    bool ok = prev_lapic_call ? prev_lapic_call(f) : false;
+    if (user_mode(f)) {
+        smap_close();
+        sched_call_kick();
     }
     return ok;
 }
@@ -143,6 +176,12 @@ void arch_user_timer_start(void)
     bool irq = arch_irq_save();
     prev[IRQ_BASE] = trap_get_handler(IRQ_BASE);
     trap_set_handler(IRQ_BASE, on_timer);
+    prev_lapic_timer = trap_get_handler(LAPIC_TIMER_VEC);
+    prev_lapic_call = trap_get_handler(LAPIC_CALL_VEC);
+    if (prev_lapic_timer) /* (no LAPIC: no APs either) */
+        trap_set_handler(LAPIC_TIMER_VEC, on_lapic_timer);
+    if (prev_lapic_call)
+        trap_set_handler(LAPIC_CALL_VEC, on_lapic_call);
     arch_irq_restore(irq);
 }
 
@@ -168,10 +207,30 @@ uint64_t arch_uctx_new(uint8_t *top, vaddr_t entry, vaddr_t sp, uint64_t a0, uin
     f->rdi = a0;
     f->rsi = a1;
     uint64_t *s = (uint64_t *)f;
-    *--s = (uint64_t)user_resume;
+    *--s = (uint64_t)user_first;
     for (int i = 0; i < 6; i++)
         *--s = 0; /* rbp, rbx, r12..r15 for arch_switch to pop */
     return (uint64_t)s;
+}
+
+uint64_t arch_kctx_new(uint8_t *top, void (*fn)(void))
+{
+    uint64_t *s = (uint64_t *)top;
+    *--s = (uint64_t)kthread_first; /* after its ret, RSP = top: 16-aligned */
+    /* arch_switch pops r15, r14, r13, r12, rbx, rbp: rbx is fn. */
+    *--s = 0;
+    *--s = (uint64_t)fn;
+    for (int i = 0; i < 4; i++)
+        *--s = 0;
+    return (uint64_t)s;
+}
+
+#define IDLE_STACK_SIZE 8192
+KSTACK_DEFINE(idle_stack0, IDLE_STACK_SIZE);
+
+uint8_t *arch_idle_kstack(void)
+{
+    return idle_stack0_area + 4096 + IDLE_STACK_SIZE;
 }
 
 uint64_t arch_uctx_fork(uint8_t *top, const uint8_t *parent_top)
@@ -182,6 +241,18 @@ uint64_t arch_uctx_fork(uint8_t *top, const uint8_t *parent_top)
     *f = *pf;
     f->rax = 0;
     return sp;
+}
+
+void arch_user_activate(struct vmm_space *s)
+{
+    arch_mmu_activate(s);
+    /* arch_mmu_activate skips the switch when its record of the live space
+     * (one for the whole machine, until the VMM keeps one per CPU) already
+     * names s, as it does when another CPU made s live last. CR3 is what
+     * counts on this CPU: make sure it holds s. */
+    paddr_t want = (s ? s : vmm_space_kernel())->pml4;
+    if ((read_cr3() & ~(uint64_t)PAGE_MASK) != want)
+        write_cr3(want);
 }
 
 void arch_set_kernel_stack(uint8_t *top)

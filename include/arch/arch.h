@@ -49,6 +49,11 @@ void arch_print_pc(unsigned i, uintptr_t pc);
 bool arch_irq_save(void);         /* disable interrupts, return previous state */
 void arch_irq_restore(bool was_on);
 
+/* Milliseconds of the emulator's (or machine's) clock since some point in
+ * the past, from the TSC: for loops that run for a given time. The first
+ * call calibrates (10 ms, one CPU at a time). */
+uint64_t arch_clock_ms(void);
+
 /* From the fatal paths: stop every other CPU (by NMI) and print a line
  * naming this one. If another CPU is already reporting, halt here quietly. */
 void arch_stop_other_cpus(void);

@@ -1,8 +1,9 @@
 /*
  * How the architecture finds the running CPU's struct cpu: x86_64 keeps its
  * address in IA32_GS_BASE, and struct cpu's first word points at itself, so
- * this is one %gs-relative load. (When user mode arrives, the kernel's GS
- * base must be swapped in with swapgs on every entry from ring 3.)
+ * this is one %gs-relative load. User mode has GS to itself: every entry
+ * from ring 3 swaps the kernel's GS base in with swapgs, and the way back
+ * swaps it out (arch/x86_64/isr.asm, uentry.asm), on every CPU.
  */
 #ifndef PAGODA_ARCH_PERCPU_H
 #define PAGODA_ARCH_PERCPU_H

@@ -26,10 +26,21 @@ uint64_t arch_uctx_new(uint8_t *top, vaddr_t entry, vaddr_t sp, uint64_t a0, uin
 /* The same for a fork child: a copy of the user state the parent's system
  * call (on the stack ending at parent_top) came from, returning 0. */
 uint64_t arch_uctx_fork(uint8_t *top, const uint8_t *parent_top);
+/* Build a kernel stack whose first switch-in calls fn() (which must never
+ * return): the per-CPU idle threads. Returns the stack pointer. */
+uint64_t arch_kctx_new(uint8_t *top, void (*fn)(void));
+/* The top of the boot CPU's idle-thread stack (the APs idle on the stack
+ * they came up on). */
+uint8_t *arch_idle_kstack(void);
 /* Save this thread's callee-saved state and stack pointer in *save, and
  * continue the thread whose stack pointer is next. */
 void arch_switch(uint64_t *save, uint64_t next);
-/* The kernel stack the CPU switches to on a trap from user mode. */
+/* Make s (NULL: the kernel's) the live space on this CPU, through
+ * arch_mmu_activate, for a thread about to run here. */
+struct vmm_space;
+void arch_user_activate(struct vmm_space *s);
+/* The kernel stack this CPU switches to on a trap from user mode (its own
+ * TSS.RSP0: set on every CPU that switches to a process). */
 void arch_set_kernel_stack(uint8_t *top);
 
 /* The top of kernel stack i (0..ARCH_PROC_STACKS-1), 16 KiB with an
@@ -51,6 +62,12 @@ void proc_user_page_fault(vaddr_t addr, unsigned acc, uint64_t rip);
 __attribute__((noreturn)) void proc_user_exception(const char *what, uint64_t error, uint64_t rip);
 /* The timer ticked while user code ran: maybe switch. */
 void sched_tick(void);
+/* A cross-CPU call arrived while user code ran: switch to this CPU's idle
+ * thread if the call needs it (it serves the call mailbox). */
+void sched_call_kick(void);
+/* Called by a new thread's first return from a switch (uentry.asm): finish
+ * the switch as schedule() would. */
+void sched_first_return(void);
 /* A system call: number and arguments; the result goes back in RAX. */
 long syscall_dispatch(unsigned long nr, unsigned long a0, unsigned long a1, unsigned long a2,
                       unsigned long a3, unsigned long a4);

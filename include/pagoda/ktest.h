@@ -19,14 +19,27 @@
 struct ktest {
     const char *name;
     void (*fn)(void);
+    unsigned flags; /* KTEST_* below */
 };
 
-#define KTEST(tname)                                                           \
+/* Flags for KTEST_FLAGS, read by the soak (src/kern/soak.c), which runs
+ * every smp_ test over and over on a running system:
+ *   KTEST_ONCE       not repeatable: it checks the state of a fresh boot
+ *                    (the soak leaves it out);
+ *   KTEST_QUIET      it needs a quiet system: the process table to itself,
+ *                    or no other CPU taking locks meanwhile (the soak stops
+ *                    its background processes around it). */
+#define KTEST_ONCE 1u
+#define KTEST_QUIET 2u
+
+#define KTEST_FLAGS(tname, tflags)                                             \
     static void ktest_fn_##tname(void);                                        \
     static const struct ktest ktest_desc_##tname                               \
         __attribute__((used, section(".ktests"), aligned(8))) = {              \
-            #tname, ktest_fn_##tname};                                         \
+            #tname, ktest_fn_##tname, (tflags)};                               \
     static void ktest_fn_##tname(void)
+
+#define KTEST(tname) KTEST_FLAGS(tname, 0)
 
 /* Record a failure for the running test (first one wins). */
 void ktest_fail(const char *file, int line, const char *fmt, ...)
@@ -56,5 +69,11 @@ bool ktest_failed(void);
 /* Run the tests whose names start with prefix ("" runs all).
  * Prints PASS/FAIL lines and "N passed, N failed"; returns the failures. */
 int ktest_run(const char *prefix);
+/* Every registered test, [ktest_first(), ktest_last()), in link order. */
+const struct ktest *ktest_first(void);
+const struct ktest *ktest_last(void);
+/* Run one test without a PASS/FAIL line: true if it passed; otherwise the
+ * reason goes to why. */
+bool ktest_run_one(const struct ktest *t, char *why, size_t size);
 
 #endif

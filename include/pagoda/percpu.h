@@ -48,8 +48,9 @@ struct cpu {
     void *volatile call_arg;
     volatile uint64_t call_seq, call_done;
     vaddr_t kstack_top;     /* the stack the CPU entered the kernel on */
-    /* Processes (src/kern/sched.c; the boot CPU alone runs them today): the
-     * thread running here, timer ticks taken in user mode, switches. */
+    /* Processes (src/kern/sched.c, under its lock): the thread running here
+     * (this CPU's idle thread when nothing else), timer ticks taken in user
+     * mode, switches. */
     struct proc *proc;
     uint64_t user_ticks;
     uint64_t switches;

@@ -29,6 +29,19 @@ int smp_call_all(void (*fn)(void *arg), void *arg, unsigned timeout_ms);
 /* Run fn(arg) on the one CPU `index` (not the caller) and wait for it. */
 int smp_call_one(unsigned index, void (*fn)(void *arg), void *arg, unsigned timeout_ms);
 
+/* The idle loop every CPU's idle thread runs: serve the call mailbox, else
+ * ask the idle hook for work, else sti; hlt. Never returns. */
+__attribute__((noreturn)) void smp_idle(void);
+/* The idle loop's hook (the scheduler): called with interrupts off when the
+ * mailbox is empty; returns true when it did something (ran a thread), so
+ * the loop looks at the mailbox again before it halts. */
+void smp_set_idle_hook(bool (*hook)(void));
+/* Is a cross-CPU call waiting for CPU c (posted, not yet finished)? */
+static inline bool smp_call_pending(const struct cpu *c)
+{
+    return __atomic_load_n(&c->call_seq, __ATOMIC_ACQUIRE) != c->call_done;
+}
+
 /* Send the call IPI to CPU `index` (it only counts it: cpu->ipis). */
 bool smp_send_ipi(unsigned index);
 

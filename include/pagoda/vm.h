@@ -12,10 +12,18 @@
  * Copy-on-write: fork maps every private frame read-only in both spaces and
  * counts the extra reference; a write fault copies a frame that is still
  * shared, or takes over one whose other sharers are gone.
+ *
+ * SMP: each space has a lock (LOCK_LEVEL_VMM_SPACE) that every operation
+ * below takes, so that a fault on one page from several CPUs at once
+ * resolves once (vm_fault.c). Frame references are atomic: two spaces that
+ * share a frame may be faulted on two CPUs at once. vm_region_find and
+ * vm_region_of_kind do not lock: their result is good while the space's
+ * regions do not change (its own process's system calls).
  */
 #ifndef PAGODA_VM_H
 #define PAGODA_VM_H
 
+#include <pagoda/spinlock.h>
 #include <pagoda/types.h>
 
 /* Region permissions. */
@@ -45,6 +53,7 @@ struct vm_counters {
 };
 
 struct vm_as {
+    spinlock_t lock; /* regions, tables, frames and counters of this space */
     struct vmm_space *mmu;
     struct vm_region r[VM_MAX_REGIONS]; /* sorted by start, unused at the end */
     unsigned nregions;
@@ -126,6 +135,10 @@ int vm_write_page(struct vm_as *as, vaddr_t va, const void *src, size_t n);
  * regions, every page shared. 0 or -E_NOMEM (dst then holds a partial copy
  * for vm_as_destroy). */
 int vm_as_fork(struct vm_as *dst, struct vm_as *src);
+/* Tests only (NULL otherwise): called by vm_fault between looking at the
+ * page and changing it, to hold the window open so that a fault race
+ * happens on demand. */
+extern void (*volatile vm_fault_window_hook)(void);
 /* A short name for a -VMF_* code. */
 const char *vm_fault_name(int err);
 

@@ -27,6 +27,19 @@ void ktest_fail(const char *file, int line, const char *fmt, ...)
 
 bool ktest_failed(void) { return failed; }
 
+const struct ktest *ktest_first(void) { return __ktests_start; }
+const struct ktest *ktest_last(void) { return __ktests_end; }
+
+bool ktest_run_one(const struct ktest *t, char *why, size_t size)
+{
+    failed = false;
+    reason[0] = '\0';
+    t->fn();
+    if (failed && why)
+        kstrlcpy(why, reason, size);
+    return !failed;
+}
+
 int ktest_run(const char *prefix)
 {
     int passed = 0, nfailed = 0;

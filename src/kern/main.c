@@ -11,6 +11,7 @@
 #include <pagoda/kernel.h>
 #include <pagoda/ktest.h>
 #include <pagoda/monitor.h>
+#include <pagoda/parse.h>
 #include <pagoda/pmm.h>
 #include <pagoda/printk.h>
 #include <pagoda/smp.h>
@@ -20,6 +21,7 @@
 #include "kheap_source.h"
 #include "memcheck_boot.h"
 #include "proc.h"
+#include "soak.h"
 #include "vmm_demo.h"
 
 bool kernel_exit_on_panic;
@@ -61,7 +63,7 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
     arch_cpu_report();
 
     const char *test = cmdline_get("test", arg, sizeof(arg));
-    if (test || cmdline_get("fault", arg, sizeof(arg)))
+    if (test || cmdline_get("fault", arg, sizeof(arg)) || cmdline_get("soak", arg, sizeof(arg)))
         kernel_exit_on_panic = true;
     boot_info_print(); /* the memory map, modules, ...; panics without a map */
     pmm_init(boot_info_get());
@@ -79,6 +81,14 @@ void kmain(uint32_t magic, uint32_t mbi_phys)
 
     if (test)
         run_tests_and_exit(test);
+    if (cmdline_get("soak", arg, sizeof(arg))) { /* the SMP stress soak, then leave */
+        uint64_t secs;
+        if (parse_u64(arg, &secs) != 0 || secs == 0 || secs > SOAK_MAX_SECONDS) {
+            printk("soak: '%s' is not a number of seconds from 1 to %u\n", arg, SOAK_MAX_SECONDS);
+            arch_emulator_exit(false);
+        }
+        soak_run_and_exit((unsigned)secs);
+    }
     if (cmdline_get("bench", arg, sizeof(arg))) { /* time the allocators, then leave */
         kernel_exit_on_panic = true;
         kbench_run();

@@ -88,13 +88,18 @@ void mon_cmd_kill(int argc, char **argv)
 void mon_cmd_ps(int argc, char **argv)
 {
     proc_recover_kernel_thread();
-    printk("%5s %5s %-9s %7s %7s %s\n", "PID", "PPID", "STATE", "TICKS", "FRAMES", "NAME");
+    /* CPU: where it runs now (running) or ran last; '-' if it never ran. */
+    printk("%5s %5s %-9s %3s %7s %7s %s\n", "PID", "PPID", "STATE", "CPU", "TICKS", "FRAMES",
+           "NAME");
     for (int i = 0; i < PROC_MAX; i++) {
         struct proc *p = &proc_table[i];
         if (p->state == P_FREE || p->state == P_DEAD)
             continue;
-        printk("%5d %5d %-9s %7llu %7llu %s\n", p->pid, p->parent ? p->parent->pid : -1,
-               proc_state_name(p->state), (unsigned long long)p->ticks,
+        char cpu[8] = "-";
+        if (p->cpu >= 0)
+            ksnprintf(cpu, sizeof(cpu), "%d", p->cpu);
+        printk("%5d %5d %-9s %3s %7llu %7llu %s\n", p->pid, p->parent ? p->parent->pid : -1,
+               proc_state_name(p->state), cpu, (unsigned long long)p->ticks,
                (unsigned long long)(p->has_as ? p->as.frames : 0), p->name);
     }
 }

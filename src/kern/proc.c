@@ -13,7 +13,10 @@
  * running on its kernel stack.
  *
  * Interrupts are off throughout (see proc.h); the kernel thread turns them
- * off around its calls.
+ * off around its calls. States change under sched_lock, which is dropped
+ * around anything that allocates or frees (loading, fork, destroying a
+ * space): a slot being set up or torn down is in a state no CPU picks
+ * (P_STOPPED before it first runs, P_DEAD while a killed one is freed).
  */
 #include <arch/arch.h>
 #include <arch/mmu.h>
@@ -24,6 +27,7 @@
 #include <pagoda/memlayout.h>
 #include <pagoda/pmm.h>
 #include <pagoda/printk.h>
+#include <pagoda/spinlock.h>
 #include <pagoda/string.h>
 #include <pagoda/syscall.h>
 #include <pagoda/vmm.h>
@@ -57,7 +61,7 @@ void proc_init(void)
     k->pid = 0;
     k->state = P_RUNNING;
     kstrlcpy(k->name, "kernel", sizeof(k->name));
-    this_cpu()->proc = k;
+    sched_init(k);
     printk("proc: %d process slots; ring 3 with %s; zero frame at 0x%llx\n", PROC_MAX - 1,
            arch_user_features(), (unsigned long long)zero);
 }
@@ -79,19 +83,33 @@ struct proc *proc_find(int pid)
 
 static struct proc *slot_alloc(void)
 {
+    spin_lock(&sched_lock);
     for (int i = 1; i < PROC_MAX; i++) {
         struct proc *p = &proc_table[i];
-        if (p->state == P_DEAD && p != proc_current())
+        if (p->state == P_DEAD && !p->on_cpu)
             p->state = P_FREE;
-        if (p->state != P_FREE)
+        if (p->state != P_FREE || p->on_cpu)
             continue;
         memset(p, 0, sizeof(*p));
         p->pid = next_pid++;
+        p->cpu = -1;
         p->kstack_top = arch_proc_kstack((unsigned)i - 1);
         p->state = P_STOPPED; /* not runnable until set up */
+        spin_unlock(&sched_lock);
         return p;
     }
+    spin_unlock(&sched_lock);
     return NULL;
+}
+
+/* A slot set up outside the lock becomes runnable (on the boot CPU until
+ * its first tick: sched.c), or goes back. */
+static void slot_set(struct proc *p, enum proc_state st)
+{
+    spin_lock(&sched_lock);
+    p->state = st;
+    p->boot_only = st == P_RUNNABLE;
+    spin_unlock(&sched_lock);
 }
 
 /* ---- programs from modules ---------------------------------------------- */
@@ -199,13 +217,13 @@ struct proc *proc_spawn(const char *name, int argc, char **argv)
     }
     p->ctx = arch_uctx_new(p->kstack_top, entry, sp, (uint64_t)MIN(argc, PROC_ARGS_MAX), uargv);
     p->parent = proc_current();
-    p->state = P_RUNNABLE;
+    slot_set(p, P_RUNNABLE);
     goto out;
 fail:
     if (p->has_as)
         vm_as_destroy(&p->as);
     p->has_as = false;
-    p->state = P_FREE;
+    slot_set(p, P_FREE);
     p = NULL;
 out:
     arch_irq_restore(irq);
@@ -217,20 +235,32 @@ void proc_recover_kernel_thread(void)
     bool irq = arch_irq_save();
     struct cpu *c = this_cpu();
     struct proc *p = c->proc, *k = &proc_table[0];
-    if (p != k) {
+    if (p != k && !sched_is_idle_thread(p)) {
         /* The monitor's recovery point came back from a fault or panic in
          * p's system call: p's kernel stack is abandoned mid-call. */
         printk("proc: pid %d (%s) was cut short in the kernel; it is killed\n", p->pid, p->name);
-        arch_mmu_activate(NULL);
+        /* Cut short inside a fault or a system call on its space, it may
+         * still hold the space's lock: let go of it before the space goes
+         * (the scheduler's lock is never held by a process's own code). */
+        if (p->has_as && spin_held(&p->as.lock))
+            spin_unlock(&p->as.lock);
+        arch_user_activate(NULL);
         if (p->has_as)
             vm_as_destroy(&p->as);
         p->has_as = false;
         p->exit_status = EXIT_KILLED;
         kstrlcpy(p->report, "cut short in the kernel", sizeof(p->report));
+        spin_lock(&sched_lock);
         p->state = p->parent ? P_ZOMBIE : P_FREE;
+        p->on_cpu = false;
         c->proc = k;
+        k->on_cpu = true;
+        k->cpu = 0;
+        spin_unlock(&sched_lock);
     }
+    spin_lock(&sched_lock);
     k->state = P_RUNNING;
+    spin_unlock(&sched_lock);
     arch_irq_restore(irq);
 }
 
@@ -242,13 +272,13 @@ int proc_fork(struct proc *p)
     if (!c)
         return -EAGAIN;
     if (vm_as_init(&c->as, p->as.frame_limit)) {
-        c->state = P_FREE;
+        slot_set(c, P_FREE);
         return -EAGAIN;
     }
     c->has_as = true;
     if (vm_as_fork(&c->as, &p->as)) {
         vm_as_destroy(&c->as);
-        c->state = P_FREE;
+        slot_set(c, P_FREE);
         return -ENOMEM;
     }
     kstrlcpy(c->name, p->name, sizeof(c->name));
@@ -256,8 +286,9 @@ int proc_fork(struct proc *p)
     c->brk = p->brk;
     c->parent = p;
     c->ctx = arch_uctx_fork(c->kstack_top, p->kstack_top);
-    c->state = P_RUNNABLE;
-    return c->pid;
+    int pid = c->pid;
+    slot_set(c, P_RUNNABLE);
+    return pid;
 }
 
 static void wake(struct proc *parent, struct proc *child, bool stop)
@@ -267,16 +298,24 @@ static void wake(struct proc *parent, struct proc *child, bool stop)
         parent->state = P_RUNNABLE;
 }
 
-/* End p: free its memory, orphan its children, and leave a zombie for its
- * parent (or nothing). A running p becomes P_DEAD instead of free, for the
- * scheduler to reclaim once it is off p's kernel stack. */
+/* Free p's memory. p runs here (it is the caller) or is switched out in a
+ * state no CPU picks. No lock held: freeing may wait for other CPUs. */
+static void free_memory(struct proc *p, bool running)
+{
+    if (!p->has_as)
+        return;
+    if (running)
+        arch_user_activate(NULL);
+    vm_as_destroy(&p->as);
+    p->has_as = false;
+}
+
+/* End p (its memory already freed): orphan its children, and leave a
+ * zombie for its parent (or nothing). A running p becomes P_DEAD instead of
+ * free, for the scheduler to reclaim once it is off p's kernel stack.
+ * sched_lock held. */
 static void release(struct proc *p, int status, bool running)
 {
-    if (p->has_as) {
-        arch_mmu_activate(NULL);
-        vm_as_destroy(&p->as);
-        p->has_as = false;
-    }
     for (int i = 1; i < PROC_MAX; i++) {
         struct proc *c = &proc_table[i];
         if (c->state == P_FREE || c->parent != p)
@@ -297,8 +336,11 @@ static void release(struct proc *p, int status, bool running)
 void proc_exit(struct proc *p, int status)
 {
     arch_irq_save();
+    sched_kernel_on_boot_cpu(p); /* (already there unless a kill brought us) */
+    free_memory(p, true);
+    spin_lock(&sched_lock);
     release(p, status, true);
-    schedule();
+    schedule_locked(); /* (the lock stays held until the switch is done) */
     panic("proc_exit: pid %d ran again after its exit", p->pid);
 }
 
@@ -322,6 +364,7 @@ int proc_wait_child(struct proc *p, int *status)
 {
     for (;;) {
         bool any = false;
+        spin_lock(&sched_lock);
         for (int i = 1; i < PROC_MAX; i++) {
             struct proc *c = &proc_table[i];
             if (c->state == P_FREE || c->state == P_DEAD || c->parent != p)
@@ -330,14 +373,20 @@ int proc_wait_child(struct proc *p, int *status)
             if (c->state == P_ZOMBIE) {
                 int pid = c->pid;
                 reap(c, status, NULL, 0);
+                spin_unlock(&sched_lock);
                 return pid;
             }
         }
-        if (!any)
+        if (!any) {
+            spin_unlock(&sched_lock);
             return -ECHILD;
+        }
         p->state = P_WAITING;
         p->wait_pid = -1;
         p->wait_stops = false;
+        /* (a wake-up between here and the switch leaves p runnable: schedule
+         * then simply goes on with it) */
+        spin_unlock(&sched_lock);
         schedule();
     }
 }
@@ -347,19 +396,27 @@ int proc_wait_for(int pid, int *status, char *report, size_t size)
     bool irq = arch_irq_save();
     struct proc *me = proc_current(), *c = proc_find(pid);
     int rc = -1;
-    while (c && c->parent == me) {
+    for (;;) {
+        spin_lock(&sched_lock);
+        if (!c || c->parent != me) {
+            spin_unlock(&sched_lock);
+            break;
+        }
         if (c->state == P_ZOMBIE) {
             reap(c, status, report, size);
             rc = 0;
+            spin_unlock(&sched_lock);
             break;
         }
         if (c->state == P_STOPPED) {
             rc = 1;
+            spin_unlock(&sched_lock);
             break;
         }
         me->state = P_WAITING;
         me->wait_pid = pid;
         me->wait_stops = true;
+        spin_unlock(&sched_lock);
         schedule();
         if (me->wait_pid == -2) { /* deadlocked on a stopped process */
             rc = 2;
@@ -380,41 +437,46 @@ int proc_wait_for(int pid, int *status, char *report, size_t size)
 
 int proc_continue(int pid)
 {
-    bool irq = arch_irq_save();
+    bool irq = spin_lock_irqsave(&sched_lock);
     struct proc *p = proc_find(pid);
     int rc = -1;
     if (p && p->state == P_STOPPED && p->has_as) {
         p->state = P_RUNNABLE;
         rc = 0;
     }
-    arch_irq_restore(irq);
+    spin_unlock_irqrestore(&sched_lock, irq);
     return rc;
 }
 
 int proc_kill(int pid)
 {
-    bool irq = arch_irq_save();
+    bool irq = spin_lock_irqsave(&sched_lock);
     struct proc *p = proc_find(pid);
     int rc = -1;
-    if (p && p->has_as && p->state != P_ZOMBIE) {
+    if (p && p->has_as && p->state != P_ZOMBIE && p->state != P_DEAD) {
         if (!p->report[0])
             kstrlcpy(p->report, "by the monitor's kill", sizeof(p->report));
-        if (p == proc_current()) {
-            p->kill_pending = true; /* (it dies at its next switch) */
+        if (p->on_cpu) {
+            p->kill_pending = true; /* (it dies at its next switch, on any CPU) */
         } else {
             /* Switched out, it holds nothing but its space and its slot: it
              * stopped in schedule() (a wait, stop, yield or a preempting
-             * tick) or never ran. End it here and now. */
+             * tick) or never ran. End it here and now; P_DEAD meanwhile, so
+             * that no CPU picks it while its memory goes. */
+            p->state = P_DEAD;
+            spin_unlock(&sched_lock);
             char report[200];
             ksnprintf(report, sizeof(report), "killed: pid %d (%s): %s", p->pid, p->name,
                       p->report);
             kstrlcpy(p->report, report, sizeof(p->report));
             printk("*** %s\n", report);
+            free_memory(p, false);
+            spin_lock(&sched_lock);
             release(p, EXIT_KILLED, false);
         }
         rc = 0;
     }
-    arch_irq_restore(irq);
+    spin_unlock_irqrestore(&sched_lock, irq);
     return rc;
 }
 
@@ -423,9 +485,12 @@ int proc_kill(int pid)
 void proc_user_page_fault(vaddr_t addr, unsigned acc, uint64_t rip)
 {
     struct proc *p = proc_current();
+    sched_kernel_on_boot_cpu(p);
     int err = vm_fault(&p->as, addr, acc);
-    if (err == 0)
+    if (err == 0) {
+        sched_user_return(p);
         return;
+    }
     const char *access = acc & VM_ACC_EXEC ? "exec" : acc & VM_ACC_WRITE ? "write" : "read";
     char where[96];
     struct vm_region *r = addr < USER_LIMIT ? vm_region_find(&p->as, addr) : NULL;
@@ -456,6 +521,7 @@ void proc_user_page_fault(vaddr_t addr, unsigned acc, uint64_t rip)
 void proc_user_exception(const char *what, uint64_t error, uint64_t rip)
 {
     struct proc *p = proc_current();
+    sched_kernel_on_boot_cpu(p);
     char report[200];
     ksnprintf(report, sizeof(report), "killed: pid %d (%s): %s (error 0x%llx); rip 0x%llx", p->pid,
               p->name, what, (unsigned long long)error, (unsigned long long)rip);

@@ -22,10 +22,14 @@
  *                     | unmapped: NULL faults         |
  *  0x0000000000000000 +-------------------------------+
  *
- * Locking: one CPU, and the process code runs with interrupts off
- * (system calls come in through an interrupt gate; the monitor's calls
- * disable them), so the table needs no lock yet. With SMP, one proc lock
- * around the table and states, and a runnable queue per CPU beside struct cpu (this_cpu()).
+ * Locking: sched_lock (sched.c, LOCK_LEVEL_SCHED) guards every slot's
+ * state, on_cpu, cpu and boot_only, and each CPU's cpu->proc; it is taken
+ * with interrupts off (the process code runs with them off: system calls
+ * come in through an interrupt gate; the monitor's calls disable them).
+ * Everything else in a slot belongs to the thread that runs it, or to the
+ * boot CPU's kernel work while it is switched out (sched.c: all kernel work
+ * of processes runs on the boot CPU for now). Address-space memory is never
+ * freed with sched_lock held (freeing may wait for other CPUs).
  */
 #ifndef PAGODA_KERN_PROC_H
 #define PAGODA_KERN_PROC_H
@@ -67,10 +71,16 @@ struct proc {
     char report[200]; /* why it was killed */
     vaddr_t heap_base, brk;
     uint64_t ticks;
+    /* Scheduling (sched.c, under sched_lock): */
+    bool on_cpu;    /* some CPU runs it (or is still switching away from it) */
+    int cpu;        /* the CPU it runs on, or ran on last (-1: never ran) */
+    uint32_t ran_on; /* the CPUs it has run on, a bit per index (for tests) */
+    bool boot_only; /* kernel work in progress, or not yet preempted once: the
+                     * boot CPU alone may run it */
 };
 
 /* Per-CPU state (struct cpu in <pagoda/percpu.h>) holds the running thread:
- * cpu->proc. Processes run on the boot CPU only, for now. */
+ * cpu->proc, on every CPU (an idle thread when nothing else runs there). */
 static inline struct proc *proc_current(void)
 {
     return this_cpu()->proc;
@@ -114,9 +124,24 @@ const char *proc_state_name(enum proc_state s);
 uint64_t proc_free_frames(void);
 
 /* Scheduler (sched.c): pick the next runnable thread and switch to it.
- * Interrupts off. The caller sets its own state first (P_RUNNING stays
- * runnable). */
+ * Interrupts off, sched_lock not held. The caller sets its own state first
+ * (P_RUNNING stays runnable). A pending kill is carried out on return. */
 void schedule(void);
+/* The same with sched_lock held on entry and on return (no kill check). */
+void schedule_locked(void);
+struct spinlock;
+extern struct spinlock sched_lock;
+/* Boot: the idle threads, the kernel thread running on the boot CPU, and
+ * the idle hook of every CPU. */
+void sched_init(struct proc *kernel_thread);
+/* Called by a process entering the kernel (interrupts off, no lock held):
+ * on an AP, move it to the boot CPU, which does every process's kernel work
+ * for now. Returns on the boot CPU. */
+void sched_kernel_on_boot_cpu(struct proc *p);
+/* Called by a process about to go back to user mode: any CPU may run it. */
+void sched_user_return(struct proc *p);
+/* Is p one of the per-CPU idle threads (not in proc_table)? */
+bool sched_is_idle_thread(const struct proc *p);
 
 /* The ELF loader (elf.c): validate and map a static ELF64 executable into
  * as, reading it through rd. 0 with *entry and *image_end set, or

@@ -1,72 +1,198 @@
 /*
- * The scheduler: preemptive round-robin over the process table, on one CPU.
+ * The scheduler: preemptive round-robin over the process table, on every CPU.
  *
- * Theory of operation. Every thread (the kernel thread in slot 0, and each
- * process) has a kernel stack; a switch saves the callee-saved registers and
- * the stack pointer of one and loads the other's (arch_switch). schedule()
- * picks the next runnable slot after the current one, in table order, so
- * that every runnable thread gets a turn; the timer calls it on every tick
- * that interrupts user code (sched_tick), and threads call it when they
- * block (wait, stop, exit) or yield. With nothing runnable it idles in hlt
- * with interrupts on, until an interrupt makes something runnable.
+ * Theory of operation. Every thread has a kernel stack: the kernel thread in
+ * slot 0 (kmain and the monitor), each process, and one idle thread per CPU
+ * (an AP's idle thread is the context it came up on; the boot CPU's is made
+ * here). A switch saves the callee-saved registers and the stack pointer of
+ * one thread and loads the other's (arch_switch). schedule() picks the next
+ * runnable slot after the current one, in table order, so that every
+ * runnable thread gets a turn, and switches to this CPU's idle thread when
+ * nothing can run here. The timer calls it on every tick that interrupts
+ * user code (sched_tick: the PIT on the boot CPU, the LAPIC timer on the
+ * others), and threads call it when they block (wait, stop, exit) or yield.
+ * The idle thread runs smp_idle: it serves cross-CPU calls, asks
+ * sched_idle_work for a thread, or halts until an interrupt.
  *
- * Kernel code is never preempted: a tick that interrupts the kernel (the
- * monitor, a system call) only counts. So the kernel needs no locks against
- * its own threads; interrupts off covers every switch.
+ * SMP. One lock, sched_lock (LOCK_LEVEL_SCHED), guards the table's states,
+ * every proc's on_cpu/cpu/boot_only, and each CPU's cpu->proc. It is always
+ * taken with interrupts off (the tick takes it), and it is held across
+ * arch_switch: the CPU that switches out of a thread keeps the lock until the
+ * thread it switched to releases it (at the end of schedule_locked, or in
+ * sched_first_return for a thread's first run). So no CPU can pick a thread
+ * whose registers are still being saved, nor free the slot of a thread that
+ * is still on its kernel stack: a thread is on_cpu from the moment a CPU
+ * picks it until the next thread on that CPU has finished switching (then
+ * finish_switch clears it). A process therefore never runs on two CPUs, and
+ * wait, exit and kill see one consistent table wherever parent and child
+ * run. Each switch also makes the next thread's space live on this CPU
+ * (arch_user_activate, through arch_mmu_activate) and points this CPU's
+ * TSS.RSP0 at its kernel stack.
  *
- * Cost: O(PROC_MAX) per decision. Weaknesses: one CPU (only the boot CPU's
- * struct cpu has a proc; the APs idle); no priorities; a process that never enters the kernel still
- * gets only its tick-sized slices, which is the point.
+ * Kernel work on the boot CPU. User code runs on every CPU, but a process
+ * that enters the kernel on an AP (a system call, a page fault, any
+ * exception, a pending kill) first moves to the boot CPU
+ * (sched_kernel_on_boot_cpu) and runs its kernel work there, until it goes
+ * back to user mode. Kernel code is never preempted, so on the boot CPU the
+ * kernel work of processes and of the kernel thread is serialised: that is
+ * what keeps the allocators, which are not SMP-safe yet, and the VMM's live
+ * space record, which is one for the machine, out of each other's way. When
+ * they are SMP-safe, SCHED_KERNEL_ANY_CPU set to 1 lets kernel work run
+ * where the process is. The kernel thread runs on the boot CPU only (the
+ * monitor's recovery points belong to it). A new process, too, starts on
+ * the boot CPU, where it was made, and may move once a tick has preempted
+ * it: a short program runs where its parent waits, and a program that
+ * needs the CPU spreads after its first slice.
+ *
+ * Cost: O(PROC_MAX) per decision, under one lock. Weaknesses: no
+ * priorities, no affinity beyond the boot CPU's; a process that makes
+ * system calls from an AP pays two switches per call; a CPU that finds
+ * nothing to do sleeps until its next tick even if another CPU then makes
+ * a thread runnable (no wake-up IPI, except to the boot CPU for kernel work).
  */
 #include <arch/arch.h>
 #include <arch/mmu.h>
+#include <arch/monitor.h>
 #include <arch/user.h>
 #include <pagoda/printk.h>
+#include <pagoda/smp.h>
+#include <pagoda/spinlock.h>
 
 #include "proc.h"
 
-static struct proc *pick(struct proc *cur)
+#define SCHED_KERNEL_ANY_CPU 0
+
+spinlock_t sched_lock = SPINLOCK_INIT("sched", LOCK_LEVEL_SCHED);
+static struct proc idle_threads[SMP_MAX_CPUS];
+/* Per CPU: the thread it switched away from (for finish_switch), and where
+ * its round-robin scan left off. */
+static struct proc *prev_of[SMP_MAX_CPUS];
+static int rotor[SMP_MAX_CPUS];
+static uint64_t last_poll; /* arch_ticks() of the monitor's last Ctrl-C look */
+
+static bool is_idle(const struct proc *p)
 {
-    int at = (int)(cur - proc_table);
-    for (int n = 1; n <= PROC_MAX; n++) {
-        struct proc *p = &proc_table[(at + n) % PROC_MAX];
-        if (p->state == P_RUNNABLE || (p == cur && p->state == P_RUNNING))
-            return p;
-    }
-    return NULL;
+    return p >= idle_threads && p < idle_threads + SMP_MAX_CPUS;
 }
 
-void schedule(void)
+bool sched_is_idle_thread(const struct proc *p)
+{
+    return is_idle(p);
+}
+
+static bool may_run_here(const struct proc *p, const struct cpu *c)
+{
+    return c->index == 0 || (!p->boot_only && p != &proc_table[0]);
+}
+
+/* The next thread for CPU c (lock held): a runnable slot after the rotor,
+ * cur if it may go on, or the idle thread. A pending cross-CPU call sends
+ * the CPU to its idle thread, which serves it. */
+static struct proc *pick(struct cpu *c, struct proc *cur)
+{
+    struct proc *idle = &idle_threads[c->index];
+    if (smp_call_pending(c))
+        return idle;
+    int at = is_idle(cur) ? rotor[c->index] : (int)(cur - proc_table);
+    for (int n = 1; n <= PROC_MAX; n++) {
+        int i = (at + n) % PROC_MAX;
+        struct proc *p = &proc_table[i];
+        if (p->state == P_RUNNABLE && (p == cur || !p->on_cpu) && may_run_here(p, c)) {
+            rotor[c->index] = i;
+            return p;
+        }
+    }
+    return idle;
+}
+
+/* The first thing a thread does after a switch (lock held): the previous
+ * thread on this CPU is off its stack now. */
+static void finish_switch(void)
+{
+    struct cpu *c = this_cpu();
+    struct proc *prev = prev_of[c->index];
+    prev_of[c->index] = NULL;
+    if (!prev)
+        return;
+    prev->on_cpu = false;
+    if (prev->state == P_DEAD)
+        prev->state = P_FREE;
+}
+
+void sched_first_return(void)
+{
+    finish_switch();
+    spin_unlock(&sched_lock);
+}
+
+/* Switch this CPU to the next thread (lock held on entry and on return,
+ * interrupts off). The caller has set cur's state; P_RUNNING stays
+ * runnable. */
+void schedule_locked(void)
 {
     struct cpu *c = this_cpu();
     struct proc *cur = c->proc, *next;
     if (cur->state == P_RUNNING)
         cur->state = P_RUNNABLE;
-    while (!(next = pick(cur))) {
-        /* Nothing can run, and no interrupt can change that if the kernel
-         * thread itself waits: its program waits on a stopped process. Wake
-         * it with the news (wait_pid -2) rather than hang the monitor. */
-        if (proc_table[0].state == P_WAITING) {
-            proc_table[0].state = P_RUNNABLE;
-            proc_table[0].wait_pid = -2;
-            continue;
-        }
-        __asm__ volatile("sti; hlt; cli" ::: "memory"); /* idle until an interrupt */
+    next = pick(c, cur);
+    if (next == cur) {
+        cur->state = P_RUNNING;
+        return;
     }
     next->state = P_RUNNING;
-    if (next != cur) {
-        c->proc = next;
-        c->switches++;
-        arch_mmu_activate(next->has_as ? next->as.mmu : NULL);
-        if (next->kstack_top)
-            arch_set_kernel_stack(next->kstack_top);
-        arch_switch(&cur->ctx, next->ctx);
-        /* cur runs again here, switched back in by someone's schedule(). */
-    }
-    for (int i = 1; i < PROC_MAX; i++)
-        if (proc_table[i].state == P_DEAD && &proc_table[i] != cur)
-            proc_table[i].state = P_FREE;
-    if (cur->kill_pending && cur->has_as) {
+    next->on_cpu = true;
+    next->cpu = (int)c->index;
+    next->ran_on |= 1u << c->index;
+    c->proc = next;
+    c->switches++;
+    prev_of[c->index] = cur;
+    arch_user_activate(next->has_as ? next->as.mmu : NULL);
+    if (next->kstack_top)
+        arch_set_kernel_stack(next->kstack_top);
+    arch_switch(&cur->ctx, next->ctx);
+    /* cur runs again here, switched back in by some CPU's schedule(): not
+     * necessarily this one (c is stale now). */
+    finish_switch();
+}
+
+/* A process with kernel work to do on an AP moves to the boot CPU first
+ * (see the theory above). Interrupts off; no lock held. */
+void sched_kernel_on_boot_cpu(struct proc *p)
+{
+    if (SCHED_KERNEL_ANY_CPU || this_cpu()->index == 0)
+        return;
+    spin_lock(&sched_lock);
+    p->boot_only = true; /* (an AP never picks it now) */
+    if (p->state == P_RUNNING)
+        p->state = P_RUNNABLE; /* (before the IPI: the boot CPU's idle look sees it) */
+    /* Wake the boot CPU (from hlt, or from user code: sched_call_kick); it
+     * takes the lock once our switch below has saved us. */
+    smp_send_ipi(0);
+    schedule_locked();
+    spin_unlock(&sched_lock);
+    if (this_cpu()->index != 0)
+        panic("sched: pid %d came back on CPU %u, not the boot CPU", p->pid,
+              this_cpu()->index);
+}
+
+/* Back to user mode: the process may run on any CPU again. */
+void sched_user_return(struct proc *p)
+{
+    if (!p->boot_only)
+        return;
+    bool irq = spin_lock_irqsave(&sched_lock);
+    p->boot_only = false;
+    spin_unlock_irqrestore(&sched_lock, irq);
+}
+
+void schedule(void)
+{
+    spin_lock(&sched_lock);
+    struct proc *cur = this_cpu()->proc;
+    schedule_locked();
+    spin_unlock(&sched_lock);
+    if (cur->kill_pending && cur->has_as && !is_idle(cur)) {
+        sched_kernel_on_boot_cpu(cur); /* (its memory is freed there) */
         cur->kill_pending = false;
         char report[200];
         ksnprintf(report, sizeof(report), "killed: pid %d (%s): %s", cur->pid, cur->name,
@@ -75,17 +201,113 @@ void schedule(void)
     }
 }
 
+/* Ten times a second, the monitor waiting in `run` gets to look for a
+ * Ctrl-C (proc_wait_for). Lock held. */
+static void poll_monitor(void)
+{
+    struct proc *k = &proc_table[0];
+    uint64_t now = arch_ticks();
+    if (now - last_poll < ARCH_TICK_HZ / 10)
+        return;
+    last_poll = now;
+    if (k->state == P_WAITING && k->wait_stops) {
+        k->state = P_RUNNABLE;
+        k->poll = true;
+    }
+}
+
+/* Nothing can run anywhere, and no interrupt can change that, if the kernel
+ * thread itself waits: its program waits on a stopped process. Wake it with
+ * the news (wait_pid -2) rather than hang the monitor. Lock held. */
+static void break_deadlock(void)
+{
+    struct proc *k = &proc_table[0];
+    if (k->state != P_WAITING)
+        return;
+    for (int i = 1; i < PROC_MAX; i++) {
+        const struct proc *p = &proc_table[i];
+        if (p->state == P_RUNNABLE || p->state == P_RUNNING || p->on_cpu)
+            return;
+    }
+    k->state = P_RUNNABLE;
+    k->wait_pid = -2;
+}
+
+/* The idle loop's hook (smp_idle), interrupts off: run a thread if one may
+ * run here. True when it ran one. */
+static bool sched_idle_work(void)
+{
+    struct cpu *c = this_cpu();
+    struct proc *idle = &idle_threads[c->index];
+    /* A look without the lock first (a stale answer costs one tick): an
+     * idle CPU that wakes on every tick should not take the lock each time
+     * for nothing. */
+    bool maybe = !c->proc || (c->index == 0 && proc_table[0].state == P_WAITING);
+    for (int i = 0; i < PROC_MAX && !maybe; i++)
+        maybe = __atomic_load_n(&proc_table[i].state, __ATOMIC_RELAXED) == P_RUNNABLE;
+    if (!maybe)
+        return false;
+    spin_lock(&sched_lock);
+    if (!c->proc) { /* an AP's first visit: its bring-up context is its idle thread */
+        c->proc = idle;
+        idle->on_cpu = true;
+        idle->cpu = (int)c->index;
+    }
+    if (c->index == 0) {
+        poll_monitor();
+        break_deadlock();
+    }
+    uint64_t before = c->switches;
+    schedule_locked();
+    bool ran = this_cpu()->switches != before;
+    spin_unlock(&sched_lock);
+    return ran;
+}
+
+static void idle_entry(void)
+{
+    smp_idle();
+}
+
+void sched_init(struct proc *kernel_thread)
+{
+    for (unsigned i = 0; i < SMP_MAX_CPUS; i++) {
+        idle_threads[i].pid = -1;
+        idle_threads[i].state = P_RUNNING;
+        idle_threads[i].cpu = (int)i;
+        ksnprintf(idle_threads[i].name, sizeof(idle_threads[i].name), "idle%u", i);
+    }
+    idle_threads[0].ctx = arch_kctx_new(arch_idle_kstack(), idle_entry);
+    idle_threads[0].on_cpu = false;
+    kernel_thread->on_cpu = true;
+    kernel_thread->cpu = 0;
+    kernel_thread->boot_only = true;
+    this_cpu()->proc = kernel_thread;
+    smp_set_idle_hook(sched_idle_work);
+}
+
 void sched_tick(void)
 {
     struct cpu *c = this_cpu();
     c->user_ticks++;
     c->proc->ticks++;
-    /* Ten times a second, the monitor waiting in `run` gets to look for a
-     * Ctrl-C (proc_wait_for). */
-    struct proc *k = &proc_table[0];
-    if (c->user_ticks % 10 == 0 && k->state == P_WAITING && k->wait_stops) {
-        k->state = P_RUNNABLE;
-        k->poll = true;
-    }
+    spin_lock(&sched_lock);
+    c->proc->boot_only = false; /* (a new process has had its first slice) */
+    poll_monitor();
+    spin_unlock(&sched_lock);
     schedule();
+}
+
+void sched_call_kick(void)
+{
+    struct cpu *c = this_cpu();
+    bool go = smp_call_pending(c);
+    if (!go && c->index == 0) { /* kernel work moved here from an AP? */
+        spin_lock(&sched_lock);
+        for (int i = 1; i < PROC_MAX && !go; i++)
+            go = proc_table[i].state == P_RUNNABLE && proc_table[i].boot_only;
+        spin_unlock(&sched_lock);
+    }
+    if (go)
+        schedule();
 }

@@ -16,6 +16,7 @@
 #include <pagoda/errno.h>
 #include <pagoda/memlayout.h>
 #include <pagoda/printk.h>
+#include <pagoda/spinlock.h>
 #include <pagoda/string.h>
 #include <pagoda/syscall.h>
 
@@ -153,10 +154,9 @@ static long sys_memstat(struct proc *p, unsigned long out)
     return copy_to_user(p, out, &m, sizeof(m));
 }
 
-long syscall_dispatch(unsigned long nr, unsigned long a0, unsigned long a1, unsigned long a2,
-                      unsigned long a3, unsigned long a4)
+static long dispatch(struct proc *p, unsigned long nr, unsigned long a0, unsigned long a1,
+                     unsigned long a2, unsigned long a3)
 {
-    struct proc *p = proc_current();
     switch (nr) {
     case SYS_EXIT:
         proc_exit(p, (int)(a0 & 0xff));
@@ -180,13 +180,26 @@ long syscall_dispatch(unsigned long nr, unsigned long a0, unsigned long a1, unsi
     case SYS_MEMSTAT:
         return sys_memstat(p, a0);
     case SYS_STOP:
+        spin_lock(&sched_lock);
         p->state = P_STOPPED;
         if (p->parent && p->parent->state == P_WAITING && p->parent->wait_stops &&
             p->parent->wait_pid == p->pid)
             p->parent->state = P_RUNNABLE;
+        spin_unlock(&sched_lock);
         schedule();
         return 0;
     default:
         return -ENOSYS;
     }
+}
+
+long syscall_dispatch(unsigned long nr, unsigned long a0, unsigned long a1, unsigned long a2,
+                      unsigned long a3, unsigned long a4)
+{
+    (void)a4;
+    struct proc *p = proc_current();
+    sched_kernel_on_boot_cpu(p); /* (the kernel work of processes runs there) */
+    long rc = dispatch(p, nr, a0, a1, a2, a3);
+    sched_user_return(p);
+    return rc;
 }

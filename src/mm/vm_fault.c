@@ -21,15 +21,41 @@
  * A step that needs a frame and gets none refuses with -VMF_NOMEM, leaving
  * the page as it was.
  *
+ * Locking. Everything above happens under the space's lock (as->lock,
+ * LOCK_LEVEL_VMM_SPACE), from the region lookup to the last map, so two CPUs
+ * that fault on one page of one space at once are serialised: the winner
+ * does steps 3 or 4, and the loser finds the page mapped with the access it
+ * needs (step 5) and returns 0 without spending a frame. The lock is held
+ * across the frame allocation, the zeroing or copy, and the page-table
+ * allocation (the lock order puts VMM_SPACE outside every allocator lock),
+ * so no frame is ever allocated and then thrown away by a loser. Two spaces
+ * that share a frame after fork have two locks: both may copy it at once
+ * (each then drops its own reference, so the frame goes when the second
+ * copy is made), and the take-over of step 4 stays safe because a frame
+ * with one reference is mapped by this space alone, and only a fork of
+ * this space, under this same lock, could add a second. The references
+ * themselves are atomic (vm_frames.c). Fork holds the parent's lock; the
+ * child is not visible to anyone yet.
+ *
+ * The lock is a plain spinlock: interrupts stay as the caller has them (a
+ * user page fault arrives with them off). Another CPU's TLB may still hold
+ * the read-only entry a CoW break replaced: a write through it faults
+ * again, finds step 5 and retries, and the fault itself drops the stale
+ * entry. (Unmaps and protections reach other CPUs by shootdown in the MMU
+ * layer.)
+ *
  * Cost: one region lookup, one MMU query, and at most one frame, one copy
  * and one map per fault. Weaknesses: no read-ahead or fault-around: every
- * page of a sequential walk faults once.
+ * page of a sequential walk faults once; one lock per space, held across a
+ * page copy, serialises every fault of a many-threaded space.
  */
 #include <pagoda/errno.h>
 #include <pagoda/memlayout.h>
 #include <pagoda/vm.h>
 
 #include "vm_internal.h"
+
+void (*volatile vm_fault_window_hook)(void);
 
 /* Step 4: a write to a present, read-only page of a writable region. */
 static int write_shared(struct vm_as *as, struct vm_region *r, vaddr_t va, paddr_t old)
@@ -58,10 +84,8 @@ static int write_shared(struct vm_as *as, struct vm_region *r, vaddr_t va, paddr
     return 0;
 }
 
-int vm_fault(struct vm_as *as, vaddr_t va, unsigned acc)
+static int fault_locked(struct vm_as *as, vaddr_t va, unsigned acc)
 {
-    if (va >= USER_LIMIT)
-        return -VMF_KERNEL;
     struct vm_region *r = vm_region_find(as, va);
     if (!r)
         return -VMF_NOREGION;
@@ -74,7 +98,10 @@ int vm_fault(struct vm_as *as, vaddr_t va, unsigned acc)
     bool write = acc & VM_ACC_WRITE;
     paddr_t pa;
     unsigned fl;
-    if (arch_mmu_query(as->mmu, page, &pa, &fl) == 0) {
+    int mapped = arch_mmu_query(as->mmu, page, &pa, &fl);
+    if (vm_fault_window_hook)
+        vm_fault_window_hook(); /* (tests: another CPU may decide meanwhile) */
+    if (mapped == 0) {
         if (write && !(fl & MMU_WRITE))
             return write_shared(as, r, page, pa);
         return 0; /* step 5 */
@@ -98,7 +125,17 @@ int vm_fault(struct vm_as *as, vaddr_t va, unsigned acc)
     return 0;
 }
 
-int vm_write_page(struct vm_as *as, vaddr_t va, const void *src, size_t n)
+int vm_fault(struct vm_as *as, vaddr_t va, unsigned acc)
+{
+    if (va >= USER_LIMIT)
+        return -VMF_KERNEL;
+    spin_lock(&as->lock);
+    int rc = fault_locked(as, va, acc);
+    spin_unlock(&as->lock);
+    return rc;
+}
+
+static int write_locked(struct vm_as *as, vaddr_t va, const void *src, size_t n)
 {
     vaddr_t page = ALIGN_DOWN(va, PAGE_SIZE);
     size_t off = (size_t)(va - page);
@@ -136,7 +173,15 @@ int vm_write_page(struct vm_as *as, vaddr_t va, const void *src, size_t n)
     return 0;
 }
 
-int vm_as_fork(struct vm_as *dst, struct vm_as *src)
+int vm_write_page(struct vm_as *as, vaddr_t va, const void *src, size_t n)
+{
+    spin_lock(&as->lock);
+    int rc = write_locked(as, va, src, n);
+    spin_unlock(&as->lock);
+    return rc;
+}
+
+static int fork_locked(struct vm_as *dst, struct vm_as *src)
 {
     dst->frame_limit = src->frame_limit;
     for (unsigned i = 0; i < src->nregions; i++) {
@@ -162,4 +207,12 @@ int vm_as_fork(struct vm_as *dst, struct vm_as *src)
         }
     }
     return 0;
+}
+
+int vm_as_fork(struct vm_as *dst, struct vm_as *src)
+{
+    spin_lock(&src->lock);
+    int rc = fork_locked(dst, src);
+    spin_unlock(&src->lock);
+    return rc;
 }

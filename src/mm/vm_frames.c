@@ -11,9 +11,13 @@
  * Invariant: refs[pfn] is the number of user leaf entries, over all spaces,
  * that map frame pfn (the zero frame excepted).
  *
+ * SMP: the counts are changed with atomic read-modify-writes, because two
+ * spaces sharing a frame are faulted under two different locks. Everything
+ * else here (as->frames) is under the space's own lock.
+ *
  * Cost: O(1) per operation; the table is 2 bytes per frame of RAM
- * (128 KiB for 256 MiB). Weaknesses: no lock (one CPU, interrupts off in
- * every caller); a count that would pass 65535 panics instead of saturating.
+ * (128 KiB for 256 MiB). Weaknesses: a count that would pass 65535 panics
+ * instead of saturating.
  */
 #include <pagoda/printk.h>
 #include <pagoda/vm.h>
@@ -49,31 +53,36 @@ unsigned vm_frame_refs(paddr_t pa)
 {
     if (pa == zero_frame || !refs || (pa >> PAGE_SHIFT) >= nrefs)
         return 0;
-    return *slot(pa);
+    return __atomic_load_n(slot(pa), __ATOMIC_ACQUIRE);
 }
 
 void vm_ref_new(paddr_t pa)
 {
-    uint16_t *c = slot(pa);
-    if (*c)
-        panic("vm: new frame 0x%llx already has %u references", (unsigned long long)pa, *c);
-    *c = 1;
+    uint16_t *c = slot(pa), zero = 0;
+    if (!__atomic_compare_exchange_n(c, &zero, 1, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        panic("vm: new frame 0x%llx already has %u references", (unsigned long long)pa, zero);
 }
 
 void vm_ref_inc(paddr_t pa)
 {
-    uint16_t *c = slot(pa);
-    if (*c == 0 || *c == UINT16_MAX)
-        panic("vm: frame 0x%llx: reference count %u cannot grow", (unsigned long long)pa, *c);
-    (*c)++;
+    uint16_t *c = slot(pa), old = __atomic_load_n(c, __ATOMIC_RELAXED);
+    do {
+        if (old == 0 || old == UINT16_MAX)
+            panic("vm: frame 0x%llx: reference count %u cannot grow", (unsigned long long)pa,
+                  old);
+    } while (!__atomic_compare_exchange_n(c, &old, (uint16_t)(old + 1), true, __ATOMIC_ACQ_REL,
+                                          __ATOMIC_RELAXED));
 }
 
 bool vm_ref_dec(paddr_t pa)
 {
-    uint16_t *c = slot(pa);
-    if (*c == 0)
-        panic("vm: frame 0x%llx dropped with no reference left", (unsigned long long)pa);
-    return --(*c) == 0;
+    uint16_t *c = slot(pa), old = __atomic_load_n(c, __ATOMIC_RELAXED);
+    do {
+        if (old == 0)
+            panic("vm: frame 0x%llx dropped with no reference left", (unsigned long long)pa);
+    } while (!__atomic_compare_exchange_n(c, &old, (uint16_t)(old - 1), true, __ATOMIC_ACQ_REL,
+                                          __ATOMIC_RELAXED));
+    return old == 1;
 }
 
 paddr_t vm_frame_new(struct vm_as *as, bool zero)

@@ -17,6 +17,9 @@
  * costs one MMU query per page of its range, mapped or not, which is fine
  * for the small programs here and slow for a huge sparse mapping.
  *
+ * Locking: the public functions take as->lock (the internal ones run
+ * with it held); see vm_fault.c for why it is held across allocation.
+ *
  * Weaknesses: the fixed region table; the per-page walk instead of a walk
  * of the tables that are really present.
  */
@@ -30,6 +33,7 @@
 int vm_as_init(struct vm_as *as, uint64_t frame_limit)
 {
     memset(as, 0, sizeof(*as));
+    spin_init(&as->lock, "vm_as", LOCK_LEVEL_VMM_SPACE);
     as->mmu = arch_mmu_create();
     if (!as->mmu)
         return -E_NOMEM;
@@ -45,13 +49,17 @@ static void drop_range(struct vm_as *as, vaddr_t start, vaddr_t end)
 
 void vm_as_destroy(struct vm_as *as)
 {
-    if (!as->mmu)
+    spin_lock(&as->lock);
+    if (!as->mmu) {
+        spin_unlock(&as->lock);
         return;
+    }
     for (unsigned i = 0; i < as->nregions; i++)
         drop_range(as, as->r[i].start, as->r[i].end);
     arch_mmu_destroy(as->mmu);
     as->mmu = NULL;
     as->nregions = 0;
+    spin_unlock(&as->lock);
 }
 
 static bool range_ok(vaddr_t start, vaddr_t end)
@@ -88,10 +96,11 @@ int vm_region_add(struct vm_as *as, vaddr_t start, vaddr_t end, unsigned prot, e
 {
     if (!range_ok(start, end) || (prot & ~(VM_R | VM_W | VM_X)))
         return -E_INVAL;
-    if (overlaps(as, start, end, NULL))
-        return -E_EXIST;
     struct vm_region nr = {start, end, prot, (uint8_t)b, (uint8_t)k};
-    return insert(as, &nr);
+    spin_lock(&as->lock);
+    int rc = overlaps(as, start, end, NULL) ? -E_EXIST : insert(as, &nr);
+    spin_unlock(&as->lock);
+    return rc;
 }
 
 struct vm_region *vm_region_find(struct vm_as *as, vaddr_t va)
@@ -112,14 +121,19 @@ struct vm_region *vm_region_of_kind(struct vm_as *as, enum vm_kind k)
 
 int vm_region_resize(struct vm_as *as, struct vm_region *r, vaddr_t new_end)
 {
-    if (!range_ok(r->start, new_end))
-        return -E_INVAL;
-    if (new_end > r->end && overlaps(as, r->end, new_end, r))
-        return -E_EXIST;
-    if (new_end < r->end)
-        drop_range(as, new_end, r->end);
-    r->end = new_end;
-    return 0;
+    spin_lock(&as->lock);
+    int rc = 0;
+    if (!range_ok(r->start, new_end)) {
+        rc = -E_INVAL;
+    } else if (new_end > r->end && overlaps(as, r->end, new_end, r)) {
+        rc = -E_EXIST;
+    } else {
+        if (new_end < r->end)
+            drop_range(as, new_end, r->end);
+        r->end = new_end;
+    }
+    spin_unlock(&as->lock);
+    return rc;
 }
 
 static void remove_at(struct vm_as *as, unsigned i)
@@ -129,10 +143,8 @@ static void remove_at(struct vm_as *as, unsigned i)
     as->nregions--;
 }
 
-int vm_unmap_range(struct vm_as *as, vaddr_t start, vaddr_t end)
+static int unmap_locked(struct vm_as *as, vaddr_t start, vaddr_t end)
 {
-    if (!range_ok(start, end))
-        return -E_INVAL;
     /* A cut in the middle needs a free slot: check before changing anything. */
     for (unsigned i = 0; i < as->nregions; i++)
         if (as->r[i].start < start && as->r[i].end > end && as->nregions == VM_MAX_REGIONS)
@@ -164,10 +176,21 @@ int vm_unmap_range(struct vm_as *as, vaddr_t start, vaddr_t end)
     return 0;
 }
 
+int vm_unmap_range(struct vm_as *as, vaddr_t start, vaddr_t end)
+{
+    if (!range_ok(start, end))
+        return -E_INVAL;
+    spin_lock(&as->lock);
+    int rc = unmap_locked(as, start, end);
+    spin_unlock(&as->lock);
+    return rc;
+}
+
 vaddr_t vm_find_gap(struct vm_as *as, vaddr_t lo, vaddr_t hi, uint64_t len)
 {
     if (len == 0 || !IS_ALIGNED(len, PAGE_SIZE))
         return 0;
+    spin_lock(&as->lock);
     vaddr_t at = lo;
     for (unsigned i = 0; i < as->nregions; i++) {
         const struct vm_region *r = &as->r[i];
@@ -178,6 +201,7 @@ vaddr_t vm_find_gap(struct vm_as *as, vaddr_t lo, vaddr_t hi, uint64_t len)
         if (r->end > at)
             at = r->end;
     }
+    spin_unlock(&as->lock);
     return at <= hi && hi - at >= len ? at : 0;
 }
 
@@ -200,12 +224,14 @@ static void count(struct vm_as *as, const struct vm_region *r, struct vm_usage *
 void vm_usage(struct vm_as *as, const struct vm_region *r, struct vm_usage *u)
 {
     memset(u, 0, sizeof(*u));
+    spin_lock(&as->lock);
     if (r) {
         count(as, r, u);
-        return;
+    } else {
+        for (unsigned i = 0; i < as->nregions; i++)
+            count(as, &as->r[i], u);
     }
-    for (unsigned i = 0; i < as->nregions; i++)
-        count(as, &as->r[i], u);
+    spin_unlock(&as->lock);
 }
 
 const char *vm_kind_name(enum vm_kind k)

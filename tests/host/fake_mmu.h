@@ -4,6 +4,11 @@
  * a pool of real 4 KiB buffers standing in for frames. Include it in one
  * test file per binary. fake_frames_used() is the leak check; setting
  * fake_frame_budget makes arch_frame_alloc fail like an empty PMM.
+ *
+ * Threads (tests/host/mt_vm.c): the frame pool is shared by every space, so
+ * a small lock guards it; a space's table is guarded by the VM's own space
+ * lock (the VM holds it around every MMU call on that space), and spaces
+ * are created and destroyed by one thread.
  */
 #ifndef PAGODA_FAKE_MMU_H
 #define PAGODA_FAKE_MMU_H
@@ -12,6 +17,8 @@
 #include <pagoda/errno.h>
 #include <pagoda/vm.h>
 #include <string.h>
+
+#include "harness.h"
 
 #define FAKE_FRAMES 512
 #define FAKE_PAGES 2048
@@ -33,6 +40,17 @@ static uint8_t fake_mem[FAKE_FRAMES][4096];
 static bool fake_frame_used[FAKE_FRAMES];
 static long fake_frame_budget = -1; /* -1: no limit */
 static uint16_t fake_refs[FAKE_FRAMES + 2];
+static volatile char fake_pool_lock; /* the frame pool and the budget */
+
+static void fake_pool_take(void)
+{
+    while (__atomic_test_and_set(&fake_pool_lock, __ATOMIC_ACQUIRE))
+        ;
+}
+static void fake_pool_give(void)
+{
+    __atomic_clear(&fake_pool_lock, __ATOMIC_RELEASE);
+}
 
 static paddr_t fake_pa(int i)
 {
@@ -50,8 +68,10 @@ static uint8_t *fake_frame(paddr_t pa)
 static int fake_frames_used(void)
 {
     int n = 0;
+    fake_pool_take();
     for (int i = 0; i < FAKE_FRAMES; i++)
         n += fake_frame_used[i];
+    fake_pool_give();
     return n;
 }
 
@@ -140,24 +160,32 @@ int arch_mmu_query(struct vmm_space *s, vaddr_t va, paddr_t *pa, unsigned *flags
 
 paddr_t arch_frame_alloc(void)
 {
-    if (fake_frame_budget == 0)
+    fake_pool_take();
+    if (fake_frame_budget == 0) {
+        fake_pool_give();
         return 0;
+    }
     for (int i = 0; i < FAKE_FRAMES; i++)
         if (!fake_frame_used[i]) {
             fake_frame_used[i] = true;
             if (fake_frame_budget > 0)
                 fake_frame_budget--;
+            fake_pool_give();
             memset(fake_mem[i], 0xA5, 4096); /* contents undefined: make it show */
             return fake_pa(i);
         }
+    fake_pool_give();
     return 0;
 }
 
 void arch_frame_free(paddr_t pa)
 {
-    if (!fake_frame_used[fake_idx(pa)])
-        htest_fail(__FILE__, __LINE__, "frame 0x%llx freed twice", (unsigned long long)pa);
+    fake_pool_take();
+    bool was = fake_frame_used[fake_idx(pa)];
     fake_frame_used[fake_idx(pa)] = false;
+    fake_pool_give();
+    if (!was)
+        htest_fail(__FILE__, __LINE__, "frame 0x%llx freed twice", (unsigned long long)pa);
 }
 
 void arch_frame_zero(paddr_t pa)

@@ -154,3 +154,32 @@ HTEST(vm_write_page_keeps_code_read_only)
     vm_as_destroy(&as);
     CHECK_EQ(fake_frames_used(), 1);
 }
+
+/* Every operation takes the space's lock and gives it back, on success and
+ * on failure (a lock left held would hang the next fault of that space). */
+HTEST(vm_space_lock_free_after_every_operation)
+{
+    fake_vm_reset();
+    struct vm_as as;
+    CHECK_EQ(vm_as_init(&as, 4), 0);
+    CHECK_EQ(as.lock.level, LOCK_LEVEL_VMM_SPACE);
+    CHECK_EQ(vm_region_add(&as, H, H + 8 * PG, VM_R | VM_W, VM_BACK_DEMAND, VM_MMAP), 0);
+    CHECK_EQ(vm_region_add(&as, H, H + PG, VM_R, VM_BACK_DEMAND, VM_MMAP), -E_EXIST);
+    CHECK(!spin_held(&as.lock));
+    for (int i = 0; i < 4; i++)
+        CHECK_EQ(vm_fault(&as, H + i * PG, VM_ACC_WRITE), 0);
+    CHECK_EQ(vm_fault(&as, H + 5 * PG, VM_ACC_WRITE), -VMF_NOMEM); /* the frame limit */
+    CHECK_EQ(vm_fault(&as, H + 9 * PG, VM_ACC_READ), -VMF_NOREGION);
+    CHECK_EQ(vm_fault(&as, 0xffff800000000000ull, VM_ACC_READ), -VMF_KERNEL);
+    CHECK(!spin_held(&as.lock));
+    struct vm_usage u;
+    vm_usage(&as, NULL, &u);
+    CHECK_EQ(u.resident, 4);
+    CHECK(vm_find_gap(&as, H, H + 64 * PG, 8 * PG) == H + 8 * PG);
+    CHECK_EQ(vm_unmap_range(&as, H + PG, H + 2 * PG), 0);
+    CHECK_EQ(vm_region_resize(&as, vm_region_find(&as, H + 4 * PG), H + 6 * PG), 0);
+    CHECK(!spin_held(&as.lock));
+    vm_as_destroy(&as);
+    CHECK(!spin_held(&as.lock));
+    CHECK_EQ(fake_frames_used(), 1);
+}

@@ -136,3 +136,36 @@ HTEST(vm_cow_copy_out_of_memory)
     vm_as_destroy(&a);
     CHECK_EQ(fake_frames_used(), 1);
 }
+
+/* What the loser of a fault race sees (vm_fault.c's step 5): the page was
+ * resolved by the winner, so a second write fault spends nothing and
+ * counts nothing. And the space lock is free again after every outcome. */
+HTEST(vm_cow_fault_already_resolved_spends_nothing)
+{
+    fake_vm_reset();
+    struct vm_as a, b;
+    CHECK(parent(&a));
+    CHECK_EQ(vm_as_init(&b, 100), 0);
+    CHECK_EQ(vm_as_fork(&b, &a), 0);
+    CHECK(!spin_held(&a.lock) && !spin_held(&b.lock));
+    CHECK_EQ(vm_fault(&b, D, VM_ACC_WRITE), 0);
+    int used = fake_frames_used();
+    uint64_t frames = b.frames;
+    for (int i = 0; i < 3; i++) {
+        CHECK_EQ(vm_fault(&b, D + 7, VM_ACC_WRITE), 0);
+        CHECK_EQ(vm_fault(&b, D + 9, VM_ACC_READ), 0);
+    }
+    CHECK_EQ(b.c.cow_copies, 1);
+    CHECK_EQ(b.c.cow_takeovers, 0);
+    CHECK_EQ(fake_frames_used(), used);
+    CHECK_EQ(b.frames, frames);
+    CHECK(!spin_held(&b.lock));
+    fake_frame_budget = 0; /* a failing fault lets go of the lock too */
+    CHECK_EQ(vm_fault(&b, D + PG, VM_ACC_WRITE), -VMF_NOMEM);
+    fake_frame_budget = -1;
+    CHECK_EQ(vm_fault(&b, 0x7000000000ull, VM_ACC_READ), -VMF_NOREGION);
+    CHECK(!spin_held(&b.lock));
+    vm_as_destroy(&b);
+    vm_as_destroy(&a);
+    CHECK_EQ(fake_frames_used(), 1);
+}

@@ -1,0 +1,159 @@
+/*
+ * In-kernel SMP tests of the scheduler (prefix smp_): user processes on
+ * every CPU, never one process on two CPUs at once, and fork, wait, exit
+ * and kill with parent and child on different CPUs. They need the `spin`
+ * and `cow` programs as boot modules; without them they say "skipped" (the
+ * boot tests that carry the modules reject that word).
+ *
+ * The kernel thread waits here by yielding: it stays runnable, so the boot
+ * CPU shares its time between it and the processes, and it wakes at least
+ * once a tick to look at the table.
+ */
+#include <arch/arch.h>
+#include <arch/monitor.h>
+#include <arch/user.h>
+#include <pagoda/ktest.h>
+#include <pagoda/printk.h>
+#include <pagoda/smp.h>
+#include <pagoda/spinlock.h>
+#include <pagoda/syscall.h>
+
+#include "proc.h"
+
+#define WAIT_TICKS (20 * ARCH_TICK_HZ) /* (Bochs under load is slow) */
+
+static bool have(const char *prog)
+{
+    if (proc_module_lookup(prog))
+        return true;
+    printk("  (skipped: no user program %s on this boot)\n", prog);
+    return false;
+}
+
+/* Let the processes run for one round of the boot CPU. */
+static void yield(void)
+{
+    bool irq = arch_irq_save();
+    schedule();
+    arch_irq_restore(irq);
+}
+
+/* Under the lock: does any process run on two CPUs, or a CPU's process
+ * not know it runs? (Counted, not asserted, so the test goes on to clean
+ * up.) */
+static unsigned bad_samples(void)
+{
+    bool irq = spin_lock_irqsave(&sched_lock);
+    unsigned bad = 0;
+    for (unsigned i = 0; i < cpu_count(); i++) {
+        const struct proc *p = cpu_get(i)->proc;
+        if (!p)
+            continue;
+        bad += !p->on_cpu || p->cpu != (int)i;
+        for (unsigned k = 0; k < i; k++)
+            bad += cpu_get(k)->proc == p;
+    }
+    spin_unlock_irqrestore(&sched_lock, irq);
+    return bad;
+}
+
+static uint32_t online_mask(void)
+{
+    uint32_t m = 0;
+    for (unsigned i = 0; i < cpu_count(); i++)
+        if (cpu_get(i)->state == CPU_ONLINE)
+            m |= 1u << i;
+    return m;
+}
+
+/* Kill pid and wait for it: its status, or -1000. */
+static int kill_and_reap(int pid)
+{
+    char rep[200];
+    int st = -1000;
+    if (proc_kill(pid) != 0 || proc_wait_for(pid, &st, rep, sizeof(rep)) != 0)
+        return -1000;
+    return st;
+}
+
+KTEST_FLAGS(smp_procs_run_on_every_cpu, KTEST_QUIET)
+{
+    if (!have("spin"))
+        return;
+    uint64_t free0 = proc_free_frames();
+    unsigned n = smp_online();
+    if (n > PROC_MAX - 1)
+        n = PROC_MAX - 1;
+    /* As many spinners as CPUs: none of them ever blocks, so each CPU keeps
+     * one once they have spread (the boot CPU shares its own with us). */
+    int pids[PROC_MAX];
+    char *argv[1] = {"spin"};
+    unsigned started = 0;
+    for (; started < n; started++) {
+        struct proc *p = proc_spawn("spin", 1, argv);
+        if (!p)
+            break;
+        pids[started] = p->pid;
+    }
+    uint32_t want = online_mask() & ((1u << (PROC_MAX - 1)) - 1), ran = 0;
+    unsigned bad = 0;
+    uint64_t t0 = arch_ticks();
+    while (started == n && (ran & want) != want && arch_ticks() - t0 < WAIT_TICKS) {
+        yield();
+        bad += bad_samples();
+        ran = 0;
+        for (unsigned i = 0; i < started; i++) {
+            struct proc *p = proc_find(pids[i]);
+            ran |= p ? p->ran_on : 0;
+        }
+    }
+    int killed = 0;
+    for (unsigned i = 0; i < started; i++)
+        killed += kill_and_reap(pids[i]) == EXIT_KILLED;
+    printk("  (%u spinners on %u CPUs: ran on CPUs 0x%x of 0x%x in %llu ticks)\n", started,
+           smp_online(), ran, want, (unsigned long long)(arch_ticks() - t0));
+    KT_ASSERT_EQ(started, n);
+    KT_ASSERT_EQ(ran & want, want);
+    KT_ASSERT_EQ(bad, 0);
+    KT_ASSERT_EQ(killed, (int)started);
+    KT_ASSERT_EQ(proc_free_frames(), free0);
+}
+
+KTEST_FLAGS(smp_procs_fork_wait_kill_across_cpus, KTEST_QUIET)
+{
+    if (!have("spin") || !have("cow"))
+        return;
+    uint64_t free0 = proc_free_frames();
+    /* Spinners keep the APs busy so that cow's parent and child, which
+     * spread after their first tick, land where there is room; cow checks
+     * its own copy-on-write results and its child's exit status. Three
+     * cows at once (six processes with their children) beside two
+     * spinners: the table has room for eight. */
+    char *spin_argv[1] = {"spin"}, *cow_argv[1] = {"cow"};
+    struct proc *s1 = proc_spawn("spin", 1, spin_argv), *s2 = proc_spawn("spin", 1, spin_argv);
+    int sp1 = s1 ? s1->pid : -1, sp2 = s2 ? s2->pid : -1;
+    int cows[3], ncow = 0;
+    for (int i = 0; i < 3; i++) {
+        struct proc *c = proc_spawn("cow", 1, cow_argv);
+        if (c)
+            cows[ncow++] = c->pid;
+    }
+    int ok = 0;
+    char rep[200];
+    for (int i = 0; i < ncow; i++) {
+        int st = -1000;
+        ok += proc_wait_for(cows[i], &st, rep, sizeof(rep)) == 0 && st == 0;
+    }
+    /* The spinners run on some CPU now (an AP, with more than one): the
+     * kill reaches them there and they die on the boot CPU. */
+    uint32_t where = (s1 ? s1->ran_on : 0) | (s2 ? s2->ran_on : 0);
+    int k1 = sp1 > 0 ? kill_and_reap(sp1) : -1, k2 = sp2 > 0 ? kill_and_reap(sp2) : -1;
+    printk("  (%d of 3 cows ok; the spinners ran on CPUs 0x%x)\n", ok, where);
+    KT_ASSERT(s1 && s2);
+    KT_ASSERT_EQ(ncow, 3);
+    KT_ASSERT_EQ(ok, 3);
+    KT_ASSERT_EQ(k1, EXIT_KILLED);
+    KT_ASSERT_EQ(k2, EXIT_KILLED);
+    KT_ASSERT_EQ(bad_samples(), 0);
+    KT_ASSERT_EQ(proc_free_frames(), free0);
+}
