@@ -1,6 +1,7 @@
 /*
  * Object caches after Bonwick's slab allocator (src/mm/slab.c), on top of
- * the heap (kheap_init must have run). Not reentrant: one CPU, no IRQs.
+ * the heap (kheap_init must have run), with per-CPU magazines. SMP-safe;
+ * not from interrupt handlers.
  */
 #ifndef PAGODA_SLAB_H
 #define PAGODA_SLAB_H
@@ -31,11 +32,17 @@ void kmem_cache_destroy(struct kmem_cache *c);
 struct kmem_cache_stats {
     size_t objsize, per_slab, slab_bytes;
     size_t live, slabs, full, partial, empty;
+    size_t cached; /* free objects held in magazines (counted in live's slabs, not in live) */
     bool offslab;
 };
 void kmem_cache_stats(const struct kmem_cache *c, struct kmem_cache_stats *st);
 /* Verify the cache's lists and counters: 0 or -E_CORRUPT (printed). */
 int kmem_cache_check(const struct kmem_cache *c);
+/* Flush the calling CPU's slab magazines back to their slabs (kheap_mag_drain
+ * calls it). */
+void slab_mag_drain(void);
+/* Objects cached in CPU cpu's slab magazines. */
+size_t slab_mag_count(unsigned cpu);
 /* The /proc/slabinfo-style table of every cache. */
 void kmem_cache_print_info(void);
 

@@ -7,8 +7,8 @@
  * guard, slot 1, ..., slot N-1, guard. Guard pages are never present. A
  * slot's page is present only while it holds a live object.
  *
- * kmalloc decrements kfence_countdown on every call; when it reaches zero it
- * offers the allocation here, and the countdown is re-armed with a
+ * kmalloc decrements its CPU's countdown (kfence_cpus) on every call; when it
+ * reaches zero it offers the allocation here, and the countdown is re-armed with a
  * pseudo-random interval in [N/2, 3N/2] (so a bug cannot hide in the
  * allocations a fixed stride never samples). A sampled object of `size`
  * bytes takes the oldest free slot: the page is made present, the object is
@@ -40,12 +40,16 @@
  * above 16 bytes never come here; an overflow that lands in the alignment
  * gap is only seen at free; the pool holds KFENCE_SLOTS objects, so a
  * leak-heavy workload fills it and sampling stops until some are freed.
- * No locks: one CPU, never called from interrupt handlers.
+ * SMP: the pool (slots, queue, random state, statistics) is under kf.lock
+ * (LOCK_LEVEL_KFENCE, outside the heap's: kfence_realloc calls kmalloc with
+ * it released); the countdowns are per CPU. Never called from interrupt
+ * handlers (kfence_fault, from the page-fault handler, only reads).
  */
 #include <pagoda/errno.h>
 #include <pagoda/kfence.h>
 #include <pagoda/kmalloc.h>
 #include <pagoda/printk.h>
+#include <pagoda/spinlock.h>
 #include <pagoda/string.h>
 
 enum { SLOT_UNUSED, SLOT_LIVE, SLOT_FREED };
@@ -61,16 +65,17 @@ struct kslot {
     struct kslot *next; /* the free queue, oldest first */
 };
 
-uint64_t kfence_countdown = UINT64_MAX;
+struct kfence_cpu kfence_cpus[SMP_MAX_CPUS];
 uintptr_t kfence_pool_lo, kfence_pool_bytes;
 
 static struct {
+    spinlock_t lock; /* initialised here: kfence_get_stats may run before kfence_init */
     struct kfence_source *src;
     uint64_t interval, rng;
     struct kslot slots[KFENCE_SLOTS];
     struct kslot *head, *tail;
     struct kfence_stats st;
-} kf;
+} kf = {.lock = SPINLOCK_INIT("kfence", LOCK_LEVEL_KFENCE)};
 
 #define COUNTDOWN_OFF UINT64_MAX
 
@@ -115,14 +120,13 @@ static uint64_t next_rand(void)
     return kf.rng * 0x2545f4914f6cdd1dULL;
 }
 
-static void rearm(void)
+/* Re-arm CPU cpu's countdown (under kf.lock). */
+static void rearm(unsigned cpu)
 {
-    uint64_t n = kf.interval;
-    if (n == 0 || !kf.src) {
-        kfence_countdown = COUNTDOWN_OFF;
-        return;
-    }
-    kfence_countdown = n == 1 ? 1 : n - n / 2 + next_rand() % (n + 1);
+    uint64_t n = kf.interval, c = COUNTDOWN_OFF;
+    if (n != 0 && kf.src)
+        c = n == 1 ? 1 : n - n / 2 + next_rand() % (n + 1);
+    __atomic_store_n(&kfence_cpus[cpu].countdown, c, __ATOMIC_RELAXED);
 }
 
 static void queue_push(struct kslot *s)
@@ -152,6 +156,7 @@ void kfence_init(struct kfence_source *src, uint64_t interval, uint64_t seed)
         if (kf.slots[i].state == SLOT_LIVE)
             panic("kfence_init: object %p still live", (void *)kf.slots[i].addr);
     memset(&kf, 0, sizeof(kf));
+    spin_init(&kf.lock, "kfence", LOCK_LEVEL_KFENCE);
     kf.src = src;
     kf.rng = (seed ^ 0x9e3779b97f4a7c15ULL) | 1;
     kfence_pool_lo = src ? src->base : 0;
@@ -168,8 +173,11 @@ void kfence_init(struct kfence_source *src, uint64_t interval, uint64_t seed)
 
 void kfence_set_interval(uint64_t interval)
 {
+    spin_lock(&kf.lock);
     kf.interval = interval;
-    rearm();
+    for (unsigned i = 0; i < SMP_MAX_CPUS; i++) /* other CPUs' too: a lost race only delays */
+        rearm(i);
+    spin_unlock(&kf.lock);
 }
 
 uint64_t kfence_interval(void)
@@ -180,7 +188,7 @@ uint64_t kfence_interval(void)
 void kfence_force_next(void)
 {
     if (kf.src)
-        kfence_countdown = 1;
+        __atomic_store_n(&kfence_cpus[this_cpu()->index].countdown, 1, __ATOMIC_RELAXED);
 }
 
 /* ---------------------------------------------------------------- reports */
@@ -251,19 +259,20 @@ static struct kslot *slot_of_page(uintptr_t pi)
 
 void *kfence_alloc_sampled(size_t size)
 {
-    rearm();
+    spin_lock(&kf.lock);
+    rearm(this_cpu()->index);
+    struct kslot *s = NULL;
     if (!kf.src || kf.interval == 0)
-        return NULL;
+        goto out;
     if (size > PAGE_SIZE) {
         kf.st.too_big++;
-        return NULL;
+        goto out;
     }
-    struct kslot *s;
     for (;;) {
         s = queue_pop();
         if (!s) {
             kf.st.pool_full++;
-            return NULL;
+            goto out;
         }
         if (kf.src->set_present(kf.src, s->page, true) == 0)
             break;
@@ -280,7 +289,9 @@ void *kfence_alloc_sampled(size_t size)
     kf.st.allocs++;
     kf.st.live++;
     kf.st.live_bytes += size;
-    return (void *)s->addr;
+out:
+    spin_unlock(&kf.lock);
+    return s ? (void *)s->addr : NULL;
 }
 
 /* The first and last canary byte of s found changed; false if none. The
@@ -351,6 +362,7 @@ __attribute__((noreturn)) static void bad_free(const char *kind, const struct ks
     print_stack("kfree called by", pcs, n);
     report_object(s);
     report_end();
+    spin_unlock(&kf.lock); /* a recovered panic must not leave it held */
     if (s && s->state != SLOT_UNUSED)
         panic("kfence: %s of %p (the %zu-byte object at %p)", kind, p, s->size, (void *)s->addr);
     panic("kfence: %s of %p (no sampled object there)", kind, p);
@@ -374,6 +386,7 @@ static struct kslot *live_slot(const void *p, const char *what)
 
 void kfence_free(void *p)
 {
+    spin_lock(&kf.lock);
     struct kslot *s = live_slot(p, "invalid free");
     uintptr_t pcs[KFENCE_STACK_DEPTH], first, last;
     unsigned n = kf.src->stack ? kf.src->stack(pcs, KFENCE_STACK_DEPTH) : 0;
@@ -381,6 +394,7 @@ void kfence_free(void *p)
         report_damage(s, first, last, "when it was freed");
         print_stack("freed by", pcs, n);
         report_end();
+        spin_unlock(&kf.lock);
         panic("kfence: out-of-bounds write at %p (the %zu-byte object at %p), found on free",
               (void *)first, s->size, (void *)s->addr);
     }
@@ -392,20 +406,24 @@ void kfence_free(void *p)
     kf.st.frees++;
     kf.st.live--;
     kf.st.live_bytes -= s->size;
+    spin_unlock(&kf.lock);
 }
 
 size_t kfence_usable_size(const void *p)
 {
-    return live_slot(p, "kmalloc_usable_size of a pointer kmalloc never returned")->size;
+    spin_lock(&kf.lock);
+    size_t n = live_slot(p, "kmalloc_usable_size of a pointer kmalloc never returned")->size;
+    spin_unlock(&kf.lock);
+    return n;
 }
 
 void *kfence_realloc(void *p, size_t size)
 {
-    struct kslot *s = live_slot(p, "krealloc of a pointer kmalloc never returned");
+    size_t old = kfence_usable_size(p); /* the caller owns p: it stays live */
     void *q = kmalloc(size);
     if (!q)
         return NULL;
-    memcpy(q, p, MIN(size, s->size));
+    memcpy(q, p, MIN(size, old));
     kfence_free(p);
     return q;
 }
@@ -460,6 +478,7 @@ bool kfence_fault(uintptr_t va, bool write, uintptr_t pc)
 int kfence_check(void)
 {
     int rc = 0;
+    spin_lock(&kf.lock);
     for (unsigned i = 0; i < KFENCE_SLOTS; i++) {
         struct kslot *s = &kf.slots[i];
         uintptr_t first, last;
@@ -469,6 +488,7 @@ int kfence_check(void)
             rc = -E_CORRUPT;
         }
     }
+    spin_unlock(&kf.lock);
     return rc;
 }
 
@@ -476,35 +496,22 @@ int kfence_check(void)
 
 void kfence_get_stats(struct kfence_stats *st)
 {
+    spin_lock(&kf.lock);
     *st = kf.st;
+    spin_unlock(&kf.lock);
     st->interval = kfence_interval();
 }
 
-void kfence_print_stats(void)
+/* Slot i's live object (kfence_stats.c lists them): false if none. */
+bool kfence_slot_live(unsigned i, uintptr_t *addr, size_t *size)
 {
-    struct kfence_stats st;
-    kfence_get_stats(&st);
-    if (!kf.src) {
-        printk("kfence: off (heap_sample=0)\n");
-        return;
-    }
-    if (st.interval)
-        printk("kfence: sampling about 1 in %llu allocations into %u guarded slots at 0x%llx\n",
-               (unsigned long long)st.interval, st.slots, (unsigned long long)kfence_pool_lo);
-    else
-        printk("kfence: sampling paused; %u guarded slots at 0x%llx\n", st.slots,
-               (unsigned long long)kfence_pool_lo);
-    printk("kfence: %u live (%llu bytes), %llu sampled, %llu freed, %llu not sampled "
-           "(pool full), %llu not sampled (over a page), %llu bugs reported\n",
-           st.live, (unsigned long long)st.live_bytes, (unsigned long long)st.allocs,
-           (unsigned long long)st.frees, (unsigned long long)st.pool_full,
-           (unsigned long long)st.too_big, (unsigned long long)st.bugs);
-    unsigned shown = 0;
-    for (unsigned i = 0; i < KFENCE_SLOTS && shown < 8; i++) {
-        const struct kslot *s = &kf.slots[i];
-        if (s->state != SLOT_LIVE)
-            continue;
-        printk("  slot %2u: %zu bytes at 0x%016llx\n", i, s->size, (unsigned long long)s->addr);
-        shown++;
-    }
+    if (i >= KFENCE_SLOTS)
+        return false;
+    spin_lock(&kf.lock);
+    const struct kslot *s = &kf.slots[i];
+    bool live = s->state == SLOT_LIVE;
+    *addr = s->addr;
+    *size = s->size;
+    spin_unlock(&kf.lock);
+    return live;
 }

@@ -24,7 +24,12 @@
  * An object always returns to its own slab: the slab comes from the object's
  * address, and a slab of another cache panics. Cost: alloc and free O(1)
  * (the hash: O(1) expected); growth and reap one heap call per slab.
- * Weaknesses: no per-CPU magazines, no locking, one-page small slabs.
+ * SMP: each cache has a lock (LOCK_LEVEL_SLAB) over its slabs, lists,
+ * hash and counters; the list of caches has its own (LOCK_LEVEL_SLAB_LIST,
+ * outside the caches'). A slab's memory comes from the heap's list
+ * allocator under the heap lock (inner). The heap's own cache of span
+ * descriptors is used under the heap lock and has no lock of its own.
+ * Weaknesses: one-page small slabs.
  */
 #include <pagoda/errno.h>
 #include <pagoda/slab.h>
@@ -60,6 +65,8 @@ struct kslab {
 };
 
 struct kmem_cache {
+    spinlock_t lock;
+    bool internal; /* the heap's own: the caller holds the heap lock */
     char name[32];
     size_t size, align;
     void (*ctor)(void *), (*dtor)(void *);
@@ -76,6 +83,29 @@ struct kmem_cache {
 };
 
 static struct kmem_cache *caches;
+static spinlock_t caches_lock = SPINLOCK_INIT("slab caches", LOCK_LEVEL_SLAB_LIST);
+
+/* The heap lock around the list allocator, unless the caller holds it. */
+static void heap_enter(const struct kmem_cache *c)
+{
+    if (!c->internal)
+        spin_lock(&kheap.lock);
+}
+
+static void heap_leave(const struct kmem_cache *c)
+{
+    if (!c->internal)
+        spin_unlock(&kheap.lock);
+}
+
+/* A panic with the cache's lock released (a recovered panic must not leave
+ * it held). */
+#define SLAB_PANIC(c, ...)                                                                         \
+    do {                                                                                           \
+        if (spin_held(&(c)->lock))                                                                 \
+            spin_unlock(&(c)->lock);                                                               \
+        panic(__VA_ARGS__);                                                                        \
+    } while (0)
 
 static void list_del(struct kmem_cache *c, struct kslab *s)
 {
@@ -113,6 +143,7 @@ static bool cache_setup(struct kmem_cache *c, const char *name, size_t size, siz
     if (!IS_POW2(align) || align > PAGE_SIZE || size == 0 || size > MiB(64))
         return false;
     kstrlcpy(c->name, name ? name : "?", sizeof(c->name));
+    spin_init(&c->lock, c->name, LOCK_LEVEL_SLAB);
     c->align = align;
     c->size = ALIGN_UP(size, align);
     c->ctor = ctor;
@@ -153,8 +184,10 @@ struct kmem_cache *kmem_cache_create(const char *name, size_t size, size_t align
         kfree(c);
         return NULL;
     }
+    spin_lock(&caches_lock);
     c->next = caches;
     caches = c;
+    spin_unlock(&caches_lock);
     return c;
 }
 
@@ -171,9 +204,11 @@ void slab_heap_reset(void)
 
 struct chunk *slab_chunk_desc_alloc(void)
 {
-    if (!chunk_descs.per_slab &&
-        !cache_setup(&chunk_descs, "heap_span", sizeof(struct chunk), 64, NULL, NULL))
-        return NULL;
+    if (!chunk_descs.per_slab) {
+        if (!cache_setup(&chunk_descs, "heap_span", sizeof(struct chunk), 64, NULL, NULL))
+            return NULL;
+        chunk_descs.internal = true;
+    }
     return kmem_cache_alloc(&chunk_descs);
 }
 
@@ -194,7 +229,9 @@ static struct kslab *slab_grow(struct kmem_cache *c)
     size_t color = c->color_next;
     c->color_next = c->color_next + c->align > c->color_max ? 0 : c->color_next + c->align;
     if (!c->offslab) {
+        heap_enter(c);
         s = list_alloc(&kheap, SLAB_PAGE_BYTES, PAGE_SIZE, HDR_SIZE);
+        heap_leave(c);
         if (!s)
             return NULL;
         s->mem = (uint8_t *)s + c->first_off + color;
@@ -205,7 +242,9 @@ static struct kslab *slab_grow(struct kmem_cache *c)
         s = kmalloc(sizeof(*s) + c->per_slab * sizeof(struct kbufctl));
         if (!s)
             return NULL;
+        heap_enter(c);
         s->base = list_alloc(&kheap, c->slab_bytes, MAX(c->align, (size_t)16), 0);
+        heap_leave(c);
         if (!s->base) {
             kfree(s);
             return NULL;
@@ -239,12 +278,11 @@ static void slab_destroy(struct kmem_cache *c, struct kslab *s)
         for (uint32_t i = 0; i < s->total; i++)
             c->dtor(s->mem + (size_t)i * c->size);
     s->magic = 0;
-    if (!c->offslab) {
-        list_free(&kheap, s);
-    } else {
-        list_free(&kheap, s->base);
+    heap_enter(c);
+    list_free(&kheap, c->offslab ? s->base : (void *)s);
+    heap_leave(c);
+    if (c->offslab)
         kfree(s);
-    }
 }
 
 /* ---------------------------------------------------------------- off-slab hash */
@@ -290,7 +328,7 @@ static struct kbufctl *hash_remove(struct kmem_cache *c, const void *buf)
 
 /* ---------------------------------------------------------------- alloc and free */
 
-void *kmem_cache_alloc(struct kmem_cache *c)
+static void *slab_get(struct kmem_cache *c)
 {
     struct kslab *s = c->lists[L_PARTIAL] ? c->lists[L_PARTIAL] : c->lists[L_EMPTY];
     if (!s && !(s = slab_grow(c)))
@@ -321,31 +359,34 @@ void *kmem_cache_alloc(struct kmem_cache *c)
     return obj;
 }
 
-void kmem_cache_free(struct kmem_cache *c, void *obj)
+static void slab_put(struct kmem_cache *c, void *obj)
 {
     struct kslab *s;
-    if (!obj)
-        return;
     if (!c->offslab) {
-        if (!list_contains(&kheap, obj))
-            panic("kmem_cache_free(%s): %p is not a heap address", c->name, obj);
+        if (!c->internal)
+            spin_lock(&kheap.lock);
+        bool in = list_contains(&kheap, obj);
+        if (!c->internal)
+            spin_unlock(&kheap.lock);
+        if (!in)
+            SLAB_PANIC(c, "kmem_cache_free(%s): %p is not a heap address", c->name, obj);
         s = (struct kslab *)(ALIGN_DOWN((uintptr_t)obj, (uintptr_t)PAGE_SIZE) + HDR_SIZE);
         if (s->magic != SLAB_MAGIC)
-            panic("kmem_cache_free(%s): %p is not in a slab", c->name, obj);
+            SLAB_PANIC(c, "kmem_cache_free(%s): %p is not in a slab", c->name, obj);
         if (s->cache != c)
-            panic("kmem_cache_free(%s): %p belongs to cache %s", c->name, obj, s->cache->name);
+            SLAB_PANIC(c, "kmem_cache_free(%s): %p belongs to cache %s", c->name, obj, s->cache->name);
         size_t off = (size_t)((uint8_t *)obj - s->mem), i = off / c->size;
         if ((uint8_t *)obj < s->mem || off % c->size || i >= s->total)
-            panic("kmem_cache_free(%s): %p is not an object start (size %zu)", c->name, obj,
+            SLAB_PANIC(c, "kmem_cache_free(%s): %p is not an object start (size %zu)", c->name, obj,
                   c->size);
         if (s->idx[i] != SLAB_ALLOCATED)
-            panic("kmem_cache_free(%s): double free of %p (size %zu)", c->name, obj, c->size);
+            SLAB_PANIC(c, "kmem_cache_free(%s): double free of %p (size %zu)", c->name, obj, c->size);
         s->idx[i] = s->free_idx;
         s->free_idx = (uint16_t)i;
     } else {
         struct kbufctl *b = hash_remove(c, obj);
         if (!b)
-            panic("kmem_cache_free(%s): %p was not allocated from it (double or invalid "
+            SLAB_PANIC(c, "kmem_cache_free(%s): %p was not allocated from it (double or invalid "
                   "free, size %zu)",
                   c->name, obj, c->size);
         s = b->slab;
@@ -360,21 +401,50 @@ void kmem_cache_free(struct kmem_cache *c, void *obj)
     c->live--;
 }
 
+void *kmem_cache_alloc(struct kmem_cache *c)
+{
+    if (c->internal)
+        return slab_get(c);
+    spin_lock(&c->lock);
+    void *p = slab_get(c);
+    spin_unlock(&c->lock);
+    return p;
+}
+
+void kmem_cache_free(struct kmem_cache *c, void *obj)
+{
+    if (!obj)
+        return;
+    if (c->internal) {
+        slab_put(c, obj);
+        return;
+    }
+    spin_lock(&c->lock);
+    slab_put(c, obj);
+    spin_unlock(&c->lock);
+}
+
 size_t kmem_cache_reap(struct kmem_cache *c)
 {
     size_t n = 0;
+    if (!c->internal)
+        spin_lock(&c->lock);
     while (c->lists[L_EMPTY]) {
         slab_destroy(c, c->lists[L_EMPTY]);
         n++;
     }
+    if (!c->internal)
+        spin_unlock(&c->lock);
     return n;
 }
 
 size_t kmem_cache_reap_all(void)
 {
     size_t n = 0;
+    spin_lock(&caches_lock);
     for (struct kmem_cache *c = caches; c; c = c->next)
         n += kmem_cache_reap(c);
+    spin_unlock(&caches_lock);
     return n;
 }
 
@@ -385,12 +455,14 @@ void kmem_cache_destroy(struct kmem_cache *c)
     if (c->live)
         panic("kmem_cache_destroy(%s): %zu objects still allocated", c->name, c->live);
     kmem_cache_reap(c);
+    spin_lock(&caches_lock);
     for (struct kmem_cache **pp = &caches; *pp; pp = &(*pp)->next) {
         if (*pp == c) {
             *pp = c->next;
             break;
         }
     }
+    spin_unlock(&caches_lock);
     kfree(c->hash);
     kfree(c);
 }
@@ -469,4 +541,12 @@ void kmem_cache_print_info(void)
         print_cache(c, "");
     if (chunk_descs.per_slab) /* the heap's own, created with its first span */
         print_cache(&chunk_descs, " (heap internal: span descriptors)");
+}
+
+void slab_mag_drain(void) {}
+
+size_t slab_mag_count(unsigned cpu)
+{
+    UNUSED(cpu);
+    return 0;
 }
