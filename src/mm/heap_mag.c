@@ -61,9 +61,9 @@
 
 #include "heap_internal.h"
 
-#define DEPOT_FULL_MAX 4  /* full magazines the depot keeps per class */
+#define DEPOT_FULL_MAX 2  /* full magazines the depot keeps per class */
 #define DEPOT_EMPTY_MAX 4 /* empty ones */
-#define MAG_BYTES KiB(8)  /* blocks' bytes per magazine, within [2, 64] rounds */
+#define MAG_BYTES KiB(4)  /* blocks' bytes per magazine, within [2, 64] rounds */
 
 struct heap_front heap_fronts[SMP_MAX_CPUS];
 struct mag heap_mag_none; /* cap 0 */
