@@ -21,7 +21,8 @@ void *kmem_cache_alloc(struct kmem_cache *c);
 /* Give obj back to its own slab. NULL is ignored; an object of another
  * cache, a double free or a pointer never handed out panics. */
 void kmem_cache_free(struct kmem_cache *c, void *obj);
-/* Destroy the empty slabs (dtor on each object), giving their memory back.
+/* Destroy the empty slabs (dtor on each object), giving their memory back,
+ * after flushing the calling CPU's magazines and the depot into them.
  * Returns the number of slabs freed. */
 size_t kmem_cache_reap(struct kmem_cache *c);
 /* Reap every cache; returns slabs freed. */

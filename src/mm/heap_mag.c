@@ -275,8 +275,10 @@ static void cpu_mags(unsigned i, unsigned cls, const struct mag **a, const struc
         *a = MAG_LD(f->loaded[cls]);
         *b = MAG_LD(f->prev[cls]);
         if (MAG_LD(f->loaded[cls]) == *a)
-            return;
+            break;
     }
+    if (!*a || !*b) /* before the first kheap_init */
+        *a = *b = &heap_mag_none;
 }
 
 static bool mag_has(const struct mag *m, const void *p)

@@ -43,7 +43,8 @@
 
 #include "heap_internal.h"
 
-struct heap kheap;
+/* Initialised here: kheap_stats may run before kheap_init (the boot does). */
+struct heap kheap = {.lock = SPINLOCK_INIT("heap", LOCK_LEVEL_HEAP)};
 
 void kheap_init(struct heap_source *src, int harden)
 {

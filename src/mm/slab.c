@@ -1,5 +1,5 @@
 /*
- * Slab caches (Bonwick, "The Slab Allocator", 1994).
+ * Slab slab_caches (Bonwick, "The Slab Allocator", 1994).
  *
  * A cache hands out objects of one size that stay constructed while cached:
  * the constructor runs when a slab is created, the destructor when it is
@@ -24,66 +24,23 @@
  * An object always returns to its own slab: the slab comes from the object's
  * address, and a slab of another cache panics. Cost: alloc and free O(1)
  * (the hash: O(1) expected); growth and reap one heap call per slab.
+ * Magazines (slab_mag.c) sit in front of every cache but the heap's own:
+ * kmem_cache_alloc and kmem_cache_free pop and push on the CPU's magazine,
+ * objects stay constructed there, and only a magazine exchange takes the
+ * cache's lock.
  * SMP: each cache has a lock (LOCK_LEVEL_SLAB) over its slabs, lists,
- * hash and counters; the list of caches has its own (LOCK_LEVEL_SLAB_LIST,
- * outside the caches'). A slab's memory comes from the heap's list
+ * hash and counters; the list of slab_caches has its own (LOCK_LEVEL_SLAB_LIST,
+ * outside the slab_caches'). A slab's memory comes from the heap's list
  * allocator under the heap lock (inner). The heap's own cache of span
  * descriptors is used under the heap lock and has no lock of its own.
  * Weaknesses: one-page small slabs.
  */
 #include <pagoda/errno.h>
-#include <pagoda/slab.h>
 
-#include "heap_internal.h"
+#include "slab_internal.h"
 
-#define SLAB_ONSLAB_MAX 512
-#define SLAB_MAGIC 0x51ab51abu
-#define SLAB_END 0xffffu
-#define SLAB_ALLOCATED 0xfffeu
-#define SLAB_PAGE_BYTES (PAGE_SIZE - HDR_SIZE) /* on-slab: page minus list header */
-#define SLAB_MIN_OBJECTS 8
-
-enum { L_EMPTY, L_PARTIAL, L_FULL };
-
-struct kbufctl {
-    struct kbufctl *next; /* slab free list, or hash chain while allocated */
-    uint8_t *buf;
-    struct kslab *slab;
-};
-
-struct kslab {
-    struct kslab *next, *prev;
-    struct kmem_cache *cache;
-    uint8_t *mem;  /* the first object */
-    uint8_t *base; /* off-slab: the list block holding the objects */
-    uint32_t inuse, total;
-    uint32_t magic, list;
-    struct kbufctl *free_bc;                    /* off-slab */
-    uint16_t free_idx;                          /* on-slab */
-    uint16_t idx[] __attribute__((aligned(8))); /* on-slab: next free index per object;
-                                                  off-slab: the bufctls */
-};
-
-struct kmem_cache {
-    spinlock_t lock;
-    bool internal; /* the heap's own: the caller holds the heap lock */
-    char name[32];
-    size_t size, align;
-    void (*ctor)(void *), (*dtor)(void *);
-    bool offslab;
-    uint32_t per_slab;
-    size_t slab_bytes; /* memory per slab (on-slab: the page) */
-    size_t first_off;  /* on-slab: first object's offset from the slab header */
-    size_t color_max, color_next;
-    struct kslab *lists[3];
-    size_t nslabs, counts[3], live;
-    struct kbufctl **hash;
-    size_t hash_size, hash_count;
-    struct kmem_cache *next;
-};
-
-static struct kmem_cache *caches;
-static spinlock_t caches_lock = SPINLOCK_INIT("slab caches", LOCK_LEVEL_SLAB_LIST);
+struct kmem_cache *slab_caches;
+spinlock_t slab_caches_lock = SPINLOCK_INIT("slab slab_caches", LOCK_LEVEL_SLAB_LIST);
 
 /* The heap lock around the list allocator, unless the caller holds it. */
 static void heap_enter(const struct kmem_cache *c)
@@ -98,14 +55,6 @@ static void heap_leave(const struct kmem_cache *c)
         spin_unlock(&kheap.lock);
 }
 
-/* A panic with the cache's lock released (a recovered panic must not leave
- * it held). */
-#define SLAB_PANIC(c, ...)                                                                         \
-    do {                                                                                           \
-        if (spin_held(&(c)->lock))                                                                 \
-            spin_unlock(&(c)->lock);                                                               \
-        panic(__VA_ARGS__);                                                                        \
-    } while (0)
 
 static void list_del(struct kmem_cache *c, struct kslab *s)
 {
@@ -129,10 +78,6 @@ static void list_add(struct kmem_cache *c, struct kslab *s, uint32_t which)
     c->counts[which]++;
 }
 
-static uint32_t list_for(const struct kslab *s)
-{
-    return s->inuse == 0 ? L_EMPTY : s->inuse == s->total ? L_FULL : L_PARTIAL;
-}
 
 /* Fill in a cache's geometry; false for bad arguments or no memory. */
 static bool cache_setup(struct kmem_cache *c, const char *name, size_t size, size_t align,
@@ -177,49 +122,51 @@ static bool cache_setup(struct kmem_cache *c, const char *name, size_t size, siz
 struct kmem_cache *kmem_cache_create(const char *name, size_t size, size_t align,
                                      void (*ctor)(void *), void (*dtor)(void *))
 {
-    struct kmem_cache *c = kzalloc(sizeof(*c));
+    struct kmem_cache *c = kmalloc_aligned(sizeof(*c), 64); /* its per-CPU lines */
     if (!c)
         return NULL;
+    memset(c, 0, sizeof(*c));
     if (!cache_setup(c, name, size, align, ctor, dtor)) {
         kfree(c);
         return NULL;
     }
-    spin_lock(&caches_lock);
-    c->next = caches;
-    caches = c;
-    spin_unlock(&caches_lock);
+    slab_mag_setup(c);
+    spin_lock(&slab_caches_lock);
+    c->next = slab_caches;
+    slab_caches = c;
+    spin_unlock(&slab_caches_lock);
     return c;
 }
 
 /* The heap's own cache of chunk descriptors (block.c): static, so that it
  * needs no kmalloc, and on-slab, so that its pages come straight from the
  * list allocator. Not in the global list; kheap_trim reaps it. */
-static struct kmem_cache chunk_descs;
+struct kmem_cache slab_chunk_descs;
 
 void slab_heap_reset(void)
 {
-    memset(&chunk_descs, 0, sizeof(chunk_descs));
-    caches = NULL; /* caches of an earlier heap are gone with it */
+    memset(&slab_chunk_descs, 0, sizeof(slab_chunk_descs));
+    slab_caches = NULL; /* slab_caches of an earlier heap are gone with it */
 }
 
 struct chunk *slab_chunk_desc_alloc(void)
 {
-    if (!chunk_descs.per_slab) {
-        if (!cache_setup(&chunk_descs, "heap_span", sizeof(struct chunk), 64, NULL, NULL))
+    if (!slab_chunk_descs.per_slab) {
+        if (!cache_setup(&slab_chunk_descs, "heap_span", sizeof(struct chunk), 64, NULL, NULL))
             return NULL;
-        chunk_descs.internal = true;
+        slab_chunk_descs.internal = true;
     }
-    return kmem_cache_alloc(&chunk_descs);
+    return kmem_cache_alloc(&slab_chunk_descs);
 }
 
 void slab_chunk_desc_free(struct chunk *ch)
 {
-    kmem_cache_free(&chunk_descs, ch);
+    kmem_cache_free(&slab_chunk_descs, ch);
 }
 
 size_t slab_chunk_desc_reap(void)
 {
-    return chunk_descs.per_slab ? kmem_cache_reap(&chunk_descs) : 0;
+    return slab_chunk_descs.per_slab ? kmem_cache_reap(&slab_chunk_descs) : 0;
 }
 
 /* A new slab with every object constructed, on the empty list. */
@@ -328,7 +275,7 @@ static struct kbufctl *hash_remove(struct kmem_cache *c, const void *buf)
 
 /* ---------------------------------------------------------------- alloc and free */
 
-static void *slab_get(struct kmem_cache *c)
+void *slab_get(struct kmem_cache *c)
 {
     struct kslab *s = c->lists[L_PARTIAL] ? c->lists[L_PARTIAL] : c->lists[L_EMPTY];
     if (!s && !(s = slab_grow(c)))
@@ -359,7 +306,7 @@ static void *slab_get(struct kmem_cache *c)
     return obj;
 }
 
-static void slab_put(struct kmem_cache *c, void *obj)
+void slab_put(struct kmem_cache *c, void *obj)
 {
     struct kslab *s;
     if (!c->offslab) {
@@ -401,34 +348,12 @@ static void slab_put(struct kmem_cache *c, void *obj)
     c->live--;
 }
 
-void *kmem_cache_alloc(struct kmem_cache *c)
-{
-    if (c->internal)
-        return slab_get(c);
-    spin_lock(&c->lock);
-    void *p = slab_get(c);
-    spin_unlock(&c->lock);
-    return p;
-}
-
-void kmem_cache_free(struct kmem_cache *c, void *obj)
-{
-    if (!obj)
-        return;
-    if (c->internal) {
-        slab_put(c, obj);
-        return;
-    }
-    spin_lock(&c->lock);
-    slab_put(c, obj);
-    spin_unlock(&c->lock);
-}
-
 size_t kmem_cache_reap(struct kmem_cache *c)
 {
     size_t n = 0;
     if (!c->internal)
         spin_lock(&c->lock);
+    slab_mag_flush_all(c, false); /* the depot's objects first */
     while (c->lists[L_EMPTY]) {
         slab_destroy(c, c->lists[L_EMPTY]);
         n++;
@@ -441,10 +366,10 @@ size_t kmem_cache_reap(struct kmem_cache *c)
 size_t kmem_cache_reap_all(void)
 {
     size_t n = 0;
-    spin_lock(&caches_lock);
-    for (struct kmem_cache *c = caches; c; c = c->next)
+    spin_lock(&slab_caches_lock);
+    for (struct kmem_cache *c = slab_caches; c; c = c->next)
         n += kmem_cache_reap(c);
-    spin_unlock(&caches_lock);
+    spin_unlock(&slab_caches_lock);
     return n;
 }
 
@@ -452,101 +377,21 @@ void kmem_cache_destroy(struct kmem_cache *c)
 {
     if (!c)
         return;
+    spin_lock(&c->lock);
+    slab_mag_flush_all(c, true); /* every CPU's: nobody may use c now */
+    spin_unlock(&c->lock);
     if (c->live)
         panic("kmem_cache_destroy(%s): %zu objects still allocated", c->name, c->live);
     kmem_cache_reap(c);
-    spin_lock(&caches_lock);
-    for (struct kmem_cache **pp = &caches; *pp; pp = &(*pp)->next) {
+    spin_lock(&slab_caches_lock);
+    for (struct kmem_cache **pp = &slab_caches; *pp; pp = &(*pp)->next) {
         if (*pp == c) {
             *pp = c->next;
             break;
         }
     }
-    spin_unlock(&caches_lock);
+    spin_unlock(&slab_caches_lock);
     kfree(c->hash);
     kfree(c);
 }
 
-/* ---------------------------------------------------------------- stats and checks */
-
-void kmem_cache_stats(const struct kmem_cache *c, struct kmem_cache_stats *st)
-{
-    st->objsize = c->size;
-    st->per_slab = c->per_slab;
-    st->slab_bytes = c->slab_bytes;
-    st->live = c->live;
-    st->slabs = c->nslabs;
-    st->full = c->counts[L_FULL];
-    st->partial = c->counts[L_PARTIAL];
-    st->empty = c->counts[L_EMPTY];
-    st->offslab = c->offslab;
-}
-
-#define SBAD(...)                                                                                  \
-    do {                                                                                           \
-        printk("kmem_cache_check(%s): ", c->name);                                                 \
-        printk(__VA_ARGS__);                                                                       \
-        printk("\n");                                                                              \
-        return -E_CORRUPT;                                                                         \
-    } while (0)
-
-int kmem_cache_check(const struct kmem_cache *c)
-{
-    size_t slabs = 0, live = 0;
-    for (uint32_t l = 0; l < 3; l++) {
-        size_t n = 0;
-        for (const struct kslab *s = c->lists[l], *prev = NULL; s; prev = s, s = s->next) {
-            if (s->magic != SLAB_MAGIC || s->cache != c || s->list != l || s->prev != prev)
-                SBAD("slab %p: bad header or links", (const void *)s);
-            if (list_for(s) != l)
-                SBAD("slab %p: %u of %u in use on list %u", (const void *)s, s->inuse, s->total, l);
-            uint32_t nfree = 0;
-            if (!c->offslab) {
-                for (uint16_t i = s->free_idx; i != SLAB_END; i = s->idx[i])
-                    if (i >= s->total || ++nfree > s->total)
-                        SBAD("slab %p: free index list broken", (const void *)s);
-            } else {
-                for (const struct kbufctl *b = s->free_bc; b; b = b->next)
-                    if (b->slab != s || ++nfree > s->total)
-                        SBAD("slab %p: bufctl list broken", (const void *)s);
-            }
-            if (nfree + s->inuse != s->total)
-                SBAD("slab %p: %u free + %u in use != %u", (const void *)s, nfree, s->inuse,
-                     s->total);
-            n++;
-            live += s->inuse;
-        }
-        if (n != c->counts[l])
-            SBAD("list %u holds %zu slabs, %zu counted", l, n, c->counts[l]);
-        slabs += n;
-    }
-    if (slabs != c->nslabs || live != c->live || (c->offslab && c->hash_count != c->live))
-        SBAD("%zu slabs / %zu live found, %zu / %zu counted", slabs, live, c->nslabs, c->live);
-    return 0;
-}
-
-static void print_cache(const struct kmem_cache *c, const char *note)
-{
-    printk("%-22s %7zu %6zu %7zu %8u %8zu %5zu %4zu %4zu %5zu%s%s\n", c->name, c->live,
-           c->nslabs * c->per_slab, c->size, c->per_slab, c->slab_bytes / 1024, c->nslabs,
-           c->counts[L_FULL], c->counts[L_PARTIAL], c->counts[L_EMPTY],
-           c->offslab ? " off-slab" : "", note);
-}
-
-void kmem_cache_print_info(void)
-{
-    printk(
-        "# name                 active  total objsize per-slab slab-KiB slabs full part empty\n");
-    for (const struct kmem_cache *c = caches; c; c = c->next)
-        print_cache(c, "");
-    if (chunk_descs.per_slab) /* the heap's own, created with its first span */
-        print_cache(&chunk_descs, " (heap internal: span descriptors)");
-}
-
-void slab_mag_drain(void) {}
-
-size_t slab_mag_count(unsigned cpu)
-{
-    UNUSED(cpu);
-    return 0;
-}

@@ -8,13 +8,13 @@ for n in 1 2 4 8; do
     [ $n = 1 ] && cpus=CPU
     qemu_case "smp-$n" smptest 33 --timeout 120 \
         --expect "^smp: MADT at 0x[0-9a-f]+ \(via [RX]SDT\): $n $cpus" \
-        --expect "^smp: $n $cpus online" --expect '^9 passed, 0 failed' --reject 'FAIL|PANIC' \
+        --expect "^smp: $n $cpus online" --expect '^12 passed, 0 failed' --reject 'FAIL|PANIC' \
         -- -smp $n -accel tcg,thread=multi
 done
 
 smp_bochs() {
     export BOCHS_CPUS=2
-    bochs_case smp-bochs-2 smptest --expect '^smp: 2 CPUs online' --expect '^9 passed, 0 failed' \
+    bochs_case smp-bochs-2 smptest --expect '^smp: 2 CPUs online' --expect '^12 passed, 0 failed' \
         --reject 'FAIL|PANIC'
 }
 job smp_bochs
@@ -22,13 +22,13 @@ job smp_bochs
 smp_bochs_x2apic() {
     export BOCHS_CPUS=2 BOCHS_CPU_MODEL=corei7_haswell_4770
     bochs_case smp-bochs-x2apic smptest --expect '^smp: x2APIC, timer' \
-        --expect '^smp: 2 CPUs online' --expect '^9 passed, 0 failed' --reject 'FAIL|PANIC'
+        --expect '^smp: 2 CPUs online' --expect '^12 passed, 0 failed' --reject 'FAIL|PANIC'
 }
 job smp_bochs_x2apic
 
 # No ACPI tables at all: one line says why, and the kernel runs on one CPU.
 qemu_case smp-no-acpi smptest 33 --expect '^smp: the boot information has no RSDP: running on one CPU$' \
-    --expect '^smp: 1 CPU online' --expect '^9 passed, 0 failed' -- -smp 2 -machine acpi=off
+    --expect '^smp: 1 CPU online' --expect '^12 passed, 0 failed' -- -smp 2 -machine acpi=off
 
 # The whole self-test, with the other CPUs idling beside it.
 iso selftest "test"
@@ -75,7 +75,7 @@ monitor_case smp-monitor-cpus smp-monitor tests/boot/monitor/cpus.txt -smp 4 -ac
 OVMF=${OVMF:-/usr/share/ovmf/OVMF.fd}
 if [ -f "$OVMF" ]; then
     qemu_case smp-uefi-4 smptest 33 --timeout 300 --expect '^smp: MADT at 0x[0-9a-f]+ \(via XSDT\): 4 CPUs' \
-        --expect '^smp: 4 CPUs online' --expect '^9 passed, 0 failed' --reject 'FAIL|PANIC' \
+        --expect '^smp: 4 CPUs online' --expect '^12 passed, 0 failed' --reject 'FAIL|PANIC' \
         -- -machine q35 -bios "$OVMF" -smp 4 -accel tcg,thread=multi
 else
     record FAIL smp-uefi-firmware "$OVMF is missing: install ovmf (apt-get install ovmf)"
