@@ -171,7 +171,7 @@ struct heap_front {
     struct mag *prev[KHEAP_NCLASSES];
     size_t small_live;  /* bytes of small blocks handed out (class sizes) */
     size_t harden_live; /* hardening: their requested bytes */
-    size_t mag_allocs, mag_misses; /* pops and pushes served / missed (statistics) */
+    unsigned free_cls; /* the class this CPU freed last: kfree's guess (kmalloc.c) */
 } __attribute__((aligned(64)));
 extern struct heap_front heap_fronts[SMP_MAX_CPUS];
 
