@@ -24,7 +24,9 @@
  * names the span of every unit: three loads, no hashing, no read of the
  * span's own memory.
  *
- * Lists. A class (in the front, see heap_internal.h) links the spans that
+ * Lists. A class (struct bclass, in the heap: under the heap lock, behind
+ * the per-CPU magazines of heap_mag.c, which take and give blocks here a
+ * magazine at a time through span_alloc and span_free) links the spans that
  * have free blocks. The head serves every allocation (pop: three loads, two
  * stores); it leaves the list when it is full. A full span that gets a
  * block back joins the tail, so it gathers frees before it serves again and
@@ -39,8 +41,8 @@
  *
  * Cost: O(1) alloc and free; refills and releases are a list allocator call
  * and a page-map update per unit. Weaknesses: a span with one live block
- * pins up to 544 KiB (the 64 KiB class); no per-CPU caches yet (the front
- * is where they go).
+ * pins up to 544 KiB (the 64 KiB class), and so does a free one cached in a
+ * magazine until the magazine is flushed.
  */
 #include "heap_internal.h"
 

@@ -179,6 +179,8 @@ extern struct heap_front heap_fronts[SMP_MAX_CPUS];
 struct mag_depot {
     struct mag *full, *empty;
     uint32_t nfull, nempty;
+    uint32_t want; /* full magazines worth keeping: up on a refill that found none, down on a
+                      flush (heap_mag.c) */
 };
 
 struct heap {

@@ -24,16 +24,21 @@
  * loads an empty one. With no full magazine in the depot, kmalloc fills the
  * loaded one from the spans (span_alloc, a whole magazine per lock trip);
  * kfree makes a new empty magazine (a list block) when the depot has none.
- * The depot keeps at most DEPOT_FULL_MAX full magazines per class: past that,
- * the previous magazine is flushed to its spans instead, so that freed
- * memory reaches the spans, and the release policy, after a burst.
+ * The depot keeps full magazines only as deep as allocations have lately
+ * wanted them (`want`, up by one when a refill found none, to at most
+ * DEPOT_FULL_MAX, down by one on each flush): past that, the full magazine
+ * is flushed to its spans instead, with one of the depot's, so that a burst
+ * of frees that no CPU allocates from ends with its blocks in their spans,
+ * where the release policy sees them, while a producer/consumer pair of
+ * CPUs keeps trading whole magazines.
  *
- * Sizes: a magazine holds about 8 KiB of blocks, between 64 rounds (up to
- * 128-byte classes) and 2 (above 16 KiB): fixed per size band, so a CPU
- * caches at most ~16 KiB per class plus the depot's share. Bonwick grows
- * magazines with lock contention; with at most 16 CPUs and one depot lock
- * per heap, the fixed bands measured within noise of larger ones on the
- * benchmark's pairs and batches and hold less memory (README figures).
+ * Sizes: a magazine holds about 4 KiB of blocks, between 64 rounds (up to
+ * 64-byte classes) and 2 (above 2 KiB): fixed per size band, so a CPU
+ * caches at most ~8 KiB per class plus the depot's share. Bonwick grows
+ * magazines with lock contention; fixed bands were chosen by measurement:
+ * 8 KiB magazines and a fixed depot of 4 left 10 MiB held after a 105 MiB
+ * burst of frees (4 KiB and the adaptive depot: 4 MiB), for no gain on the
+ * single-thread pairs, where no magazine ever leaves its CPU.
  *
  * What sits in a magazine is free: at level 0 it keeps its span's free key
  * in its second word (so a second kfree of it finds the key), when
@@ -61,7 +66,7 @@
 
 #include "heap_internal.h"
 
-#define DEPOT_FULL_MAX 2  /* full magazines the depot keeps per class */
+#define DEPOT_FULL_MAX 4  /* full magazines the depot may keep per class */
 #define DEPOT_EMPTY_MAX 4 /* empty ones */
 #define MAG_BYTES KiB(4)  /* blocks' bytes per magazine, within [2, 64] rounds */
 
@@ -168,7 +173,9 @@ void *mag_alloc_slow(struct heap *h, struct heap_front *f, unsigned cls)
             MAG_ST(f->prev[cls], m);
             MAG_ST(f->loaded[cls], full);
             m = full;
-        } else { /* fill from the spans */
+        } else { /* fill from the spans; a full magazine would have served */
+            if (d->want < DEPOT_FULL_MAX)
+                d->want++;
             if (!m->cap && (full = mag_new(h, cls)) != NULL) {
                 MAG_ST(f->loaded[cls], full);
                 m = full;
@@ -223,13 +230,25 @@ void mag_free_slow(struct heap *h, struct heap_front *f, struct chunk *ch, void 
             return;
         }
         if (pm->cap) { /* the full previous one to the depot, or to its spans */
-            if (d->nfull < DEPOT_FULL_MAX) {
+            if (d->nfull < d->want) {
                 pm->next = d->full;
                 d->full = pm;
                 d->nfull++;
             } else {
+                /* Nobody took full ones lately: the wanted depth decays, and
+                 * the depot gives one back to the spans too, so a burst of
+                 * frees ends with its blocks in their spans. */
                 grew = mag_flush(h, pm);
                 depot_put_empty(h, d, pm);
+                if (d->want)
+                    d->want--;
+                if (d->nfull > d->want) {
+                    struct mag *x = d->full;
+                    d->full = x->next;
+                    d->nfull--;
+                    grew |= mag_flush(h, x);
+                    depot_put_empty(h, d, x);
+                }
             }
         }
         MAG_ST(f->prev[cls], m);

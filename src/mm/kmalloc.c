@@ -7,10 +7,20 @@
  * alignment above 16, is a list block. kfree first checks the pointer is in
  * the heap's bounds (NULL and bump pointers are not: they are ignored), then
  * asks the page map (chunk_of) whether it lies in a span of small blocks; if
- * not, it is a list block with a header in front. The fast paths go through
- * the front (heap_front) and are a few instructions with no call;
- * everything rare (a dry span, a full span getting a block back, an empty
- * one, hardening, list blocks) is out of line.
+ * not, it is a list block with a header in front.
+ *
+ * Per-CPU fronts (heap_mag.c). Small blocks go through the running CPU's
+ * front (heap_front): kmalloc pops from the class's loaded magazine, kfree
+ * pushes onto one, with no lock; a free from another CPU lands in the
+ * freeing CPU's magazine. Behind the fronts, under the heap lock
+ * (LOCK_LEVEL_HEAP): the depot, the spans (block.c), the list allocator,
+ * the release policy, the span descriptors' slab cache and the page map.
+ * List blocks take the lock on every call. The fast paths are a few
+ * instructions with no call; everything rare (an empty or full magazine,
+ * hardening, list blocks) is out of line. kfree reads the heap's bounds, the
+ * page map and a span's descriptor without the lock: they change under it,
+ * but never for a block that is live (a block's span stays while it is
+ * out), and the bounds are stored whole (list.c).
  *
  * Hardening (PAGODA_HEAP_HARDEN compiles it in; kheap_init picks the level).
  * Level 1: every block has a 16-byte header whose tag holds a check word
@@ -31,12 +41,17 @@
  * the key), kfree a multiply, a rotate, two compares and a store (figures
  * in the README).
  *
- * Statistics are kept as blocks come and go: per span the blocks in use,
- * in the front the bytes of small blocks live, in the heap those of list
- * blocks (exact requested sizes when hardening); the peak is noted wherever
- * the footprint can grow, in O(1). Per-class figures are summed only when
- * asked (kheap_stats). No locks: one CPU, never entered from an interrupt
- * handler.
+ * The double-free confirmation under the lock searches the span's free
+ * list, every CPU's magazines and the depot (heap_mag.c says why that is
+ * safe), so a block whose first free sits in any magazine is still caught.
+ *
+ * Statistics are kept as blocks come and go: per span the blocks out of it
+ * (in use or cached in a magazine), per CPU the bytes of small blocks live
+ * (class sizes; requested sizes when hardening: one CPU's may wrap, the sum
+ * is exact), in the heap those of list blocks; the peak is noted under the
+ * lock wherever the footprint can grow. Per-class figures, and the blocks
+ * cached in magazines, are summed only when asked (kheap_stats). Never
+ * entered from an interrupt handler.
  */
 #include <pagoda/errno.h>
 #include <pagoda/kfence.h>
