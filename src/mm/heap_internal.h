@@ -416,6 +416,10 @@ void *bump_kmalloc(size_t size, size_t align);
  * size when a verified header holds it), never unverified bytes. */
 __attribute__((noreturn)) void heap_fail(const char *what, const void *p);
 
+/* kmalloc.c, under the heap lock: check that p is a live list block (the
+ * segment list vouches for its header first); its usable size. */
+size_t list_live(struct heap *h, const void *p);
+
 /* heap_harden.c: hardening levels 1 and 2 on one block (see kmalloc.c).
  * harden_alloc hands out a hardened block of capacity cap (small_size: the
  * class's, or 0 for a list block), verifying its free state; harden_verify

@@ -46,36 +46,16 @@
  * handlers (kfence_fault, from the page-fault handler, only reads).
  */
 #include <pagoda/errno.h>
-#include <pagoda/kfence.h>
+#include "kfence_internal.h"
 #include <pagoda/kmalloc.h>
 #include <pagoda/printk.h>
 #include <pagoda/spinlock.h>
 #include <pagoda/string.h>
 
-enum { SLOT_UNUSED, SLOT_LIVE, SLOT_FREED };
-
-struct kslot {
-    uintptr_t page; /* the slot's page */
-    uintptr_t addr; /* the object (of the last use, once freed) */
-    size_t size;
-    uint8_t state;
-    bool usable; /* the page could be made present at least once */
-    uint8_t nalloc, nfree;
-    uintptr_t alloc_pcs[KFENCE_STACK_DEPTH], free_pcs[KFENCE_STACK_DEPTH];
-    struct kslot *next; /* the free queue, oldest first */
-};
-
 struct kfence_cpu kfence_cpus[SMP_MAX_CPUS];
 uintptr_t kfence_pool_lo, kfence_pool_bytes;
 
-static struct {
-    spinlock_t lock; /* initialised here: kfence_get_stats may run before kfence_init */
-    struct kfence_source *src;
-    uint64_t interval, rng;
-    struct kslot slots[KFENCE_SLOTS];
-    struct kslot *head, *tail;
-    struct kfence_stats st;
-} kf = {.lock = SPINLOCK_INIT("kfence", LOCK_LEVEL_KFENCE)};
+struct kfence_pool kf = {.lock = SPINLOCK_INIT("kfence", LOCK_LEVEL_KFENCE)};
 
 #define COUNTDOWN_OFF UINT64_MAX
 
@@ -193,62 +173,6 @@ void kfence_force_next(void)
 
 /* ---------------------------------------------------------------- reports */
 
-static void print_stack(const char *title, const uintptr_t *pcs, unsigned n)
-{
-    printk("  %s:\n", title);
-    if (n == 0)
-        printk("    (no stack recorded)\n");
-    for (unsigned i = 0; i < n; i++) {
-        if (kf.src && kf.src->print_pc)
-            kf.src->print_pc(i, pcs[i]);
-        else
-            printk("    #%u 0x%016llx\n", i, (unsigned long long)pcs[i]);
-    }
-}
-
-static const char *state_name(const struct kslot *s)
-{
-    return s->state == SLOT_LIVE ? "live" : s->state == SLOT_FREED ? "freed" : "never used";
-}
-
-/* The report's body: the object and its stacks. */
-static void report_object(const struct kslot *s)
-{
-    if (!s || s->state == SLOT_UNUSED) {
-        printk("  no object was ever placed near this address\n");
-        return;
-    }
-    printk("  object: %zu bytes at 0x%016llx..0x%016llx, slot %u, %s\n", s->size,
-           (unsigned long long)s->addr, (unsigned long long)(s->addr + s->size),
-           (unsigned)(s - kf.slots), state_name(s));
-    print_stack("allocated by", s->alloc_pcs, s->nalloc);
-    if (s->state == SLOT_FREED)
-        print_stack("freed by", s->free_pcs, s->nfree);
-}
-
-static void report_begin(void)
-{
-    kf.st.bugs++;
-    printk("\n==================================================================\n");
-}
-
-static void report_end(void)
-{
-    printk("==================================================================\n");
-}
-
-/* Where p is relative to s's object, as "N bytes left/right of" or "N bytes
- * into". */
-static void where(char *buf, size_t size, const struct kslot *s, uintptr_t p)
-{
-    if (p < s->addr)
-        ksnprintf(buf, size, "%llu bytes left of", (unsigned long long)(s->addr - p));
-    else if (p >= s->addr + s->size)
-        ksnprintf(buf, size, "%llu bytes right of", (unsigned long long)(p - (s->addr + s->size)));
-    else
-        ksnprintf(buf, size, "%llu bytes into", (unsigned long long)(p - s->addr));
-}
-
 /* The slot whose page is page index pi of the pool, or NULL (a guard). */
 static struct kslot *slot_of_page(uintptr_t pi)
 {
@@ -336,13 +260,13 @@ static bool canary_damage(const struct kslot *s, uintptr_t *first, uintptr_t *la
 static void report_damage(const struct kslot *s, uintptr_t first, uintptr_t last, const char *found)
 {
     char rel[64];
-    where(rel, sizeof(rel), s, first);
-    report_begin();
+    kfence_where(rel, sizeof(rel), s, first);
+    kfence_report_begin();
     printk("kfence: BUG: out-of-bounds write at 0x%016llx (%s the %zu-byte object at 0x%016llx)\n",
            (unsigned long long)first, rel, s->size, (unsigned long long)s->addr);
     printk("  canary bytes changed at 0x%016llx..0x%016llx, found %s\n", (unsigned long long)first,
            (unsigned long long)last, found);
-    report_object(s);
+    kfence_report_object(s);
 }
 
 /* A bad kfree: print the report and panic naming the kind. */
@@ -351,17 +275,17 @@ __attribute__((noreturn)) static void bad_free(const char *kind, const struct ks
 {
     uintptr_t pcs[KFENCE_STACK_DEPTH];
     unsigned n = kf.src && kf.src->stack ? kf.src->stack(pcs, KFENCE_STACK_DEPTH) : 0;
-    report_begin();
+    kfence_report_begin();
     printk("kfence: BUG: %s of 0x%016llx\n", kind, (unsigned long long)(uintptr_t)p);
     if (s && s->state != SLOT_UNUSED) {
         char rel[64];
-        where(rel, sizeof(rel), s, (uintptr_t)p);
+        kfence_where(rel, sizeof(rel), s, (uintptr_t)p);
         printk("  the pointer is %s the %zu-byte object at 0x%016llx\n", rel, s->size,
                (unsigned long long)s->addr);
     }
-    print_stack("kfree called by", pcs, n);
-    report_object(s);
-    report_end();
+    kfence_print_stack("kfree called by", pcs, n);
+    kfence_report_object(s);
+    kfence_report_end();
     spin_unlock(&kf.lock); /* a recovered panic must not leave it held */
     if (s && s->state != SLOT_UNUSED)
         panic("kfence: %s of %p (the %zu-byte object at %p)", kind, p, s->size, (void *)s->addr);
@@ -392,8 +316,8 @@ void kfence_free(void *p)
     unsigned n = kf.src->stack ? kf.src->stack(pcs, KFENCE_STACK_DEPTH) : 0;
     if (canary_damage(s, &first, &last)) {
         report_damage(s, first, last, "when it was freed");
-        print_stack("freed by", pcs, n);
-        report_end();
+        kfence_print_stack("freed by", pcs, n);
+        kfence_report_end();
         spin_unlock(&kf.lock);
         panic("kfence: out-of-bounds write at %p (the %zu-byte object at %p), found on free",
               (void *)first, s->size, (void *)s->addr);
@@ -457,8 +381,8 @@ bool kfence_fault(uintptr_t va, bool write, uintptr_t pc)
     }
     char rel[64] = "";
     if (s && s->state != SLOT_UNUSED)
-        where(rel, sizeof(rel), s, va);
-    report_begin();
+        kfence_where(rel, sizeof(rel), s, va);
+    kfence_report_begin();
     printk("kfence: BUG: %s %s at 0x%016llx", kind, write ? "write" : "read",
            (unsigned long long)va);
     if (rel[0])
@@ -470,8 +394,8 @@ bool kfence_fault(uintptr_t va, bool write, uintptr_t pc)
     } else {
         printk("  the %s, by pc 0x%016llx\n", write ? "write" : "read", (unsigned long long)pc);
     }
-    report_object(s);
-    report_end();
+    kfence_report_object(s);
+    kfence_report_end();
     return true;
 }
 
@@ -484,7 +408,7 @@ int kfence_check(void)
         uintptr_t first, last;
         if (s->state == SLOT_LIVE && canary_damage(s, &first, &last)) {
             report_damage(s, first, last, "by a check");
-            report_end();
+            kfence_report_end();
             rc = -E_CORRUPT;
         }
     }
