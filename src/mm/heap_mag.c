@@ -175,7 +175,7 @@ void *mag_alloc_slow(struct heap *h, struct heap_front *f, unsigned cls)
             m = full;
         } else { /* fill from the spans; a full magazine would have served */
             if (d->want < DEPOT_FULL_MAX)
-                d->want++;
+                MAG_ST(d->want, d->want + 1);
             if (!m->cap && (full = mag_new(h, cls)) != NULL) {
                 MAG_ST(f->loaded[cls], full);
                 m = full;
@@ -213,14 +213,29 @@ void mag_free_slow(struct heap *h, struct heap_front *f, struct chunk *ch, void 
 {
     unsigned cls = ch->cls;
     struct mag *m = f->loaded[cls], *pm = f->prev[cls];
-    if (pm->rounds < pm->cap) { /* the previous magazine has room: swap */
+    struct mag_depot *d = &h->depot[cls];
+    if (pm->rounds < pm->cap && MAG_LD(d->want)) { /* the previous one has room: swap */
         MAG_ST(f->loaded[cls], pm);
         MAG_ST(f->prev[cls], m);
         m = pm;
     } else {
         spin_lock(&h->lock);
-        struct mag_depot *d = &h->depot[cls];
         bool grew = false;
+        if (!d->want && m->cap) {
+            /* Frees that nobody allocates from lately (a burst of frees):
+             * straight back to the spans, a magazine at a time, so that at
+             * most one partly filled magazine per class stays behind. */
+            grew = mag_flush(h, m);
+            if (pm->rounds)
+                grew |= mag_flush(h, pm);
+            MAG_ST(m->obj[0], p);
+            MAG_ST(m->rounds, 1);
+            MAG_ST(f->small_live, f->small_live - m->size);
+            if (grew)
+                heap_release_check(h);
+            spin_unlock(&h->lock);
+            return;
+        }
         struct mag *e = mag_new(h, cls);
         if (!e) { /* no memory for a magazine: straight to the span */
             MAG_ST(f->small_live, f->small_live - heap_class_size[cls]);
@@ -241,7 +256,7 @@ void mag_free_slow(struct heap *h, struct heap_front *f, struct chunk *ch, void 
                 grew = mag_flush(h, pm);
                 depot_put_empty(h, d, pm);
                 if (d->want)
-                    d->want--;
+                    MAG_ST(d->want, d->want - 1);
                 if (d->nfull > d->want) {
                     struct mag *x = d->full;
                     d->full = x->next;
