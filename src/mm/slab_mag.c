@@ -58,8 +58,10 @@ static void check_and_cache(struct kmem_cache *c, void *obj)
 {
     struct heap *h = &kheap;
     uintptr_t a = (uintptr_t)obj, lo = MAG_LD(h->lo);
-    if (a - lo >= MAG_LD(h->hi) - lo || chunk_of(h, obj))
+    if (a - lo >= MAG_LD(h->hi) - lo)
         SLAB_PANIC(c, "kmem_cache_free(%s): %p is not a heap address", c->name, obj);
+    if (chunk_of(h, obj)) /* a kmalloc span's block: its page has no slab header */
+        SLAB_PANIC(c, "kmem_cache_free(%s): %p is not in a slab", c->name, obj);
     struct kslab *s = slab_of(obj);
     if (s->magic != SLAB_MAGIC)
         SLAB_PANIC(c, "kmem_cache_free(%s): %p is not in a slab", c->name, obj);
