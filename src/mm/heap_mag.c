@@ -295,7 +295,8 @@ void mag_depot_drain(struct heap *h)
             next = m->next;
             mag_destroy(h, m);
         }
-        *d = (struct mag_depot){0};
+        d->full = d->empty = NULL; /* `want` stays: kfree reads it without the lock */
+        d->nfull = d->nempty = 0;
     }
 }
 

@@ -331,7 +331,7 @@ __attribute__((noinline)) static void small_check_free(struct heap *h, struct ch
             if (f == p)
                 heap_fail("double free", p);
         if (mag_holds(h, ch->cls, p))
-            heap_fail("double free (the first free is in a magazine)", p);
+            heap_fail("double free", p); /* its first free sits in a magazine */
     }
     spin_unlock(&h->lock);
     ((uint64_t *)p)[1] = chunk_free_key(ch);
