@@ -13,6 +13,7 @@
 #ifndef PAGODA_KFENCE_H
 #define PAGODA_KFENCE_H
 
+#include <pagoda/percpu.h>
 #include <pagoda/types.h>
 
 #define KFENCE_SLOTS 64                          /* objects the pool can hold at once */
@@ -38,11 +39,15 @@ struct kfence_source {
     void (*print_pc)(unsigned i, uintptr_t pc);
 };
 
-/* The sampling countdown, read by kmalloc's hook: when it reaches zero,
- * the allocation is offered to kfence_alloc_sampled. Off, it is far out.
- * Hidden: a position-independent build (the benchmark's library) then reads
- * it without a GOT load. */
-extern uint64_t kfence_countdown __attribute__((visibility("hidden")));
+/* The sampling countdown, one per CPU, read by kmalloc's hook: when the
+ * running CPU's reaches zero, the allocation is offered to
+ * kfence_alloc_sampled. Off, it is far out. Only its CPU writes it (but
+ * kfence_set_interval). Hidden: a position-independent build (the
+ * benchmark's library) then reads it without a GOT load. */
+struct kfence_cpu {
+    uint64_t countdown;
+} __attribute__((aligned(64)));
+extern struct kfence_cpu kfence_cpus[SMP_MAX_CPUS] __attribute__((visibility("hidden")));
 /* The pool's bounds, read by kfree's hook ([lo, lo + bytes); 0 bytes off). */
 extern uintptr_t kfence_pool_lo __attribute__((visibility("hidden")));
 extern uintptr_t kfence_pool_bytes __attribute__((visibility("hidden")));

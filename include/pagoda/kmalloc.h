@@ -1,7 +1,8 @@
 /*
  * The kernel heap: bump arena -> fixed-size blocks -> coalescing list
- * allocator (src/mm/bump.c, block.c, list.c, kmalloc.c). No locks: callers
- * are single-threaded (one CPU, no preemption inside the heap).
+ * allocator (src/mm/bump.c, block.c, list.c, kmalloc.c), with per-CPU
+ * magazines in front of the small classes (heap_mag.c). SMP-safe: any CPU
+ * may free what another allocated. Not from interrupt handlers.
  *
  * Every pointer is 16-byte aligned. Every kfree is checked, at every level:
  * a double free or a pointer the heap never returned panics, naming the
@@ -93,6 +94,7 @@ struct kheap_class_stats {
     uint32_t span_bytes; /* bytes of one span */
     uint64_t live;     /* blocks in use */
     uint64_t capacity; /* blocks in the chunks held */
+    uint64_t cached;   /* free blocks held in magazines (CPUs' and the depot's) */
 };
 
 struct kheap_stats {
@@ -112,6 +114,7 @@ struct kheap_stats {
     size_t idle_bytes, release_at; /* the release policy's view now */
     size_t release_big;            /* its memory of big list blocks freed */
     size_t bump_used, bump_size;
+    size_t mags, mag_cached; /* magazines allocated; free blocks they hold */
     int harden;
     struct kheap_class_stats cls[KHEAP_NCLASSES];
 };
@@ -127,6 +130,12 @@ size_t kheap_trim(void);
  * mark). For a caller that knows memory is short (the PMM running low).
  * Returns the bytes given back. */
 size_t kheap_release(bool all);
+/* Flush the calling CPU's magazines (kmalloc classes and slab caches) and
+ * the depot back to the spans and slabs, and free the magazines. Blocks
+ * cached there are free; this makes the spans see it. */
+void kheap_mag_drain(void);
+/* Free objects cached in CPU cpu's magazines now (kmalloc and slab). */
+size_t kheap_mag_count(unsigned cpu);
 /* Walk every heap structure and verify its invariants. 0, or -E_CORRUPT
  * after printing what is wrong. */
 int kheap_check(void);

@@ -41,6 +41,7 @@ enum lock_level {
     LOCK_LEVEL_SCHED = 18,     /* the process table and run queue */
     LOCK_LEVEL_VMM_SPACE = 20, /* one user address space: its regions and tables */
     LOCK_LEVEL_KVA = 30,       /* the kernel virtual range set (vmm_alloc) */
+    LOCK_LEVEL_SLAB_LIST = 33, /* the list of slab caches (walks take each cache's) */
     LOCK_LEVEL_SLAB = 35,      /* one slab cache */
     LOCK_LEVEL_KFENCE = 38,    /* the sampled guard-page pool */
     LOCK_LEVEL_HEAP = 40,      /* the heap: depot, list allocator, span descriptors */

@@ -1,6 +1,7 @@
 /*
  * Object caches after Bonwick's slab allocator (src/mm/slab.c), on top of
- * the heap (kheap_init must have run). Not reentrant: one CPU, no IRQs.
+ * the heap (kheap_init must have run), with per-CPU magazines. SMP-safe;
+ * not from interrupt handlers.
  */
 #ifndef PAGODA_SLAB_H
 #define PAGODA_SLAB_H
@@ -20,7 +21,8 @@ void *kmem_cache_alloc(struct kmem_cache *c);
 /* Give obj back to its own slab. NULL is ignored; an object of another
  * cache, a double free or a pointer never handed out panics. */
 void kmem_cache_free(struct kmem_cache *c, void *obj);
-/* Destroy the empty slabs (dtor on each object), giving their memory back.
+/* Destroy the empty slabs (dtor on each object), giving their memory back,
+ * after flushing the calling CPU's magazines and the depot into them.
  * Returns the number of slabs freed. */
 size_t kmem_cache_reap(struct kmem_cache *c);
 /* Reap every cache; returns slabs freed. */
@@ -31,11 +33,17 @@ void kmem_cache_destroy(struct kmem_cache *c);
 struct kmem_cache_stats {
     size_t objsize, per_slab, slab_bytes;
     size_t live, slabs, full, partial, empty;
+    size_t cached; /* free objects held in magazines (counted in live's slabs, not in live) */
     bool offslab;
 };
 void kmem_cache_stats(const struct kmem_cache *c, struct kmem_cache_stats *st);
 /* Verify the cache's lists and counters: 0 or -E_CORRUPT (printed). */
 int kmem_cache_check(const struct kmem_cache *c);
+/* Flush the calling CPU's slab magazines back to their slabs (kheap_mag_drain
+ * calls it). */
+void slab_mag_drain(void);
+/* Objects cached in CPU cpu's slab magazines. */
+size_t slab_mag_count(unsigned cpu);
 /* The /proc/slabinfo-style table of every cache. */
 void kmem_cache_print_info(void);
 

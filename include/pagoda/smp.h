@@ -22,8 +22,8 @@ unsigned smp_online(void);
  * Other CPUs run fn from their idle loop, interrupts on. Returns the number
  * of CPUs that ran it, or a negative code if one did not finish within
  * timeout_ms (its index is logged). One call at a time (a lock serialises).
- * fn may take frames from the PMM (SMP-safe); the other allocators are not
- * yet SMP-safe, so it must not use them.
+ * fn may use the PMM, the heap and the slab caches (kmalloc/kfree,
+ * kmem_cache_*): they are SMP-safe, with per-CPU caches. It must not sleep.
  */
 int smp_call_all(void (*fn)(void *arg), void *arg, unsigned timeout_ms);
 /* Run fn(arg) on the one CPU `index` (not the caller) and wait for it. */

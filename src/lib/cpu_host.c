@@ -29,7 +29,7 @@ static pthread_once_t host_once = PTHREAD_ONCE_INIT;
 static pthread_key_t host_key;
 static void (*host_hooks[HOST_EXIT_HOOKS])(struct cpu *c);
 static unsigned host_nhooks;
-static _Thread_local struct cpu *host_cpu;
+static _Thread_local struct cpu *host_cpu __attribute__((tls_model("initial-exec"))); /* no __tls_get_addr in a shared library */
 
 static void host_detach(void *v)
 {

@@ -24,7 +24,9 @@
  * names the span of every unit: three loads, no hashing, no read of the
  * span's own memory.
  *
- * Lists. A class (in the front, see heap_internal.h) links the spans that
+ * Lists. A class (struct bclass, in the heap: under the heap lock, behind
+ * the per-CPU magazines of heap_mag.c, which take and give blocks here a
+ * magazine at a time through span_alloc and span_free) links the spans that
  * have free blocks. The head serves every allocation (pop: three loads, two
  * stores); it leaves the list when it is full. A full span that gets a
  * block back joins the tail, so it gathers frees before it serves again and
@@ -39,8 +41,8 @@
  *
  * Cost: O(1) alloc and free; refills and releases are a list allocator call
  * and a page-map update per unit. Weaknesses: a span with one live block
- * pins up to 544 KiB (the 64 KiB class); no per-CPU caches yet (the front
- * is where they go).
+ * pins up to 544 KiB (the 64 KiB class), and so does a free one cached in a
+ * magazine until the magazine is flushed.
  */
 #include "heap_internal.h"
 
@@ -61,10 +63,9 @@ void block_init(struct heap *h)
             c++;
         heap_class_of[i] = (uint8_t)c;
     }
-    struct heap_front *f = heap_front(h);
-    memset(f, 0, sizeof(*f));
+    memset(h->cls, 0, sizeof(h->cls));
     for (c = 0; c < KHEAP_NCLASSES; c++) {
-        struct bclass *k = &f->cls[c];
+        struct bclass *k = &h->cls[c];
         k->size = heap_class_size[c];
         size_t stride = k->size + h->bhdr;
         uint32_t units = 1;
@@ -94,7 +95,7 @@ size_t block_poison_end(const struct heap *h, size_t size)
 /* Push n blocks from `at` on ch's free list, hardening them first. */
 static void push_blocks(struct heap *h, struct chunk *ch, uintptr_t at, size_t n)
 {
-    size_t pend = block_poison_end(h, heap_front(h)->cls[ch->cls].size);
+    size_t pend = block_poison_end(h, h->cls[ch->cls].size);
     for (; n > 0; n--, at += ch->stride) {
         void *p = (void *)(at + h->bhdr);
         if (h->harden) {
@@ -128,8 +129,9 @@ static void carve(struct heap *h, struct chunk *ch)
     n = MIN(n, (size_t)((ch->limit - ch->carve) / ch->stride));
     push_blocks(h, ch, ch->carve, n);
     ch->carve += n * ch->stride;
-    ch->ncarved = (ch->carve - chunk_first(ch)) / ch->stride;
-    ch->fast_carved = h->harden ? 0 : ch->ncarved;
+    /* Read without the lock by kfree's block-start test on other CPUs. */
+    MAG_ST(ch->ncarved, (ch->carve - chunk_first(ch)) / ch->stride);
+    MAG_ST(ch->fast_carved, h->harden ? 0 : ch->ncarved);
 }
 
 void block_dry(struct heap *h, struct bclass *k, struct chunk *ch)
@@ -148,7 +150,7 @@ void block_dry(struct heap *h, struct bclass *k, struct chunk *ch)
 
 struct chunk *block_refill(struct heap *h, unsigned cls)
 {
-    struct bclass *k = &heap_front(h)->cls[cls];
+    struct bclass *k = &h->cls[cls];
     struct chunk *ch = NULL;
     if (k->units == 1 && h->pool) {
         ch = h->pool;
@@ -210,7 +212,7 @@ static void chunk_to_list(struct heap *h, struct chunk *ch)
 
 void block_release(struct heap *h, struct chunk *ch)
 {
-    struct bclass *k = &heap_front(h)->cls[ch->cls];
+    struct bclass *k = &h->cls[ch->cls];
     if (ch->prev)
         ch->prev->next = ch->next;
     else
@@ -243,11 +245,10 @@ void block_release(struct heap *h, struct chunk *ch)
 
 void block_release_empty(struct heap *h, bool all)
 {
-    struct heap_front *f = heap_front(h);
     bool was = h->releasing;
     h->releasing = true; /* no run from inside: it would release under our feet */
     for (unsigned c = 0; c < KHEAP_NCLASSES; c++) {
-        struct bclass *k = &f->cls[c];
+        struct bclass *k = &h->cls[c];
         for (struct chunk *ch = k->partial, *next; ch; ch = next) {
             next = ch->next;
             if (ch->noted && ch->used) { /* noted empty once, in use again */
@@ -267,15 +268,82 @@ void block_release_empty(struct heap *h, bool all)
     h->releasing = was;
 }
 
+/* ---------------------------------------------------------------- the span layer's alloc and free */
+
+void *span_alloc(struct heap *h, unsigned cls)
+{
+    struct bclass *k = &h->cls[cls];
+    struct chunk *ch = k->partial;
+    if (!ch && !(ch = block_refill(h, cls)))
+        return NULL;
+    void *p = ch->free;
+    ch->free = *(void **)p;
+    ch->used++;
+    if (!ch->free)
+        block_dry(h, k, ch);
+    return p;
+}
+
+/* A chunk that was full, or is now empty. A chunk that was full joins the
+ * tail of its class's list: the head keeps serving, and by the time this one
+ * comes up it has gathered more free blocks, so chunks do not flip between
+ * full and partial on every alloc/free pair. */
+static bool span_free_tail(struct heap *h, struct chunk *ch, void *head)
+{
+    struct bclass *k = &h->cls[ch->cls];
+    bool grew = false; /* idle memory grew: the release policy may run */
+    if (!head) {
+        struct chunk *last = k->ptail;
+        ch->next = NULL;
+        ch->prev = last;
+        if (last)
+            last->next = ch;
+        else
+            k->partial = ch;
+        k->ptail = ch;
+        if (last && last->used == 0 && !last->prev) { /* an empty chunk is only kept alone */
+            block_release(h, last);
+            grew = true;
+        }
+    }
+    /* Keep an empty chunk only when it is the class's last partial one, and
+     * tell the release policy it is idle (once: a pair on a class's last
+     * block empties the same span every time). */
+    if (ch->used == 0) {
+        if (ch->next || ch->prev) {
+            block_release(h, ch);
+            grew = true;
+        } else if (!ch->noted) {
+            ch->noted = 1;
+            h->idle_noted += (size_t)ch->units * CHUNK_SIZE;
+            grew = true;
+        }
+    }
+    return grew;
+}
+
+bool span_free(struct heap *h, struct chunk *ch, void *p)
+{
+    void *head = ch->free;
+    *(void **)p = head;
+    ch->free = p;
+    if (unlikely(--ch->used == 0 || !head))
+        return span_free_tail(h, ch, head);
+    return false;
+}
+
 size_t kheap_trim(void)
 {
     struct heap *h = &kheap;
     if (!h->src)
         return 0;
+    kheap_mag_drain(); /* this CPU's magazines; the run drains the depot */
+    spin_lock(&h->lock);
     size_t held = h->heap_bytes;
     heap_release_run(h, true); /* every empty span, every free page that can go */
     list_trim_all(h, 0); /* then whole free segments, taking their decommit bits along */
     map_trim(h);
     list_trim_all(h, 0);
+    spin_unlock(&h->lock);
     return held > h->heap_bytes ? held - h->heap_bytes : 0;
 }

@@ -49,12 +49,14 @@ static int check_live_block(const struct heap *h, const void *p, size_t cap)
     return 0;
 }
 
+static uint64_t hlive[KHEAP_NCLASSES]; /* per class: blocks with a live check word (under the lock) */
+
 static int check_chunk(const struct heap *h, const struct chunk *ch, uint32_t *chunks_per_class,
                        uint64_t *live_per_class)
 {
     if (ch->cls >= KHEAP_NCLASSES)
         BAD("chunk %#lx: bad class", (unsigned long)ch->base);
-    const struct bclass *k = &h->front.cls[ch->cls];
+    const struct bclass *k = &h->cls[ch->cls];
     uintptr_t first = chunk_first(ch);
     if (first != ch->base + HDR_SIZE || ch->stride != k->size + h->bhdr || ch->units != k->units || ch->total != k->per_span ||
         ch->limit != first + (uintptr_t)ch->total * ch->stride ||
@@ -97,7 +99,8 @@ static int check_chunk(const struct heap *h, const struct chunk *ch, uint32_t *c
             nlive++;
         }
         /* A carved block off the free list with no ALLOC word: overwritten. */
-        if (nlive != ch->used)
+        hlive[ch->cls] += nlive;
+        if (nlive > ch->used) /* the rest are in magazines: free, FREE words */
             BAD("chunk %#lx: %u blocks with a live check word, %u in use (a header overwritten?)",
                 (unsigned long)ch->base, nlive, ch->used);
     }
@@ -201,16 +204,43 @@ static int check_bins(const struct heap *h, size_t *nfree, size_t *free_bytes)
     return 0;
 }
 
+static int check_locked(struct heap *h);
+
+/* A free block in a magazine: hardening's FREE word and poison intact. */
+static int check_cached(const struct heap *h, const struct mag *m)
+{
+    for (uint32_t i = 0; i < MIN(MAG_LD(m->rounds), m->cap); i++) {
+        const uint8_t *p = MAG_LD(m->obj[i]);
+        if (hdr_of(p)->tag != heap_check_word(h, p, HSTATE_FREE))
+            BAD("cached block %p: bad check word (double free or overwrite)", (const void *)p);
+        for (size_t j = 8; j < block_poison_end(h, m->size); j++)
+            if (p[j] != POISON_BYTE)
+                BAD("cached block %p: poison overwritten at +%zu", (const void *)p, j);
+    }
+    return 0;
+}
+
 int kheap_check(void)
 {
-    const struct heap *h = &kheap;
+    if (kfence_check()) /* kfence hook (its own lock, outside the heap's): the canaries */
+        return -E_CORRUPT;
+    struct heap *h = &kheap;
+    spin_lock(&h->lock);
+    int rc = check_locked(h);
+    spin_unlock(&h->lock);
+    return rc;
+}
+
+/* Under the heap lock. Blocks in magazines are free but counted in use by
+ * their spans: the per-class sums take them out. */
+static int check_locked(struct heap *h)
+{
     size_t walk_free = 0, walk_bytes = 0, bin_free = 0, bin_bytes = 0, live_list = 0;
     uint32_t chunks[KHEAP_NCLASSES + 1] = {0}; /* + the pool */
     uint64_t live[KHEAP_NCLASSES] = {0};
-    size_t small_live = 0;
+    size_t small_live = 0, front_live = 0;
+    memset(hlive, 0, sizeof(hlive));
 
-    if (kfence_check()) /* kfence hook: the sampled objects' canaries */
-        return -E_CORRUPT;
     if (!h->src)
         return 0; /* bump arena only */
     if (check_segments(h, &walk_free, &walk_bytes, chunks, live, &live_list) ||
@@ -227,13 +257,13 @@ int kheap_check(void)
             h->free_blocks);
     size_t nchunks = 0;
     for (unsigned c = 0; c < KHEAP_NCLASSES; c++)
-        nchunks += h->front.cls[c].nchunks;
+        nchunks += h->cls[c].nchunks;
     if (nchunks != h->nspans)
         BAD("spans: %zu in the classes, %zu counted", nchunks, h->nspans);
     if (chunks[KHEAP_NCLASSES] != h->npool)
         BAD("%u pooled chunks found, %zu counted", chunks[KHEAP_NCLASSES], h->npool);
     for (unsigned c = 0; c < KHEAP_NCLASSES; c++) {
-        const struct bclass *k = &h->front.cls[c];
+        const struct bclass *k = &h->cls[c];
         uint32_t nall = 0;
         for (const struct chunk *ch = k->all; ch; ch = ch->anext)
             if (ch->cls != c || (ch->anext && ch->anext->aprev != ch) || ++nall > chunks[c])
@@ -241,7 +271,17 @@ int kheap_check(void)
         if (chunks[c] != k->nchunks || nall != k->nchunks)
             BAD("class %u: %u spans found, %u listed, %u counted", c, chunks[c], nall,
                 k->nchunks);
-        small_live += live[c] * k->size;
+        size_t cached = mag_cached(h, c);
+        for (unsigned i = 0; h->harden && i < SMP_MAX_CPUS; i++)
+            if (check_cached(h, heap_fronts[i].loaded[c]) || check_cached(h, heap_fronts[i].prev[c]))
+                return -E_CORRUPT;
+        for (const struct mag *m = h->depot[c].full; h->harden && m; m = m->next)
+            if (check_cached(h, m))
+                return -E_CORRUPT;
+        if (cached > live[c] || (h->harden && hlive[c] + cached != live[c]))
+            BAD("class %u: %zu cached in magazines, %llu in use in spans, %llu with a live "
+                "check word", c, cached, (unsigned long long)live[c], (unsigned long long)hlive[c]);
+        small_live += (live[c] - cached) * k->size;
         const struct chunk *last = NULL;
         for (const struct chunk *ch = k->partial; ch; last = ch, ch = ch->next) {
             if (ch->cls != c || !ch->free || (ch->next && ch->next->prev != ch))
@@ -252,8 +292,10 @@ int kheap_check(void)
         if (last != k->ptail)
             BAD("class %u: partial list tail wrong", c);
     }
-    if (small_live != h->front.small_live)
-        BAD("small blocks: %zu bytes live found, %zu counted", small_live, h->front.small_live);
+    for (unsigned i = 0; i < SMP_MAX_CPUS; i++)
+        front_live += MAG_LD(heap_fronts[i].small_live);
+    if (small_live != front_live)
+        BAD("small blocks: %zu bytes live found, %zu counted", small_live, front_live);
     return 0;
 }
 
@@ -272,12 +314,15 @@ void kheap_print_stats(void)
            st.grows, st.shrinks, st.idle_bytes / 1024, st.release_at / 1024,
            st.release_big / 1024, st.releases, st.released_bytes / 1024,
            st.decommitted_bytes / 1024, st.pooled_chunks, st.map_nodes);
-    printk("# class  size span-KiB spans   live  capacity\n");
+    printk("heap: %zu magazines hold %zu free blocks (per CPU: the monitor's `cpus`)\n", st.mags,
+           st.mag_cached);
+    printk("# class  size span-KiB spans   live  capacity  cached\n");
     for (unsigned c = 0; c < KHEAP_NCLASSES; c++) {
         const struct kheap_class_stats *k = &st.cls[c];
         if (!k->chunks)
             continue;
-        printk("  %5u %5u %8u %5u %6llu %9llu\n", c, k->size, k->span_bytes / 1024, k->chunks,
-               (unsigned long long)k->live, (unsigned long long)k->capacity);
+        printk("  %5u %5u %8u %5u %6llu %9llu %7llu\n", c, k->size, k->span_bytes / 1024,
+               k->chunks, (unsigned long long)k->live, (unsigned long long)k->capacity,
+               (unsigned long long)k->cached);
     }
 }

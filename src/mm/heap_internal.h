@@ -27,6 +27,8 @@
 #define PAGODA_MM_HEAP_INTERNAL_H
 
 #include <pagoda/kmalloc.h>
+#include <pagoda/percpu.h>
+#include <pagoda/spinlock.h>
 #include <pagoda/printk.h>
 #include <pagoda/string.h>
 #include <pagoda/types.h>
@@ -141,22 +143,56 @@ struct bclass {
     uint32_t per_span; /* blocks per span */
 };
 
-/* The front end: what the allocation and free fast paths touch. There is
- * one today (heap_front); with several CPUs each gets its own, reached
- * through that one accessor, owning the spans on its class lists (a free
- * from another CPU would then go to a remote list). */
+/* A magazine (Bonwick & Adams): a stack of `cap` free blocks of one class
+ * (or objects of one slab cache) that a CPU pops and pushes without a lock.
+ * rounds and the slots are written only by the CPU that holds the magazine
+ * (relaxed atomics: plain moves, but a confirmation scan on another CPU may
+ * read them); a magazine in the depot belongs to the depot's lock. */
+struct mag {
+    uint32_t rounds; /* blocks held: obj[0..rounds) */
+    uint32_t cap;    /* 0: the shared empty placeholder (every pop and push misses) */
+    uint32_t size;   /* the class's payload bytes (for the live count on push) */
+    uint32_t cls;
+    struct mag *next; /* depot lists */
+    void *obj[];
+};
+extern struct mag heap_mag_none; /* cap 0: a CPU that has no magazine yet */
+
+#define MAG_LD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define MAG_ST(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+
+/* The front end, one per CPU: what the allocation and free fast paths touch.
+ * Each class has a loaded and a previous magazine (heap_mag.c). A free from
+ * another CPU lands in the freeing CPU's magazine. The live counters are per
+ * CPU (a CPU's may wrap below zero: another CPU allocated what it freed);
+ * kheap_stats sums them. */
 struct heap_front {
-    struct bclass cls[KHEAP_NCLASSES];
-    size_t small_live; /* bytes of small blocks handed out (class sizes) */
+    struct mag *loaded[KHEAP_NCLASSES];
+    struct mag *prev[KHEAP_NCLASSES];
+    size_t small_live;  /* bytes of small blocks handed out (class sizes) */
+    size_t harden_live; /* hardening: their requested bytes */
+    unsigned free_cls; /* the class this CPU freed last: kfree's guess (kmalloc.c) */
+} __attribute__((aligned(64)));
+extern struct heap_front heap_fronts[SMP_MAX_CPUS];
+
+/* The depot of one class: full and empty magazines, under the heap lock. */
+struct mag_depot {
+    struct mag *full, *empty;
+    uint32_t nfull, nempty;
+    uint32_t want; /* full magazines worth keeping: up on a refill that found none, down on a
+                      flush (heap_mag.c) */
 };
 
 struct heap {
+    spinlock_t lock; /* everything below the fronts (LOCK_LEVEL_HEAP) */
     struct heap_source *src;
     int harden;
     uint32_t secret;
     size_t small_limit; /* requests below this are small blocks (0 before init) */
     size_t rz, bhdr;    /* redzone bytes and small-block header bytes (hardening) */
-    struct heap_front front;
+    struct bclass cls[KHEAP_NCLASSES]; /* the span layer behind the magazines */
+    struct mag_depot depot[KHEAP_NCLASSES];
+    size_t nmags; /* magazines allocated */
     /* list allocator */
     uint64_t fl_bitmap;
     uint32_t sl_bitmap[FL_COUNT];
@@ -243,20 +279,39 @@ bool heap_commit(struct heap *h, uintptr_t a, uintptr_t b);
 void heap_forget_decommitted(struct heap *h, uintptr_t a, uintptr_t b);
 size_t block_poison_end(const struct heap *h, size_t size);
 
+/* The running CPU's index: one GS-relative load and one more in the kernel;
+ * on the host an initial-exec TLS load (index + 1, 0 until the thread's
+ * first call, which asks this_cpu() and registers the exit drain). */
+#ifdef PAGODA_KERNEL
+static inline unsigned heap_cpu(void)
+{
+    return this_cpu()->index;
+}
+#else
+extern __thread unsigned heap_tls_cpu __attribute__((tls_model("initial-exec")));
+unsigned heap_cpu_attach(void);
+static inline unsigned heap_cpu(void)
+{
+    unsigned i = heap_tls_cpu;
+    if (unlikely(i == 0))
+        i = heap_cpu_attach();
+    return i - 1;
+}
+#endif
+
 /* The one accessor for the front the caller's CPU uses. */
 static inline struct heap_front *heap_front(struct heap *h)
 {
-    return &h->front;
+    UNUSED(h);
+    return &heap_fronts[heap_cpu()];
 }
 
-/* Live bytes: exact requested sizes when hardening (h->live_bytes holds
- * all); otherwise h->live_bytes holds the list blocks and the front counts
- * the small blocks' class sizes. Both are kept as the blocks come and go,
- * so this is two loads, never a walk. */
-static inline size_t heap_live_total(struct heap *h)
-{
-    return h->harden ? h->live_bytes : h->live_bytes + heap_front(h)->small_live;
-}
+/* Live bytes: the list blocks' (h->live_bytes, under the lock) plus every
+ * CPU's small blocks (class sizes; requested sizes when hardening). Reads
+ * other CPUs' counters: exact when they are quiet. */
+size_t heap_live_total(struct heap *h);
+/* Under the lock: note the peak of heap_live_total. */
+void heap_note_peak(struct heap *h);
 
 static inline uintptr_t map_key(const void *p)
 {
@@ -314,7 +369,7 @@ static inline bool chunk_is_block_start(const struct chunk *ch, const void *p)
 {
     uint64_t q = (uint64_t)((uintptr_t)p - ch->first) * ch->div_inv;
     q = (q >> ch->div_shift) | (q << ((64 - ch->div_shift) & 63));
-    return q < ch->ncarved;
+    return q < MAG_LD(ch->ncarved);
 }
 
 /* What a free block of ch holds in its second word. */
@@ -330,6 +385,27 @@ void slab_chunk_desc_free(struct chunk *ch);
 size_t slab_chunk_desc_reap(void);
 void slab_heap_reset(void);
 
+/* heap_mag.c: the magazine layer (see there). The _slow functions run when
+ * the loaded magazine is empty / full; they take the heap lock. */
+void mag_init(void);
+void *mag_alloc_slow(struct heap *h, struct heap_front *f, unsigned cls);
+void mag_free_slow(struct heap *h, struct heap_front *f, struct chunk *ch, void *p);
+/* Under the heap lock: flush every depot magazine back to the spans and
+ * free the empty ones (the release policy's first step). */
+void mag_depot_drain(struct heap *h);
+/* Under the heap lock: flush and free the calling CPU's magazines. Not from
+ * inside a magazine refill (the list allocator's own release run). */
+void mag_cpu_drain(struct heap *h);
+/* Under the heap lock: is p in any magazine (any CPU's, or the depot)? */
+bool mag_holds(struct heap *h, unsigned cls, const void *p);
+/* Under the heap lock: blocks of class cls cached in magazines. */
+size_t mag_cached(struct heap *h, unsigned cls);
+/* Under the heap lock, on the span layer: a free block back to its span;
+ * true if idle memory grew (the caller runs heap_release_check). */
+bool span_free(struct heap *h, struct chunk *ch, void *p);
+/* Under the heap lock: a block of class cls from the spans, or NULL. */
+void *span_alloc(struct heap *h, unsigned cls);
+
 /* bump.c */
 bool bump_contains(const void *p);
 size_t bump_used(void);
@@ -339,6 +415,19 @@ void *bump_kmalloc(size_t size, size_t align);
  * what the heap can vouch for (the block's size and class, the requested
  * size when a verified header holds it), never unverified bytes. */
 __attribute__((noreturn)) void heap_fail(const char *what, const void *p);
+
+/* kmalloc.c, under the heap lock: check that p is a live list block (the
+ * segment list vouches for its header first); its usable size. */
+size_t list_live(struct heap *h, const void *p);
+
+/* heap_harden.c: hardening levels 1 and 2 on one block (see kmalloc.c).
+ * harden_alloc hands out a hardened block of capacity cap (small_size: the
+ * class's, or 0 for a list block), verifying its free state; harden_verify
+ * checks a live one (ch: its chunk, or NULL) and returns its requested size;
+ * harden_free marks it free and poisons it. */
+void harden_alloc(struct heap *h, void *p, size_t size, size_t small_size);
+size_t harden_verify(struct heap *h, const void *p, const struct chunk *ch);
+void harden_free(struct heap *h, void *p, const struct chunk *ch);
 
 /* The hardening tag: the slack (capacity minus requested size) over the
  * check word. */

@@ -7,6 +7,7 @@
  * which recounts them). heap_release_check runs on the paths where idle
  * memory grows (a list block freed, a span emptied) and costs two compares.
  * When idle memory passes `release_at`, a run:
+ *   0. flushes the depot's magazines back to their spans (heap_mag.c);
  *   1. gives every empty span (kept ones too) and the pool to the list
  *      allocator, where they merge with their free neighbours, and the
  *      heap's own empty descriptor slabs back (kheap_trim's first steps);
@@ -51,7 +52,7 @@ size_t heap_idle_bytes(const struct heap *h)
 
 static size_t threshold(struct heap *h)
 {
-    size_t live = h->live_bytes + heap_front(h)->small_live;
+    size_t live = heap_live_total(h);
     return MAX(MAX((size_t)RELEASE_FLOOR, live / 4), MIN(2 * h->big_free, (size_t)RELEASE_BIG_MAX));
 }
 
@@ -68,13 +69,26 @@ void heap_note_big_free(struct heap *h, size_t bytes)
 
 void heap_release_check(struct heap *h)
 {
-    if (unlikely(heap_idle_bytes(h) > heap_release_at(h)) && !h->releasing && h->src)
+    if (unlikely(heap_idle_bytes(h) > heap_release_at(h)) && !h->releasing && h->src) {
+        /* On a free path of this CPU: its magazines can go back too (the
+         * list allocator's own runs, inside a refill, leave them). */
+        h->releasing = true;
+        mag_cpu_drain(h);
+        h->releasing = false;
         heap_release_run(h, false);
+    }
 }
 
 size_t kheap_release(bool all)
 {
-    return kheap.src ? heap_release_run(&kheap, all) : 0;
+    if (!kheap.src)
+        return 0;
+    if (all)
+        kheap_mag_drain(); /* this CPU's magazines too */
+    spin_lock(&kheap.lock);
+    size_t n = heap_release_run(&kheap, all);
+    spin_unlock(&kheap.lock);
+    return n;
 }
 
 /* Walk [a, b) unit by unit, calling fn on each unit's leaf with the mask of
@@ -191,16 +205,17 @@ size_t heap_release_run(struct heap *h, bool all)
         return 0;
     h->releasing = true;
     size_t held0 = h->heap_bytes;
+    mag_depot_drain(h); /* the depot's blocks back to their spans first */
     block_release_empty(h, true);
     h->idle_noted = 0; /* every kept empty span is gone; non-empty ones were un-noted */
     for (unsigned c = 0; c < KHEAP_NCLASSES; c++)
-        for (struct chunk *ch = heap_front(h)->cls[c].all; ch; ch = ch->anext)
+        for (struct chunk *ch = h->cls[c].all; ch; ch = ch->anext)
             ch->noted = 0;
     if (all)
         slab_chunk_desc_reap();
     list_trim_all(h, LIST_TRIM_KEEP);
     /* Down to half the base threshold: the big-block term only delays runs. */
-    size_t live = h->live_bytes + heap_front(h)->small_live;
+    size_t live = heap_live_total(h);
     size_t low = all ? 0 : MAX((size_t)RELEASE_FLOOR, live / 4) / 2;
     if (h->src->commit) {
         /* Every leaf first: making one allocates, which must not happen

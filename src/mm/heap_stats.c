@@ -1,9 +1,12 @@
 /*
  * kheap_stats: the heap's figures for the monitor, the tests and the
  * benchmark. Every counter is kept as blocks come and go (kmalloc.c,
- * block.c, list.c), so a snapshot reads them, and walks only the spans of
- * each class to count their live blocks: O(classes + spans), never a walk
- * over blocks. Not for a hot path.
+ * block.c, list.c, heap_mag.c), so a snapshot reads them under the heap
+ * lock, and walks only the spans of each class to count their blocks in use
+ * and the magazines to count the free blocks cached there (the spans count
+ * those as in use): O(classes + spans + CPUs * classes), never a walk over
+ * blocks. The per-CPU live counters are summed; exact when the other CPUs
+ * are quiet. Not for a hot path.
  */
 #include <pagoda/kfence.h>
 #include <pagoda/string.h>
@@ -13,8 +16,8 @@
 void kheap_stats(struct kheap_stats *st)
 {
     struct heap *h = &kheap;
-    const struct heap_front *f = heap_front(h);
     memset(st, 0, sizeof(*st));
+    spin_lock(&h->lock);
     st->live_bytes = heap_live_total(h);
     st->peak_live_bytes = h->peak_live_bytes;
     st->heap_bytes = h->heap_bytes;
@@ -38,19 +41,24 @@ void kheap_stats(struct kheap_stats *st)
     st->harden = h->harden;
     st->live_objects = h->list_live_objects;
     for (unsigned c = 0; c < KHEAP_NCLASSES; c++) {
-        const struct bclass *k = &f->cls[c];
-        uint64_t live = 0;
+        const struct bclass *k = &h->cls[c];
+        uint64_t used = 0, cached = mag_cached(h, c);
         for (const struct chunk *ch = k->all; ch; ch = ch->anext)
-            live += ch->used;
+            used += ch->used;
+        uint64_t live = used - cached;
         st->cls[c] = (struct kheap_class_stats){
             .size = k->size,
             .chunks = k->nchunks,
             .span_bytes = k->units * (uint32_t)CHUNK_SIZE,
             .live = live,
             .capacity = (uint64_t)k->nchunks * k->per_span,
+            .cached = cached,
         };
         st->live_objects += live;
+        st->mag_cached += cached;
     }
+    st->mags = h->nmags;
+    spin_unlock(&h->lock);
     struct kfence_stats kst; /* kfence hook: sampled objects are live too */
     kfence_get_stats(&kst);
     st->live_bytes += kst.live_bytes;

@@ -7,8 +7,8 @@
  * guard, slot 1, ..., slot N-1, guard. Guard pages are never present. A
  * slot's page is present only while it holds a live object.
  *
- * kmalloc decrements kfence_countdown on every call; when it reaches zero it
- * offers the allocation here, and the countdown is re-armed with a
+ * kmalloc decrements its CPU's countdown (kfence_cpus) on every call; when it
+ * reaches zero it offers the allocation here, and the countdown is re-armed with a
  * pseudo-random interval in [N/2, 3N/2] (so a bug cannot hide in the
  * allocations a fixed stride never samples). A sampled object of `size`
  * bytes takes the oldest free slot: the page is made present, the object is
@@ -40,37 +40,22 @@
  * above 16 bytes never come here; an overflow that lands in the alignment
  * gap is only seen at free; the pool holds KFENCE_SLOTS objects, so a
  * leak-heavy workload fills it and sampling stops until some are freed.
- * No locks: one CPU, never called from interrupt handlers.
+ * SMP: the pool (slots, queue, random state, statistics) is under kf.lock
+ * (LOCK_LEVEL_KFENCE, outside the heap's: kfence_realloc calls kmalloc with
+ * it released); the countdowns are per CPU. Never called from interrupt
+ * handlers (kfence_fault, from the page-fault handler, only reads).
  */
 #include <pagoda/errno.h>
-#include <pagoda/kfence.h>
+#include "kfence_internal.h"
 #include <pagoda/kmalloc.h>
 #include <pagoda/printk.h>
+#include <pagoda/spinlock.h>
 #include <pagoda/string.h>
 
-enum { SLOT_UNUSED, SLOT_LIVE, SLOT_FREED };
-
-struct kslot {
-    uintptr_t page; /* the slot's page */
-    uintptr_t addr; /* the object (of the last use, once freed) */
-    size_t size;
-    uint8_t state;
-    bool usable; /* the page could be made present at least once */
-    uint8_t nalloc, nfree;
-    uintptr_t alloc_pcs[KFENCE_STACK_DEPTH], free_pcs[KFENCE_STACK_DEPTH];
-    struct kslot *next; /* the free queue, oldest first */
-};
-
-uint64_t kfence_countdown = UINT64_MAX;
+struct kfence_cpu kfence_cpus[SMP_MAX_CPUS];
 uintptr_t kfence_pool_lo, kfence_pool_bytes;
 
-static struct {
-    struct kfence_source *src;
-    uint64_t interval, rng;
-    struct kslot slots[KFENCE_SLOTS];
-    struct kslot *head, *tail;
-    struct kfence_stats st;
-} kf;
+struct kfence_pool kf = {.lock = SPINLOCK_INIT("kfence", LOCK_LEVEL_KFENCE)};
 
 #define COUNTDOWN_OFF UINT64_MAX
 
@@ -115,14 +100,13 @@ static uint64_t next_rand(void)
     return kf.rng * 0x2545f4914f6cdd1dULL;
 }
 
-static void rearm(void)
+/* Re-arm CPU cpu's countdown (under kf.lock). */
+static void rearm(unsigned cpu)
 {
-    uint64_t n = kf.interval;
-    if (n == 0 || !kf.src) {
-        kfence_countdown = COUNTDOWN_OFF;
-        return;
-    }
-    kfence_countdown = n == 1 ? 1 : n - n / 2 + next_rand() % (n + 1);
+    uint64_t n = kf.interval, c = COUNTDOWN_OFF;
+    if (n != 0 && kf.src)
+        c = n == 1 ? 1 : n - n / 2 + next_rand() % (n + 1);
+    __atomic_store_n(&kfence_cpus[cpu].countdown, c, __ATOMIC_RELAXED);
 }
 
 static void queue_push(struct kslot *s)
@@ -152,6 +136,7 @@ void kfence_init(struct kfence_source *src, uint64_t interval, uint64_t seed)
         if (kf.slots[i].state == SLOT_LIVE)
             panic("kfence_init: object %p still live", (void *)kf.slots[i].addr);
     memset(&kf, 0, sizeof(kf));
+    spin_init(&kf.lock, "kfence", LOCK_LEVEL_KFENCE);
     kf.src = src;
     kf.rng = (seed ^ 0x9e3779b97f4a7c15ULL) | 1;
     kfence_pool_lo = src ? src->base : 0;
@@ -168,8 +153,11 @@ void kfence_init(struct kfence_source *src, uint64_t interval, uint64_t seed)
 
 void kfence_set_interval(uint64_t interval)
 {
+    spin_lock(&kf.lock);
     kf.interval = interval;
-    rearm();
+    for (unsigned i = 0; i < SMP_MAX_CPUS; i++) /* other CPUs' too: a lost race only delays */
+        rearm(i);
+    spin_unlock(&kf.lock);
 }
 
 uint64_t kfence_interval(void)
@@ -180,66 +168,10 @@ uint64_t kfence_interval(void)
 void kfence_force_next(void)
 {
     if (kf.src)
-        kfence_countdown = 1;
+        __atomic_store_n(&kfence_cpus[this_cpu()->index].countdown, 1, __ATOMIC_RELAXED);
 }
 
 /* ---------------------------------------------------------------- reports */
-
-static void print_stack(const char *title, const uintptr_t *pcs, unsigned n)
-{
-    printk("  %s:\n", title);
-    if (n == 0)
-        printk("    (no stack recorded)\n");
-    for (unsigned i = 0; i < n; i++) {
-        if (kf.src && kf.src->print_pc)
-            kf.src->print_pc(i, pcs[i]);
-        else
-            printk("    #%u 0x%016llx\n", i, (unsigned long long)pcs[i]);
-    }
-}
-
-static const char *state_name(const struct kslot *s)
-{
-    return s->state == SLOT_LIVE ? "live" : s->state == SLOT_FREED ? "freed" : "never used";
-}
-
-/* The report's body: the object and its stacks. */
-static void report_object(const struct kslot *s)
-{
-    if (!s || s->state == SLOT_UNUSED) {
-        printk("  no object was ever placed near this address\n");
-        return;
-    }
-    printk("  object: %zu bytes at 0x%016llx..0x%016llx, slot %u, %s\n", s->size,
-           (unsigned long long)s->addr, (unsigned long long)(s->addr + s->size),
-           (unsigned)(s - kf.slots), state_name(s));
-    print_stack("allocated by", s->alloc_pcs, s->nalloc);
-    if (s->state == SLOT_FREED)
-        print_stack("freed by", s->free_pcs, s->nfree);
-}
-
-static void report_begin(void)
-{
-    kf.st.bugs++;
-    printk("\n==================================================================\n");
-}
-
-static void report_end(void)
-{
-    printk("==================================================================\n");
-}
-
-/* Where p is relative to s's object, as "N bytes left/right of" or "N bytes
- * into". */
-static void where(char *buf, size_t size, const struct kslot *s, uintptr_t p)
-{
-    if (p < s->addr)
-        ksnprintf(buf, size, "%llu bytes left of", (unsigned long long)(s->addr - p));
-    else if (p >= s->addr + s->size)
-        ksnprintf(buf, size, "%llu bytes right of", (unsigned long long)(p - (s->addr + s->size)));
-    else
-        ksnprintf(buf, size, "%llu bytes into", (unsigned long long)(p - s->addr));
-}
 
 /* The slot whose page is page index pi of the pool, or NULL (a guard). */
 static struct kslot *slot_of_page(uintptr_t pi)
@@ -251,19 +183,20 @@ static struct kslot *slot_of_page(uintptr_t pi)
 
 void *kfence_alloc_sampled(size_t size)
 {
-    rearm();
+    spin_lock(&kf.lock);
+    rearm(this_cpu()->index);
+    struct kslot *s = NULL;
     if (!kf.src || kf.interval == 0)
-        return NULL;
+        goto out;
     if (size > PAGE_SIZE) {
         kf.st.too_big++;
-        return NULL;
+        goto out;
     }
-    struct kslot *s;
     for (;;) {
         s = queue_pop();
         if (!s) {
             kf.st.pool_full++;
-            return NULL;
+            goto out;
         }
         if (kf.src->set_present(kf.src, s->page, true) == 0)
             break;
@@ -280,7 +213,9 @@ void *kfence_alloc_sampled(size_t size)
     kf.st.allocs++;
     kf.st.live++;
     kf.st.live_bytes += size;
-    return (void *)s->addr;
+out:
+    spin_unlock(&kf.lock);
+    return s ? (void *)s->addr : NULL;
 }
 
 /* The first and last canary byte of s found changed; false if none. The
@@ -325,13 +260,13 @@ static bool canary_damage(const struct kslot *s, uintptr_t *first, uintptr_t *la
 static void report_damage(const struct kslot *s, uintptr_t first, uintptr_t last, const char *found)
 {
     char rel[64];
-    where(rel, sizeof(rel), s, first);
-    report_begin();
+    kfence_where(rel, sizeof(rel), s, first);
+    kfence_report_begin();
     printk("kfence: BUG: out-of-bounds write at 0x%016llx (%s the %zu-byte object at 0x%016llx)\n",
            (unsigned long long)first, rel, s->size, (unsigned long long)s->addr);
     printk("  canary bytes changed at 0x%016llx..0x%016llx, found %s\n", (unsigned long long)first,
            (unsigned long long)last, found);
-    report_object(s);
+    kfence_report_object(s);
 }
 
 /* A bad kfree: print the report and panic naming the kind. */
@@ -340,17 +275,18 @@ __attribute__((noreturn)) static void bad_free(const char *kind, const struct ks
 {
     uintptr_t pcs[KFENCE_STACK_DEPTH];
     unsigned n = kf.src && kf.src->stack ? kf.src->stack(pcs, KFENCE_STACK_DEPTH) : 0;
-    report_begin();
+    kfence_report_begin();
     printk("kfence: BUG: %s of 0x%016llx\n", kind, (unsigned long long)(uintptr_t)p);
     if (s && s->state != SLOT_UNUSED) {
         char rel[64];
-        where(rel, sizeof(rel), s, (uintptr_t)p);
+        kfence_where(rel, sizeof(rel), s, (uintptr_t)p);
         printk("  the pointer is %s the %zu-byte object at 0x%016llx\n", rel, s->size,
                (unsigned long long)s->addr);
     }
-    print_stack("kfree called by", pcs, n);
-    report_object(s);
-    report_end();
+    kfence_print_stack("kfree called by", pcs, n);
+    kfence_report_object(s);
+    kfence_report_end();
+    spin_unlock(&kf.lock); /* a recovered panic must not leave it held */
     if (s && s->state != SLOT_UNUSED)
         panic("kfence: %s of %p (the %zu-byte object at %p)", kind, p, s->size, (void *)s->addr);
     panic("kfence: %s of %p (no sampled object there)", kind, p);
@@ -374,13 +310,15 @@ static struct kslot *live_slot(const void *p, const char *what)
 
 void kfence_free(void *p)
 {
+    spin_lock(&kf.lock);
     struct kslot *s = live_slot(p, "invalid free");
     uintptr_t pcs[KFENCE_STACK_DEPTH], first, last;
     unsigned n = kf.src->stack ? kf.src->stack(pcs, KFENCE_STACK_DEPTH) : 0;
     if (canary_damage(s, &first, &last)) {
         report_damage(s, first, last, "when it was freed");
-        print_stack("freed by", pcs, n);
-        report_end();
+        kfence_print_stack("freed by", pcs, n);
+        kfence_report_end();
+        spin_unlock(&kf.lock);
         panic("kfence: out-of-bounds write at %p (the %zu-byte object at %p), found on free",
               (void *)first, s->size, (void *)s->addr);
     }
@@ -392,20 +330,24 @@ void kfence_free(void *p)
     kf.st.frees++;
     kf.st.live--;
     kf.st.live_bytes -= s->size;
+    spin_unlock(&kf.lock);
 }
 
 size_t kfence_usable_size(const void *p)
 {
-    return live_slot(p, "kmalloc_usable_size of a pointer kmalloc never returned")->size;
+    spin_lock(&kf.lock);
+    size_t n = live_slot(p, "kmalloc_usable_size of a pointer kmalloc never returned")->size;
+    spin_unlock(&kf.lock);
+    return n;
 }
 
 void *kfence_realloc(void *p, size_t size)
 {
-    struct kslot *s = live_slot(p, "krealloc of a pointer kmalloc never returned");
+    size_t old = kfence_usable_size(p); /* the caller owns p: it stays live */
     void *q = kmalloc(size);
     if (!q)
         return NULL;
-    memcpy(q, p, MIN(size, s->size));
+    memcpy(q, p, MIN(size, old));
     kfence_free(p);
     return q;
 }
@@ -439,8 +381,8 @@ bool kfence_fault(uintptr_t va, bool write, uintptr_t pc)
     }
     char rel[64] = "";
     if (s && s->state != SLOT_UNUSED)
-        where(rel, sizeof(rel), s, va);
-    report_begin();
+        kfence_where(rel, sizeof(rel), s, va);
+    kfence_report_begin();
     printk("kfence: BUG: %s %s at 0x%016llx", kind, write ? "write" : "read",
            (unsigned long long)va);
     if (rel[0])
@@ -452,23 +394,25 @@ bool kfence_fault(uintptr_t va, bool write, uintptr_t pc)
     } else {
         printk("  the %s, by pc 0x%016llx\n", write ? "write" : "read", (unsigned long long)pc);
     }
-    report_object(s);
-    report_end();
+    kfence_report_object(s);
+    kfence_report_end();
     return true;
 }
 
 int kfence_check(void)
 {
     int rc = 0;
+    spin_lock(&kf.lock);
     for (unsigned i = 0; i < KFENCE_SLOTS; i++) {
         struct kslot *s = &kf.slots[i];
         uintptr_t first, last;
         if (s->state == SLOT_LIVE && canary_damage(s, &first, &last)) {
             report_damage(s, first, last, "by a check");
-            report_end();
+            kfence_report_end();
             rc = -E_CORRUPT;
         }
     }
+    spin_unlock(&kf.lock);
     return rc;
 }
 
@@ -476,35 +420,22 @@ int kfence_check(void)
 
 void kfence_get_stats(struct kfence_stats *st)
 {
+    spin_lock(&kf.lock);
     *st = kf.st;
+    spin_unlock(&kf.lock);
     st->interval = kfence_interval();
 }
 
-void kfence_print_stats(void)
+/* Slot i's live object (kfence_stats.c lists them): false if none. */
+bool kfence_slot_live(unsigned i, uintptr_t *addr, size_t *size)
 {
-    struct kfence_stats st;
-    kfence_get_stats(&st);
-    if (!kf.src) {
-        printk("kfence: off (heap_sample=0)\n");
-        return;
-    }
-    if (st.interval)
-        printk("kfence: sampling about 1 in %llu allocations into %u guarded slots at 0x%llx\n",
-               (unsigned long long)st.interval, st.slots, (unsigned long long)kfence_pool_lo);
-    else
-        printk("kfence: sampling paused; %u guarded slots at 0x%llx\n", st.slots,
-               (unsigned long long)kfence_pool_lo);
-    printk("kfence: %u live (%llu bytes), %llu sampled, %llu freed, %llu not sampled "
-           "(pool full), %llu not sampled (over a page), %llu bugs reported\n",
-           st.live, (unsigned long long)st.live_bytes, (unsigned long long)st.allocs,
-           (unsigned long long)st.frees, (unsigned long long)st.pool_full,
-           (unsigned long long)st.too_big, (unsigned long long)st.bugs);
-    unsigned shown = 0;
-    for (unsigned i = 0; i < KFENCE_SLOTS && shown < 8; i++) {
-        const struct kslot *s = &kf.slots[i];
-        if (s->state != SLOT_LIVE)
-            continue;
-        printk("  slot %2u: %zu bytes at 0x%016llx\n", i, s->size, (unsigned long long)s->addr);
-        shown++;
-    }
+    if (i >= KFENCE_SLOTS)
+        return false;
+    spin_lock(&kf.lock);
+    const struct kslot *s = &kf.slots[i];
+    bool live = s->state == SLOT_LIVE;
+    *addr = s->addr;
+    *size = s->size;
+    spin_unlock(&kf.lock);
+    return live;
 }

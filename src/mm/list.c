@@ -189,14 +189,18 @@ bool list_could_be_block(const struct heap *h, const void *p)
            !map_page_decommitted(h, a - HDR_SIZE) && !map_page_decommitted(h, a);
 }
 
+/* kfree reads the bounds without the lock: stored once each, whole. Lower
+ * first when growing, so a reader never sees a range that misses a live
+ * block (the bounds only grow while blocks are live in them). */
 static void bounds_update(struct heap *h)
 {
-    h->lo = UINTPTR_MAX;
-    h->hi = 0;
+    uintptr_t lo = UINTPTR_MAX, hi = 0;
     for (struct lseg *s = h->segs; s; s = s->next) {
-        h->lo = MIN(h->lo, s->start);
-        h->hi = MAX(h->hi, s->end);
+        lo = MIN(lo, s->start);
+        hi = MAX(hi, s->end);
     }
+    MAG_ST(h->lo, lo);
+    MAG_ST(h->hi, hi);
 }
 
 /* Ask the source for room for a block of `need` bytes. */
@@ -411,6 +415,6 @@ void list_init(struct heap *h)
     memset(h->sl_bitmap, 0, sizeof(h->sl_bitmap));
     memset(h->bins, 0, sizeof(h->bins));
     h->segs = NULL;
-    h->lo = UINTPTR_MAX;
-    h->hi = 0;
+    MAG_ST(h->lo, UINTPTR_MAX);
+    MAG_ST(h->hi, 0);
 }

@@ -103,6 +103,7 @@ KTEST(slab_object_returns_to_own_slab)
         KT_ASSERT((p[i] = kmem_cache_alloc(a)) != NULL);
     for (int i = 499; i >= 0; i--)
         kmem_cache_free(a, p[i]);
+    slab_mag_drain(); /* this CPU's magazines back to the slabs */
     struct kmem_cache_stats st;
     kmem_cache_stats(a, &st);
     KT_ASSERT_EQ(st.live, 1);

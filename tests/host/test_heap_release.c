@@ -111,6 +111,7 @@ static void burst(int harden, int keep)
         p[i] = NULL;
     }
     kheap_stats(&st);
+    printk("burst: %zu cached in %zu magazines, %zu KiB idle, release at %zu KiB, %zu pooled\n", st.mag_cached, st.mags, st.idle_bytes / 1024, st.release_at / 1024, st.pooled_chunks);
     printk("burst (level %d, %s): %zu KiB held of %zu KiB at the peak, %zu KiB decommitted, "
            "%zu runs\n",
            harden, keep ? "1% kept" : "all freed", st.heap_bytes / 1024, peak / 1024,
