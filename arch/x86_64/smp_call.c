@@ -142,6 +142,12 @@ static bool finished(struct cpu *c, unsigned ms)
 int smp_call_all(void (*fn)(void *arg), void *arg, unsigned timeout_ms)
 {
     struct cpu *me = this_cpu();
+    /* fn runs with interrupts on everywhere, the caller's share included: a
+     * CPU inside fn may wait for another (a barrier, a lock) while that one
+     * waits for this CPU's answer to a TLB shootdown, which needs the IPI.
+     * So the caller may hold no other lock (it would be held with
+     * interrupts on, and fn could not take it). */
+    spin_assert_none_held("smp_call_all");
     bool irq = spin_lock_irqsave(&call_lock);
     unsigned ran = 1;
     for (unsigned i = 0; i < cpu_count(); i++) {
@@ -149,8 +155,7 @@ int smp_call_all(void (*fn)(void *arg), void *arg, unsigned timeout_ms)
         if (c != me && c->state == CPU_ONLINE)
             post(c, fn, arg);
     }
-    /* The caller's share runs with its own interrupt state. */
-    arch_irq_restore(irq);
+    arch_irq_restore(true);
     fn(arg);
     irq = arch_irq_save();
     int err = 0;

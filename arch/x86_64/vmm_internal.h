@@ -80,10 +80,6 @@ void vmm_pt_unlock(void);
 /* Flush the batch now (shootdown, frees) and start it again: for loops
  * that queue more than a batch holds. */
 void vmm_batch_flush(struct vmm_batch *b);
-/* Unmap every mapped page of [va, va + pages) in the live space, batched
- * (one shootdown per VMM_BATCH_PAGES); with free_frames, the frames go to
- * the PMM after the shootdown. Returns the pages unmapped. */
-size_t vmm_unmap_release(vaddr_t va, size_t pages, bool free_frames);
 /* For the shootdown tests alone: vmm_unmap with a local invlpg and no
  * shootdown, so that another CPU keeps its stale translation. */
 int vmm_unmap_local_only(vaddr_t virt, paddr_t *phys);

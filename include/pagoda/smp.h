@@ -19,7 +19,9 @@ unsigned smp_online(void);
 /*
  * Run fn(arg) on every online CPU at once, the caller's included (it runs
  * fn itself after starting the others), and wait until all have returned.
- * Other CPUs run fn from their idle loop, interrupts on. Returns the number
+ * Other CPUs run fn from their idle loop and the caller runs its share, all
+ * with interrupts on (so a CPU inside fn answers TLB shootdowns); the caller
+ * must hold no spinlock. Returns the number
  * of CPUs that ran it, or a negative code if one did not finish within
  * timeout_ms (its index is logged). One call at a time (a lock serialises).
  * fn may use the PMM, the heap and the slab caches (kmalloc/kfree,

@@ -33,6 +33,10 @@ int vmm_map(vaddr_t virt, paddr_t phys, unsigned flags);
  * Empty tables go back to the PMM. Returns once every CPU that may cache
  * the page has flushed it (TLB shootdown), so the frame may be freed. */
 int vmm_unmap(vaddr_t virt, paddr_t *phys);
+/* Unmap every mapped page of [va, va + pages) (unmapped ones are skipped),
+ * batched: one TLB shootdown per batch, not per page. With free_frames the
+ * frames go back to the PMM after the shootdown. Returns the pages unmapped. */
+size_t vmm_unmap_release(vaddr_t va, size_t pages, bool free_frames);
 /* The frame and flags behind virt, or -E_NOENT. */
 int vmm_translate(vaddr_t virt, paddr_t *phys, unsigned *flags);
 /* Change the flags of a mapped page, or -E_NOENT; flushed on every CPU

@@ -35,13 +35,9 @@ static struct {
  * decommitted earlier are not mapped: skipped). */
 static void release(vaddr_t va, size_t bytes)
 {
-    for (size_t off = 0; off < bytes; off += PAGE_SIZE) {
-        paddr_t pa;
-        if (vmm_unmap(va + off, &pa) == 0) {
-            pmm_free((void *)pa, 1);
-            kvm.mapped -= PAGE_SIZE;
-        }
-    }
+    /* One shootdown per batch of pages (every CPU may cache heap pages),
+     * and each frame back to the PMM only after it. */
+    kvm.mapped -= vmm_unmap_release(va, bytes / PAGE_SIZE, true) * PAGE_SIZE;
 }
 
 /* Back [va, va + bytes) with fresh frames; false (nothing left mapped) if
