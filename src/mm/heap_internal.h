@@ -347,4 +347,9 @@ static inline uint64_t heap_tag(const struct heap *h, const void *p, size_t cap,
     return ((uint64_t)(cap - size) << 32) | heap_check_word(h, p, HSTATE_ALLOC);
 }
 
+/* heap_aligned.c: a block of `size` bytes at `align` (32 B..4 KiB) from a
+ * small-block class whose span is laid out for it, or NULL when no class
+ * fits (or hardening, or out of memory): the list allocator serves then. */
+void *heap_aligned_small(struct heap *h, size_t size, size_t align);
+
 #endif
