@@ -352,4 +352,9 @@ static inline uint64_t heap_tag(const struct heap *h, const void *p, size_t cap,
  * fits (or hardening, or out of memory): the list allocator serves then. */
 void *heap_aligned_small(struct heap *h, size_t size, size_t align);
 
+/* list.c's cache of big blocks freed lately: the bytes it holds, and
+ * empty it into the bins (returns the bytes). */
+size_t list_cached_bytes(const struct heap *h);
+size_t list_cache_flush(struct heap *h);
+
 #endif

@@ -26,7 +26,11 @@
  *      block's first 8 KiB and last page stay committed: they hold its
  *      header, bin links and footer, and a small request carved from the
  *      block's start (a slab page, say) then takes no frame.
- * The run also cuts free segment tails back to LIST_TRIM_KEEP first.
+ * The run also cuts free segment tails back to LIST_TRIM_KEEP first. The
+ * list allocator's cache of big blocks freed lately (list.c, at most
+ * 4 MiB) stays through a normal run, like a hot class's span: it is the
+ * working set of big alloc/free pairs, counted as idle so that the next
+ * run waits beyond it; kheap_release(true) empties it into the bins first.
  * Hysteresis: the threshold is max(1 MiB, live / 4, twice the biggest list
  * block freed lately (up to 16 MiB)), the low mark half of max(1 MiB,
  * live / 4); after a run the next one waits until idle memory passes what
@@ -56,7 +60,7 @@
 size_t heap_idle_bytes(const struct heap *h)
 {
     return h->free_bytes - MIN(h->decommitted, h->free_bytes) + h->npool * CHUNK_SIZE +
-           h->idle_noted;
+           h->idle_noted + list_cached_bytes(h);
 }
 
 static size_t threshold(struct heap *h)
@@ -240,6 +244,8 @@ size_t heap_release_run(struct heap *h, bool all)
         return 0;
     h->releasing = true;
     size_t held0 = h->heap_bytes;
+    if (all) /* its blocks merge, and can then be decommitted */
+        list_cache_flush(h);
     release_spans(h, all);
     if (all)
         slab_chunk_desc_reap();

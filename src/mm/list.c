@@ -38,6 +38,17 @@
  * the interior pages of big free blocks; kheap_trim gives back every free
  * tail, and whole free segments.
  *
+ * The cache (hysteresis for big blocks). A freed block of LIST_CACHE_MIN
+ * bytes or more is kept whole, still flagged USED, in a small cache
+ * (LIST_CACHE_SLOTS blocks, LIST_CACHE_MAX bytes; the oldest goes to the
+ * bins when it is full), and a plain request of a size it fits within an
+ * eighth takes it back first: a pair on a big block is then a few loads
+ * and stores instead of a take, a split, and two merges on the free. kfree
+ * has marked such a block FREE in its header's check word, so a second
+ * kfree of it is still a double free. The cached bytes are idle memory to
+ * the release policy; a run, and a request no bin fits, empty the cache
+ * into the bins first (where the blocks merge, and can be decommitted).
+ *
  * Cost: alloc, free, split and coalesce O(1); growth is a source call.
  * Weaknesses: good fit wastes up to 1/16 of a block's bin range on search;
  * segments only give back tails, never holes in their middle; no locking.
@@ -45,6 +56,9 @@
 #include "heap_internal.h"
 
 #define LIST_GROW_MIN KiB(64)
+#define LIST_CACHE_MIN KiB(64) /* blocks from here up are cached when freed */
+#define LIST_CACHE_SLOTS 4
+#define LIST_CACHE_MAX MiB(4) /* bytes the cache holds at most */
 
 static inline size_t bsize(const struct hhdr *b)
 {
@@ -316,6 +330,65 @@ static void split_tail(struct heap *h, struct hhdr *b, size_t want)
     make_free(h, t);
 }
 
+/* ---------------------------------------------------------------- the cache
+ * Big blocks freed lately, kept whole (see the top). The heap is one
+ * (kheap), so the cache is one too; list_init empties it. */
+static struct {
+    struct hhdr *b[LIST_CACHE_SLOTS]; /* oldest first */
+    unsigned n;
+    size_t bytes;
+} cache;
+
+size_t list_cached_bytes(const struct heap *h)
+{
+    return cache.bytes;
+}
+
+static void cache_drop(struct heap *h, unsigned i)
+{
+    struct hhdr *b = cache.b[i];
+    cache.bytes -= bsize(b);
+    cache.n--;
+    memmove(&cache.b[i], &cache.b[i + 1], (cache.n - i) * sizeof(cache.b[0]));
+    make_free(h, b);
+}
+
+size_t list_cache_flush(struct heap *h)
+{
+    size_t bytes = cache.bytes;
+    while (cache.n)
+        cache_drop(h, cache.n - 1);
+    return bytes;
+}
+
+/* Keep the freed block b (still flagged USED) instead of merging it. */
+static bool cache_put(struct heap *h, struct hhdr *b)
+{
+    size_t n = bsize(b);
+    if (n < LIST_CACHE_MIN || n > LIST_CACHE_MAX || (b->info & HB_CHUNK) || h->releasing)
+        return false;
+    while (cache.n && (cache.n == LIST_CACHE_SLOTS || cache.bytes + n > LIST_CACHE_MAX))
+        cache_drop(h, 0); /* the oldest goes to the bins */
+    cache.b[cache.n++] = b;
+    cache.bytes += n;
+    return true;
+}
+
+/* A cached block of want..want + want / 8 bytes (newest first), or NULL. */
+static struct hhdr *cache_take(size_t want)
+{
+    for (unsigned i = cache.n; i-- > 0;) {
+        struct hhdr *b = cache.b[i];
+        if (bsize(b) >= want && bsize(b) - want <= want / 8) {
+            cache.bytes -= bsize(b);
+            cache.n--;
+            memmove(&cache.b[i], &cache.b[i + 1], (cache.n - i) * sizeof(cache.b[0]));
+            return b;
+        }
+    }
+    return NULL;
+}
+
 void *list_alloc(struct heap *h, size_t size, size_t align, size_t off)
 {
     if (size > LIST_MAX_ALLOC)
@@ -324,6 +397,12 @@ void *list_alloc(struct heap *h, size_t size, size_t align, size_t off)
     bool plain = align <= 16 && off % 16 == 0;
     size_t search = plain ? want : want + align + LIST_MIN_BLOCK;
     struct hhdr *b = NULL;
+    if (plain && cache.n && (b = cache_take(want)) != NULL) {
+        /* Committed (a run empties the cache before it decommits), still
+         * flagged USED, its neighbours' flags right: nothing to redo. */
+        h->used_blocks++;
+        return (void *)((uintptr_t)b + HDR_SIZE);
+    }
     if (!plain && (b = bin_take(h, want)) != NULL) {
         /* A block of about the right size may already sit on the boundary
          * (a chunk given back, say): take it if the aligned part fits. */
@@ -335,6 +414,8 @@ void *list_alloc(struct heap *h, size_t size, size_t align, size_t off)
         }
     }
     if (!b)
+        b = bin_take(h, search);
+    if (!b && cache.n && list_cache_flush(h)) /* merged, the cache may make room */
         b = bin_take(h, search);
     if (!b) {
         /* The source refusing to grow is the heap's "memory is short": give
@@ -382,7 +463,8 @@ void list_free(struct heap *h, void *p)
 {
     struct hhdr *b = hdr_of(p);
     h->used_blocks--;
-    make_free(h, b); /* a free tail goes back when the release policy runs */
+    if (!cache_put(h, b))
+        make_free(h, b); /* a free tail goes back when the release policy runs */
 }
 
 bool list_resize(struct heap *h, void *p, size_t size)
@@ -413,4 +495,5 @@ void list_init(struct heap *h)
     h->segs = NULL;
     h->lo = UINTPTR_MAX;
     h->hi = 0;
+    memset(&cache, 0, sizeof(cache));
 }
