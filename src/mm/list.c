@@ -42,7 +42,11 @@
  * bytes or more is kept whole, still flagged USED, in a small cache
  * (LIST_CACHE_SLOTS blocks, LIST_CACHE_MAX bytes; the oldest goes to the
  * bins when it is full), and a plain request of a size it fits within an
- * eighth takes it back first: a pair on a big block is then a few loads
+ * eighth takes it back first. The cache adapts: a request it cannot serve
+ * counts against it, and while misses outweigh hits it holds at most one
+ * block, on one free in 16, as a trial (sizes that do not repeat then
+ * merge as before, and pay for the cache on few of their frees).
+ * For sizes that repeat, a pair on a big block is then a few loads
  * and stores instead of a take, a split, and two merges on the free. kfree
  * has marked such a block FREE in its header's check word, so a second
  * kfree of it is still a double free. The cached bytes are idle memory to
@@ -337,7 +341,10 @@ static struct {
     struct hhdr *b[LIST_CACHE_SLOTS]; /* oldest first */
     unsigned n;
     size_t bytes;
+    int score;      /* hits lately minus misses: at 0 or below, one block on trial */
+    unsigned trial; /* frees while the score is low: every 16th is a trial */
 } cache;
+#define CACHE_SCORE_MAX 16
 
 size_t list_cached_bytes(const struct heap *h)
 {
@@ -365,7 +372,8 @@ size_t list_cache_flush(struct heap *h)
 static bool cache_put(struct heap *h, struct hhdr *b)
 {
     size_t n = bsize(b);
-    if (n < LIST_CACHE_MIN || n > LIST_CACHE_MAX || (b->info & HB_CHUNK) || h->releasing)
+    if (n < LIST_CACHE_MIN || n > LIST_CACHE_MAX || (b->info & HB_CHUNK) || h->releasing ||
+        (cache.score <= 0 && (cache.n || (++cache.trial & 15))))
         return false;
     while (cache.n && (cache.n == LIST_CACHE_SLOTS || cache.bytes + n > LIST_CACHE_MAX))
         cache_drop(h, 0); /* the oldest goes to the bins */
@@ -374,8 +382,12 @@ static bool cache_put(struct heap *h, struct hhdr *b)
     return true;
 }
 
-/* A cached block of want..want + want / 8 bytes (newest first), or NULL. */
-static struct hhdr *cache_take(size_t want)
+/* A cached block of want..want + want / 8 bytes (newest first), or NULL.
+ * Sizes that do not repeat (a miss) drive the score down; then the cache
+ * goes to the bins, where its blocks merge, and keeps only one on trial,
+ * so a workload of random big sizes pays nothing for blocks that never
+ * come back whole. */
+static struct hhdr *cache_take(struct heap *h, size_t want)
 {
     for (unsigned i = cache.n; i-- > 0;) {
         struct hhdr *b = cache.b[i];
@@ -383,9 +395,13 @@ static struct hhdr *cache_take(size_t want)
             cache.bytes -= bsize(b);
             cache.n--;
             memmove(&cache.b[i], &cache.b[i + 1], (cache.n - i) * sizeof(cache.b[0]));
+            cache.score = MIN(cache.score + 1, CACHE_SCORE_MAX);
             return b;
         }
     }
+    cache.score = MAX(cache.score - 2, -CACHE_SCORE_MAX);
+    if (cache.score <= 0)
+        list_cache_flush(h);
     return NULL;
 }
 
@@ -397,7 +413,7 @@ void *list_alloc(struct heap *h, size_t size, size_t align, size_t off)
     bool plain = align <= 16 && off % 16 == 0;
     size_t search = plain ? want : want + align + LIST_MIN_BLOCK;
     struct hhdr *b = NULL;
-    if (plain && cache.n && (b = cache_take(want)) != NULL) {
+    if (plain && cache.n && want >= LIST_CACHE_MIN && (b = cache_take(h, want)) != NULL) {
         /* Committed (a run empties the cache before it decommits), still
          * flagged USED, its neighbours' flags right: nothing to redo. */
         h->used_blocks++;
