@@ -82,7 +82,10 @@ void heap_note_big_free(struct heap *h, size_t bytes)
 
 void heap_release_check(struct heap *h)
 {
-    if (unlikely(heap_idle_bytes(h) > heap_release_at(h)) && !h->releasing && h->src)
+    size_t idle = heap_idle_bytes(h);
+    if (likely(idle <= h->idle_after + RELEASE_FLOOR)) /* below every threshold */
+        return;
+    if (idle > heap_release_at(h) && !h->releasing && h->src)
         heap_release_run(h, false);
 }
 

@@ -351,13 +351,20 @@ size_t list_cached_bytes(const struct heap *h)
     return cache.bytes;
 }
 
-static void cache_drop(struct heap *h, unsigned i)
+/* Take slot i out (the order of the rest kept: a few words, no call). */
+static struct hhdr *cache_out(unsigned i)
 {
     struct hhdr *b = cache.b[i];
     cache.bytes -= bsize(b);
     cache.n--;
-    memmove(&cache.b[i], &cache.b[i + 1], (cache.n - i) * sizeof(cache.b[0]));
-    make_free(h, b);
+    for (; i < cache.n; i++)
+        cache.b[i] = cache.b[i + 1];
+    return b;
+}
+
+static void cache_drop(struct heap *h, unsigned i)
+{
+    make_free(h, cache_out(i));
 }
 
 size_t list_cache_flush(struct heap *h)
@@ -392,11 +399,8 @@ static struct hhdr *cache_take(struct heap *h, size_t want)
     for (unsigned i = cache.n; i-- > 0;) {
         struct hhdr *b = cache.b[i];
         if (bsize(b) >= want && bsize(b) - want <= want / 8) {
-            cache.bytes -= bsize(b);
-            cache.n--;
-            memmove(&cache.b[i], &cache.b[i + 1], (cache.n - i) * sizeof(cache.b[0]));
             cache.score = MIN(cache.score + 1, CACHE_SCORE_MAX);
-            return b;
+            return cache_out(i);
         }
     }
     cache.score = MAX(cache.score - 2, -CACHE_SCORE_MAX);
