@@ -49,7 +49,8 @@
  * For sizes that repeat, a pair on a big block is then a few loads
  * and stores instead of a take, a split, and two merges on the free. kfree
  * has marked such a block FREE in its header's check word, so a second
- * kfree of it is still a double free. The cached bytes are idle memory to
+ * kfree of it is still a double free (and without the checks compiled in,
+ * cache_put finds it among its slots). The cached bytes are idle memory to
  * the release policy; a run, and a request no bin fits, empty the cache
  * into the bins first (where the blocks merge, and can be decommitted).
  *
@@ -379,6 +380,9 @@ size_t list_cache_flush(struct heap *h)
 static bool cache_put(struct heap *h, struct hhdr *b)
 {
     size_t n = bsize(b);
+    for (unsigned i = 0; i < cache.n; i++) /* USED in its header: only this tells */
+        if (cache.b[i] == b)
+            heap_fail("double free (of a list block)", b + 1);
     if (n < LIST_CACHE_MIN || n > LIST_CACHE_MAX || (b->info & HB_CHUNK) || h->releasing ||
         (cache.score <= 0 && (cache.n || (++cache.trial & 15))))
         return false;
