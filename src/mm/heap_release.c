@@ -27,7 +27,7 @@
  *      header, bin links and footer, and a small request carved from the
  *      block's start (a slab page, say) then takes no frame.
  * The run also cuts free segment tails back to LIST_TRIM_KEEP first. The
- * list allocator's cache of big blocks freed lately (list.c, at most
+ * list allocator's cache of big blocks freed lately (list_cache.c, at most
  * 4 MiB) stays through a normal run, like a hot class's span: it is the
  * working set of big alloc/free pairs, counted as idle so that the next
  * run waits beyond it; kheap_release(true) empties it into the bins first.

@@ -38,21 +38,8 @@
  * the interior pages of big free blocks; kheap_trim gives back every free
  * tail, and whole free segments.
  *
- * The cache (hysteresis for big blocks). A freed block of LIST_CACHE_MIN
- * bytes or more is kept whole, still flagged USED, in a small cache
- * (LIST_CACHE_SLOTS blocks, LIST_CACHE_MAX bytes; the oldest goes to the
- * bins when it is full), and a plain request of a size it fits within an
- * eighth takes it back first. The cache adapts: a request it cannot serve
- * counts against it, and while misses outweigh hits it holds at most one
- * block, on one free in 16, as a trial (sizes that do not repeat then
- * merge as before, and pay for the cache on few of their frees).
- * For sizes that repeat, a pair on a big block is then a few loads
- * and stores instead of a take, a split, and two merges on the free. kfree
- * has marked such a block FREE in its header's check word, so a second
- * kfree of it is still a double free (and without the checks compiled in,
- * cache_put finds it among its slots). The cached bytes are idle memory to
- * the release policy; a run, and a request no bin fits, empty the cache
- * into the bins first (where the blocks merge, and can be decommitted).
+ * The cache (list_cache.c): big blocks freed lately wait there whole, for
+ * a plain request of about their size; a request no bin fits empties it.
  *
  * Cost: alloc, free, split and coalesce O(1); growth is a source call.
  * Weaknesses: good fit wastes up to 1/16 of a block's bin range on search;
@@ -61,9 +48,6 @@
 #include "heap_internal.h"
 
 #define LIST_GROW_MIN KiB(64)
-#define LIST_CACHE_MIN KiB(64) /* blocks from here up are cached when freed */
-#define LIST_CACHE_SLOTS 4
-#define LIST_CACHE_MAX MiB(4) /* bytes the cache holds at most */
 
 static inline size_t bsize(const struct hhdr *b)
 {
@@ -335,84 +319,6 @@ static void split_tail(struct heap *h, struct hhdr *b, size_t want)
     make_free(h, t);
 }
 
-/* ---------------------------------------------------------------- the cache
- * Big blocks freed lately, kept whole (see the top). The heap is one
- * (kheap), so the cache is one too; list_init empties it. */
-static struct {
-    struct hhdr *b[LIST_CACHE_SLOTS]; /* oldest first */
-    unsigned n;
-    size_t bytes;
-    int score;      /* hits lately minus misses: at 0 or below, one block on trial */
-    unsigned trial; /* frees while the score is low: every 16th is a trial */
-} cache;
-#define CACHE_SCORE_MAX 16
-
-size_t list_cached_bytes(const struct heap *h)
-{
-    return cache.bytes;
-}
-
-/* Take slot i out (the order of the rest kept: a few words, no call). */
-static struct hhdr *cache_out(unsigned i)
-{
-    struct hhdr *b = cache.b[i];
-    cache.bytes -= bsize(b);
-    cache.n--;
-    for (; i < cache.n; i++)
-        cache.b[i] = cache.b[i + 1];
-    return b;
-}
-
-static void cache_drop(struct heap *h, unsigned i)
-{
-    make_free(h, cache_out(i));
-}
-
-size_t list_cache_flush(struct heap *h)
-{
-    size_t bytes = cache.bytes;
-    while (cache.n)
-        cache_drop(h, cache.n - 1);
-    return bytes;
-}
-
-/* Keep the freed block b (still flagged USED) instead of merging it. */
-static bool cache_put(struct heap *h, struct hhdr *b)
-{
-    size_t n = bsize(b);
-    for (unsigned i = 0; i < cache.n; i++) /* USED in its header: only this tells */
-        if (cache.b[i] == b)
-            heap_fail("double free (of a list block)", b + 1);
-    if (n < LIST_CACHE_MIN || n > LIST_CACHE_MAX || (b->info & HB_CHUNK) || h->releasing ||
-        (cache.score <= 0 && (cache.n || (++cache.trial & 15))))
-        return false;
-    while (cache.n && (cache.n == LIST_CACHE_SLOTS || cache.bytes + n > LIST_CACHE_MAX))
-        cache_drop(h, 0); /* the oldest goes to the bins */
-    cache.b[cache.n++] = b;
-    cache.bytes += n;
-    return true;
-}
-
-/* A cached block of want..want + want / 8 bytes (newest first), or NULL.
- * Sizes that do not repeat (a miss) drive the score down; then the cache
- * goes to the bins, where its blocks merge, and keeps only one on trial,
- * so a workload of random big sizes pays nothing for blocks that never
- * come back whole. */
-static struct hhdr *cache_take(struct heap *h, size_t want)
-{
-    for (unsigned i = cache.n; i-- > 0;) {
-        struct hhdr *b = cache.b[i];
-        if (bsize(b) >= want && bsize(b) - want <= want / 8) {
-            cache.score = MIN(cache.score + 1, CACHE_SCORE_MAX);
-            return cache_out(i);
-        }
-    }
-    cache.score = MAX(cache.score - 2, -CACHE_SCORE_MAX);
-    if (cache.score <= 0)
-        list_cache_flush(h);
-    return NULL;
-}
-
 void *list_alloc(struct heap *h, size_t size, size_t align, size_t off)
 {
     if (size > LIST_MAX_ALLOC)
@@ -421,9 +327,10 @@ void *list_alloc(struct heap *h, size_t size, size_t align, size_t off)
     bool plain = align <= 16 && off % 16 == 0;
     size_t search = plain ? want : want + align + LIST_MIN_BLOCK;
     struct hhdr *b = NULL;
-    if (plain && cache.n && want >= LIST_CACHE_MIN && (b = cache_take(h, want)) != NULL) {
-        /* Committed (a run empties the cache before it decommits), still
-         * flagged USED, its neighbours' flags right: nothing to redo. */
+    if (plain && (b = list_cache_take(h, want)) != NULL) {
+        /* Committed (only binned blocks are decommitted, and a full run
+         * empties the cache first), still flagged USED, its neighbours'
+         * flags right: nothing to redo. */
         h->used_blocks++;
         return (void *)((uintptr_t)b + HDR_SIZE);
     }
@@ -439,7 +346,7 @@ void *list_alloc(struct heap *h, size_t size, size_t align, size_t off)
     }
     if (!b)
         b = bin_take(h, search);
-    if (!b && cache.n && list_cache_flush(h)) /* merged, the cache may make room */
+    if (!b && list_cache_flush(h)) /* merged, the cache may make room */
         b = bin_take(h, search);
     if (!b) {
         /* The source refusing to grow is the heap's "memory is short": give
@@ -487,7 +394,7 @@ void list_free(struct heap *h, void *p)
 {
     struct hhdr *b = hdr_of(p);
     h->used_blocks--;
-    if (!cache_put(h, b))
+    if (!list_cache_put(h, b))
         make_free(h, b); /* a free tail goes back when the release policy runs */
 }
 
@@ -519,5 +426,10 @@ void list_init(struct heap *h)
     h->segs = NULL;
     h->lo = UINTPTR_MAX;
     h->hi = 0;
-    memset(&cache, 0, sizeof(cache));
+    list_cache_reset();
+}
+
+void list_free_block(struct heap *h, struct hhdr *b)
+{
+    make_free(h, b);
 }
