@@ -21,6 +21,7 @@
  */
 #include <arch/arch.h>
 #include <pagoda/errno.h>
+#include <pagoda/kmalloc.h>
 #include <pagoda/pmm.h>
 #include <pagoda/printk.h>
 #include <pagoda/smp.h>
@@ -103,6 +104,7 @@ void smp_idle(void)
         }
         sti();
         pmm_cpu_idle(); /* another CPU out of frames may want our cache */
+        kheap_cpu_idle(c->ticks); /* what our magazines pin can go back */
         cli();
         if (__atomic_load_n(&c->call_seq, __ATOMIC_ACQUIRE) != c->call_done)
             continue;

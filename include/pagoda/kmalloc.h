@@ -13,6 +13,10 @@
 #ifndef PAGODA_KMALLOC_H
 #define PAGODA_KMALLOC_H
 
+/* The heap is SMP-safe: any CPU (a thread, on the host) may call it at once,
+ * through per-CPU magazines and locks behind them. */
+#define PAGODA_HEAP_SMP 1
+
 #include <pagoda/types.h>
 
 /* 0 compiles the hardening out; 1 compiles it in (levels 1 and 2 below). */
@@ -134,6 +138,11 @@ size_t kheap_release(bool all);
  * the depot back to the spans and slabs, and free the magazines. Blocks
  * cached there are free; this makes the spans see it. */
 void kheap_mag_drain(void);
+/* The idle loop's hook, `now` in the CPU's own timer ticks: a CPU idle
+ * with blocks in its magazines drains them (kheap_mag_drain) at most once
+ * per KHEAP_IDLE_DRAIN_TICKS, so the spans they pin can go back. */
+#define KHEAP_IDLE_DRAIN_TICKS 100
+void kheap_cpu_idle(uint64_t now);
 /* Free objects cached in CPU cpu's magazines now (kmalloc and slab). */
 size_t kheap_mag_count(unsigned cpu);
 /* Walk every heap structure and verify its invariants. 0, or -E_CORRUPT

@@ -58,7 +58,15 @@ static int check_chunk(const struct heap *h, const struct chunk *ch, uint32_t *c
         BAD("chunk %#lx: bad class", (unsigned long)ch->base);
     const struct bclass *k = &h->cls[ch->cls];
     uintptr_t first = chunk_first(ch);
-    if (first != ch->base + HDR_SIZE || ch->stride != k->size + h->bhdr || ch->units != k->units || ch->total != k->per_span ||
+    /* The usual layout (blocks right after the span's list header), or one
+     * rebased for aligned blocks (heap_aligned.c): first at base + a power
+     * of two from 32 B to a page that divides the stride. */
+    uintptr_t off = first - ch->base;
+    bool usual = off == HDR_SIZE && ch->total == k->per_span;
+    bool aligned = first > ch->base && IS_POW2(off) && off >= 32 && off <= PAGE_SIZE &&
+                   ch->stride % off == 0 &&
+                   ch->total == ((size_t)ch->units * CHUNK_SIZE - off) / ch->stride;
+    if (!(usual || aligned) || ch->stride != k->size + h->bhdr || ch->units != k->units ||
         ch->limit != first + (uintptr_t)ch->total * ch->stride ||
         ch->limit > ch->base + (uintptr_t)ch->units * CHUNK_SIZE)
         BAD("chunk %#lx: bad geometry", (unsigned long)ch->base);

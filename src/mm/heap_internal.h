@@ -436,4 +436,21 @@ static inline uint64_t heap_tag(const struct heap *h, const void *p, size_t cap,
     return ((uint64_t)(cap - size) << 32) | heap_check_word(h, p, HSTATE_ALLOC);
 }
 
+/* heap_aligned.c: a block of `size` bytes at `align` (32 B..4 KiB) from a
+ * small-block class whose span is laid out for it, or NULL when no class
+ * fits (or hardening, or out of memory): the list allocator serves then. */
+void *heap_aligned_small(struct heap *h, size_t size, size_t align);
+
+/* list_cache.c: big list blocks freed lately, kept whole. The bytes it
+ * holds; empty it into the bins (returns the bytes); keep the block b
+ * kfree gave back (false: the caller merges it); a cached block for a
+ * plain request of `want` block bytes, or NULL; forget everything
+ * (list_init). list_free_block (list.c) puts a block in the bins. */
+size_t list_cached_bytes(const struct heap *h);
+size_t list_cache_flush(struct heap *h);
+bool list_cache_put(struct heap *h, struct hhdr *b);
+struct hhdr *list_cache_take(struct heap *h, size_t want);
+void list_cache_reset(void);
+void list_free_block(struct heap *h, struct hhdr *b);
+
 #endif

@@ -384,6 +384,25 @@ void mag_cpu_drain(struct heap *h)
     }
 }
 
+/* Ticks of each CPU's last idle drain. Written by its owner only. */
+static uint64_t idle_drained[SMP_MAX_CPUS];
+
+void kheap_cpu_idle(uint64_t now)
+{
+    struct heap *h = &kheap;
+    unsigned me = this_cpu()->index;
+    if (!h->src || me >= SMP_MAX_CPUS || now - idle_drained[me] < KHEAP_IDLE_DRAIN_TICKS)
+        return;
+    idle_drained[me] = now;
+    /* Only this CPU swaps its own magazines: no lock to look. */
+    const struct heap_front *f = heap_front(h);
+    bool held = slab_mag_count(me) > 0;
+    for (unsigned c = 0; !held && c < KHEAP_NCLASSES; c++)
+        held = f->loaded[c]->rounds || f->prev[c]->rounds;
+    if (held)
+        kheap_mag_drain();
+}
+
 size_t kheap_mag_count(unsigned cpu)
 {
     struct heap *h = &kheap;

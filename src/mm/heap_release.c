@@ -8,9 +8,16 @@
  * memory grows (a list block freed, a span emptied) and costs two compares.
  * When idle memory passes `release_at`, a run:
  *   0. flushes the depot's magazines back to their spans (heap_mag.c);
- *   1. gives every empty span (kept ones too) and the pool to the list
- *      allocator, where they merge with their free neighbours, and the
- *      heap's own empty descriptor slabs back (kheap_trim's first steps);
+ *   1. gives the pool and every empty span to the list allocator, where
+ *      they merge with their free neighbours, and the heap's own empty
+ *      descriptor slabs back (kheap_trim's first steps). A class's kept
+ *      span (its only partial one, empty) stays when the class is hot: it
+ *      came back for a new span within HOT_WINDOW runs of a run taking its
+ *      last one, so giving it back again would only buy a refill and a
+ *      commit of up to 544 KiB on its next allocation. A hot class keeps
+ *      its span for HOT_RUNS runs, then gets a fresh trial. The kept spans
+ *      that stay are still idle memory (counted, so the next run waits for
+ *      more); kheap_release(true) and kheap_trim take them all;
  *   2. decommits the interior pages of free list blocks, largest first,
  *      until idle memory is down to the low mark (half of max(1 MiB,
  *      live / 4), whatever the floor below has adapted to): each
@@ -20,7 +27,11 @@
  *      block's first 8 KiB and last page stay committed: they hold its
  *      header, bin links and footer, and a small request carved from the
  *      block's start (a slab page, say) then takes no frame.
- * The run also cuts free segment tails back to LIST_TRIM_KEEP first.
+ * The run also cuts free segment tails back to LIST_TRIM_KEEP first. The
+ * list allocator's cache of big blocks freed lately (list_cache.c, at most
+ * 4 MiB) stays through a normal run, like a hot class's span: it is the
+ * working set of big alloc/free pairs, counted as idle so that the next
+ * run waits beyond it; kheap_release(true) empties it into the bins first.
  * Hysteresis: the threshold is max(1 MiB, live / 4, twice the biggest list
  * block freed lately (up to 16 MiB)), the low mark half of max(1 MiB,
  * live / 4); after a run the next one waits until idle memory passes what
@@ -32,6 +43,9 @@
  * everything now, and the list allocator does so when its source refuses
  * to grow: in the kernel, that is the PMM running low.
  *
+ * At most one empty span per class (about 6 MiB over all classes) is kept
+ * this way; without it, pairs of 4 KiB..1 MiB over a small heap released
+ * and took back some 30 pages per pair.
  * Cost: a run is O(classes + spans released + free blocks visited + pages
  * decommitted); the check on the free paths is O(1).
  * Weakness: decommitting and recommitting a page costs a page-table update
@@ -47,7 +61,7 @@
 size_t heap_idle_bytes(const struct heap *h)
 {
     return h->free_bytes - MIN(h->decommitted, h->free_bytes) + h->npool * CHUNK_SIZE +
-           h->idle_noted;
+           h->idle_noted + list_cached_bytes(h);
 }
 
 static size_t threshold(struct heap *h)
@@ -69,7 +83,10 @@ void heap_note_big_free(struct heap *h, size_t bytes)
 
 void heap_release_check(struct heap *h)
 {
-    if (unlikely(heap_idle_bytes(h) > heap_release_at(h)) && !h->releasing && h->src) {
+    size_t idle = heap_idle_bytes(h);
+    if (likely(idle <= h->idle_after + RELEASE_FLOOR)) /* below every threshold */
+        return;
+    if (idle > heap_release_at(h) && !h->releasing && h->src) {
         /* On a free path of this CPU: its magazines can go back too (the
          * list allocator's own runs, inside a refill, leave them). */
         h->releasing = true;
@@ -199,6 +216,44 @@ static void decommit_block(struct heap *h, const struct lfree *f, size_t keep_he
         for_units(h, lo, hi, false, decommit_unit); /* no leaf: those pages stay */
 }
 
+/* Which classes keep their empty span through a run (see the top). A
+ * kheap_init zeroes h->releases, which resets this too. */
+#define HOT_WINDOW 8 /* runs: a class back for a span this soon after losing one is hot */
+#define HOT_RUNS 64  /* runs a hot class keeps its empty span */
+static struct {
+    uint32_t lost[KHEAP_NCLASSES];     /* the run (1-based) that last took its kept span */
+    uint32_t hot_until[KHEAP_NCLASSES]; /* keep its empty span through this run */
+} spans_seen;
+
+/* Step 1 of a run: the pool, every empty span that is not its class's
+ * only partial one, and the kept spans of classes that are not hot. */
+static void release_spans(struct heap *h, bool all)
+{
+    if (h->releases == 0)
+        memset(&spans_seen, 0, sizeof(spans_seen));
+    uint32_t run = (uint32_t)h->releases + 1;
+    h->idle_noted = 0; /* recounted below: the kept spans that stay */
+    for (unsigned c = 0; c < KHEAP_NCLASSES; c++) {
+        struct bclass *k = &h->cls[c];
+        for (struct chunk *ch = k->all; ch; ch = ch->anext)
+            ch->noted = 0;
+        struct chunk *ch = k->partial;
+        if (all || !ch || ch->used || ch->next) /* not kept (all: block_release_empty) */
+            continue;
+        if (spans_seen.hot_until[c] < run && spans_seen.lost[c] &&
+            run - spans_seen.lost[c] <= HOT_WINDOW)
+            spans_seen.hot_until[c] = run + HOT_RUNS; /* back for a span: its working set */
+        if (spans_seen.hot_until[c] >= run) {
+            ch->noted = 1; /* still idle: counted, so that the next run waits for more */
+            h->idle_noted += (size_t)ch->units * CHUNK_SIZE;
+            continue;
+        }
+        spans_seen.lost[c] = run;
+        block_release(h, ch);
+    }
+    block_release_empty(h, all); /* the others, the pool (all: the kept spans too) */
+}
+
 size_t heap_release_run(struct heap *h, bool all)
 {
     if (h->releasing || !h->src)
@@ -206,11 +261,9 @@ size_t heap_release_run(struct heap *h, bool all)
     h->releasing = true;
     size_t held0 = h->heap_bytes;
     mag_depot_drain(h); /* the depot's blocks back to their spans first */
-    block_release_empty(h, true);
-    h->idle_noted = 0; /* every kept empty span is gone; non-empty ones were un-noted */
-    for (unsigned c = 0; c < KHEAP_NCLASSES; c++)
-        for (struct chunk *ch = h->cls[c].all; ch; ch = ch->anext)
-            ch->noted = 0;
+    if (all) /* its blocks merge, and can then be decommitted */
+        list_cache_flush(h);
+    release_spans(h, all);
     if (all)
         slab_chunk_desc_reap();
     list_trim_all(h, LIST_TRIM_KEEP);

@@ -219,7 +219,10 @@ void *kmalloc_aligned(size_t size, size_t align)
 {
     if (!IS_POW2(align) || align > MiB(1) || size > LIST_MAX_ALLOC)
         return NULL;
-    return align <= 16 ? kmalloc(size) : kmalloc_slow(size, align);
+    if (align <= 16)
+        return kmalloc(size);
+    void *p = heap_aligned_small(&kheap, size, align);
+    return p ? p : kmalloc_slow(size, align);
 }
 
 /* Not the class kfree guessed, or its magazine is full. */

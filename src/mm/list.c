@@ -38,6 +38,9 @@
  * the interior pages of big free blocks; kheap_trim gives back every free
  * tail, and whole free segments.
  *
+ * The cache (list_cache.c): big blocks freed lately wait there whole, for
+ * a plain request of about their size; a request no bin fits empties it.
+ *
  * Cost: alloc, free, split and coalesce O(1); growth is a source call.
  * Weaknesses: good fit wastes up to 1/16 of a block's bin range on search;
  * segments only give back tails, never holes in their middle; no locking.
@@ -328,6 +331,13 @@ void *list_alloc(struct heap *h, size_t size, size_t align, size_t off)
     bool plain = align <= 16 && off % 16 == 0;
     size_t search = plain ? want : want + align + LIST_MIN_BLOCK;
     struct hhdr *b = NULL;
+    if (plain && (b = list_cache_take(h, want)) != NULL) {
+        /* Committed (only binned blocks are decommitted, and a full run
+         * empties the cache first), still flagged USED, its neighbours'
+         * flags right: nothing to redo. */
+        h->used_blocks++;
+        return (void *)((uintptr_t)b + HDR_SIZE);
+    }
     if (!plain && (b = bin_take(h, want)) != NULL) {
         /* A block of about the right size may already sit on the boundary
          * (a chunk given back, say): take it if the aligned part fits. */
@@ -339,6 +349,8 @@ void *list_alloc(struct heap *h, size_t size, size_t align, size_t off)
         }
     }
     if (!b)
+        b = bin_take(h, search);
+    if (!b && list_cache_flush(h)) /* merged, the cache may make room */
         b = bin_take(h, search);
     if (!b) {
         /* The source refusing to grow is the heap's "memory is short": give
@@ -386,7 +398,8 @@ void list_free(struct heap *h, void *p)
 {
     struct hhdr *b = hdr_of(p);
     h->used_blocks--;
-    make_free(h, b); /* a free tail goes back when the release policy runs */
+    if (!list_cache_put(h, b))
+        make_free(h, b); /* a free tail goes back when the release policy runs */
 }
 
 bool list_resize(struct heap *h, void *p, size_t size)
@@ -417,4 +430,10 @@ void list_init(struct heap *h)
     h->segs = NULL;
     MAG_ST(h->lo, UINTPTR_MAX);
     MAG_ST(h->hi, 0);
+    list_cache_reset();
+}
+
+void list_free_block(struct heap *h, struct hhdr *b)
+{
+    make_free(h, b);
 }

@@ -357,9 +357,15 @@ def main():
         "instr_large_vs_best": cg_vs_best(["w1_%d" % s for s in W1_LARGE]) if cg else None,
         "instr_mix_vs_best": cg_vs_best(["w3"]) if cg else None,
         # bench-checked: both builds in one process, alternating slices; the
-        # median over the runs of each run's ratio.
+        # median over the runs of each run's ratio (itself the median over
+        # rounds of paired slices). The control is a second copy of the
+        # unchecked build against the first: the method's own error.
         "ratio_checked_vs_unchecked_small": chk_small,
         "ratio_checked_vs_unchecked_mix": med("checked", "chk_mix_ratio"),
+        "ratio_checked_control_small": geomean(
+            [med("checked", "chk_pair_%d_control_ratio" % s) for s in W1_SMALL])
+        if med("checked", "chk_pair_16_control_ratio") else None,
+        "ratio_checked_control_mix": med("checked", "chk_mix_control_ratio"),
         "instr_checked_vs_unchecked_small": geomean(
             [ratio(cg.get("pagoda", {}).get("w1_%d" % s), cg.get("pagoda_unchecked", {}).get("w1_%d" % s))
              for s in W1_SMALL]) if cg else None,

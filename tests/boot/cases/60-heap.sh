@@ -18,3 +18,11 @@ bochs_case slab-tests-bochs slab "${HEAP_EXPECT[@]}"
 iso heap-demo ""
 qemu_case heap-demo heap-demo 124 --timeout 8 --expect '^This is a string\.$' \
     --expect 'Pagoda is up' --reject 'panic|PANIC'
+
+# Aligned small blocks at level 0, the configuration of a normal boot
+# (test boots harden at level 1, where the list allocator serves them).
+iso heapperf-aligned "test=heap_aligned heap_harden=0"
+qemu_case heapperf-aligned heapperf-aligned 33 --expect 'heap_aligned: hardening 0' \
+    --expect 'PASS heap_aligned_small_blocks' --expect '^1 passed, 0 failed' --reject 'FAIL|panic|PANIC'
+bochs_case heapperf-aligned-bochs heapperf-aligned --expect 'heap_aligned: hardening 0' \
+    --expect 'PASS heap_aligned_small_blocks' --reject 'FAIL|panic|PANIC'
