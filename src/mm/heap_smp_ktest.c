@@ -13,10 +13,15 @@
 
 #define CALL_MS 60000
 #define PER_CPU 128
-#define ROUNDS 40
+#define ROUNDS_WORK 80 /* rounds x CPUs: the same work on 2 CPUs or 8 */
 
 static void *blocks[SMP_MAX_CPUS][PER_CPU];
 static volatile unsigned arrived, errors, ncpu;
+
+static unsigned rounds(void)
+{
+    return MAX(8u, ROUNDS_WORK / MAX(ncpu, 1u));
+}
 
 static void relax(void)
 {
@@ -89,7 +94,7 @@ static void cross(void *arg)
 {
     UNUSED(arg);
     unsigned me = this_cpu()->index, n = ncpu, from = (me + n - 1) % n;
-    for (unsigned r = 0; r < ROUNDS; r++) {
+    for (unsigned r = 0, nr = rounds(); r < nr; r++) {
         for (unsigned i = 0; i < PER_CPU; i++) {
             size_t sz = size_of(me, i, r);
             uint8_t *p = kmalloc(sz);
@@ -138,7 +143,7 @@ static void storm(void *arg)
     UNUSED(arg);
     unsigned me = this_cpu()->index;
     uint64_t rng = me * 0x9e3779b97f4a7c15ULL + 7;
-    for (unsigned r = 0; r < ROUNDS * 4; r++) {
+    for (unsigned r = 0, nr = rounds() * 4; r < nr; r++) {
         void *b[32];
         for (unsigned i = 0; i < 32; i++) {
             rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
@@ -176,7 +181,7 @@ static void slab_storm(void *arg)
 {
     UNUSED(arg);
     uint64_t me = this_cpu()->index;
-    for (unsigned r = 0; r < ROUNDS * 4; r++) {
+    for (unsigned r = 0, nr = rounds() * 4; r < nr; r++) {
         uint64_t *o[24];
         for (unsigned i = 0; i < 24; i++) {
             o[i] = kmem_cache_alloc(shared);

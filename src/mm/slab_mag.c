@@ -60,7 +60,9 @@ static void check_and_cache(struct kmem_cache *c, void *obj)
     uintptr_t a = (uintptr_t)obj, lo = MAG_LD(h->lo);
     if (a - lo >= MAG_LD(h->hi) - lo)
         SLAB_PANIC(c, "kmem_cache_free(%s): %p is not a heap address", c->name, obj);
-    if (chunk_of(h, obj)) /* a kmalloc span's block: its page has no slab header */
+    /* A kmalloc span's block has no slab header, and a decommitted page of
+     * a free list block is not mapped: neither may be read. */
+    if (chunk_of(h, obj) || map_page_decommitted(h, a))
         SLAB_PANIC(c, "kmem_cache_free(%s): %p is not in a slab", c->name, obj);
     struct kslab *s = slab_of(obj);
     if (s->magic != SLAB_MAGIC)

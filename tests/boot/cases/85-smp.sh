@@ -14,7 +14,7 @@ iso smptest "test=smp_" build/user/spin build/user/cow
 for n in 1 2 4 8; do
     cpus=CPUs
     [ $n = 1 ] && cpus=CPU
-    qemu_case "smp-$n" smptest 33 --timeout 120 \
+    qemu_case "smp-$n" smptest 33 --timeout 300 \
         --expect "^smp: MADT at 0x[0-9a-f]+ \(via [RX]SDT\): $n $cpus" \
         --expect "^smp: $n $cpus online" --expect "^$SMP_TESTS passed, 0 failed" --reject 'FAIL|PANIC|skipped' \
         -- -smp $n -accel tcg,thread=multi
