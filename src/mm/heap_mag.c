@@ -245,7 +245,10 @@ void mag_free_slow(struct heap *h, struct heap_front *f, struct chunk *ch, void 
             return;
         }
         if (pm->cap) { /* the full previous one to the depot, or to its spans */
-            if (d->nfull < d->want) {
+            /* Only a full one: want was read without the lock above, and may
+             * have grown since, so pm may still have room here; the depot's
+             * full list must hold full magazines (mag_alloc_slow pops them). */
+            if (pm->rounds == pm->cap && d->nfull < d->want) {
                 pm->next = d->full;
                 d->full = pm;
                 d->nfull++;
