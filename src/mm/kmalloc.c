@@ -97,7 +97,11 @@ bool kheap_ready(void)
 size_t heap_live_total(struct heap *h)
 {
     size_t n = MAG_LD(h->live_bytes);
-    for (unsigned i = 0; i < SMP_MAX_CPUS; i++)
+    /* Only CPUs that exist have used a front (indexes below cpu_count(); on
+     * the host, below the most threads that ever held one): a loop over all
+     * SMP_MAX_CPUS cost 135 instructions of a 750-instruction large pair. */
+    unsigned ncpu = MIN(cpu_count(), (unsigned)SMP_MAX_CPUS);
+    for (unsigned i = 0; i < ncpu; i++)
         n += h->harden ? MAG_LD(heap_fronts[i].harden_live) : MAG_LD(heap_fronts[i].small_live);
     return n;
 }
