@@ -104,7 +104,8 @@ void smp_idle(void)
         }
         sti();
         pmm_cpu_idle(); /* another CPU out of frames may want our cache */
-        kheap_cpu_idle(c->ticks); /* what our magazines pin can go back */
+        if (kheap_idle_drain)
+            kheap_cpu_idle(c->ticks); /* what our magazines pin can go back */
         cli();
         if (__atomic_load_n(&c->call_seq, __ATOMIC_ACQUIRE) != c->call_done)
             continue;

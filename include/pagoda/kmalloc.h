@@ -143,6 +143,10 @@ void kheap_mag_drain(void);
  * per KHEAP_IDLE_DRAIN_TICKS, so the spans they pin can go back. */
 #define KHEAP_IDLE_DRAIN_TICKS 100
 void kheap_cpu_idle(uint64_t now);
+/* The idle loops drain only while this is set. The in-kernel test runner
+ * clears it while a test runs: tests that count frames exactly must not
+ * see another CPU's drain give heap pages back behind them. */
+extern volatile bool kheap_idle_drain;
 /* Free objects cached in CPU cpu's magazines now (kmalloc and slab). */
 size_t kheap_mag_count(unsigned cpu);
 /* Walk every heap structure and verify its invariants. 0, or -E_CORRUPT

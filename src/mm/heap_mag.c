@@ -387,6 +387,8 @@ void mag_cpu_drain(struct heap *h)
     }
 }
 
+volatile bool kheap_idle_drain = true;
+
 /* Ticks of each CPU's last idle drain. Written by its owner only. */
 static uint64_t idle_drained[SMP_MAX_CPUS];
 

@@ -19,10 +19,10 @@ qemu_case soak-smp-4 sched-smp-soak20 33 --timeout 240 \
 soak_bochs() {
     export BOCHS_CPUS=2
     bochs_case soak-bochs-2 sched-smp-soak-bochs --timeout 600 \
-        --expect '^soak: 6 s on 2 CPUs: .*with spin and cow running meanwhile' \
+        --expect '^soak: 25 s on 2 CPUs: .*with spin and cow running meanwhile' \
         --expect '^soak: ([2-9]|[1-9][0-9]+) rounds, [0-9]+ s, 0 failures$' --reject 'FAIL|PANIC|skipped'
 }
-iso sched-smp-soak-bochs "soak=6" build/user/spin build/user/cow
+iso sched-smp-soak-bochs "soak=25" build/user/spin build/user/cow
 job soak_bochs
 
 iso sched-smp-soak-bad "soak=forever"
