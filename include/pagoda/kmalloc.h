@@ -144,9 +144,12 @@ void kheap_mag_drain(void);
 #define KHEAP_IDLE_DRAIN_TICKS 100
 void kheap_cpu_idle(uint64_t now);
 /* The idle loops drain only while this is set. The in-kernel test runner
- * clears it while a test runs: tests that count frames exactly must not
- * see another CPU's drain give heap pages back behind them. */
+ * pauses them while a test runs: tests that count frames exactly must not
+ * see another CPU's drain give heap pages back behind them. Pause returns
+ * once no drain is running on any CPU. */
 extern volatile bool kheap_idle_drain;
+void kheap_idle_pause(void);
+void kheap_idle_resume(void);
 /* Free objects cached in CPU cpu's magazines now (kmalloc and slab). */
 size_t kheap_mag_count(unsigned cpu);
 /* Walk every heap structure and verify its invariants. 0, or -E_CORRUPT

@@ -35,9 +35,9 @@ bool ktest_run_one(const struct ktest *t, char *why, size_t size)
 {
     failed = false;
     reason[0] = '\0';
-    kheap_idle_drain = false; /* tests count frames exactly: no release behind them */
+    kheap_idle_pause(); /* tests count frames exactly: no release behind them */
     t->fn();
-    kheap_idle_drain = true;
+    kheap_idle_resume();
     if (failed && why)
         kstrlcpy(why, reason, size);
     return !failed;
@@ -53,9 +53,9 @@ int ktest_run(const char *prefix)
             continue;
         failed = false;
         reason[0] = '\0';
-        kheap_idle_drain = false;
+        kheap_idle_pause();
         t->fn();
-        kheap_idle_drain = true;
+        kheap_idle_resume();
         if (failed) {
             printk("FAIL %s: %s\n", t->name, reason);
             nfailed++;

@@ -388,6 +388,23 @@ void mag_cpu_drain(struct heap *h)
 }
 
 volatile bool kheap_idle_drain = true;
+static volatile unsigned idle_draining; /* CPUs inside an idle drain now */
+
+void kheap_idle_pause(void)
+{
+    kheap_idle_drain = false;
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    /* A drain may wait for this CPU's answer to its TLB shootdown: answer
+     * as a lock waiter does (this CPU may have interrupts off). */
+    while (__atomic_load_n(&idle_draining, __ATOMIC_ACQUIRE))
+        if (spin_wait_hook)
+            spin_wait_hook();
+}
+
+void kheap_idle_resume(void)
+{
+    kheap_idle_drain = true;
+}
 
 /* Ticks of each CPU's last idle drain. Written by its owner only. */
 static uint64_t idle_drained[SMP_MAX_CPUS];
@@ -404,8 +421,15 @@ void kheap_cpu_idle(uint64_t now)
     bool held = slab_mag_count(me) > 0;
     for (unsigned c = 0; !held && c < KHEAP_NCLASSES; c++)
         held = f->loaded[c]->rounds || f->prev[c]->rounds;
-    if (held)
+    if (!held)
+        return;
+    /* Announce the drain, then look at the flag again: kheap_idle_pause
+     * clears it and waits for the announced ones, so no drain runs past
+     * a pause. */
+    __atomic_add_fetch(&idle_draining, 1, __ATOMIC_SEQ_CST);
+    if (kheap_idle_drain)
         kheap_mag_drain();
+    __atomic_sub_fetch(&idle_draining, 1, __ATOMIC_RELEASE);
 }
 
 size_t kheap_mag_count(unsigned cpu)
