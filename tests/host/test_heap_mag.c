@@ -11,18 +11,15 @@
 #include <pagoda/slab.h>
 
 #include "harness.h"
+#include "heap_fixture.h"
 
 #define REGION (256ULL << 20)
 
 static struct heap_region hr;
-static void *region;
 
 static void setup(int harden)
 {
-    if (!region)
-        region = mmap(NULL, REGION, PROT_READ | PROT_WRITE,
-                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    heap_region_init(&hr, region, REGION);
+    heap_region_init(&hr, heap_fixture_region(REGION), REGION);
     kheap_init(&hr.src, harden);
 }
 

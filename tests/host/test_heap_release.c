@@ -14,10 +14,10 @@
 #include <pagoda/printk.h>
 
 #include "harness.h"
+#include "heap_fixture.h"
 
 #define REGION_BYTES (1ULL << 30)
 
-static uint8_t *region;
 static struct heap_region hr;
 static size_t scribbled;
 
@@ -29,13 +29,7 @@ static void scribble(void *p, size_t n)
 
 static void setup(int harden)
 {
-    if (!region) {
-        region = mmap(NULL, REGION_BYTES, PROT_READ | PROT_WRITE,
-                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (region == MAP_FAILED)
-            abort();
-    }
-    heap_region_init(&hr, region, REGION_BYTES);
+    heap_region_init(&hr, heap_fixture_region(REGION_BYTES), REGION_BYTES);
     hr.discard = scribble;
     kheap_init(&hr.src, harden);
 }
@@ -291,7 +285,7 @@ HTEST(heap_big_block_cache)
     CHECK_EQ(kheap_check(), 0);
     /* A 4 MiB heap: two cached 1 MiB blocks and the rest must merge for a
      * 3 MiB request. */
-    heap_region_init(&hr, region, MiB(4));
+    heap_region_init(&hr, heap_fixture_region(REGION_BYTES), MiB(4));
     kheap_init(&hr.src, 0);
     uint8_t *x = kmalloc(MiB(1)), *y = kmalloc(MiB(1));
     CHECK(x != NULL && y != NULL);

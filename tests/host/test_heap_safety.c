@@ -15,21 +15,15 @@
 #include <pagoda/slab.h>
 
 #include "harness.h"
+#include "heap_fixture.h"
 
 #define REGION_BYTES (256ULL << 20)
 
-static uint8_t *region;
 static struct heap_region hr;
 
 static void setup(int harden)
 {
-    if (!region) {
-        region = mmap(NULL, REGION_BYTES, PROT_READ | PROT_WRITE,
-                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (region == MAP_FAILED)
-            abort();
-    }
-    heap_region_init(&hr, region, REGION_BYTES);
+    heap_region_init(&hr, heap_fixture_region(REGION_BYTES), REGION_BYTES);
     kheap_init(&hr.src, harden);
 }
 
