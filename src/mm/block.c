@@ -112,14 +112,12 @@ static void push_blocks(struct heap *h, struct chunk *ch, uintptr_t at, size_t n
     }
 }
 
-/* The block-start test's constants for ch's stride (see heap_internal.h). */
+/* The block-start test's constants for ch's stride (see heap_internal.h):
+ * the multiplier m, and e = m * stride - 2^64. */
 static void block_divisor(struct chunk *ch)
 {
-    uint64_t d = ch->stride, d0 = d >> __builtin_ctzll(d), inv = d0;
-    for (int i = 0; i < 6; i++) /* Newton: each step doubles the correct low bits */
-        inv *= 2 - d0 * inv;
-    ch->div_inv = inv;
-    ch->div_shift = (uint32_t)__builtin_ctzll(d);
+    ch->div_mul = heap_div_mul(ch->stride);
+    ch->div_e = (uint32_t)(ch->div_mul * ch->stride); /* 2^64 + e, modulo 2^64 */
 }
 
 /* Put a batch of never-used blocks (about a page) on ch's free list. */
@@ -131,7 +129,8 @@ static void carve(struct heap *h, struct chunk *ch)
     ch->carve += n * ch->stride;
     /* Read without the lock by kfree's block-start test on other CPUs. */
     MAG_ST(ch->ncarved, (ch->carve - chunk_first(ch)) / ch->stride);
-    MAG_ST(ch->fast_carved, h->harden ? 0 : ch->ncarved);
+    MAG_ST(ch->fast_limit, h->harden ? 0 : ch->ncarved * ch->div_e);
+    chunk_set_fast(ch, h->harden);
 }
 
 void block_dry(struct heap *h, struct bclass *k, struct chunk *ch)

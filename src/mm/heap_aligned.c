@@ -66,7 +66,8 @@ static void rebase(struct heap *h, struct bclass *k, struct chunk *ch, size_t al
     ch->limit = ch->first + (uintptr_t)ch->total * ch->stride;
     ch->free = NULL; /* the blocks block_refill carved are forgotten */
     ch->ncarved = 0;
-    ch->fast_carved = 0;
+    ch->fast_limit = 0;
+    ch->fast_lim32 = 0;
     block_dry(h, k, ch); /* carves the first batch from the new start */
 }
 

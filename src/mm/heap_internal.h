@@ -95,13 +95,15 @@ struct chunk {
     uint32_t used;  /* blocks handed out */
     uint32_t cls;
     uintptr_t first;  /* the first block (its header, when hardening) */
-    uint64_t ncarved; /* blocks below the carve pointer: handed out at least once */
-    uint64_t div_inv; /* block-start test (see chunk_is_block_start) */
-    uint32_t div_shift;
-    uint32_t stride;      /* payload + header (16 when hardening, else 0) */
-    uint64_t fast_carved; /* ncarved for kfree's fast path; 0 when hardening sends
-                             every free to the checked path */
+    uint32_t fast_m32;   /* the short block-start test (chunk_fast_start): */
+    uint32_t fast_lim32; /* its multiplier and limit; limit 0: not covered */
+    uint64_t div_mul;    /* the exact test (chunk_is_block_start): multiplier, */
+    uint32_t div_e;      /* and e = div_mul * stride - 2^64 */
+    uint32_t stride;     /* payload + header (16 when hardening, else 0) */
+    uint64_t fast_limit; /* ncarved * div_e for the exact test without the lock;
+                            0 when hardening sends every free to the checked path */
     /* The rest: refills, releases, statistics, checks. */
+    uint64_t ncarved; /* blocks below the carve pointer: handed out at least once */
     struct chunk *next; /* the class's list of chunks with free blocks */
     struct chunk *prev;
     uint32_t total;
@@ -111,7 +113,7 @@ struct chunk {
     struct chunk *anext, *aprev; /* every span of the class (full ones too) */
     uint32_t noted;              /* counted in idle_noted (it was kept empty) */
 };
-_Static_assert(offsetof(struct chunk, fast_carved) < 64, "the fast-path fields share a line");
+_Static_assert(offsetof(struct chunk, fast_limit) < 64, "the fast-path fields share a line");
 
 /* The page map: a three-level radix tree over the 48-bit address space,
  * one entry per CHUNK_SIZE unit, naming the span that holds it (NULL for
@@ -299,6 +301,18 @@ static inline unsigned heap_cpu(void)
 }
 #endif
 
+/* The caller's front, or NULL for a host thread that has no stand-in CPU
+ * yet (never in the kernel): for fast paths that must not call out. */
+static inline struct heap_front *heap_front_attached(void)
+{
+#ifdef PAGODA_KERNEL
+    return &heap_fronts[heap_cpu()];
+#else
+    unsigned i = heap_tls_cpu;
+    return i ? &heap_fronts[i - 1] : NULL;
+#endif
+}
+
 /* The one accessor for the front the caller's CPU uses. */
 static inline struct heap_front *heap_front(struct heap *h)
 {
@@ -351,25 +365,84 @@ static inline uintptr_t chunk_first(const struct chunk *ch)
     return ch->first;
 }
 
+/* The block-start tests (level 0's free checks; HEAP_CHECKED). A block
+ * start is first + i * stride with i below the carved count. Both tests
+ * are a multiply and a compare, with no rotate, no shift and no division
+ * (Lemire, Kaser and Kurz, "Faster remainder by direct computation", 2019,
+ * give the divisibility half):
+ *
+ * Exact (chunk_is_block_start, chunk_carved_start). With m = floor(2^64 /
+ * stride) + 1, m * stride is 2^64 + e for some e in [1, stride], so the
+ * product q = (p - first) * m, modulo 2^64, is exactly i * e when p is the
+ * i-th block start, and at least m - stride * e otherwise: a remainder r
+ * of 1..stride-1 adds r * m, and p below first wraps to -r. Every i * e of
+ * a span (at most 2^11 blocks, e at most 2^17) sits far below that (m is
+ * at least 2^47), so q < ncarved * e says both that p is a block start and
+ * that it was carved.
+ *
+ * Short (chunk_fast_start), kfree's fast path: the same in 32 bits on the
+ * offset within the 32 KiB unit, for a span of one unit (every class up to
+ * 3.5 KiB) whose blocks start right after its header. With x = (p -
+ * HDR_SIZE) mod 2^15 and m32 = floor(2^32 / stride) + 1 = (2^32 + e32) /
+ * stride, the block is carved iff x * m32 < ncarved * e32 (mod 2^32): x <
+ * 2^15 and stride < 2^12 keep every i * e32 below 2^15 and every
+ * remainder's r * m32 above 2^20, without a second wrap, and p in the
+ * header wraps x to the unit's top 16 bytes, past its last block. It reads
+ * two 32-bit fields from the descriptor's first line and needs neither
+ * first nor a 64-bit constant: the small pair pays five instructions for
+ * it. Longer spans, rebased ones (heap_aligned.c) and hardening get a
+ * limit of 0 and take the exact test (whose limit is 0 when hardening).
+ *
+ * The limits are read without the lock (carving raises them under it): a
+ * stale one only sends a free of a block just carved to the slow path,
+ * which decides under the lock. */
+static inline uint64_t heap_div_mul(uint64_t d)
+{
+    uint64_t m = UINT64_MAX / d; /* no 128-bit division: the kernel has no libgcc */
+    if (UINT64_MAX % d == d - 1) /* d divides 2^64: a power of two */
+        m++;
+    return m + 1;
+}
+
+/* The short test's constants for ch's current first, stride and carve. */
+static inline void chunk_set_fast(struct chunk *ch, bool harden)
+{
+    uint64_t d = ch->stride, m = (1ull << 32) / d + 1, e = m * d - (1ull << 32);
+    uint64_t limit = ch->ncarved * e;
+    bool fast = !harden && ch->units == 1 && ch->first == ch->base + HDR_SIZE && limit <= UINT32_MAX;
+    __atomic_store_n(&ch->fast_m32, (uint32_t)m, __ATOMIC_RELAXED);
+    __atomic_store_n(&ch->fast_lim32, fast ? (uint32_t)limit : 0, __ATOMIC_RELAXED);
+}
+
+/* p is a carved block start of ch (false also when ch's span is not one
+ * the short test covers). */
+static inline bool chunk_fast_start(const struct chunk *ch, const void *p)
+{
+    uint32_t x = ((uint32_t)(uintptr_t)p - HDR_SIZE) & (CHUNK_SIZE - 1);
+    return x * __atomic_load_n(&ch->fast_m32, __ATOMIC_RELAXED) <
+           __atomic_load_n(&ch->fast_lim32, __ATOMIC_RELAXED);
+}
+
+/* p is a carved block start of ch, by the exact test against the limit
+ * kfree reads without the lock (0 when hardening). */
+static inline bool chunk_carved_start(const struct chunk *ch, const void *p)
+{
+    uint64_t q = (uint64_t)((uintptr_t)p - ch->first) * ch->div_mul;
+    return q < __atomic_load_n(&ch->fast_limit, __ATOMIC_RELAXED);
+}
+
 #if HEAP_CHECKED
-/* Level 0's free checks. A block start is first + i * stride with i below
- * the carved count. With stride = d0 * 2^k (d0 odd) and inv the inverse of
- * d0 modulo 2^64, q = rotr((p - first) * inv, k) is exactly i when p is a
- * block start, and above 2^64 / stride otherwise (the low k bits of a
- * non-multiple rotate into the top; an odd part that does not divide
- * leaves a product beyond every multiple's), which also covers p below
- * first, where the offset wraps: one multiply, one rotate, one compare. A
- * free block holds its span's free key in its second word (kmalloc clears
- * it), so a second kfree finds it there; the key is then confirmed by
- * walking the chunk's free list, so user data that happens to equal it
- * costs time, never a false report. The key is the descriptor's address:
- * kfree holds it in a register already (no load), it is never 0 (which
- * kmalloc writes), and only the heap's own structures hold it. */
+/* The same, under the heap lock, against ncarved (any level). A free block
+ * holds its span's free key in its second word (kmalloc clears it), so a
+ * second kfree finds it there; the key is then confirmed by walking the
+ * chunk's free list, so user data that happens to equal it costs time,
+ * never a false report. The key is the descriptor's address: kfree holds
+ * it in a register already (no load), it is never 0 (which kmalloc
+ * writes), and only the heap's own structures hold it. */
 static inline bool chunk_is_block_start(const struct chunk *ch, const void *p)
 {
-    uint64_t q = (uint64_t)((uintptr_t)p - ch->first) * ch->div_inv;
-    q = (q >> ch->div_shift) | (q << ((64 - ch->div_shift) & 63));
-    return q < MAG_LD(ch->ncarved);
+    uint64_t q = (uint64_t)((uintptr_t)p - ch->first) * ch->div_mul;
+    return q < (uint64_t)MAG_LD(ch->ncarved) * ch->div_e;
 }
 
 /* What a free block of ch holds in its second word. */

@@ -251,9 +251,8 @@ __attribute__((noinline)) static void small_free_other(struct heap *h, struct he
  * checked against the block's: so the push's addresses do not wait for the
  * page-map lookup, only a predicted branch does (through ch->cls they
  * waited, and each pair cost twice the time). */
-static inline void small_free(struct heap *h, struct chunk *ch, void *p)
+static inline void small_free_on(struct heap *h, struct heap_front *f, struct chunk *ch, void *p)
 {
-    struct heap_front *f = heap_front(h);
     unsigned cls = f->free_cls;
     struct mag *m = MAG_LD(f->loaded[cls]);
     uint32_t n = MAG_LD(m->rounds);
@@ -264,6 +263,11 @@ static inline void small_free(struct heap *h, struct chunk *ch, void *p)
         return;
     }
     small_free_other(h, f, ch, p);
+}
+
+static inline void small_free(struct heap *h, struct chunk *ch, void *p)
+{
+    small_free_on(h, heap_front(h), ch, p);
 }
 
 /* A pointer outside the heap's bounds: NULL and bump pointers are fine.
@@ -379,32 +383,50 @@ __attribute__((noinline)) static void kfree_checked(struct heap *h, void *p, str
     spin_unlock(&h->lock);
 }
 
+/* kfree without a front: a host thread's first call. Out of line, so that
+ * kfree's fast path holds no value across a call. */
+__attribute__((noinline)) static void kfree_attach(void *p)
+{
+    heap_front(&kheap);
+    kfree(p);
+}
+
 void kfree(void *p)
 {
     struct heap *h = &kheap;
+    struct heap_front *f = heap_front_attached();
+    if (unlikely(f == NULL)) {
+        kfree_attach(p);
+        return;
+    }
     uintptr_t lo = MAG_LD(h->lo);
     if (unlikely((uintptr_t)p - lo >= MAG_LD(h->hi) - lo)) {
         kfree_outside(p);
         return;
     }
-    struct chunk *ch = chunk_of(h, p);
 #if HEAP_CHECKED
+    struct chunk *ch = chunk_of(h, p);
     if (likely(ch != NULL)) {
-        /* The block-start test against fast_carved, which is 0 when
-         * hardening: such frees, and every suspect one, take the slow path. */
-        uint64_t key = chunk_free_key(ch), q = (uint64_t)((uintptr_t)p - ch->first) * ch->div_inv;
-        q = (q >> ch->div_shift) | (q << ((64 - ch->div_shift) & 63));
-        if (unlikely(q >= MAG_LD(ch->fast_carved) || ((uint64_t *)p)[1] == key)) {
+        /* The block-start test: the short one (chunk_fast_start), else, for
+         * a span that it does not cover, the exact one; then the free key.
+         * Every suspect free takes the slow path (0 limits when hardening). */
+        uint64_t key = chunk_free_key(ch);
+        if (unlikely(!chunk_fast_start(ch, p)) && unlikely(!chunk_carved_start(ch, p))) {
+            small_check_free(h, ch, p);
+            return;
+        }
+        if (unlikely(((uint64_t *)p)[1] == key)) {
             small_check_free(h, ch, p);
             return;
         }
         ((uint64_t *)p)[1] = key; /* free now: a second kfree finds the key */
-        small_free(h, ch, p);
+        small_free_on(h, f, ch, p);
         return;
     }
 #else
+    struct chunk *ch = chunk_of(h, p);
     if (likely(ch && !(h->harden | ((uintptr_t)p & 15)))) {
-        small_free(h, ch, p);
+        small_free_on(h, f, ch, p);
         return;
     }
 #endif
