@@ -191,6 +191,7 @@ struct heap {
     int harden;
     uint32_t secret;
     size_t small_limit; /* requests below this are small blocks (0 before init) */
+    size_t fast_limit;  /* ... and take kmalloc's fast path: small_limit, 0 when hardening */
     size_t rz, bhdr;    /* redzone bytes and small-block header bytes (hardening) */
     struct bclass cls[KHEAP_NCLASSES]; /* the span layer behind the magazines */
     struct mag_depot depot[KHEAP_NCLASSES];
@@ -301,16 +302,23 @@ static inline unsigned heap_cpu(void)
 }
 #endif
 
-/* The caller's front, or NULL for a host thread that has no stand-in CPU
- * yet (never in the kernel): for fast paths that must not call out. */
-static inline struct heap_front *heap_front_attached(void)
+/* The caller's CPU index, or -1 for a host thread that has no stand-in
+ * CPU yet (never in the kernel): for fast paths that must not call out,
+ * so that they hold no value across a call. */
+static inline int heap_cpu_attached(void)
 {
 #ifdef PAGODA_KERNEL
-    return &heap_fronts[heap_cpu()];
+    return (int)heap_cpu();
 #else
-    unsigned i = heap_tls_cpu;
-    return i ? &heap_fronts[i - 1] : NULL;
+    return (int)heap_tls_cpu - 1;
 #endif
+}
+
+/* The caller's front, or NULL as heap_cpu_attached says. */
+static inline struct heap_front *heap_front_attached(void)
+{
+    int i = heap_cpu_attached();
+    return i >= 0 ? &heap_fronts[i] : NULL;
 }
 
 /* The one accessor for the front the caller's CPU uses. */

@@ -85,6 +85,7 @@ void kheap_init(struct heap_source *src, int harden)
     mag_init();
     kheap.src = src;
     kheap.small_limit = src ? KHEAP_SMALL_MAX - kheap.rz + 1 : 0;
+    kheap.fast_limit = kheap.harden ? 0 : kheap.small_limit;
 }
 
 bool kheap_ready(void)
@@ -141,6 +142,22 @@ __attribute__((noinline)) static void *kmalloc_small_slow(struct heap *h, struct
     return p ? small_tail(h, f, heap_class_size[cls], p, size) : NULL;
 }
 
+/* A small block when hardening: the fast path's pop, for the request and
+ * its redzone, then the header and the poison check (small_tail). */
+static void *kmalloc_small_hardened(struct heap *h, size_t size)
+{
+    struct heap_front *f = heap_front(h);
+    unsigned cls = heap_class_of[(size + h->rz + 15) >> 4];
+    struct mag *m = MAG_LD(f->loaded[cls]);
+    uint32_t n = MAG_LD(m->rounds);
+    if (n == 0)
+        return kmalloc_small_slow(h, f, cls, size);
+    void *p = MAG_LD(m->obj[n - 1]);
+    MAG_ST(m->rounds, n - 1);
+    MAG_ST(f->small_live, f->small_live + m->size);
+    return small_tail(h, f, m->size, p, size);
+}
+
 /* Before kheap_init, and large or over-aligned requests: the list allocator. */
 __attribute__((noinline)) static void *kmalloc_slow(size_t size, size_t align)
 {
@@ -150,7 +167,7 @@ __attribute__((noinline)) static void *kmalloc_slow(size_t size, size_t align)
     if (size > LIST_MAX_ALLOC)
         return NULL;
     if (size < h->small_limit && align <= 16)
-        return kmalloc(size);
+        return h->harden ? kmalloc_small_hardened(h, size) : kmalloc(size);
     spin_lock(&h->lock);
     void *p = list_alloc(h, size + h->rz, align, 0);
     if (p) {
@@ -189,30 +206,36 @@ __attribute__((noinline)) static void *kmalloc_sampled(size_t size)
     return kmalloc(size);
 }
 
+/* kmalloc of a host thread without a stand-in CPU (see kfree_attach). */
+__attribute__((noinline)) static void *kmalloc_attach(size_t size)
+{
+    heap_cpu();
+    return kmalloc(size);
+}
+
 void *kmalloc(size_t size)
 {
-    unsigned cpu = heap_cpu();
+    int cpu = heap_cpu_attached();
+    if (unlikely(cpu < 0))
+        return kmalloc_attach(size);
     uint64_t cd = MAG_LD(kfence_cpus[cpu].countdown) - 1;
     MAG_ST(kfence_cpus[cpu].countdown, cd);
     if (unlikely(cd == 0)) /* kfence hook: one in about N */
         return kmalloc_sampled(size);
     struct heap *h = &kheap;
-    if (likely(size < h->small_limit)) {
+    if (likely(size < h->fast_limit)) { /* level 0: no redzone, no header */
         struct heap_front *f = &heap_fronts[cpu];
-        unsigned cls = heap_class_of[(size + h->rz + 15) >> 4];
+        unsigned cls = heap_class_of[(size + 15) >> 4];
         struct mag *m = MAG_LD(f->loaded[cls]);
         uint32_t n = MAG_LD(m->rounds);
         if (likely(n != 0)) { /* the fast path: a pop */
             void *p = MAG_LD(m->obj[n - 1]);
             MAG_ST(m->rounds, n - 1);
             MAG_ST(f->small_live, f->small_live + m->size);
-            if (likely(!h->harden)) {
 #if HEAP_CHECKED
-                ((uint64_t *)p)[1] = 0; /* not the free key */
+            ((uint64_t *)p)[1] = 0; /* not the free key */
 #endif
-                return p;
-            }
-            return small_tail(h, f, m->size, p, size);
+            return p;
         }
         return kmalloc_small_slow(h, f, cls, size);
     }
