@@ -9,8 +9,12 @@
  * (size + 15) / 16 to a class in one load.
  *
  * Spans. A class carves its blocks out of spans of 1..SPAN_MAX_UNITS whole
- * CHUNK_SIZE (32 KiB) units, each span a CHUNK_SIZE-aligned list block
- * flagged HB_CHUNK: [list header][blocks]. block_init picks each class's
+ * CHUNK_SIZE (32 KiB) units, each span a list block flagged HB_CHUNK whose
+ * payload starts on a unit: its list header is the last 16 bytes of the
+ * unit before, and the span's own last 16 bytes are left to the next list
+ * block's header. Blocks start at the span's base, so every block of a
+ * class whose size is a multiple of a power of two up to 32 KiB is aligned
+ * to it (see Aligned requests). block_init picks each class's
  * span length: the fewest units that hold at least 8 blocks with at most an
  * eighth left over (one unit for every class up to 3.5 KiB, 17 units for
  * 64 KiB). Blocks carry no header (hardening adds a 16-byte one for its
@@ -23,6 +27,16 @@
  * kfree finds the descriptor through the page map (heap_map.c), which
  * names the span of every unit: three loads, no hashing, no read of the
  * span's own memory.
+ *
+ * Aligned requests (kmalloc_aligned, 32 B..4 KiB). Since a span is
+ * CHUNK_SIZE-aligned and its blocks sit at base + i * size, every block of
+ * a class whose size is a multiple of align is aligned: block_aligned_class
+ * picks the smallest such class at least the request, if rounding to it
+ * wastes at most a quarter of the block (or the block is no bigger than
+ * align itself: a page-aligned request takes a page, as it would from a
+ * page allocator), and the request is a plain pop of that class. Above
+ * 4 KiB alignment, and when hardening (blocks carry a 16-byte header), the
+ * list allocator serves it.
  *
  * Lists. A class (struct bclass, in the heap: under the heap lock, behind
  * the per-CPU magazines of heap_mag.c, which take and give blocks here a
@@ -82,6 +96,20 @@ void block_init(struct heap *h)
     h->nspans = 0;
     map_init(h);
     slab_heap_reset();
+}
+
+unsigned block_aligned_class(size_t size, size_t align)
+{
+    if (align > PAGE_SIZE)
+        return KHEAP_NCLASSES;
+    if (size == 0)
+        size = 1;
+    for (unsigned c = heap_class_of[(size + 15) >> 4]; c < KHEAP_NCLASSES; c++) {
+        size_t cs = heap_class_size[c];
+        if (cs % align == 0)
+            return cs * 3 <= size * 4 || cs <= align ? c : KHEAP_NCLASSES;
+    }
+    return KHEAP_NCLASSES;
 }
 
 /* The bytes of a free block's payload that carry poison at this level. */
@@ -160,17 +188,17 @@ struct chunk *block_refill(struct heap *h, unsigned cls)
         if (!ch)
             return NULL;
         size_t bytes = (size_t)k->units * CHUNK_SIZE;
-        uint8_t *pay = list_alloc(h, bytes - HDR_SIZE, CHUNK_SIZE, HDR_SIZE);
+        uint8_t *pay = list_alloc(h, bytes - HDR_SIZE, CHUNK_SIZE, 0);
         if (!pay) {
             slab_chunk_desc_free(ch);
             return NULL;
         }
         hdr_of(pay)->info |= HB_CHUNK;
-        ch->base = (uintptr_t)pay - HDR_SIZE;
+        ch->base = (uintptr_t)pay;
         ch->units = k->units;
     }
     if (!map_set(h, ch->base, ch->units, ch)) {
-        list_free(h, (void *)(ch->base + HDR_SIZE));
+        list_free(h, (void *)ch->base);
         slab_chunk_desc_free(ch);
         return NULL;
     }
@@ -179,7 +207,7 @@ struct chunk *block_refill(struct heap *h, unsigned cls)
     ch->cls = cls;
     ch->stride = (uint32_t)(k->size + h->bhdr);
     block_divisor(ch);
-    ch->first = ch->base + HDR_SIZE;
+    ch->first = ch->base;
     ch->carve = chunk_first(ch);
     ch->total = k->per_span;
     ch->limit = ch->carve + (uintptr_t)ch->total * ch->stride;
@@ -205,7 +233,7 @@ struct chunk *block_refill(struct heap *h, unsigned cls)
 /* Give a pooled (or unlisted) span and its descriptor back. */
 static void chunk_to_list(struct heap *h, struct chunk *ch)
 {
-    list_free(h, (void *)(ch->base + HDR_SIZE));
+    list_free(h, (void *)ch->base);
     slab_chunk_desc_free(ch);
 }
 

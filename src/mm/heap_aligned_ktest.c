@@ -1,5 +1,5 @@
 /*
- * In-kernel tests of aligned small blocks (src/mm/heap_aligned.c) over the
+ * In-kernel tests of aligned small blocks (kmalloc_aligned; src/mm/block.c) over the
  * real page source: every kmalloc_aligned block is aligned at every level,
  * and at level 0 (a normal boot; 60-heap.sh boots this test with
  * heap_harden=0) a live one is a small block, not a list block (the host

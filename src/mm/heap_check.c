@@ -58,17 +58,12 @@ static int check_chunk(const struct heap *h, const struct chunk *ch, uint32_t *c
         BAD("chunk %#lx: bad class", (unsigned long)ch->base);
     const struct bclass *k = &h->cls[ch->cls];
     uintptr_t first = chunk_first(ch);
-    /* The usual layout (blocks right after the span's list header), or one
-     * rebased for aligned blocks (heap_aligned.c): first at base + a power
-     * of two from 32 B to a page that divides the stride. */
-    uintptr_t off = first - ch->base;
-    bool usual = off == HDR_SIZE && ch->total == k->per_span;
-    bool aligned = first > ch->base && IS_POW2(off) && off >= 32 && off <= PAGE_SIZE &&
-                   ch->stride % off == 0 &&
-                   ch->total == ((size_t)ch->units * CHUNK_SIZE - off) / ch->stride;
-    if (!(usual || aligned) || ch->stride != k->size + h->bhdr || ch->units != k->units ||
+    /* Blocks from the span's base (block.c), as many as fit before its
+     * last 16 bytes. */
+    bool usual = first == ch->base && ch->total == k->per_span;
+    if (!usual || ch->stride != k->size + h->bhdr || ch->units != k->units ||
         ch->limit != first + (uintptr_t)ch->total * ch->stride ||
-        ch->limit > ch->base + (uintptr_t)ch->units * CHUNK_SIZE)
+        ch->limit > ch->base + (uintptr_t)ch->units * CHUNK_SIZE - HDR_SIZE)
         BAD("chunk %#lx: bad geometry", (unsigned long)ch->base);
     for (uint32_t u = 0; u < ch->units; u++)
         if (chunk_of(h, (const void *)(ch->base + (uintptr_t)u * CHUNK_SIZE)) != ch)
@@ -154,12 +149,12 @@ static int check_segments(const struct heap *h, size_t *nfree, size_t *free_byte
                 const struct chunk *ch = chunk_of(h, b + 1);
                 /* A remainder too small to split may stay with the span. */
                 size_t span = ch ? (size_t)ch->units * CHUNK_SIZE : CHUNK_SIZE;
-                if (!IS_ALIGNED(a, (uintptr_t)CHUNK_SIZE) || n < span ||
+                if (!IS_ALIGNED(a + HDR_SIZE, (uintptr_t)CHUNK_SIZE) || n < span ||
                     n >= span + LIST_MIN_BLOCK)
                     BAD("chunk block %p: misplaced", (const void *)b);
-                if (!ch && in_pool(h, a))
+                if (!ch && in_pool(h, a + HDR_SIZE))
                     chunks[KHEAP_NCLASSES]++;
-                else if (!ch || ch->base != a)
+                else if (!ch || ch->base != a + HDR_SIZE)
                     BAD("chunk block %p: not in the page map or the pool", (const void *)b);
                 else if (check_chunk(h, ch, chunks, live))
                     return -E_CORRUPT;

@@ -390,16 +390,16 @@ static inline uintptr_t chunk_first(const struct chunk *ch)
  *
  * Short (chunk_fast_start), kfree's fast path: the same in 32 bits on the
  * offset within the 32 KiB unit, for a span of one unit (every class up to
- * 3.5 KiB) whose blocks start right after its header. With x = (p -
- * HDR_SIZE) mod 2^15 and m32 = floor(2^32 / stride) + 1 = (2^32 + e32) /
- * stride, the block is carved iff x * m32 < ncarved * e32 (mod 2^32): x <
- * 2^15 and stride < 2^12 keep every i * e32 below 2^15 and every
- * remainder's r * m32 above 2^20, without a second wrap, and p in the
- * header wraps x to the unit's top 16 bytes, past its last block. It reads
- * two 32-bit fields from the descriptor's first line and needs neither
- * first nor a 64-bit constant: the small pair pays five instructions for
- * it. Longer spans, rebased ones (heap_aligned.c) and hardening get a
- * limit of 0 and take the exact test (whose limit is 0 when hardening).
+ * 3.5 KiB; its blocks start at the unit, block.c). With x = p mod 2^15 and
+ * m32 = floor(2^32 / stride) + 1 = (2^32 + e32) / stride, the block is
+ * carved iff x * m32 < ncarved * e32 (mod 2^32): x < 2^15 and stride <
+ * 2^12 keep every i * e32 below 2^15 and every remainder's r * m32 above
+ * 2^20, without a second wrap; the unit's last 16 bytes (the next list
+ * block's header) lie past its last block. It reads two 32-bit fields from
+ * the descriptor's first line and needs neither first nor a 64-bit
+ * constant: the small pair pays four instructions for it. Longer spans
+ * and hardening get a limit of 0 and take the exact test (whose limit is 0
+ * when hardening).
  *
  * The limits are read without the lock (carving raises them under it): a
  * stale one only sends a free of a block just carved to the slow path,
@@ -417,7 +417,7 @@ static inline void chunk_set_fast(struct chunk *ch, bool harden)
 {
     uint64_t d = ch->stride, m = (1ull << 32) / d + 1, e = m * d - (1ull << 32);
     uint64_t limit = ch->ncarved * e;
-    bool fast = !harden && ch->units == 1 && ch->first == ch->base + HDR_SIZE && limit <= UINT32_MAX;
+    bool fast = !harden && ch->units == 1 && ch->first == ch->base && limit <= UINT32_MAX;
     __atomic_store_n(&ch->fast_m32, (uint32_t)m, __ATOMIC_RELAXED);
     __atomic_store_n(&ch->fast_lim32, fast ? (uint32_t)limit : 0, __ATOMIC_RELAXED);
 }
@@ -426,7 +426,7 @@ static inline void chunk_set_fast(struct chunk *ch, bool harden)
  * the short test covers). */
 static inline bool chunk_fast_start(const struct chunk *ch, const void *p)
 {
-    uint32_t x = ((uint32_t)(uintptr_t)p - HDR_SIZE) & (CHUNK_SIZE - 1);
+    uint32_t x = (uint32_t)(uintptr_t)p & (CHUNK_SIZE - 1);
     return x * __atomic_load_n(&ch->fast_m32, __ATOMIC_RELAXED) <
            __atomic_load_n(&ch->fast_lim32, __ATOMIC_RELAXED);
 }
@@ -517,10 +517,9 @@ static inline uint64_t heap_tag(const struct heap *h, const void *p, size_t cap,
     return ((uint64_t)(cap - size) << 32) | heap_check_word(h, p, HSTATE_ALLOC);
 }
 
-/* heap_aligned.c: a block of `size` bytes at `align` (32 B..4 KiB) from a
- * small-block class whose span is laid out for it, or NULL when no class
- * fits (or hardening, or out of memory): the list allocator serves then. */
-void *heap_aligned_small(struct heap *h, size_t size, size_t align);
+/* block.c: the class for a request of size at align (32 B..4 KiB) whose
+ * blocks are all aligned, or KHEAP_NCLASSES if none fits well. */
+unsigned block_aligned_class(size_t size, size_t align);
 
 /* list_cache.c: big list blocks freed lately, kept whole. The bytes it
  * holds; empty it into the bins (returns the bytes); keep the block b

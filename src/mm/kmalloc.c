@@ -213,6 +213,24 @@ __attribute__((noinline)) static void *kmalloc_attach(size_t size)
     return kmalloc(size);
 }
 
+/* A level-0 block of class cls from this CPU's magazine (a pop), or its
+ * refill. */
+static inline void *small_pop(struct heap *h, struct heap_front *f, unsigned cls)
+{
+    struct mag *m = MAG_LD(f->loaded[cls]);
+    uint32_t n = MAG_LD(m->rounds);
+    if (likely(n != 0)) {
+        void *p = MAG_LD(m->obj[n - 1]);
+        MAG_ST(m->rounds, n - 1);
+        MAG_ST(f->small_live, f->small_live + m->size);
+#if HEAP_CHECKED
+        ((uint64_t *)p)[1] = 0; /* not the free key */
+#endif
+        return p;
+    }
+    return kmalloc_small_slow(h, f, cls, heap_class_size[cls]);
+}
+
 void *kmalloc(size_t size)
 {
     int cpu = heap_cpu_attached();
@@ -223,22 +241,8 @@ void *kmalloc(size_t size)
     if (unlikely(cd == 0)) /* kfence hook: one in about N */
         return kmalloc_sampled(size);
     struct heap *h = &kheap;
-    if (likely(size < h->fast_limit)) { /* level 0: no redzone, no header */
-        struct heap_front *f = &heap_fronts[cpu];
-        unsigned cls = heap_class_of[(size + 15) >> 4];
-        struct mag *m = MAG_LD(f->loaded[cls]);
-        uint32_t n = MAG_LD(m->rounds);
-        if (likely(n != 0)) { /* the fast path: a pop */
-            void *p = MAG_LD(m->obj[n - 1]);
-            MAG_ST(m->rounds, n - 1);
-            MAG_ST(f->small_live, f->small_live + m->size);
-#if HEAP_CHECKED
-            ((uint64_t *)p)[1] = 0; /* not the free key */
-#endif
-            return p;
-        }
-        return kmalloc_small_slow(h, f, cls, size);
-    }
+    if (likely(size < h->fast_limit)) /* level 0: no redzone, no header */
+        return small_pop(h, &heap_fronts[cpu], heap_class_of[(size + 15) >> 4]);
     return kmalloc_slow(size, 16);
 }
 
@@ -248,8 +252,14 @@ void *kmalloc_aligned(size_t size, size_t align)
         return NULL;
     if (align <= 16)
         return kmalloc(size);
-    void *p = heap_aligned_small(&kheap, size, align);
-    return p ? p : kmalloc_slow(size, align);
+    /* A class whose size align divides: all its blocks are aligned
+     * (block.c). Level 0 only (hardening's headers break it), never
+     * sampled (a kfence object sits against its guard page). */
+    struct heap *h = &kheap;
+    unsigned c = size < h->fast_limit ? block_aligned_class(size, align) : KHEAP_NCLASSES;
+    if (c < KHEAP_NCLASSES)
+        return small_pop(h, heap_front(h), c);
+    return kmalloc_slow(size, align);
 }
 
 /* Not the class kfree guessed, or its magazine is full. */

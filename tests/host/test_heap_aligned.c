@@ -1,5 +1,5 @@
 /*
- * Host tests of aligned small blocks (src/mm/heap_aligned.c): an aligned
+ * Host tests of aligned small blocks (kmalloc_aligned; src/mm/block.c): an aligned
  * request of 32 B..4 KiB alignment is a pop and a push on a span of a
  * class laid out for it (no list block), every block it hands out is
  * aligned, the always-on checks still catch a double free and a free of a

@@ -3,7 +3,8 @@
  * exact one (chunk_is_block_start, chunk_carved_start) and kfree's short
  * one (chunk_fast_start), checked against plain division for every class
  * stride, with and without the hardening header, on spans of one and of
- * many units, with the usual first block and rebased ones, at every carve
+ * many units, with the usual first block (at the span's base) and others,
+ * at every carve
  * depth that matters and at every address of a one-unit span. Only the
  * descriptors' arithmetic runs: no memory is touched through p.
  */
@@ -37,7 +38,7 @@ static void make(struct chunk *ch, uint32_t stride, uint32_t units, uintptr_t fi
 {
     *ch = (struct chunk){.base = BASE, .stride = stride, .units = units};
     ch->first = BASE + first_off;
-    ch->total = (uint32_t)(((uintptr_t)units * CHUNK_SIZE - first_off) / stride);
+    ch->total = (uint32_t)(((uintptr_t)units * CHUNK_SIZE - HDR_SIZE - first_off) / stride);
     ch->ncarved = ncarved < ch->total ? ncarved : ch->total;
     ch->div_mul = heap_div_mul(stride);
     ch->div_e = (uint32_t)(ch->div_mul * stride);
@@ -55,23 +56,23 @@ static unsigned check_at(const struct chunk *ch, uintptr_t p)
     /* The short test may say no when the exact one says yes (a span it
      * does not cover), never yes when the truth is no. */
     bool fast = chunk_fast_start(ch, (const void *)p);
-    bool covered = ch->units == 1 && ch->first == ch->base + HDR_SIZE;
+    bool covered = ch->units == 1 && ch->first == ch->base;
     bad += fast && !t;
     bad += covered && fast != t;
     return bad;
 }
 
-/* Every address of one-unit spans, every stride, usual and rebased first
- * blocks, carve depths 0, 1, half, all but one and all. */
+/* Every address of one-unit spans, every stride, the usual first block
+ * and others (the exact test's), carve depths 0, 1, half, all but one and all. */
 HTEST(heap_blockstart_every_address_of_a_one_unit_span)
 {
-    static const uintptr_t firsts[] = {HDR_SIZE, 64, 4096};
+    static const uintptr_t firsts[] = {0, HDR_SIZE, 64, 4096};
     struct chunk ch;
     for (unsigned s = 0; s < ARRAY_SIZE(sizes); s++) {
         for (uint32_t hdr = 0; hdr <= HDR_SIZE; hdr += HDR_SIZE) {
             uint32_t stride = sizes[s] + hdr;
             if (stride > CHUNK_SIZE - 4096 - HDR_SIZE)
-                continue; /* one unit holds no block after a rebase */
+                continue; /* one unit holds no block past the largest offset */
             for (unsigned f = 0; f < ARRAY_SIZE(firsts); f++) {
                 make(&ch, stride, 1, firsts[f], 0);
                 uint64_t depths[] = {0, 1, ch.total / 2, ch.total ? ch.total - 1 : 0, ch.total};
@@ -100,10 +101,10 @@ HTEST(heap_blockstart_long_spans)
         for (uint32_t hdr = 0; hdr <= HDR_SIZE; hdr += HDR_SIZE) {
             for (unsigned u = 0; u < ARRAY_SIZE(units); u++) {
                 uint32_t stride = sizes[s] + hdr;
-                make(&ch, stride, units[u], HDR_SIZE, 0);
+                make(&ch, stride, units[u], 0, 0);
                 uint64_t depths[] = {0, 1, ch.total / 2, ch.total};
                 for (unsigned d = 0; d < ARRAY_SIZE(depths); d++) {
-                    make(&ch, stride, units[u], HDR_SIZE, depths[d]);
+                    make(&ch, stride, units[u], 0, depths[d]);
                     CHECK(!chunk_fast_start(&ch, (const void *)ch.first));
                     unsigned bad = 0;
                     uintptr_t end = BASE + (uintptr_t)units[u] * CHUNK_SIZE;
@@ -121,7 +122,7 @@ HTEST(heap_blockstart_long_spans)
 HTEST(heap_blockstart_hardening_sends_every_free_to_the_checks)
 {
     struct chunk ch;
-    make(&ch, 64 + HDR_SIZE, 1, HDR_SIZE, 100);
+    make(&ch, 64 + HDR_SIZE, 1, 0, 100);
     chunk_set_fast(&ch, true);
     ch.fast_limit = 0;
     for (uintptr_t p = BASE; p < BASE + CHUNK_SIZE; p += 16) {
