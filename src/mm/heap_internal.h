@@ -95,8 +95,8 @@ struct chunk {
     uint32_t used;  /* blocks handed out */
     uint32_t cls;
     uintptr_t first;  /* the first block (its header, when hardening) */
-    uint32_t fast_m32;   /* the short block-start test (chunk_fast_start): */
-    uint32_t fast_lim32; /* its multiplier and limit; limit 0: not covered */
+    uint64_t fast_w;     /* the short block-start test (chunk_fast_start): its
+                            multiplier | limit << 32, one word; limit 0: not covered */
     uint64_t div_mul;    /* the exact test (chunk_is_block_start): multiplier, */
     uint32_t div_e;      /* and e = div_mul * stride - 2^64 */
     uint32_t stride;     /* payload + header (16 when hardening, else 0) */
@@ -395,9 +395,9 @@ static inline uintptr_t chunk_first(const struct chunk *ch)
  * carved iff x * m32 < ncarved * e32 (mod 2^32): x < 2^15 and stride <
  * 2^12 keep every i * e32 below 2^15 and every remainder's r * m32 above
  * 2^20, without a second wrap; the unit's last 16 bytes (the next list
- * block's header) lie past its last block. It reads two 32-bit fields from
- * the descriptor's first line and needs neither first nor a 64-bit
- * constant: the small pair pays four instructions for it. Longer spans
+ * block's header) lie past its last block. It reads one word of the
+ * descriptor's first line (multiplier and limit, so that a racing update
+ * is never half seen) and needs neither first nor a 64-bit constant. Longer spans
  * and hardening get a limit of 0 and take the exact test (whose limit is 0
  * when hardening).
  *
@@ -418,17 +418,16 @@ static inline void chunk_set_fast(struct chunk *ch, bool harden)
     uint64_t d = ch->stride, m = (1ull << 32) / d + 1, e = m * d - (1ull << 32);
     uint64_t limit = ch->ncarved * e;
     bool fast = !harden && ch->units == 1 && ch->first == ch->base && limit <= UINT32_MAX;
-    __atomic_store_n(&ch->fast_m32, (uint32_t)m, __ATOMIC_RELAXED);
-    __atomic_store_n(&ch->fast_lim32, fast ? (uint32_t)limit : 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&ch->fast_w, fast ? m | limit << 32 : 0, __ATOMIC_RELAXED);
 }
 
 /* p is a carved block start of ch (false also when ch's span is not one
  * the short test covers). */
 static inline bool chunk_fast_start(const struct chunk *ch, const void *p)
 {
+    uint64_t w = __atomic_load_n(&ch->fast_w, __ATOMIC_RELAXED);
     uint32_t x = (uint32_t)(uintptr_t)p & (CHUNK_SIZE - 1);
-    return x * __atomic_load_n(&ch->fast_m32, __ATOMIC_RELAXED) <
-           __atomic_load_n(&ch->fast_lim32, __ATOMIC_RELAXED);
+    return x * (uint32_t)w < (uint32_t)(w >> 32);
 }
 
 /* p is a carved block start of ch, by the exact test against the limit
