@@ -42,10 +42,11 @@
  * grows its magazines, Bonwick's adaptation (heap_depot.c): on one CPU
  * nothing ever waits, so nothing grows. Magazines are list blocks aligned
  * and padded to cache lines, so two CPUs' magazines share no line (their
- * counts and top slots are written on every push and pop), and a refill
- * stacks its blocks so that the first one popped is the first taken from
- * the span: the blocks a CPU uses next lie at the far end from where the
- * previous refill, maybe another CPU's, left off.
+ * counts and top slots are written on every push and pop; sharing one cost
+ * the 2-thread pairs up to 7 times their time). A refill pops the last
+ * block it took from the span first, so the block a CPU uses next lies
+ * beside the next refill's (maybe another CPU's) last-used one, not its
+ * first-used: no line of hot blocks is shared either.
  *
  * What sits in a magazine is free: at level 0 it keeps its span's free key
  * in its second word (so a second kfree of it finds the key), when
@@ -177,11 +178,6 @@ static void *mag_refill(struct heap *h, struct heap_front *f, unsigned cls)
         void *q;
         while (n < m->cap && (q = span_alloc(h, cls)) != NULL)
             MAG_ST(m->obj[n++], q);
-        for (uint32_t i = 0; i < n / 2; i++) { /* the first block taken pops first */
-            void *t = m->obj[i];
-            MAG_ST(m->obj[i], m->obj[n - 1 - i]);
-            MAG_ST(m->obj[n - 1 - i], t);
-        }
         MAG_ST(m->rounds, n);
     }
     if (p || n) { /* the footprint may have grown: note the peak */
