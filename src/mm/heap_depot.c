@@ -95,7 +95,7 @@ void depot_adapt(struct mag_depot *d)
     if (MAG_LD(d->contended) >= MAG_GROW_AT) {
         if (d->cap < d->cap_max) {
             MAG_ST(d->cap, MIN(2 * d->cap, d->cap_max)); /* mag_refill reads it unlocked */
-            d->grown++;
+            MAG_ST(d->grown, d->grown + 1); /* kheap_stats reads it */
         }
     } else if (++d->window < MAG_GROW_WINDOW) {
         return;
