@@ -113,7 +113,7 @@ void depot_put_empty(struct mag_depot *d, struct mag *m, struct mag **retired)
     }
     m->next = d->empty;
     d->empty = m;
-    d->nempty++;
+    MAG_ST(d->nempty, d->nempty + 1);
 }
 
 struct mag *depot_get_empty(struct mag_depot *d, struct mag **retired)
@@ -121,7 +121,7 @@ struct mag *depot_get_empty(struct mag_depot *d, struct mag **retired)
     struct mag *m;
     while ((m = d->empty) != NULL) {
         d->empty = m->next;
-        d->nempty--;
+        MAG_ST(d->nempty, d->nempty - 1);
         if (m->cap >= d->cap)
             return m;
         m->next = *retired;
@@ -145,17 +145,22 @@ bool depot_load_full(struct heap *h, struct heap_front *f, unsigned cls)
 {
     struct mag_depot *d = &h->depot[cls];
     struct mag *m = f->loaded[cls], *pm = f->prev[cls], *retired = NULL;
+    if (!MAG_LD(d->nfull)) { /* none (a racing put is missed: the spans serve) */
+        if (MAG_LD(d->want) < DEPOT_FULL_MAX) /* a full magazine would have served */
+            MAG_ST(d->want, MAG_LD(d->want) + 1);
+        return false;
+    }
     depot_lock(d);
     struct mag *full = d->full;
     if (full) {
         d->full = full->next;
-        d->nfull--;
+        MAG_ST(d->nfull, d->nfull - 1);
         if (pm->cap)
             depot_put_empty(d, pm, &retired);
         MAG_ST(f->prev[cls], m);
         MAG_ST(f->loaded[cls], full);
         depot_adapt(d);
-    } else if (d->want < DEPOT_FULL_MAX) { /* a full magazine would have served */
+    } else if (d->want < DEPOT_FULL_MAX) {
         MAG_ST(d->want, d->want + 1);
     }
     spin_unlock(&d->lock);
@@ -167,6 +172,8 @@ bool depot_trade_full(struct heap *h, struct heap_front *f, unsigned cls)
 {
     struct mag_depot *d = &h->depot[cls];
     struct mag *m = f->loaded[cls], *pm = f->prev[cls], *retired = NULL, *e = NULL;
+    if (!MAG_LD(d->nempty)) /* the heap lock's path makes one */
+        return false;
     depot_lock(d);
     /* Only a full one goes to the full list (mag_alloc_slow pops them):
      * want was read without the lock, and pm may have room. */
@@ -176,7 +183,7 @@ bool depot_trade_full(struct heap *h, struct heap_front *f, unsigned cls)
             if (pm->cap) {
                 pm->next = d->full;
                 d->full = pm;
-                d->nfull++;
+                MAG_ST(d->nfull, d->nfull + 1);
             }
             MAG_ST(f->prev[cls], m);
             MAG_ST(f->loaded[cls], e);

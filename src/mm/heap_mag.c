@@ -110,14 +110,17 @@ void mag_init(void)
 struct mag *heap_mag_new(struct heap *h, unsigned cls)
 {
     struct mag_depot *d = &h->depot[cls];
-    struct mag *retired = NULL;
-    depot_lock(d);
-    struct mag *m = depot_get_empty(d, &retired);
-    uint32_t cap = d->cap;
-    spin_unlock(&d->lock);
-    mag_destroy_list(h, retired);
-    if (m)
-        return m;
+    struct mag *retired = NULL, *m = NULL;
+    uint32_t cap = MAG_LD(d->cap);
+    if (MAG_LD(d->nempty)) { /* no lock trip for nothing (one CPU makes its own) */
+        depot_lock(d);
+        m = depot_get_empty(d, &retired);
+        cap = d->cap;
+        spin_unlock(&d->lock);
+        mag_destroy_list(h, retired);
+        if (m)
+            return m;
+    }
     /* Whole cache lines: another CPU's magazine never shares one. */
     m = list_alloc(h, ALIGN_UP(sizeof(*m) + cap * sizeof(void *), 64), 64, 0);
     if (!m)
@@ -219,15 +222,22 @@ void *mag_alloc_slow(struct heap *h, struct heap_front *f, unsigned cls)
 static bool mag_put_full(struct heap *h, struct mag_depot *d, struct mag *pm)
 {
     struct mag *x = NULL, *retired = NULL;
+    /* The flushes run under the heap lock alone (span_free may release a
+     * span): the double-free check holds it, so it sees pm and x before or
+     * after. pm is flushed first when the depot, read without its lock,
+     * looks full enough, so that one depot trip does. */
+    bool grew = false;
+    if (MAG_LD(d->nfull) >= MAG_LD(d->want))
+        grew = mag_flush(h, pm);
     depot_lock(d);
     /* Only a full one: want was read without the lock, and may have grown
      * since, so pm may still have room here; the depot's full list must
      * hold full magazines (mag_alloc_slow pops them). */
-    bool keep = pm->rounds == pm->cap && d->nfull < d->want;
+    bool keep = pm->rounds && pm->rounds == pm->cap && d->nfull < d->want;
     if (keep) {
         pm->next = d->full;
         d->full = pm;
-        d->nfull++;
+        MAG_ST(d->nfull, d->nfull + 1);
     } else {
         /* Nobody took full ones lately: the wanted depth decays, and the
          * depot gives one back to the spans too, so a burst of frees ends
@@ -237,22 +247,28 @@ static bool mag_put_full(struct heap *h, struct mag_depot *d, struct mag *pm)
         if (d->nfull > d->want) {
             x = d->full;
             d->full = x->next;
-            d->nfull--;
+            MAG_ST(d->nfull, d->nfull - 1);
+        }
+        if (!pm->rounds) { /* flushed above */
+            depot_put_empty(d, pm, &retired);
+            pm = NULL;
         }
     }
     spin_unlock(&d->lock);
     if (keep)
         return false;
-    /* The flushes under the heap lock alone (span_free may release a span):
-     * the double-free check holds it, so it sees pm and x before or after. */
-    bool grew = mag_flush(h, pm);
-    if (x)
-        grew |= mag_flush(h, x);
-    depot_lock(d);
-    depot_put_empty(d, pm, &retired);
-    if (x)
-        depot_put_empty(d, x, &retired);
-    spin_unlock(&d->lock);
+    if (pm || x) {
+        if (pm)
+            grew |= mag_flush(h, pm);
+        if (x)
+            grew |= mag_flush(h, x);
+        depot_lock(d);
+        if (pm)
+            depot_put_empty(d, pm, &retired);
+        if (x)
+            depot_put_empty(d, x, &retired);
+        spin_unlock(&d->lock);
+    }
     mag_destroy_list(h, retired);
     return grew;
 }
@@ -320,7 +336,8 @@ void mag_depot_drain(struct heap *h)
         depot_lock(d);
         struct mag *full = d->full, *empty = d->empty;
         d->full = d->empty = NULL; /* `want` stays: kfree reads it without the lock */
-        d->nfull = d->nempty = 0;
+        MAG_ST(d->nfull, 0);
+        MAG_ST(d->nempty, 0);
         spin_unlock(&d->lock);
         /* Out of the depot under the heap lock: mag_holds cannot miss them. */
         for (struct mag *m = full, *next; m; m = next) {
