@@ -160,8 +160,8 @@ bool depot_load_full(struct heap *h, struct heap_front *f, unsigned cls)
         MAG_ST(f->prev[cls], m);
         MAG_ST(f->loaded[cls], full);
         depot_adapt(d);
-    } else if (d->want < DEPOT_FULL_MAX) {
-        MAG_ST(d->want, d->want + 1);
+    } else if (MAG_LD(d->want) < DEPOT_FULL_MAX) {
+        MAG_ST(d->want, MAG_LD(d->want) + 1);
     }
     spin_unlock(&d->lock);
     retire(h, retired);
@@ -177,7 +177,7 @@ bool depot_trade_full(struct heap *h, struct heap_front *f, unsigned cls)
     depot_lock(d);
     /* Only a full one goes to the full list (mag_alloc_slow pops them):
      * want was read without the lock, and pm may have room. */
-    if (!pm->cap || (pm->rounds == pm->cap && d->nfull < d->want)) {
+    if (!pm->cap || (pm->rounds == pm->cap && d->nfull < MAG_LD(d->want))) {
         e = depot_get_empty(d, &retired);
         if (e) {
             if (pm->cap) {

@@ -233,7 +233,7 @@ static bool mag_put_full(struct heap *h, struct mag_depot *d, struct mag *pm)
     /* Only a full one: want was read without the lock, and may have grown
      * since, so pm may still have room here; the depot's full list must
      * hold full magazines (mag_alloc_slow pops them). */
-    bool keep = pm->rounds && pm->rounds == pm->cap && d->nfull < d->want;
+    bool keep = pm->rounds && pm->rounds == pm->cap && d->nfull < MAG_LD(d->want);
     if (keep) {
         pm->next = d->full;
         d->full = pm;
@@ -242,9 +242,9 @@ static bool mag_put_full(struct heap *h, struct mag_depot *d, struct mag *pm)
         /* Nobody took full ones lately: the wanted depth decays, and the
          * depot gives one back to the spans too, so a burst of frees ends
          * with its blocks in their spans. */
-        if (d->want)
-            MAG_ST(d->want, d->want - 1);
-        if (d->nfull > d->want) {
+        if (MAG_LD(d->want))
+            MAG_ST(d->want, MAG_LD(d->want) - 1);
+        if (d->nfull > MAG_LD(d->want)) {
             x = d->full;
             d->full = x->next;
             MAG_ST(d->nfull, d->nfull - 1);
