@@ -21,6 +21,12 @@
  * happens under that depot lock, with the CPU's front pointers stored
  * before it is dropped.
  *
+ * A CPU reads the depot's counts (nfull, nempty, want: relaxed atomics,
+ * written under the lock or, for want, a heuristic, by anyone) before it
+ * locks: a depot with nothing to give costs no lock trip, so one CPU, whose
+ * depot is usually empty, pays no more than one lock per slow path. A
+ * racing put that the look misses only sends that CPU to the spans.
+ *
  * Capacity. A magazine starts at about MAG_BYTES of blocks (between 2 and
  * 64 rounds); on one CPU that is all it ever gets, so single-CPU memory
  * held in magazines stays what it was. Every depot lock or heap lock

@@ -438,9 +438,11 @@ bool depot_trade_full(struct heap *h, struct heap_front *f, unsigned cls);
 /* Under the heap lock: flush and free the calling CPU's magazines. Not from
  * inside a magazine refill (the list allocator's own release run). */
 void mag_cpu_drain(struct heap *h);
-/* Under the heap lock: is p in any magazine (any CPU's, or the depot)? */
+/* Under the heap lock: is p in any magazine (any CPU's, or the depot)?
+ * Takes the class's depot lock inside, so no magazine moves meanwhile. */
 bool mag_holds(struct heap *h, unsigned cls, const void *p);
-/* Under the heap lock: blocks of class cls cached in magazines. */
+/* Under the heap lock (takes the depot lock inside): blocks of class cls
+ * cached in magazines. */
 size_t mag_cached(struct heap *h, unsigned cls);
 /* Under the heap lock, on the span layer: a free block back to its span;
  * true if idle memory grew (the caller runs heap_release_check). */
