@@ -169,10 +169,8 @@ static void *mag_refill(struct heap *h, struct heap_front *f, unsigned cls)
     void *p = NULL;
     if (m->cap < MAG_LD(h->depot[cls].cap) && (e = heap_mag_new(h, cls)) != NULL) {
         MAG_ST(f->loaded[cls], e);
-        if (m->cap) {
-            m->next = NULL;
-            mag_destroy_list(h, m);
-        }
+        if (m->cap)
+            mag_flush_destroy(h, m); /* empty: only freed */
         m = e;
     }
     uint32_t n = 0;
@@ -312,13 +310,14 @@ void mag_free_slow(struct heap *h, struct heap_front *f, struct chunk *ch, void 
             spin_unlock(&h->lock);
             return;
         }
-        if (pm->cap)
-            grew = mag_put_full(h, d, pm);
+        /* The front first: once pm is in the depot another CPU may load it. */
         MAG_ST(f->prev[cls], m);
         MAG_ST(f->loaded[cls], e);
         MAG_ST(e->obj[0], p);
         MAG_ST(e->rounds, 1);
         MAG_ST(f->small_live, f->small_live - e->size);
+        if (pm->cap)
+            grew = mag_put_full(h, d, pm);
         if (grew) /* last: a run flushes this CPU's magazines too */
             heap_release_check(h);
         spin_unlock(&h->lock);
