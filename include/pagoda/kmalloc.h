@@ -99,6 +99,8 @@ struct kheap_class_stats {
     uint64_t live;     /* blocks in use */
     uint64_t capacity; /* blocks in the chunks held */
     uint64_t cached;   /* free blocks held in magazines (CPUs' and the depot's) */
+    uint32_t mag_cap;  /* rounds a new magazine of the class gets (grows with contention) */
+    uint32_t mag_grown; /* times contention grew it */
 };
 
 struct kheap_stats {

@@ -10,10 +10,17 @@
  *   tables from the PMM and descriptors from slab caches and kmalloc;
  *   vmm_alloc takes the kernel range set, whose descriptors come from a slab
  *   cache; a slab cache grows through kmalloc and the heap's list allocator;
- *   the heap (its depot, list allocator and span descriptors) grows by
+ *   the heap (its spans, list allocator and span descriptors) grows by
  *   mapping pages in the kernel half; a page-table change in the kernel half
  *   takes frames from the PMM and, on unmap, queues a TLB shootdown; the
  *   PMM's global lock is the innermost allocator lock.
+ * The heap's depot locks (one per size class) are inner to the heap lock,
+ * not outer: a magazine exchange takes its class's depot lock alone, while
+ * the paths that move blocks between magazines and spans (flushes, the
+ * release policy's drain, the double-free confirmation) hold the heap lock
+ * and take the depot lock inside it; a depot lock holder takes no other
+ * lock, and nothing that may run the release policy (list_alloc) is
+ * called under one.
  * Per-CPU caches (magazines, the frame cache, temp-map slots) take no lock:
  * only their CPU touches them, with no allocation from interrupt handlers.
  *
@@ -44,7 +51,8 @@ enum lock_level {
     LOCK_LEVEL_SLAB_LIST = 33, /* the list of slab caches (walks take each cache's) */
     LOCK_LEVEL_SLAB = 35,      /* one slab cache */
     LOCK_LEVEL_KFENCE = 38,    /* the sampled guard-page pool */
-    LOCK_LEVEL_HEAP = 40,      /* the heap: depot, list allocator, span descriptors */
+    LOCK_LEVEL_HEAP = 40,      /* the heap: spans, list allocator, span descriptors */
+    LOCK_LEVEL_HEAP_DEPOT = 42, /* one size class's magazine depot (heap_depot.c) */
     LOCK_LEVEL_KPT = 45,       /* the kernel half's page tables */
     LOCK_LEVEL_SHOOTDOWN = 50, /* the TLB-shootdown batch */
     LOCK_LEVEL_PMM = 60,       /* the global frame bitmap */

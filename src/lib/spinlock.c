@@ -118,7 +118,9 @@ bool spin_trylock(spinlock_t *l)
     struct cpu *c = this_cpu();
     if (!may_take(c, l))
         return false;
-    uint32_t t = __atomic_load_n(&l->owner, __ATOMIC_RELAXED);
+    /* Acquire: the last holder's unlock released through owner, and what
+     * it wrote must be seen here as by spin_lock's waiters. */
+    uint32_t t = __atomic_load_n(&l->owner, __ATOMIC_ACQUIRE);
     uint32_t expect = t;
     /* Free means next == owner: take ticket t only if nobody else has. */
     if (!__atomic_compare_exchange_n(&l->next, &expect, t + 1, false, __ATOMIC_ACQUIRE,

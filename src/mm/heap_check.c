@@ -278,9 +278,13 @@ static int check_locked(struct heap *h)
         for (unsigned i = 0; h->harden && i < SMP_MAX_CPUS; i++)
             if (check_cached(h, heap_fronts[i].loaded[c]) || check_cached(h, heap_fronts[i].prev[c]))
                 return -E_CORRUPT;
-        for (const struct mag *m = h->depot[c].full; h->harden && m; m = m->next)
-            if (check_cached(h, m))
-                return -E_CORRUPT;
+        int bad = 0;
+        depot_lock(&h->depot[c]);
+        for (const struct mag *m = h->depot[c].full; h->harden && m && !bad; m = m->next)
+            bad = check_cached(h, m);
+        spin_unlock(&h->depot[c].lock);
+        if (bad)
+            return -E_CORRUPT;
         if (cached > live[c] || (h->harden && hlive[c] + cached != live[c]))
             BAD("class %u: %zu cached in magazines, %llu in use in spans, %llu with a live "
                 "check word", c, cached, (unsigned long long)live[c], (unsigned long long)hlive[c]);

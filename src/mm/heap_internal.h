@@ -177,16 +177,25 @@ struct heap_front {
 } __attribute__((aligned(64)));
 extern struct heap_front heap_fronts[SMP_MAX_CPUS];
 
-/* The depot of one class: full and empty magazines, under the heap lock. */
+/* The depot of one class (heap_depot.c): full and empty magazines under
+ * its own lock (LOCK_LEVEL_HEAP_DEPOT, inner to the heap lock), and the
+ * capacity new magazines get, which grows with contention. One cache line
+ * (or two) per class, so two CPUs trading in different classes do not share
+ * one. */
 struct mag_depot {
+    spinlock_t lock;
     struct mag *full, *empty;
     uint32_t nfull, nempty;
     uint32_t want; /* full magazines worth keeping: up on a refill that found none, down on a
                       flush (heap_mag.c) */
-};
+    uint32_t cap, cap_max; /* rounds of a new magazine; what contention may grow it to */
+    uint32_t contended;    /* lock waits in this window (relaxed atomic: counted before the lock) */
+    uint32_t window;       /* exchanges in this window */
+    uint32_t grown;        /* times cap grew (statistics, tests) */
+} __attribute__((aligned(64)));
 
 struct heap {
-    spinlock_t lock; /* everything below the fronts (LOCK_LEVEL_HEAP) */
+    spinlock_t lock; /* everything below the fronts but the depots (LOCK_LEVEL_HEAP) */
     struct heap_source *src;
     int harden;
     uint32_t secret;
@@ -466,19 +475,54 @@ size_t slab_chunk_desc_reap(void);
 void slab_heap_reset(void);
 
 /* heap_mag.c: the magazine layer (see there). The _slow functions run when
- * the loaded magazine is empty / full; they take the heap lock. */
+ * the loaded magazine is empty / full; they take the class's depot lock,
+ * and the heap lock when blocks move to or from the spans. */
 void mag_init(void);
 void *mag_alloc_slow(struct heap *h, struct heap_front *f, unsigned cls);
 void mag_free_slow(struct heap *h, struct heap_front *f, struct chunk *ch, void *p);
 /* Under the heap lock: flush every depot magazine back to the spans and
  * free the empty ones (the release policy's first step). */
 void mag_depot_drain(struct heap *h);
+/* Under the heap lock: an empty magazine of class cls at the depot's
+ * current capacity (the depot's, or a new list block), or NULL. */
+struct mag *heap_mag_new(struct heap *h, unsigned cls);
+/* Under the heap lock: free magazines linked through next. */
+void mag_destroy_list(struct heap *h, struct mag *m);
+/* Every block of m back to its span (under the heap lock); true if idle
+ * memory grew. */
+bool mag_flush(struct heap *h, struct mag *m);
+
+/* heap_depot.c: the depots' locks, exchanges and capacity (see there). */
+void depot_init(struct heap *h);
+/* Take d's lock, counting a wait as contention. */
+void depot_lock(struct mag_depot *d);
+/* Take the heap lock for a refill or flush of d's class, counting a wait. */
+void depot_heap_lock(struct heap *h, struct mag_depot *d);
+/* Under d's lock: an exchange happened; grow d->cap if contention says so. */
+void depot_adapt(struct mag_depot *d);
+/* Under d's lock: keep the empty magazine m, or link it onto *retired (the
+ * depot has enough, or m predates a capacity growth) for the caller to
+ * destroy under the heap lock once d's lock is dropped. */
+void depot_put_empty(struct mag_depot *d, struct mag *m, struct mag **retired);
+/* Under d's lock: an empty magazine of the current capacity, or NULL
+ * (older ones met on the way go onto *retired). */
+struct mag *depot_get_empty(struct mag_depot *d, struct mag **retired);
+/* Under no lock: load a full magazine from the depot, giving it the empty
+ * previous one (this CPU's prev and loaded are both empty); false if the
+ * depot has none (want grows then). */
+bool depot_load_full(struct heap *h, struct heap_front *f, unsigned cls);
+/* Under no lock: hand the full previous magazine to the depot (if it wants
+ * one) and load an empty one, by the depot lock alone; false if this needs
+ * the heap lock (no empty magazine, or pm must be flushed). */
+bool depot_trade_full(struct heap *h, struct heap_front *f, unsigned cls);
 /* Under the heap lock: flush and free the calling CPU's magazines. Not from
  * inside a magazine refill (the list allocator's own release run). */
 void mag_cpu_drain(struct heap *h);
-/* Under the heap lock: is p in any magazine (any CPU's, or the depot)? */
+/* Under the heap lock: is p in any magazine (any CPU's, or the depot)?
+ * Takes the class's depot lock inside, so no magazine moves meanwhile. */
 bool mag_holds(struct heap *h, unsigned cls, const void *p);
-/* Under the heap lock: blocks of class cls cached in magazines. */
+/* Under the heap lock (takes the depot lock inside): blocks of class cls
+ * cached in magazines. */
 size_t mag_cached(struct heap *h, unsigned cls);
 /* Under the heap lock, on the span layer: a free block back to its span;
  * true if idle memory grew (the caller runs heap_release_check). */

@@ -18,39 +18,50 @@
  * first swaps it with the previous one if that one can serve (has a block /
  * has room); a CPU alternating between allocating and freeing around a
  * magazine boundary so never leaves its two magazines. Only then does it
- * take the heap lock and exchange with the depot, which holds full and
- * empty magazines per class: kmalloc gives back its empty previous
- * magazine and loads a full one; kfree gives back its full previous one and
- * loads an empty one. With no full magazine in the depot, kmalloc fills the
- * loaded one from the spans (span_alloc, a whole magazine per lock trip);
- * kfree makes a new empty magazine (a list block) when the depot has none.
- * The depot keeps full magazines only as deep as allocations have lately
- * wanted them (`want`, up by one when a refill found none, to at most
- * DEPOT_FULL_MAX, down by one on each flush): past that, the full magazine
- * is flushed to its spans instead, with one of the depot's, so that a burst
- * of frees that no CPU allocates from ends with its blocks in their spans,
- * where the release policy sees them, while a producer/consumer pair of
- * CPUs keeps trading whole magazines.
+ * trade with its class's depot (heap_depot.c), under the depot's own lock:
+ * kmalloc gives back its empty previous magazine and loads a full one;
+ * kfree gives back its full previous one and loads an empty one. Blocks
+ * move between magazines and spans only under the heap lock: with no full
+ * magazine in the depot, kmalloc fills the loaded one from the spans
+ * (span_alloc, a whole magazine per lock trip); kfree takes the heap lock
+ * when the depot has no empty magazine (it makes one, a list block) or
+ * wants no more full ones. The depot keeps full magazines only as deep as
+ * allocations have lately wanted them (`want`, up by one when a refill
+ * found none, to at most DEPOT_FULL_MAX, down by one on each flush): past
+ * that, the full magazine is flushed to its spans instead, with one of the
+ * depot's, so that a burst of frees that no CPU allocates from ends with
+ * its blocks in their spans, where the release policy sees them, while a
+ * producer/consumer pair of CPUs keeps trading whole magazines.
  *
- * Sizes: a magazine holds about 4 KiB of blocks, between 64 rounds (up to
- * 64-byte classes) and 2 (above 2 KiB): fixed per size band, so a CPU
- * caches at most ~8 KiB per class plus the depot's share. Bonwick grows
- * magazines with lock contention; fixed bands were chosen by measurement:
- * 8 KiB magazines and a fixed depot of 4 left 10 MiB held after a 105 MiB
- * burst of frees (4 KiB and the adaptive depot: 4 MiB), for no gain on the
- * single-thread pairs, where no magazine ever leaves its CPU.
+ * Sizes: a magazine starts at about 4 KiB of blocks, between 64 rounds (up
+ * to 64-byte classes) and 2 (above 2 KiB), so one CPU caches at most ~8
+ * KiB per class plus the depot's share: 8 KiB magazines and a fixed depot
+ * of 4 left 10 MiB held after a 105 MiB burst of frees (4 KiB and the
+ * adaptive depot: 4 MiB), for no gain on the single-thread pairs. A class
+ * whose depot or heap lock is contended (several CPUs trading at once)
+ * grows its magazines, Bonwick's adaptation (heap_depot.c): on one CPU
+ * nothing ever waits, so nothing grows. Magazines are list blocks aligned
+ * and padded to cache lines, so two CPUs' magazines share no line (their
+ * counts and top slots are written on every push and pop, and a full
+ * magazine's top slot is its last word, beside the next block's header:
+ * with 32 KiB magazines, three runs of the 2-thread pairs took 3.9-7.2 ns
+ * a pair aligned, 7.6-13.0 unaligned). A refill pops the last block it
+ * took from the span first, so the block a CPU uses next lies beside the
+ * next refill's (maybe another CPU's) last-used one, not its first-used.
  *
  * What sits in a magazine is free: at level 0 it keeps its span's free key
  * in its second word (so a second kfree of it finds the key), when
  * hardening it has the FREE check word and its poison, exactly as on a
  * span's free list; the span counts it as in use. The double-free
  * confirmation (kmalloc.c, under the heap lock) looks for the block on its
- * span's free list, in every CPU's two magazines and in the depot: another
- * CPU's magazines cannot leave it while the lock is held (exchanges take
- * the lock), and a concurrent swap is caught by reading the loaded pointer
- * before and after the previous one. Only a block that its owner pops at
- * the very moment of a racing second free can be missed: that free is then
- * a use-after-free of a live block, which no check sees.
+ * span's free list, in every CPU's two magazines and in the depot, holding
+ * the class's depot lock too: another CPU's magazines cannot leave it or
+ * come to it then (exchanges take that lock, refills and flushes the heap
+ * lock, and each stores the CPU's front pointers before unlocking), and a
+ * concurrent swap is caught by reading the loaded pointer before and after
+ * the previous one. Only a block that its owner pops at the very moment of
+ * a racing second free can be missed: that free is then a use-after-free
+ * of a live block, which no check sees.
  *
  * Statistics: blocks in magazines are free-but-cached: kheap_stats reports
  * them per class (`cached`) and takes them out of the spans' in-use
@@ -59,16 +70,13 @@
  * it; the kernel asks every CPU with smp_call_all; a host thread's are
  * drained when it ends).
  *
- * Lock order: the heap lock only (LOCK_LEVEL_HEAP); the slab caches' own
- * magazines (slab.c) are drained before it is taken.
+ * Lock order: the heap lock (LOCK_LEVEL_HEAP), then a depot lock inside it
+ * (LOCK_LEVEL_HEAP_DEPOT; an exchange takes the depot lock alone); the slab
+ * caches' own magazines (slab.c) are drained before either is taken.
  */
 #include <pagoda/slab.h>
 
 #include "heap_internal.h"
-
-#define DEPOT_FULL_MAX 4  /* full magazines the depot may keep per class */
-#define DEPOT_EMPTY_MAX 4 /* empty ones */
-#define MAG_BYTES KiB(4)  /* blocks' bytes per magazine, within [2, 64] rounds */
 
 struct heap_front heap_fronts[SMP_MAX_CPUS];
 struct mag heap_mag_none; /* cap 0 */
@@ -91,32 +99,31 @@ unsigned heap_cpu_attach(void)
 }
 #endif
 
-static uint32_t mag_cap(uint32_t size)
-{
-    uint32_t n = (uint32_t)(MAG_BYTES / size);
-    return n < 2 ? 2 : n > 64 ? 64 : n;
-}
-
 void mag_init(void)
 {
     memset(heap_fronts, 0, sizeof(heap_fronts));
     for (unsigned i = 0; i < SMP_MAX_CPUS; i++)
         for (unsigned c = 0; c < KHEAP_NCLASSES; c++)
             heap_fronts[i].loaded[c] = heap_fronts[i].prev[c] = &heap_mag_none;
+    depot_init(&kheap);
 }
 
-/* An empty magazine for class cls: the depot's, or a new list block. */
-static struct mag *mag_new(struct heap *h, unsigned cls)
+struct mag *heap_mag_new(struct heap *h, unsigned cls)
 {
     struct mag_depot *d = &h->depot[cls];
-    struct mag *m = d->empty;
-    if (m) {
-        d->empty = m->next;
-        d->nempty--;
-        return m;
+    struct mag *retired = NULL, *m = NULL;
+    uint32_t cap = MAG_LD(d->cap);
+    if (MAG_LD(d->nempty)) { /* no lock trip for nothing (one CPU makes its own) */
+        depot_lock(d);
+        m = depot_get_empty(d, &retired);
+        cap = d->cap;
+        spin_unlock(&d->lock);
+        mag_destroy_list(h, retired);
+        if (m)
+            return m;
     }
-    uint32_t cap = mag_cap(heap_class_size[cls]);
-    m = list_alloc(h, sizeof(*m) + cap * sizeof(void *), 16, 0);
+    /* Whole cache lines: another CPU's magazine never shares one. */
+    m = list_alloc(h, ALIGN_UP(sizeof(*m) + cap * sizeof(void *), 64), 64, 0);
     if (!m)
         return NULL;
     *m = (struct mag){.cap = cap, .size = heap_class_size[cls], .cls = cls};
@@ -124,25 +131,25 @@ static struct mag *mag_new(struct heap *h, unsigned cls)
     return m;
 }
 
-static void mag_destroy(struct heap *h, struct mag *m)
+void mag_destroy_list(struct heap *h, struct mag *m)
 {
-    list_free(h, m);
-    h->nmags--;
-}
-
-static void depot_put_empty(struct heap *h, struct mag_depot *d, struct mag *m)
-{
-    if (d->nempty >= DEPOT_EMPTY_MAX) {
-        mag_destroy(h, m);
-        return;
+    for (struct mag *next; m; m = next) {
+        next = m->next;
+        list_free(h, m);
+        h->nmags--;
     }
-    m->next = d->empty;
-    d->empty = m;
-    d->nempty++;
 }
 
-/* Every block of m back to its span; true if idle memory grew. */
-static bool mag_flush(struct heap *h, struct mag *m)
+/* Under the heap lock: a magazine to its spans, then away. */
+static bool mag_flush_destroy(struct heap *h, struct mag *m)
+{
+    bool grew = mag_flush(h, m);
+    m->next = NULL;
+    mag_destroy_list(h, m);
+    return grew;
+}
+
+bool mag_flush(struct heap *h, struct mag *m)
 {
     bool grew = false;
     for (uint32_t i = 0; i < m->rounds; i++) {
@@ -153,60 +160,116 @@ static bool mag_flush(struct heap *h, struct mag *m)
     return grew;
 }
 
+/* Under the heap lock: fill this CPU's empty loaded magazine from the spans
+ * (a new one if it has none, or one predating a capacity growth) and take a
+ * block, or NULL when out of memory. */
+static void *mag_refill(struct heap *h, struct heap_front *f, unsigned cls)
+{
+    struct mag *m = f->loaded[cls], *e;
+    void *p = NULL;
+    if (m->cap < MAG_LD(h->depot[cls].cap) && (e = heap_mag_new(h, cls)) != NULL) {
+        MAG_ST(f->loaded[cls], e);
+        if (m->cap)
+            mag_flush_destroy(h, m); /* empty: only freed */
+        m = e;
+    }
+    uint32_t n = 0;
+    if (!m->cap) { /* no memory for a magazine: one block */
+        p = span_alloc(h, cls);
+    } else {
+        void *q;
+        while (n < m->cap && (q = span_alloc(h, cls)) != NULL)
+            MAG_ST(m->obj[n++], q);
+        MAG_ST(m->rounds, n);
+    }
+    if (p || n) { /* the footprint may have grown: note the peak */
+        MAG_ST(f->small_live, f->small_live + heap_class_size[cls]);
+        if (!p) {
+            p = m->obj[n - 1];
+            MAG_ST(m->rounds, n - 1);
+        }
+        heap_note_peak(h);
+    }
+    return p;
+}
+
 void *mag_alloc_slow(struct heap *h, struct heap_front *f, unsigned cls)
 {
     struct mag *m = f->loaded[cls], *pm = f->prev[cls];
-    void *p = NULL;
     if (pm->rounds) { /* the previous magazine has blocks: swap */
         MAG_ST(f->loaded[cls], pm);
         MAG_ST(f->prev[cls], m);
         m = pm;
-    } else {
-        spin_lock(&h->lock);
-        struct mag_depot *d = &h->depot[cls];
-        struct mag *full = d->full;
-        if (full) { /* give the depot the empty previous one, load a full one */
-            d->full = full->next;
-            d->nfull--;
-            if (pm->cap)
-                depot_put_empty(h, d, pm);
-            MAG_ST(f->prev[cls], m);
-            MAG_ST(f->loaded[cls], full);
-            m = full;
-        } else { /* fill from the spans; a full magazine would have served */
-            if (d->want < DEPOT_FULL_MAX)
-                MAG_ST(d->want, d->want + 1);
-            if (!m->cap && (full = mag_new(h, cls)) != NULL) {
-                MAG_ST(f->loaded[cls], full);
-                m = full;
-            }
-            uint32_t n = 0;
-            if (!m->cap) { /* no memory for a magazine: one block */
-                p = span_alloc(h, cls);
-            } else {
-                void *q;
-                while (n < m->cap && (q = span_alloc(h, cls)) != NULL)
-                    MAG_ST(m->obj[n++], q);
-                MAG_ST(m->rounds, n);
-            }
-            if (p || n) { /* the footprint may have grown: note the peak */
-                MAG_ST(f->small_live, f->small_live + heap_class_size[cls]);
-                if (!p) {
-                    p = m->obj[n - 1];
-                    MAG_ST(m->rounds, n - 1);
-                }
-                heap_note_peak(h);
-            }
-            spin_unlock(&h->lock);
-            return p;
-        }
+    } else if (depot_load_full(h, f, cls)) { /* a full one for the empty previous one */
+        m = f->loaded[cls];
+    } else { /* fill from the spans */
+        depot_heap_lock(h, &h->depot[cls]);
+        void *p = mag_refill(h, f, cls);
         spin_unlock(&h->lock);
+        return p;
     }
     uint32_t n = m->rounds; /* a magazine from the depot or the swap: never empty */
-    p = m->obj[n - 1];
+    void *p = m->obj[n - 1];
     MAG_ST(m->rounds, n - 1);
     MAG_ST(f->small_live, f->small_live + m->size);
     return p;
+}
+
+/* Under the heap lock: the full previous magazine pm to the depot, or (the
+ * depot wants no more) to its spans with one of the depot's; true if idle
+ * memory grew. */
+static bool mag_put_full(struct heap *h, struct mag_depot *d, struct mag *pm)
+{
+    struct mag *x = NULL, *retired = NULL;
+    /* The flushes run under the heap lock alone (span_free may release a
+     * span): the double-free check holds it, so it sees pm and x before or
+     * after. pm is flushed first when the depot, read without its lock,
+     * looks full enough, so that one depot trip does. */
+    bool grew = false;
+    if (MAG_LD(d->nfull) >= MAG_LD(d->want))
+        grew = mag_flush(h, pm);
+    depot_lock(d);
+    /* Only a full one: want was read without the lock, and may have grown
+     * since, so pm may still have room here; the depot's full list must
+     * hold full magazines (mag_alloc_slow pops them). */
+    bool keep = pm->rounds && pm->rounds == pm->cap && d->nfull < MAG_LD(d->want);
+    if (keep) {
+        pm->next = d->full;
+        d->full = pm;
+        MAG_ST(d->nfull, d->nfull + 1);
+    } else {
+        /* Nobody took full ones lately: the wanted depth decays, and the
+         * depot gives one back to the spans too, so a burst of frees ends
+         * with its blocks in their spans. */
+        if (MAG_LD(d->want))
+            MAG_ST(d->want, MAG_LD(d->want) - 1);
+        if (d->nfull > MAG_LD(d->want)) {
+            x = d->full;
+            d->full = x->next;
+            MAG_ST(d->nfull, d->nfull - 1);
+        }
+        if (!pm->rounds) { /* flushed above */
+            depot_put_empty(d, pm, &retired);
+            pm = NULL;
+        }
+    }
+    spin_unlock(&d->lock);
+    if (keep)
+        return false;
+    if (pm || x) {
+        if (pm)
+            grew |= mag_flush(h, pm);
+        if (x)
+            grew |= mag_flush(h, x);
+        depot_lock(d);
+        if (pm)
+            depot_put_empty(d, pm, &retired);
+        if (x)
+            depot_put_empty(d, x, &retired);
+        spin_unlock(&d->lock);
+    }
+    mag_destroy_list(h, retired);
+    return grew;
 }
 
 void mag_free_slow(struct heap *h, struct heap_front *f, struct chunk *ch, void *p)
@@ -214,14 +277,17 @@ void mag_free_slow(struct heap *h, struct heap_front *f, struct chunk *ch, void 
     unsigned cls = ch->cls;
     struct mag *m = f->loaded[cls], *pm = f->prev[cls];
     struct mag_depot *d = &h->depot[cls];
-    if (pm->rounds < pm->cap && MAG_LD(d->want)) { /* the previous one has room: swap */
+    bool wanted = MAG_LD(d->want) != 0;
+    if (pm->rounds < pm->cap && wanted) { /* the previous one has room: swap */
         MAG_ST(f->loaded[cls], pm);
         MAG_ST(f->prev[cls], m);
         m = pm;
+    } else if ((wanted || !m->cap) && depot_trade_full(h, f, cls)) {
+        m = f->loaded[cls]; /* an empty one from the depot */
     } else {
-        spin_lock(&h->lock);
+        depot_heap_lock(h, d);
         bool grew = false;
-        if (!d->want && m->cap) {
+        if (!MAG_LD(d->want) && m->cap) {
             /* Frees that nobody allocates from lately (a burst of frees):
              * straight back to the spans, a magazine at a time, so that at
              * most one partly filled magazine per class stays behind. */
@@ -236,7 +302,7 @@ void mag_free_slow(struct heap *h, struct heap_front *f, struct chunk *ch, void 
             spin_unlock(&h->lock);
             return;
         }
-        struct mag *e = mag_new(h, cls);
+        struct mag *e = heap_mag_new(h, cls);
         if (!e) { /* no memory for a magazine: straight to the span */
             MAG_ST(f->small_live, f->small_live - heap_class_size[cls]);
             if (span_free(h, ch, p))
@@ -244,36 +310,14 @@ void mag_free_slow(struct heap *h, struct heap_front *f, struct chunk *ch, void 
             spin_unlock(&h->lock);
             return;
         }
-        if (pm->cap) { /* the full previous one to the depot, or to its spans */
-            /* Only a full one: want was read without the lock above, and may
-             * have grown since, so pm may still have room here; the depot's
-             * full list must hold full magazines (mag_alloc_slow pops them). */
-            if (pm->rounds == pm->cap && d->nfull < d->want) {
-                pm->next = d->full;
-                d->full = pm;
-                d->nfull++;
-            } else {
-                /* Nobody took full ones lately: the wanted depth decays, and
-                 * the depot gives one back to the spans too, so a burst of
-                 * frees ends with its blocks in their spans. */
-                grew = mag_flush(h, pm);
-                depot_put_empty(h, d, pm);
-                if (d->want)
-                    MAG_ST(d->want, d->want - 1);
-                if (d->nfull > d->want) {
-                    struct mag *x = d->full;
-                    d->full = x->next;
-                    d->nfull--;
-                    grew |= mag_flush(h, x);
-                    depot_put_empty(h, d, x);
-                }
-            }
-        }
+        /* The front first: once pm is in the depot another CPU may load it. */
         MAG_ST(f->prev[cls], m);
         MAG_ST(f->loaded[cls], e);
         MAG_ST(e->obj[0], p);
         MAG_ST(e->rounds, 1);
         MAG_ST(f->small_live, f->small_live - e->size);
+        if (pm->cap)
+            grew = mag_put_full(h, d, pm);
         if (grew) /* last: a run flushes this CPU's magazines too */
             heap_release_check(h);
         spin_unlock(&h->lock);
@@ -289,23 +333,25 @@ void mag_depot_drain(struct heap *h)
 {
     for (unsigned c = 0; c < KHEAP_NCLASSES; c++) {
         struct mag_depot *d = &h->depot[c];
-        for (struct mag *m = d->full, *next; m; m = next) {
-            next = m->next;
-            mag_flush(h, m);
-            mag_destroy(h, m);
-        }
-        for (struct mag *m = d->empty, *next; m; m = next) {
-            next = m->next;
-            mag_destroy(h, m);
-        }
+        depot_lock(d);
+        struct mag *full = d->full, *empty = d->empty;
         d->full = d->empty = NULL; /* `want` stays: kfree reads it without the lock */
-        d->nfull = d->nempty = 0;
+        MAG_ST(d->nfull, 0);
+        MAG_ST(d->nempty, 0);
+        spin_unlock(&d->lock);
+        /* Out of the depot under the heap lock: mag_holds cannot miss them. */
+        for (struct mag *m = full, *next; m; m = next) {
+            next = m->next;
+            mag_flush_destroy(h, m);
+        }
+        mag_destroy_list(h, empty);
     }
 }
 
 /* CPU i's two magazines of class cls, read so that a concurrent swap by
  * their owner is not half seen (the loaded pointer is read before and
- * after the previous one). Under the heap lock: they cannot go elsewhere. */
+ * after the previous one). Under the heap lock and the class's depot lock:
+ * they cannot go elsewhere. */
 static void cpu_mags(unsigned i, unsigned cls, const struct mag **a, const struct mag **b)
 {
     const struct heap_front *f = &heap_fronts[i];
@@ -330,16 +376,18 @@ static bool mag_has(const struct mag *m, const void *p)
 
 bool mag_holds(struct heap *h, unsigned cls, const void *p)
 {
-    for (unsigned i = 0; i < SMP_MAX_CPUS; i++) {
+    struct mag_depot *d = &h->depot[cls];
+    bool found = false;
+    depot_lock(d);
+    for (unsigned i = 0; !found && i < SMP_MAX_CPUS; i++) {
         const struct mag *a, *b;
         cpu_mags(i, cls, &a, &b);
-        if (mag_has(a, p) || mag_has(b, p))
-            return true;
+        found = mag_has(a, p) || mag_has(b, p);
     }
-    for (const struct mag *m = h->depot[cls].full; m; m = m->next)
-        if (mag_has(m, p))
-            return true;
-    return false;
+    for (const struct mag *m = d->full; !found && m; m = m->next)
+        found = mag_has(m, p);
+    spin_unlock(&d->lock);
+    return found;
 }
 
 size_t mag_cached(struct heap *h, unsigned cls)
@@ -350,8 +398,13 @@ size_t mag_cached(struct heap *h, unsigned cls)
         cpu_mags(i, cls, &a, &b);
         n += MIN(MAG_LD(a->rounds), a->cap) + MIN(MAG_LD(b->rounds), b->cap);
     }
-    for (const struct mag *m = h->depot[cls].full; m; m = m->next)
+    if (!h->src) /* before kheap_init: no depot (nor its lock) yet */
+        return n;
+    struct mag_depot *d = &h->depot[cls];
+    depot_lock(d);
+    for (const struct mag *m = d->full; m; m = m->next)
         n += m->rounds;
+    spin_unlock(&d->lock);
     return n;
 }
 
@@ -378,12 +431,9 @@ void mag_cpu_drain(struct heap *h)
         struct mag *m[2] = {f->loaded[c], f->prev[c]};
         MAG_ST(f->loaded[c], &heap_mag_none);
         MAG_ST(f->prev[c], &heap_mag_none);
-        for (int i = 0; i < 2; i++) {
-            if (m[i]->cap) {
-                mag_flush(h, m[i]);
-                mag_destroy(h, m[i]);
-            }
-        }
+        for (int i = 0; i < 2; i++)
+            if (m[i]->cap)
+                mag_flush_destroy(h, m[i]);
     }
 }
 

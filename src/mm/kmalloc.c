@@ -12,8 +12,9 @@
  * Per-CPU fronts (heap_mag.c). Small blocks go through the running CPU's
  * front (heap_front): kmalloc pops from the class's loaded magazine, kfree
  * pushes onto one, with no lock; a free from another CPU lands in the
- * freeing CPU's magazine. Behind the fronts, under the heap lock
- * (LOCK_LEVEL_HEAP): the depot, the spans (block.c), the list allocator,
+ * freeing CPU's magazine. Behind the fronts: each class's depot under its
+ * own lock (heap_depot.c), then, under the heap lock (LOCK_LEVEL_HEAP):
+ * the spans (block.c), the list allocator,
  * the release policy, the span descriptors' slab cache and the page map.
  * List blocks take the lock on every call. The fast paths are a few
  * instructions with no call; everything rare (an empty or full magazine,

@@ -4,7 +4,9 @@
  * owner and a sequence so that a block handed out twice is caught, and the
  * statistics back to their start once the magazines are drained; a storm
  * on one shared slab cache; a double free caught while the first free sits
- * in another thread's magazine. */
+ * in another thread's magazine; the storm again with a thread contending
+ * for the depots' locks, so that magazines grow and older ones retire
+ * while the others trade. */
 #include <pthread.h>
 #include <sched.h>
 #include <string.h>
@@ -13,6 +15,7 @@
 #include <pagoda/kmalloc.h>
 #include <pagoda/slab.h>
 
+#include "../../src/mm/heap_internal.h" /* the depots, to contend for them */
 #include "harness.h"
 #include "heap_fixture.h"
 
@@ -135,6 +138,49 @@ HTEST(mt_heap_cross_thread_storm)
             CHECK_EQ(b.cls[c].live, a.cls[c].live);
         CHECK_EQ(kheap_check(), 0);
     }
+}
+
+/* Takes every class's depot lock in turn, briefly, until the storm ends. */
+static _Atomic bool storm_over;
+static void *contend(void *arg)
+{
+    UNUSED(arg);
+    for (unsigned c = 0; !storm_over; c = (c + 1) % KHEAP_NCLASSES) {
+        spin_lock(&kheap.depot[c].lock);
+        for (int i = 0; i < 50; i++)
+            __asm__ volatile("pause");
+        spin_unlock(&kheap.depot[c].lock);
+        if (c == 0)
+            sched_yield();
+    }
+    return NULL;
+}
+
+HTEST(mt_heap_storm_while_magazines_grow)
+{
+    setup(0);
+    struct kheap_stats a, b;
+    kheap_stats(&a);
+    errors = 0;
+    storm_over = false;
+    pthread_t t;
+    pthread_create(&t, NULL, contend, NULL);
+    run_threads(storm);
+    storm_over = true;
+    pthread_join(t, NULL);
+    CHECK_EQ(errors, 0);
+    kheap_stats(&b);
+    uint32_t grown = 0;
+    for (unsigned c = 0; c < KHEAP_NCLASSES; c++)
+        grown += b.cls[c].mag_grown;
+    printk("storm with contention: %u capacity growths\n", grown);
+    CHECK(grown > 0);
+    kheap_mag_drain();
+    kheap_stats(&b);
+    CHECK_EQ(b.live_bytes, a.live_bytes);
+    CHECK_EQ(b.mag_cached, 0);
+    CHECK_EQ(b.mags, 0);
+    CHECK_EQ(kheap_check(), 0);
 }
 
 static struct kmem_cache *shared;

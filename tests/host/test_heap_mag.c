@@ -1,15 +1,18 @@
-/* The magazine layer (src/mm/heap_mag.c, slab_mag.c): blocks freed into a
- * magazine are free-but-cached in the statistics, a double free is caught
- * while the first free sits in a magazine (this thread's or another's), the
- * depot keeps a bounded number of full magazines, and drains give every
- * block back to its span. */
+/* The magazine layer (src/mm/heap_mag.c, heap_depot.c, slab_mag.c): blocks
+ * freed into a magazine are free-but-cached in the statistics, a double
+ * free is caught while the first free sits in a magazine (this thread's or
+ * another's), the depot keeps a bounded number of full magazines, drains
+ * give every block back to its span, and a class's magazines grow when its
+ * depot lock is contended and never on one thread. */
 #include <pthread.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
 
 #include <pagoda/kmalloc.h>
 #include <pagoda/slab.h>
 
+#include "../../src/mm/heap_internal.h" /* the depots, to contend for one */
 #include "harness.h"
 #include "heap_fixture.h"
 
@@ -154,4 +157,113 @@ HTEST(mag_slab_double_free_in_magazine_and_drain)
     CHECK_EQ(st.empty, st.slabs);
     CHECK_EQ(kmem_cache_check(c), 0);
     kmem_cache_destroy(c);
+}
+
+/* ---- magazine capacity (heap_depot.c): grows with contention only */
+
+static uint64_t mix_rng = 88172645463325252ULL;
+static size_t mix_size(void)
+{
+    mix_rng ^= mix_rng << 13, mix_rng ^= mix_rng >> 7, mix_rng ^= mix_rng << 17;
+    return 8 + mix_rng % 2041;
+}
+
+/* The random mix of the multi-threaded bench, on one thread: every class
+ * trades with its depot over and over, and nothing ever waits. */
+HTEST(mag_capacity_never_grows_on_one_thread)
+{
+    setup(0);
+    struct kheap_stats a, b;
+    kheap_stats(&a);
+    static void *slot[4000];
+    for (int i = 0; i < 4000; i++)
+        slot[i] = kmalloc(mix_size());
+    for (int i = 0; i < 400000; i++) {
+        int k = (int)(mix_rng % 4000);
+        kfree(slot[k]);
+        slot[k] = kmalloc(mix_size());
+    }
+    for (int i = 0; i < 4000; i++)
+        kfree(slot[i]);
+    kheap_stats(&b);
+    for (unsigned c = 0; c < KHEAP_NCLASSES; c++) {
+        CHECK_EQ(b.cls[c].mag_cap, a.cls[c].mag_cap);
+        CHECK_EQ(b.cls[c].mag_grown, 0);
+    }
+    CHECK_EQ(a.cls[cls_of(2000)].mag_cap, 2); /* about 4 KiB of blocks */
+    CHECK_EQ(a.cls[cls_of(16)].mag_cap, 64);
+    kheap_mag_drain();
+    CHECK_EQ(kheap_check(), 0);
+}
+
+/* A thread that holds a class's depot lock until the main thread has
+ * waited for it, `times` times: contention made deterministic. */
+static struct mag_depot *held_depot;
+static _Atomic int holds_left;
+static void *hold_depot(void *arg)
+{
+    UNUSED(arg);
+    while (holds_left > 0) {
+        spinlock_t *l = &held_depot->lock;
+        spin_lock(l);
+        /* Until the main thread waits: it holds a ticket, taken after its
+         * trylock failed and counted. */
+        while (__atomic_load_n(&l->next, __ATOMIC_ACQUIRE) -
+                       __atomic_load_n(&l->owner, __ATOMIC_ACQUIRE) < 2 &&
+               holds_left > 0)
+            sched_yield();
+        spin_unlock(l);
+        holds_left--;
+    }
+    return NULL;
+}
+
+/* Allocate and free n blocks of `size` (trips to the depot at every
+ * magazine boundary). */
+static void cycle(size_t size, int n)
+{
+    static void *p[512];
+    for (int i = 0; i < n; i++)
+        p[i] = kmalloc(size);
+    for (int i = 0; i < n; i++)
+        kfree(p[i]);
+}
+
+HTEST(mag_capacity_grows_when_the_depot_is_contended)
+{
+    setup(0);
+    unsigned c = cls_of(1000);
+    struct kheap_stats st;
+    kheap_stats(&st);
+    uint32_t cap0 = st.cls[c].mag_cap;
+    CHECK_EQ(cap0, 4);
+    cycle(1000, 64);
+    held_depot = &kheap.depot[c];
+    holds_left = 64; /* the waits grow it as far as it goes */
+    pthread_t t;
+    pthread_create(&t, NULL, hold_depot, NULL);
+    for (int i = 0; i < 100000 && holds_left > 0; i++)
+        cycle(1000, 64);
+    holds_left = 0;
+    pthread_join(t, NULL);
+    cycle(1000, 256); /* new magazines of the grown capacity; old ones retire */
+    kheap_stats(&st);
+    CHECK(st.cls[c].mag_grown >= 1);
+    CHECK(st.cls[c].mag_cap > cap0);
+    CHECK(st.cls[c].mag_cap <= KiB(32) / 1024 + 1);
+    CHECK(st.cls[c].cached > cap0 * 2); /* the bigger magazines are in use */
+    for (unsigned k = 0; k < KHEAP_NCLASSES; k++) /* no other class waited */
+        CHECK(k == c || st.cls[k].mag_grown == 0);
+    CHECK_EQ(kheap_check(), 0);
+    /* A double free is still caught in a grown magazine. */
+    void *p = kmalloc(1000);
+    kfree(p);
+    CHECK(EXPECT_PANIC(kfree(p)));
+    CHECK(said("double free"));
+    kheap_mag_drain();
+    kheap_stats(&st);
+    CHECK_EQ(st.mag_cached, 0);
+    CHECK_EQ(st.mags, 0);
+    CHECK_EQ(st.live_bytes, 0);
+    CHECK_EQ(kheap_check(), 0);
 }
