@@ -143,20 +143,30 @@ __attribute__((noinline)) static void *kmalloc_small_slow(struct heap *h, struct
     return p ? small_tail(h, f, heap_class_size[cls], p, size) : NULL;
 }
 
-/* A small block when hardening: the fast path's pop, for the request and
- * its redzone, then the header and the poison check (small_tail). */
+/* The pop itself: the top block of this CPU's loaded magazine of class cls,
+ * counted live, or NULL if the magazine is empty. */
+static inline void *mag_pop(struct heap_front *f, unsigned cls)
+{
+    struct mag *m = MAG_LD(f->loaded[cls]);
+    uint32_t n = MAG_LD(m->rounds);
+    if (unlikely(n == 0))
+        return NULL;
+    void *p = MAG_LD(m->obj[n - 1]);
+    MAG_ST(m->rounds, n - 1);
+    MAG_ST(f->small_live, f->small_live + m->size);
+    return p;
+}
+
+/* A small block when hardening: the pop, for the request and its redzone,
+ * then the header and the poison check (small_tail). */
 static void *kmalloc_small_hardened(struct heap *h, size_t size)
 {
     struct heap_front *f = heap_front(h);
     unsigned cls = heap_class_of[(size + h->rz + 15) >> 4];
-    struct mag *m = MAG_LD(f->loaded[cls]);
-    uint32_t n = MAG_LD(m->rounds);
-    if (n == 0)
+    void *p = mag_pop(f, cls);
+    if (!p)
         return kmalloc_small_slow(h, f, cls, size);
-    void *p = MAG_LD(m->obj[n - 1]);
-    MAG_ST(m->rounds, n - 1);
-    MAG_ST(f->small_live, f->small_live + m->size);
-    return small_tail(h, f, m->size, p, size);
+    return small_tail(h, f, heap_class_size[cls], p, size);
 }
 
 /* Before kheap_init, and large or over-aligned requests: the list allocator. */
@@ -218,18 +228,13 @@ __attribute__((noinline)) static void *kmalloc_attach(size_t size)
  * refill. */
 static inline void *small_pop(struct heap *h, struct heap_front *f, unsigned cls)
 {
-    struct mag *m = MAG_LD(f->loaded[cls]);
-    uint32_t n = MAG_LD(m->rounds);
-    if (likely(n != 0)) {
-        void *p = MAG_LD(m->obj[n - 1]);
-        MAG_ST(m->rounds, n - 1);
-        MAG_ST(f->small_live, f->small_live + m->size);
+    void *p = mag_pop(f, cls);
+    if (unlikely(!p))
+        return kmalloc_small_slow(h, f, cls, heap_class_size[cls]);
 #if HEAP_CHECKED
-        ((uint64_t *)p)[1] = 0; /* not the free key */
+    ((uint64_t *)p)[1] = 0; /* not the free key */
 #endif
-        return p;
-    }
-    return kmalloc_small_slow(h, f, cls, heap_class_size[cls]);
+    return p;
 }
 
 void *kmalloc(size_t size)
