@@ -64,7 +64,13 @@ static inline struct cpu *this_cpu(void) { return arch_this_cpu(); }
 #else
 /* Host builds: each thread stands in for a CPU (src/lib/cpu_host.c), with
  * the lowest index no live thread holds. */
-struct cpu *this_cpu(void);
+extern _Thread_local struct cpu *cpu_host_self __attribute__((tls_model("initial-exec")));
+struct cpu *cpu_host_attach(void);
+static inline struct cpu *this_cpu(void)
+{
+    struct cpu *c = cpu_host_self; /* one TLS load, as GS is in the kernel */
+    return __builtin_expect(c != NULL, 1) ? c : cpu_host_attach();
+}
 /* Run fn(c) when a thread ends, before its index is reused (this_cpu() is c
  * then): per-CPU caches drain there. Registering twice is one hook. */
 void cpu_host_on_exit(void (*fn)(struct cpu *c));

@@ -29,12 +29,12 @@ static pthread_once_t host_once = PTHREAD_ONCE_INIT;
 static pthread_key_t host_key;
 static void (*host_hooks[HOST_EXIT_HOOKS])(struct cpu *c);
 static unsigned host_nhooks;
-static _Thread_local struct cpu *host_cpu __attribute__((tls_model("initial-exec"))); /* no __tls_get_addr in a shared library */
+_Thread_local struct cpu *cpu_host_self __attribute__((tls_model("initial-exec"))); /* no __tls_get_addr in a shared library */
 
 static void host_detach(void *v)
 {
     struct cpu *c = v;
-    host_cpu = c; /* the hooks ask this_cpu() */
+    cpu_host_self = c; /* the hooks ask this_cpu() */
     pthread_mutex_lock(&host_lock);
     unsigned n = host_nhooks;
     pthread_mutex_unlock(&host_lock);
@@ -44,7 +44,7 @@ static void host_detach(void *v)
     __atomic_store_n(&c->state, CPU_ABSENT, __ATOMIC_RELEASE);
     host_taken[c->index] = false;
     pthread_mutex_unlock(&host_lock);
-    host_cpu = NULL;
+    cpu_host_self = NULL;
 }
 
 static void host_key_init(void)
@@ -53,7 +53,8 @@ static void host_key_init(void)
         panic("host: no thread-specific key for the per-CPU stand-in");
 }
 
-__attribute__((noinline)) static struct cpu *host_attach(void)
+/* A thread's first this_cpu(): its stand-in CPU. */
+__attribute__((noinline)) struct cpu *cpu_host_attach(void)
 {
     pthread_once(&host_once, host_key_init);
     pthread_mutex_lock(&host_lock);
@@ -74,14 +75,8 @@ __attribute__((noinline)) static struct cpu *host_attach(void)
         __atomic_store_n(&host_high, i + 1, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&host_lock);
     pthread_setspecific(host_key, c);
-    host_cpu = c;
+    cpu_host_self = c;
     return c;
-}
-
-struct cpu *this_cpu(void)
-{
-    struct cpu *c = host_cpu;
-    return likely(c != NULL) ? c : host_attach();
 }
 
 unsigned cpu_count(void)

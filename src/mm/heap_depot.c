@@ -27,8 +27,8 @@
  * depot is usually empty, pays no more than one lock per slow path. A
  * racing put that the look misses only sends that CPU to the spans.
  *
- * Capacity. A magazine starts at about MAG_BYTES of blocks (between 2 and
- * 64 rounds); on one CPU that is all it ever gets, so single-CPU memory
+ * Capacity. A magazine starts at about MAG_BYTES of blocks (between 4 and
+ * 128 rounds); on one CPU that is all it ever gets, so single-CPU memory
  * held in magazines stays what it was. Every depot lock or heap lock
  * acquisition for the class that has to wait (a failed trylock: another
  * CPU holds it) counts as contention; MAG_GROW_AT of them within
@@ -52,7 +52,7 @@
 
 #define DEPOT_FULL_MAX 4  /* full magazines the depot may keep per class */
 #define DEPOT_EMPTY_MAX 4 /* empty ones */
-#define MAG_BYTES KiB(4)  /* blocks' bytes per magazine to start with, within [2, 64] rounds */
+#define MAG_BYTES KiB(16) /* blocks' bytes per magazine to start with, within [4, 128] rounds */
 #define MAG_GROWN_BYTES KiB(32) /* what contention may grow a magazine to */
 #define MAG_ROUNDS_MAX 256
 #define MAG_GROW_AT 4        /* lock waits within a window that grow the capacity */
@@ -61,7 +61,7 @@
 static uint32_t mag_start_cap(uint32_t size)
 {
     uint32_t n = (uint32_t)(MAG_BYTES / size);
-    return n < 2 ? 2 : n > 64 ? 64 : n;
+    return n < 4 ? 4 : n > 128 ? 128 : n;
 }
 
 void depot_init(struct heap *h)

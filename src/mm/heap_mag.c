@@ -33,11 +33,15 @@
  * its blocks in their spans, where the release policy sees them, while a
  * producer/consumer pair of CPUs keeps trading whole magazines.
  *
- * Sizes: a magazine starts at about 4 KiB of blocks, between 64 rounds (up
- * to 64-byte classes) and 2 (above 2 KiB), so one CPU caches at most ~8
- * KiB per class plus the depot's share: 8 KiB magazines and a fixed depot
- * of 4 left 10 MiB held after a 105 MiB burst of frees (4 KiB and the
- * adaptive depot: 4 MiB), for no gain on the single-thread pairs. A class
+ * Sizes: a magazine starts at about 16 KiB of blocks, between 128 rounds
+ * (up to 128-byte classes) and 4 (above 4 KiB), so one CPU caches at most
+ * ~32 KiB per class plus the depot's share. Why 16 KiB: a CPU alternating
+ * at random between allocating and freeing a class walks its magazine's
+ * fill level at random and reaches an edge about capacity-squared times
+ * less often; in the bench's random mix of 8 B-2 KiB, 4 KiB magazines
+ * (2 rounds at 2 KiB) took 26 ns a step, 16 KiB 17 ns, 32 KiB 17 ns with
+ * three times the memory held after a burst of frees (2.6 MiB at 4 and
+ * 16 KiB, 8.7 MiB at 32), the adaptive depot keeping what bursts leave. A class
  * whose depot or heap lock is contended (several CPUs trading at once)
  * grows its magazines, Bonwick's adaptation (heap_depot.c): on one CPU
  * nothing ever waits, so nothing grows. Magazines are list blocks aligned

@@ -190,8 +190,8 @@ HTEST(mag_capacity_never_grows_on_one_thread)
         CHECK_EQ(b.cls[c].mag_cap, a.cls[c].mag_cap);
         CHECK_EQ(b.cls[c].mag_grown, 0);
     }
-    CHECK_EQ(a.cls[cls_of(2000)].mag_cap, 2); /* about 4 KiB of blocks */
-    CHECK_EQ(a.cls[cls_of(16)].mag_cap, 64);
+    CHECK_EQ(a.cls[cls_of(2000)].mag_cap, 8); /* about 16 KiB of blocks */
+    CHECK_EQ(a.cls[cls_of(16)].mag_cap, 128);
     kheap_mag_drain();
     CHECK_EQ(kheap_check(), 0);
 }
@@ -236,7 +236,7 @@ HTEST(mag_capacity_grows_when_the_depot_is_contended)
     struct kheap_stats st;
     kheap_stats(&st);
     uint32_t cap0 = st.cls[c].mag_cap;
-    CHECK_EQ(cap0, 4);
+    CHECK_EQ(cap0, 16);
     cycle(1000, 64);
     held_depot = &kheap.depot[c];
     holds_left = 64; /* the waits grow it as far as it goes */

@@ -69,6 +69,43 @@ HTEST(spin_recursion_and_order_reported)
     spin_report = spin_report_panic;
 }
 
+/* The order check compares with the innermost lock only: after an unlock
+ * out of order, the held locks must still be checked as a whole. */
+HTEST(spin_order_checked_after_an_out_of_order_unlock)
+{
+    spinlock_t a = SPINLOCK_INIT("a", 10), b = SPINLOCK_INIT("b", 20);
+    spinlock_t c = SPINLOCK_INIT("c", 30), d = SPINLOCK_INIT("d", 25);
+    spinlock_t e = SPINLOCK_INIT("e", 40);
+    begin();
+    spin_lock(&a);
+    spin_lock(&b);
+    spin_lock(&c);
+    spin_unlock(&b); /* a and c held, in order */
+    CHECK_EQ(this_cpu()->nlocks, 2);
+    CHECK_EQ(reports, 0);
+    spin_lock(&d); /* 25 inside 30: reported, not taken */
+    CHECK_EQ(reports, 1);
+    CHECK(strstr(last_what, "order") != NULL);
+    CHECK(!spin_held(&d));
+    CHECK(!spin_trylock(&b)); /* 20 inside 30 */
+    CHECK_EQ(reports, 2);
+    spin_lock(&e); /* 40 inside 30: fine */
+    CHECK_EQ(reports, 2);
+    CHECK(spin_held(&e));
+    spin_unlock(&c); /* a and e held */
+    spin_lock(&d); /* 25 inside 40: reported */
+    CHECK_EQ(reports, 3);
+    spin_unlock(&e);
+    spin_lock(&d); /* 25 inside 10: fine now */
+    CHECK_EQ(reports, 3);
+    CHECK(spin_held(&d));
+    spin_unlock(&d);
+    spin_unlock(&a);
+    CHECK_EQ(this_cpu()->nlocks, 0);
+    CHECK_EQ(reports, 3);
+    spin_report = spin_report_panic;
+}
+
 HTEST(spin_default_report_panics)
 {
     spinlock_t l = SPINLOCK_INIT("p", LOCK_LEVEL_TEST);
