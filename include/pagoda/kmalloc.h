@@ -121,6 +121,7 @@ struct kheap_stats {
     size_t release_big;            /* its memory of big list blocks freed */
     size_t bump_used, bump_size;
     size_t mags, mag_cached; /* magazines allocated; free blocks they hold */
+    size_t big_kept_bytes;   /* freed big blocks the CPUs keep for reuse */
     int harden;
     struct kheap_class_stats cls[KHEAP_NCLASSES];
 };

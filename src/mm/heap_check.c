@@ -321,8 +321,9 @@ void kheap_print_stats(void)
            st.grows, st.shrinks, st.idle_bytes / 1024, st.release_at / 1024,
            st.release_big / 1024, st.releases, st.released_bytes / 1024,
            st.decommitted_bytes / 1024, st.pooled_chunks, st.map_nodes);
-    printk("heap: %zu magazines hold %zu free blocks (per CPU: the monitor's `cpus`)\n", st.mags,
-           st.mag_cached);
+    printk("heap: %zu magazines hold %zu free blocks (per CPU: the monitor's `cpus`); the CPUs "
+           "keep %zu KiB of freed big blocks\n",
+           st.mags, st.mag_cached, st.big_kept_bytes / 1024);
     printk("# class  size span-KiB spans   live  capacity  cached\n");
     for (unsigned c = 0; c < KHEAP_NCLASSES; c++) {
         const struct kheap_class_stats *k = &st.cls[c];

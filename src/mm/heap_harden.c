@@ -14,7 +14,7 @@
 /* The capacity of a list block whose header is verified. */
 static size_t verified_list_cap(const struct heap *h, const void *p, bool *alloc)
 {
-    uint32_t check = (uint32_t)hdr_of(p)->tag;
+    uint32_t check = (uint32_t)MAG_LD(hdr_of(p)->tag); /* a racing second free writes it */
     *alloc = check == heap_check_word(h, p, HSTATE_ALLOC);
     if (!*alloc && check != heap_check_word(h, p, HSTATE_FREE))
         return 0;

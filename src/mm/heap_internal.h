@@ -168,12 +168,32 @@ extern struct mag heap_mag_none; /* cap 0: a CPU that has no magazine yet */
  * another CPU lands in the freeing CPU's magazine. The live counters are per
  * CPU (a CPU's may wrap below zero: another CPU allocated what it freed);
  * kheap_stats sums them. */
+/* A CPU's front for big (list) blocks (heap_big.c): the blocks it handed
+ * out lately, whose frees on it need no lock, and the freed ones it keeps
+ * whole for its next requests of about their size. */
+#define BIG_OUT 8   /* blocks handed out that a free on this CPU may find */
+#define BIG_SLOTS 4 /* freed blocks kept */
+struct big_front {
+    void *out[BIG_OUT];   /* NULL or a live block (owner bits in its tag name the slot) */
+    size_t outcap[BIG_OUT]; /* its capacity (read here: a neighbour's free writes its header) */
+    void *blk[BIG_SLOTS]; /* kept blocks, oldest first: flagged USED, FREE check word */
+    size_t cap[BIG_SLOTS];
+    uint32_t n;       /* blocks kept */
+    uint32_t hand;    /* the out[] slot the next eviction takes */
+    size_t bytes;     /* their capacities (others read it, relaxed) */
+    size_t live;      /* capacities of blocks taken from blk[] minus those put there (may wrap) */
+    size_t objects;   /* and their count (may wrap) */
+    int score;        /* hits lately minus misses: at 0 or below, one block on trial */
+    unsigned trial;   /* frees while the score is low: every 16th keeps its block */
+};
+
 struct heap_front {
     struct mag *loaded[KHEAP_NCLASSES];
     struct mag *prev[KHEAP_NCLASSES];
     size_t small_live;  /* bytes of small blocks handed out (class sizes) */
     size_t harden_live; /* hardening: their requested bytes */
     unsigned free_cls; /* the class this CPU freed last: kfree's guess (kmalloc.c) */
+    struct big_front big;
 } __attribute__((aligned(64)));
 extern struct heap_front heap_fronts[SMP_MAX_CPUS];
 
@@ -338,7 +358,8 @@ static inline struct heap_front *heap_front(struct heap *h)
 }
 
 /* Live bytes: the list blocks' (h->live_bytes, under the lock) plus every
- * CPU's small blocks (class sizes; requested sizes when hardening). Reads
+ * CPU's small blocks (class sizes; requested sizes when hardening) and the
+ * change its big-block front made to the list's (heap_big.c). Reads
  * other CPUs' counters: exact when they are quiet. */
 size_t heap_live_total(struct heap *h);
 /* Under the lock: note the peak of heap_live_total. */
@@ -350,13 +371,19 @@ static inline uintptr_t map_key(const void *p)
 }
 
 /* The span holding p, or NULL if p is not in one: a page-map lookup that
- * reads no heap memory. */
+ * reads no heap memory. Without the lock (kfree): a new node is published
+ * with a release store (heap_map.c), so the acquire loads see it whole
+ * (plain loads on x86). */
+static inline const struct hmap_leaf *map_leaf_of(const struct heap *h, uintptr_t k)
+{
+    const struct hmap_mid *m = __atomic_load_n(&h->root[k >> (2 * MAP_LEVEL_BITS)], __ATOMIC_ACQUIRE);
+    return __atomic_load_n(&m->leaf[(k >> MAP_LEVEL_BITS) & (MAP_FAN - 1)], __ATOMIC_ACQUIRE);
+}
+
 static inline struct chunk *chunk_of(const struct heap *h, const void *p)
 {
     uintptr_t k = map_key(p);
-    return h->root[k >> (2 * MAP_LEVEL_BITS)]
-        ->leaf[(k >> MAP_LEVEL_BITS) & (MAP_FAN - 1)]
-        ->ch[k & (MAP_FAN - 1)];
+    return MAG_LD(map_leaf_of(h, k)->ch[k & (MAP_FAN - 1)]);
 }
 
 /* heap_map.c: point the map at ch (NULL to clear) for `units` units from
@@ -371,9 +398,7 @@ struct hmap_leaf *map_leaf(struct heap *h, uintptr_t a, bool make);
 static inline bool map_page_decommitted(const struct heap *h, uintptr_t a)
 {
     uintptr_t k = map_key((const void *)a);
-    const struct hmap_leaf *l =
-        h->root[k >> (2 * MAP_LEVEL_BITS)]->leaf[(k >> MAP_LEVEL_BITS) & (MAP_FAN - 1)];
-    return (l->dmask[k & (MAP_FAN - 1)] >> ((a >> PAGE_SHIFT) & 7)) & 1;
+    return (MAG_LD(map_leaf_of(h, k)->dmask[k & (MAP_FAN - 1)]) >> ((a >> PAGE_SHIFT) & 7)) & 1;
 }
 
 /* The first block of a chunk (its header, when hardening). */
@@ -563,6 +588,34 @@ static inline uint64_t heap_tag(const struct heap *h, const void *p, size_t cap,
 /* block.c: the class for a request of size at align (32 B..4 KiB) whose
  * blocks are all aligned, or KHEAP_NCLASSES if none fits well. */
 unsigned block_aligned_class(size_t size, size_t align);
+
+/* heap_big.c: the per-CPU fronts for big blocks (level 0 with the free
+ * checks built in; see there). */
+/* A kept block of `size` bytes or a little more for this CPU, or NULL. No lock. */
+void *big_take(struct heap *h, size_t size);
+/* Free p if this CPU handed it out lately (no lock): true when done; false
+ * sends the caller to the locked free, p still live. */
+bool big_put(struct heap *h, void *p);
+/* Under the heap lock: the list just handed p out for a plain kmalloc on
+ * this CPU (its check word written): note it in the CPU's front. */
+void big_note(struct heap *h, void *p);
+/* Under the heap lock: the live list block p changed size in place; its
+ * front forgets it (its free takes the lock). */
+void big_unnote(struct heap *h, void *p);
+/* Under the heap lock, in a free of the live-looking block p: drop it from
+ * the front that handed it out. False: that CPU's lock-free free took it
+ * first (so this is a second free). */
+bool big_forget(struct heap *h, void *p);
+/* Under the heap lock: a plain request big_take could not serve (the
+ * front learns that sizes do not repeat). */
+void big_miss(struct heap *h);
+/* Under the heap lock: the calling CPU's kept blocks back to the list; the
+ * bytes. */
+size_t big_drain(struct heap *h);
+/* Bytes kept by every CPU; list blocks taken minus put back by every CPU's
+ * front (relaxed sums, exact when the CPUs are quiet). */
+size_t big_kept_bytes(void);
+size_t big_objects(void);
 
 /* list_cache.c: big list blocks freed lately, kept whole. The bytes it
  * holds; empty it into the bins (returns the bytes); keep the block b

@@ -423,6 +423,7 @@ void kheap_mag_drain(void)
     h->releasing = true;
     mag_cpu_drain(h);
     mag_depot_drain(h);
+    big_drain(h);
     h->releasing = was;
     heap_release_check(h);
     spin_unlock(&h->lock);
@@ -472,7 +473,7 @@ void kheap_cpu_idle(uint64_t now)
     idle_drained[me] = now;
     /* Only this CPU swaps its own magazines: no lock to look. */
     const struct heap_front *f = heap_front(h);
-    bool held = slab_mag_count(me) > 0;
+    bool held = slab_mag_count(me) > 0 || f->big.n;
     for (unsigned c = 0; !held && c < KHEAP_NCLASSES; c++)
         held = f->loaded[c]->rounds || f->prev[c]->rounds;
     if (!held)

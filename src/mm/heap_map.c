@@ -70,7 +70,7 @@ struct hmap_leaf *map_leaf(struct heap *h, uintptr_t a, bool make)
             return NULL;
         for (unsigned i = 0; i < MAP_FAN; i++)
             m->leaf[i] = &map_empty_leaf;
-        *mp = m;
+        __atomic_store_n(mp, m, __ATOMIC_RELEASE); /* kfree walks the map without the lock */
         h->map_nodes++;
     }
     struct hmap_leaf **lp = &(*mp)->leaf[(k >> MAP_LEVEL_BITS) & (MAP_FAN - 1)];
@@ -81,7 +81,7 @@ struct hmap_leaf *map_leaf(struct heap *h, uintptr_t a, bool make)
         if (!l)
             return NULL;
         memset(l, 0, sizeof(*l));
-        *lp = l;
+        __atomic_store_n(lp, l, __ATOMIC_RELEASE);
         h->map_nodes++;
     }
     return *lp;
@@ -97,7 +97,7 @@ bool map_set(struct heap *h, uintptr_t base, uint32_t units, struct chunk *ch)
         uintptr_t a = base + (uintptr_t)i * CHUNK_SIZE;
         struct hmap_leaf *l = map_leaf(h, a, false);
         if (l)
-            l->ch[map_key((const void *)a) & (MAP_FAN - 1)] = ch;
+            MAG_ST(l->ch[map_key((const void *)a) & (MAP_FAN - 1)], ch);
     }
     return true;
 }

@@ -136,6 +136,76 @@ KTEST(smp_kmalloc_cross_cpu_free)
     KT_ASSERT_EQ(kheap_check(), 0);
 }
 
+/* Big blocks of sizes that repeat on every CPU at once, so that each
+ * CPU's big-block front keeps and reuses them (at level 0): each CPU tags
+ * eight blocks a round, frees half itself (its front, no lock) and hands
+ * the rest to the next CPU, whose free takes the lock and drops them from
+ * the owner's front while the owner goes on. A block handed out twice is
+ * overwritten by its second owner. */
+#define BIG_PER 8
+static uint8_t *big_blocks[SMP_MAX_CPUS][BIG_PER];
+
+static size_t big_size(unsigned r)
+{
+    static const size_t sizes[] = {70000, 150000, 300000};
+    return sizes[(r / 4) % ARRAY_SIZE(sizes)];
+}
+
+static bool big_intact(const uint8_t *p, size_t sz, uint8_t v)
+{
+    for (size_t j = 0; j < sz; j += 4096)
+        if (p[j] != v)
+            return false;
+    return p[sz - 1] == v;
+}
+
+static void big_cross(void *arg)
+{
+    UNUSED(arg);
+    unsigned me = this_cpu()->index, n = ncpu, from = (me + n - 1) % n;
+    for (unsigned r = 0, nr = rounds(); r < nr; r++) {
+        size_t sz = big_size(r);
+        for (unsigned i = 0; i < BIG_PER; i++) {
+            uint8_t *p = kmalloc(sz);
+            if (!p) {
+                fail();
+                continue;
+            }
+            for (size_t j = 0; j < sz; j += 4096)
+                p[j] = pat(me, i, r);
+            p[sz - 1] = pat(me, i, r);
+            big_blocks[me][i] = p;
+        }
+        for (unsigned i = 0; i < BIG_PER; i += 2) { /* half on this CPU */
+            uint8_t *p = big_blocks[me][i];
+            if (p && !big_intact(p, sz, pat(me, i, r)))
+                fail();
+            kfree(p);
+            big_blocks[me][i] = NULL;
+        }
+        barrier(2 * r + 1);
+        for (unsigned i = 1; i < BIG_PER; i += 2) { /* the rest from the CPU before */
+            uint8_t *p = big_blocks[from][i];
+            if (p && !big_intact(p, sz, pat(from, i, r)))
+                fail();
+            kfree(p);
+            big_blocks[from][i] = NULL;
+        }
+        barrier(2 * r + 2);
+    }
+}
+
+KTEST(smp_kmalloc_big_blocks_cross_cpu)
+{
+    KT_ASSERT(snapshot(&before));
+    KT_ASSERT_EQ(run_all(big_cross), (int)ncpu);
+    KT_ASSERT_EQ(errors, 0);
+    KT_ASSERT(snapshot(&after));
+    KT_ASSERT(same());
+    KT_ASSERT_EQ(after.st.big_kept_bytes, 0);
+    KT_ASSERT_EQ(kheap_check(), 0);
+}
+
 /* Pairs and batches on every CPU at once, with frees of the previous
  * batch on a CPU other than the allocating one. */
 static void storm(void *arg)

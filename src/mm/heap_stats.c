@@ -39,7 +39,8 @@ void kheap_stats(struct kheap_stats *st)
     st->bump_used = bump_used();
     st->bump_size = KBUMP_SIZE;
     st->harden = h->harden;
-    st->live_objects = h->list_live_objects;
+    st->live_objects = h->list_live_objects + big_objects();
+    st->big_kept_bytes = big_kept_bytes();
     for (unsigned c = 0; c < KHEAP_NCLASSES; c++) {
         const struct bclass *k = &h->cls[c];
         uint64_t used = 0, cached = mag_cached(h, c);

@@ -16,7 +16,9 @@
  * own lock (heap_depot.c), then, under the heap lock (LOCK_LEVEL_HEAP):
  * the spans (block.c), the list allocator,
  * the release policy, the span descriptors' slab cache and the page map.
- * List blocks take the lock on every call. The fast paths are a few
+ * List blocks take the lock, but a plain one freed on the CPU that handed
+ * it out, and the next request of about its size there, go through the
+ * CPU's big-block front (heap_big.c) without it. The fast paths are a few
  * instructions with no call; everything rare (an empty or full magazine,
  * hardening, list blocks) is out of line. kfree reads the heap's bounds, the
  * page map and a span's descriptor without the lock: they change under it,
@@ -36,7 +38,8 @@
  * Level 0, a normal boot, still checks every free (unless built with
  * PAGODA_HEAP_UNCHECKED): a small block must pass the block-start test and
  * not hold its span's free key (see heap_internal.h), and a list block must lie in
- * a segment and carry the ALLOC check word in its header. A double free and
+ * a segment and carry the ALLOC check word in its header (or be one its
+ * CPU's big-block front handed out and still vouches for). A double free and
  * a free of a pointer the heap never returned both panic, naming the
  * address, the block size and the class. kmalloc pays one store (clearing
  * the key), kfree a multiply, a rotate, two compares and a store (figures
@@ -104,7 +107,8 @@ size_t heap_live_total(struct heap *h)
      * SMP_MAX_CPUS cost 135 instructions of a 750-instruction large pair. */
     unsigned ncpu = MIN(cpu_count(), (unsigned)SMP_MAX_CPUS);
     for (unsigned i = 0; i < ncpu; i++)
-        n += h->harden ? MAG_LD(heap_fronts[i].harden_live) : MAG_LD(heap_fronts[i].small_live);
+        n += h->harden ? MAG_LD(heap_fronts[i].harden_live)
+                       : MAG_LD(heap_fronts[i].small_live) + MAG_LD(heap_fronts[i].big.live);
     return n;
 }
 
@@ -179,7 +183,15 @@ __attribute__((noinline)) static void *kmalloc_slow(size_t size, size_t align)
         return NULL;
     if (size < h->small_limit && align <= 16)
         return h->harden ? kmalloc_small_hardened(h, size) : kmalloc(size);
+    bool plain = HEAP_CHECKED && !h->harden && align <= 16;
+    if (plain) { /* a block this CPU kept (heap_big.c) */
+        void *p = big_take(h, size);
+        if (p)
+            return p;
+    }
     spin_lock(&h->lock);
+    if (plain)
+        big_miss(h);
     void *p = list_alloc(h, size + h->rz, align, 0);
     if (p) {
         h->list_live_objects++;
@@ -194,6 +206,8 @@ __attribute__((noinline)) static void *kmalloc_slow(size_t size, size_t align)
         if (!h->harden)
             hdr_of(p)->tag = heap_check_word(h, p, HSTATE_ALLOC);
 #endif
+        if (plain)
+            big_note(h, p);
         MAG_ST(h->live_bytes, h->live_bytes + bytes);
         heap_note_peak(h);
     }
@@ -325,7 +339,7 @@ size_t list_live(struct heap *h, const void *p)
         heap_fail("kfree of a pointer the heap never returned", p);
     uint64_t info = hdr_of(p)->info;
 #if HEAP_CHECKED
-    uint32_t check = (uint32_t)hdr_of(p)->tag;
+    uint32_t check = (uint32_t)MAG_LD(hdr_of(p)->tag); /* a racing second free writes it */
     if (unlikely(check != heap_check_word(h, p, HSTATE_ALLOC) ||
                  (info & (HB_USED | HB_CHUNK)) != HB_USED))
         heap_fail(check == heap_check_word(h, p, HSTATE_FREE)
@@ -395,6 +409,8 @@ __attribute__((noinline)) static void kfree_checked(struct heap *h, void *p, str
         small_free(h, ch, p);
         return;
     }
+    if (!h->harden && big_put(h, p)) /* handed out by this CPU lately (heap_big.c) */
+        return;
     spin_lock(&h->lock);
     size_t usable = list_live(h, p);
 #if PAGODA_HEAP_HARDEN
@@ -402,8 +418,11 @@ __attribute__((noinline)) static void kfree_checked(struct heap *h, void *p, str
         harden_free(h, p, NULL);
 #endif
 #if HEAP_CHECKED
-    if (!h->harden) /* a second kfree finds FREE, even after a merge */
-        hdr_of(p)->tag = heap_check_word(h, p, HSTATE_FREE);
+    if (!h->harden) {
+        if (!big_forget(h, p)) /* the CPU that handed it out freed it first */
+            heap_fail("double free (of a list block)", p);
+        MAG_ST(hdr_of(p)->tag, (uint64_t)heap_check_word(h, p, HSTATE_FREE)); /* a second kfree finds FREE */
+    }
 #endif
     MAG_ST(h->live_bytes, h->live_bytes - usable);
     h->list_live_objects--;

@@ -86,6 +86,8 @@ void *krealloc(void *p, size_t size)
     else if (need > KHEAP_SMALL_MAX) {
         spin_lock(&h->lock);
         fits = list_resize(h, p, need);
+        if (fits) /* its front knew the old capacity (heap_big.c) */
+            big_unnote(h, p);
         spin_unlock(&h->lock);
     }
     if (fits) {

@@ -22,7 +22,10 @@
  * (kheap_release(true), kheap_trim) and a request no bin fits empty the
  * cache into the bins first, where its blocks merge and can be decommitted.
  *
- * One heap (kheap), so one cache; list_init empties it.
+ * One heap (kheap), so one cache; list_init empties it. In front of it,
+ * each CPU keeps a few big blocks of its own without the lock (heap_big.c);
+ * what they give back may land here, and a flush empties the calling CPU's
+ * first.
  *
  * Cost: O(LIST_CACHE_SLOTS) per put and take. Weakness: a cached block does
  * not merge with its free neighbours until it leaves the cache.
@@ -49,7 +52,8 @@ static struct {
 
 size_t list_cached_bytes(const struct heap *h)
 {
-    return cache.bytes;
+    UNUSED(h);
+    return cache.bytes + big_kept_bytes(); /* and the CPUs' kept blocks (heap_big.c) */
 }
 
 /* Take slot i out (the order of the rest kept: a few words, no call). */
@@ -70,7 +74,9 @@ static void cache_drop(struct heap *h, unsigned i)
 
 size_t list_cache_flush(struct heap *h)
 {
-    size_t bytes = cache.bytes;
+    /* The calling CPU's kept blocks first (heap_big.c): with those, they
+     * merge; other CPUs give theirs back from their idle loops. */
+    size_t bytes = big_drain(h) + cache.bytes;
     while (cache.n)
         cache_drop(h, cache.n - 1);
     return bytes;

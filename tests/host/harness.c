@@ -17,8 +17,8 @@ static char fail_reason[512];
 static bool failed;
 static jmp_buf test_jmp;
 
-jmp_buf *htest_panic_jmp;
-char htest_panic_msg[512];
+_Thread_local jmp_buf *htest_panic_jmp; /* per thread: a test thread may expect its own panic */
+_Thread_local char htest_panic_msg[512];
 
 void htest_register(struct htest *t)
 {

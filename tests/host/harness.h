@@ -58,8 +58,8 @@ bool htest_failed(void);
 
 /* panic() support: EXPECT_PANIC(stmt) runs stmt and is true iff it panicked.
  * The last panic message is kept in htest_panic_msg. */
-extern jmp_buf *htest_panic_jmp;
-extern char htest_panic_msg[512];
+extern _Thread_local jmp_buf *htest_panic_jmp;
+extern _Thread_local char htest_panic_msg[512];
 #define EXPECT_PANIC(stmt)                                                     \
     ({                                                                         \
         jmp_buf jb_;                                                           \

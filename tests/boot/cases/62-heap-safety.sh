@@ -19,6 +19,16 @@ qemu_case heap-invalid-free heap-invalid-free 35 \
 bochs_case heap-invalid-free-bochs heap-invalid-free \
     --expect 'heap: kfree of a pointer the heap never returned at 0x[0-9a-f]+ \(inside a chunk of class 6, 112-byte blocks'
 
+# The CPUs' fronts for big blocks, which only a normal boot's level 0 has:
+# a repeating big pair reuses its block without the list, and a second
+# free of a kept or reused block is still the heap's panic (recovered).
+iso bigfront "test=bigfront_ heap_harden=0"
+qemu_case bigfront-level0 bigfront 33 --expect '^bigfront: hardening 0$' \
+    --expect 'PASS bigfront_pair_reuses_its_block' --expect 'PASS bigfront_double_free_panics' \
+    --expect 'heap: double free \(of a list block\)' --expect '^2 passed, 0 failed' --reject 'FAIL'
+bochs_case bigfront-level0-bochs bigfront --expect '^bigfront: hardening 0$' \
+    --expect 'heap: double free \(of a list block\)' --expect '^2 passed, 0 failed' --reject 'FAIL'
+
 # slabinfo and heap at the prompt of a normal boot show every cache and
 # class the kernel uses, the heap's internal ones included.
 # (70-monitor.sh has the general helper; this file may run before it.)

@@ -34,6 +34,20 @@ smp_bochs_x2apic() {
 }
 job smp_bochs_x2apic
 
+# The heap's storms at level 0, a normal boot's, where the CPUs' fronts
+# for big blocks are in play (test boots harden, which turns them off).
+iso smp-heap0 "test=smp_kmalloc heap_harden=0"
+qemu_case smp-heap-level0-4 smp-heap0 33 --timeout 300 --expect '^smp: 4 CPUs online' \
+    --expect 'PASS smp_kmalloc_big_blocks_cross_cpu' --expect '^[0-9]+ passed, 0 failed' \
+    --reject 'FAIL|PANIC|skipped' -- -smp 4 -accel tcg,thread=multi
+smp_bochs_heap0() {
+    export BOCHS_CPUS=2
+    bochs_case smp-heap-level0-bochs-2 smp-heap0 --expect '^smp: 2 CPUs online' \
+        --expect 'PASS smp_kmalloc_big_blocks_cross_cpu' --expect '^[0-9]+ passed, 0 failed' \
+        --reject 'FAIL|PANIC|skipped'
+}
+job smp_bochs_heap0
+
 # No ACPI tables at all: one line says why, and the kernel runs on one CPU.
 qemu_case smp-no-acpi smptest 33 --expect '^smp: the boot information has no RSDP: running on one CPU$' \
     --expect '^smp: 1 CPU online' --expect "^$SMP_TESTS passed, 0 failed" -- -smp 2 -machine acpi=off
