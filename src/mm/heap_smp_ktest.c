@@ -138,22 +138,23 @@ KTEST(smp_kmalloc_cross_cpu_free)
 
 /* Big blocks of sizes that repeat on every CPU at once, so that each
  * CPU's big-block front keeps and reuses them (at level 0): each CPU tags
- * eight blocks a round, frees half itself (its front, no lock) and hands
+ * four blocks a round, frees half itself (its front, no lock) and hands
  * the rest to the next CPU, whose free takes the lock and drops them from
  * the owner's front while the owner goes on. A block handed out twice is
  * overwritten by its second owner. */
-#define BIG_PER 8
+#define BIG_PER 4
+#define BIG_ROUNDS 24 /* rounds x CPUs (light: each round grows and frees megabytes) */
 static uint8_t *big_blocks[SMP_MAX_CPUS][BIG_PER];
 
 static size_t big_size(unsigned r)
 {
-    static const size_t sizes[] = {70000, 150000, 300000};
-    return sizes[(r / 4) % ARRAY_SIZE(sizes)];
+    static const size_t sizes[] = {70000, 100000, 150000};
+    return sizes[(r / 3) % ARRAY_SIZE(sizes)];
 }
 
 static bool big_intact(const uint8_t *p, size_t sz, uint8_t v)
 {
-    for (size_t j = 0; j < sz; j += 4096)
+    for (size_t j = 0; j < sz; j += 16384)
         if (p[j] != v)
             return false;
     return p[sz - 1] == v;
@@ -163,7 +164,7 @@ static void big_cross(void *arg)
 {
     UNUSED(arg);
     unsigned me = this_cpu()->index, n = ncpu, from = (me + n - 1) % n;
-    for (unsigned r = 0, nr = rounds(); r < nr; r++) {
+    for (unsigned r = 0, nr = MAX(6u, BIG_ROUNDS / n); r < nr; r++) {
         size_t sz = big_size(r);
         for (unsigned i = 0; i < BIG_PER; i++) {
             uint8_t *p = kmalloc(sz);
@@ -171,7 +172,7 @@ static void big_cross(void *arg)
                 fail();
                 continue;
             }
-            for (size_t j = 0; j < sz; j += 4096)
+            for (size_t j = 0; j < sz; j += 16384)
                 p[j] = pat(me, i, r);
             p[sz - 1] = pat(me, i, r);
             big_blocks[me][i] = p;
