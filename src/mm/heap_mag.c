@@ -31,7 +31,16 @@
  * that, the full magazine is flushed to its spans instead, with one of the
  * depot's, so that a burst of frees that no CPU allocates from ends with
  * its blocks in their spans, where the release policy sees them, while a
- * producer/consumer pair of CPUs keeps trading whole magazines.
+ * producer/consumer pair of CPUs keeps trading whole magazines. Such a
+ * flush takes along this CPU's magazines of every other class that no
+ * allocation wants either: once a burst ends no free reaches their slow
+ * paths, and each block left in one pins its (otherwise empty) span. And
+ * a CPU left with no magazine of a class that nobody wants (a release run
+ * or a drain took them) frees its blocks straight to their spans until an
+ * allocation wants one: after a burst of 100,000 frees of 8 B-2 KiB, the
+ * heap then held 0.7-1.7 MiB over eight orders, against 1.1-7.0 MiB when
+ * up to a magazine per class stayed behind (at 2 KiB, each of 8 blocks
+ * pinning a 32 KiB span).
  *
  * Sizes: a magazine starts at about 16 KiB of blocks, between 128 rounds
  * (up to 128-byte classes) and 4 (above 4 KiB), so one CPU caches at most
@@ -276,6 +285,23 @@ static bool mag_put_full(struct heap *h, struct mag_depot *d, struct mag *pm)
     return grew;
 }
 
+/* Under the heap lock: this CPU's magazines of every class but skip that
+ * no allocation wants lately, to their spans; true if idle memory grew. */
+static bool mag_flush_unwanted(struct heap *h, struct heap_front *f, unsigned skip)
+{
+    bool grew = false;
+    for (unsigned c = 0; c < KHEAP_NCLASSES; c++) {
+        if (c == skip || MAG_LD(h->depot[c].want))
+            continue;
+        struct mag *m = f->loaded[c], *pm = f->prev[c];
+        if (m->rounds)
+            grew |= mag_flush(h, m);
+        if (pm->rounds)
+            grew |= mag_flush(h, pm);
+    }
+    return grew;
+}
+
 void mag_free_slow(struct heap *h, struct heap_front *f, struct chunk *ch, void *p)
 {
     unsigned cls = ch->cls;
@@ -298,6 +324,9 @@ void mag_free_slow(struct heap *h, struct heap_front *f, struct chunk *ch, void 
             grew = mag_flush(h, m);
             if (pm->rounds)
                 grew |= mag_flush(h, pm);
+            /* The other classes' blocks of the burst too: each pins its span,
+             * and once the burst ends no free reaches their slow paths. */
+            grew |= mag_flush_unwanted(h, f, cls);
             MAG_ST(m->obj[0], p);
             MAG_ST(m->rounds, 1);
             MAG_ST(f->small_live, f->small_live - m->size);
@@ -306,8 +335,11 @@ void mag_free_slow(struct heap *h, struct heap_front *f, struct chunk *ch, void 
             spin_unlock(&h->lock);
             return;
         }
-        struct mag *e = heap_mag_new(h, cls);
-        if (!e) { /* no memory for a magazine: straight to the span */
+        /* No magazine (a release run drained this CPU) and none wanted: a
+         * burst of frees goes straight to the spans, so that when it ends
+         * no block of it waits in a magazine, pinning its span. */
+        struct mag *e = MAG_LD(d->want) || m->cap ? heap_mag_new(h, cls) : NULL;
+        if (!e) { /* no memory for a magazine, or none wanted: straight to the span */
             MAG_ST(f->small_live, f->small_live - heap_class_size[cls]);
             if (span_free(h, ch, p))
                 heap_release_check(h);

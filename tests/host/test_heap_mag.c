@@ -170,6 +170,71 @@ static size_t mix_size(void)
 
 /* The random mix of the multi-threaded bench, on one thread: every class
  * trades with its depot over and over, and nothing ever waits. */
+/* The cached blocks of class size, or of every class (size 0). */
+static uint64_t cached(size_t size)
+{
+    struct kheap_stats st;
+    kheap_stats(&st);
+    uint64_t n = 0;
+    for (unsigned c = 0; c < KHEAP_NCLASSES; c++)
+        if (!size || (st.cls[c].size >= size && (c == 0 || st.cls[c - 1].size < size)))
+            n += st.cls[c].cached;
+    return n;
+}
+
+/* A burst of frees that no allocation follows: once a class's magazine is
+ * flushed to its spans, so are the other classes' that nobody allocates
+ * from, so their blocks do not stay behind, each pinning its span. */
+HTEST(mag_burst_flush_takes_the_other_classes_along)
+{
+    enum { NA = 150, NB = 300 };
+    static void *a[NA], *b[NB];
+    setup(0);
+    for (int i = 0; i < NA; i++)
+        a[i] = kmalloc(2000);
+    for (int i = 0; i < NB; i++)
+        b[i] = kmalloc(1000);
+    for (int i = 0; i < NA; i++) /* long enough for its depot to want none */
+        kfree(a[i]);
+    CHECK(cached(2000) > 0); /* the last ones wait in a magazine */
+    for (int i = 0; i < NB; i++)
+        kfree(b[i]);
+    struct kheap_stats st;
+    kheap_stats(&st);
+    CHECK_EQ(st.releases, 0u); /* no run drained them */
+    CHECK_EQ(cached(2000), 0u);
+    CHECK(cached(1000) > 0);
+    CHECK_EQ(kheap_check(), 0);
+}
+
+/* Once a release run has drained the freeing CPU's magazines in a burst of
+ * frees, the rest of the burst goes straight to the spans: no block of it
+ * waits in a magazine when it ends. */
+HTEST(mag_burst_after_a_run_leaves_nothing_cached)
+{
+    enum { N = 6000 };
+    static void *p[N];
+    setup(0);
+    for (int i = 0; i < N; i++)
+        p[i] = kmalloc(i % 3 == 0 ? 2000 : i % 3 == 1 ? 1000 : 1500);
+    for (int i = 0; i < N; i++)
+        kfree(p[i]);
+    struct kheap_stats st;
+    kheap_stats(&st);
+    CHECK(st.releases > 0);
+    CHECK_EQ(cached(0), 0u);
+    CHECK_EQ(kheap_check(), 0);
+    /* Allocations bring the magazines back. */
+    for (int i = 0; i < N; i++)
+        p[i] = kmalloc(1000);
+    for (int i = 0; i < 100; i++)
+        kfree(p[i]);
+    CHECK(cached(1000) > 0);
+    for (int i = 100; i < N; i++)
+        kfree(p[i]);
+    CHECK_EQ(kheap_check(), 0);
+}
+
 HTEST(mag_capacity_never_grows_on_one_thread)
 {
     setup(0);

@@ -255,6 +255,30 @@ HTEST(heap_cold_class_span_goes_at_next_run)
     CHECK_EQ(kheap_check(), 0);
 }
 
+/* A run gives back the span descriptors' empty slab pages too: they sit
+ * between the spans they described, and would keep the freed spans from
+ * merging into blocks whose pages can go back. */
+HTEST(heap_run_gives_back_descriptor_slabs)
+{
+    enum { N = 30000 };
+    static void *p[N];
+    setup(0);
+    struct kheap_stats a, b;
+    kheap_stats(&a);
+    for (int i = 0; i < N; i++) {
+        p[i] = kmalloc(2000); /* some 2,000 spans: dozens of descriptor pages */
+        CHECK(p[i] != NULL);
+    }
+    for (int i = 0; i < N; i++)
+        kfree(p[i]);
+    kheap_mag_drain();
+    kheap_release(false);
+    kheap_stats(&b);
+    CHECK(b.list_used_blocks <= a.list_used_blocks + 4);
+    CHECK(b.list_free_blocks <= a.list_free_blocks + 4);
+    CHECK_EQ(kheap_check(), 0);
+}
+
 /* A big block freed and taken again waits in the list allocator's cache:
  * no merge on the free and no split on the next alloc (the bins' bytes do
  * not move), a second kfree is still a double free, kheap_check accepts
