@@ -101,17 +101,42 @@ static unsigned find_slot(const struct big_front *b, const void *p)
     return BIG_OUT;
 }
 
-/* Under the heap lock: kept block i back to the list. */
-static void drop(struct heap *h, struct big_front *b, unsigned i)
+/* Kept block i out of blk[] (the order of the rest kept); its capacity
+ * through *cap. */
+static inline void *unkeep(struct big_front *b, unsigned i, size_t *cap)
 {
     void *p = b->blk[i];
-    size_t cap = b->cap[i];
+    *cap = b->cap[i];
     for (; i + 1 < b->n; i++) {
         b->blk[i] = b->blk[i + 1];
         b->cap[i] = b->cap[i + 1];
     }
     b->n--;
-    MAG_ST(b->bytes, b->bytes - cap);
+    MAG_ST(b->bytes, b->bytes - *cap);
+    return p;
+}
+
+/* p's tag without owner bits: no front holds it, its free takes the lock. */
+static inline void unowned(const struct heap *h, void *p)
+{
+    MAG_ST(hdr_of(p)->tag, (uint64_t)heap_check_word(h, p, HSTATE_ALLOC));
+}
+
+/* Note the live block p (cap bytes) in empty slot s of this CPU's out[]:
+ * owner bits first, then the entry. */
+static inline void note_at(const struct heap *h, struct heap_front *f, void *p, size_t cap,
+                           unsigned s)
+{
+    MAG_ST(hdr_of(p)->tag, owner_tag(h, p, front_index(f), s));
+    f->big.outcap[s] = cap;
+    MAG_ST(f->big.out[s], p);
+}
+
+/* Under the heap lock: kept block i back to the list. */
+static void drop(struct heap *h, struct big_front *b, unsigned i)
+{
+    size_t cap;
+    void *p = unkeep(b, i, &cap);
     heap_note_big_free(h, cap);
     list_free(h, p);
 }
@@ -135,24 +160,15 @@ void *big_take(struct heap *h, size_t size)
         size_t cap = b->cap[i];
         if (cap < size || cap - size > size / 8)
             continue;
-        void *p = b->blk[i];
-        for (; i + 1 < b->n; i++) {
-            b->blk[i] = b->blk[i + 1];
-            b->cap[i] = b->cap[i + 1];
-        }
-        b->n--;
-        MAG_ST(b->bytes, b->bytes - cap);
+        void *p = unkeep(b, i, &cap);
         MAG_ST(b->objects, b->objects + 1);
         MAG_ST(b->live, b->live + cap);
         b->score = MIN(b->score + 1, BIG_SCORE_MAX);
         unsigned s = free_slot(b);
-        if (s < BIG_OUT) {
-            MAG_ST(hdr_of(p)->tag, owner_tag(h, p, front_index(f), s));
-            b->outcap[s] = cap;
-            MAG_ST(b->out[s], p);
-        } else {
-            MAG_ST(hdr_of(p)->tag, (uint64_t)heap_check_word(h, p, HSTATE_ALLOC));
-        }
+        if (s < BIG_OUT)
+            note_at(h, f, p, cap, s);
+        else
+            unowned(h, p);
         return p;
     }
     return NULL;
@@ -175,7 +191,7 @@ bool big_put(struct heap *h, void *p)
      * 16 keeps its block, on trial). The locked free then, which no owner
      * bits send back here. */
     if (cap > BIG_BYTES || (b->score <= 0 && (b->n || (++b->trial & 15)))) {
-        MAG_ST(hd->tag, (uint64_t)heap_check_word(h, p, HSTATE_ALLOC));
+        unowned(h, p);
         return false;
     }
     if (b->n == BIG_SLOTS || b->bytes + cap > BIG_BYTES)
@@ -203,12 +219,9 @@ void big_note(struct heap *h, void *p)
          * and no free of it can be dropping the entry now: this CPU is
          * here, any other needs the lock this one holds. */
         s = b->hand++ % BIG_OUT;
-        void *q = b->out[s];
-        MAG_ST(hdr_of(q)->tag, (uint64_t)heap_check_word(h, q, HSTATE_ALLOC));
+        unowned(h, b->out[s]);
     }
-    MAG_ST(hdr_of(p)->tag, owner_tag(h, p, front_index(f), s));
-    b->outcap[s] = cap;
-    MAG_ST(b->out[s], p);
+    note_at(h, f, p, cap, s);
 }
 
 void big_unnote(struct heap *h, void *p)
@@ -217,7 +230,7 @@ void big_unnote(struct heap *h, void *p)
         return;
     if (!big_forget(h, p))
         heap_fail("krealloc of a freed list block", p);
-    MAG_ST(hdr_of(p)->tag, (uint64_t)heap_check_word(h, p, HSTATE_ALLOC));
+    unowned(h, p);
 }
 
 bool big_forget(struct heap *h, void *p)
