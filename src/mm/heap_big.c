@@ -43,7 +43,9 @@
  * the owner's exchange finds NULL and takes the locked path, where the
  * check word already says FREE; a locked free whose swap fails reports it
  * at once. So a stale entry never vouches for a freed block, and two
- * CPUs freeing the same big block at once cannot both succeed. Only the
+ * CPUs freeing the same big block at once should not both succeed (the
+ * host race test still sees both pass about once in 5,000 races: an open
+ * defect, its path not yet found). Only the
  * owner stores pointers into its out[] (into empty slots, without the lock
  * when it reuses a kept block; when all are taken it evicts one, under the
  * lock, where no other CPU can be dropping an entry, and clears that
