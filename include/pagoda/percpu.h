@@ -50,9 +50,10 @@ struct cpu {
     vaddr_t kstack_top;     /* the stack the CPU entered the kernel on */
     /* Processes (src/kern/sched.c, under its lock): the thread running here
      * (this CPU's idle thread when nothing else), timer ticks taken in user
-     * mode, switches. */
+     * mode, those of them that took the scheduler's lock, switches. */
     struct proc *proc;
     uint64_t user_ticks;
+    uint64_t tick_locks;
     uint64_t switches;
     void *arch;             /* arch/x86_64: GDT, TSS, IST stacks */
 };

@@ -44,11 +44,19 @@
  * it: a short program runs where its parent waits, and a program that
  * needs the CPU spreads after its first slice.
  *
+ * Ticks. A tick takes the lock only when it has something to do: its
+ * process is new, killed, or no longer running, a cross-CPU call waits, the
+ * monitor's Ctrl-C look is due, or another thread waits for a CPU (all read
+ * without the lock first). A process alone on its CPU therefore runs on
+ * without touching the lock; that matters when the host preempts a guest's
+ * virtual CPUs, where a ticket lock taken by every CPU on every tick left
+ * user code almost no time. A preempted thread that may run elsewhere wakes
+ * one idle CPU with an IPI, so it does not wait for that CPU's next look.
+ *
  * Cost: O(PROC_MAX) per decision, under one lock. Weaknesses: no
  * priorities, no affinity beyond the boot CPU's; a process that makes
- * system calls from an AP pays two switches per call; a CPU that finds
- * nothing to do sleeps until its next tick even if another CPU then makes
- * a thread runnable (no wake-up IPI, except to the boot CPU for kernel work).
+ * system calls from an AP pays two switches per call; a thread made
+ * runnable by a wake-up (a wait that ends) waits for some CPU's next look.
  */
 #include <arch/arch.h>
 #include <arch/mmu.h>
@@ -105,6 +113,23 @@ static struct proc *pick(struct cpu *c, struct proc *cur)
     return idle;
 }
 
+/* cur was preempted on CPU c and waits, runnable, for any CPU: wake one
+ * that idles (lock held). Without this an idle CPU looks only on its own
+ * ticks, and a thread that its CPU takes back within a moment (a kernel
+ * thread that yields at once) is almost never runnable when it looks: a
+ * spinner then shared the boot CPU for seconds beside an idle AP. */
+static void kick_idle_cpu(const struct cpu *c, const struct proc *cur)
+{
+    if (cur->state != P_RUNNABLE || is_idle(cur))
+        return;
+    for (unsigned i = 0; i < cpu_count(); i++) {
+        struct cpu *o = cpu_get(i);
+        if (o != c && o->proc && is_idle(o->proc) && may_run_here(cur, o) &&
+            smp_send_ipi(i))
+            return;
+    }
+}
+
 /* The first thing a thread does after a switch (lock held): the previous
  * thread on this CPU is off its stack now. */
 static void finish_switch(void)
@@ -146,6 +171,7 @@ void schedule_locked(void)
     c->proc = next;
     c->switches++;
     prev_of[c->index] = cur;
+    kick_idle_cpu(c, cur);
     arch_user_activate(next->has_as ? next->as.mmu : NULL);
     if (next->kstack_top)
         arch_set_kernel_stack(next->kstack_top);
@@ -185,12 +211,10 @@ void sched_user_return(struct proc *p)
     spin_unlock_irqrestore(&sched_lock, irq);
 }
 
-void schedule(void)
+/* After a switch back into cur: a kill that reached it while it ran on a
+ * CPU ends it now (on the boot CPU, where its memory is freed). */
+static void after_switch(struct proc *cur)
 {
-    spin_lock(&sched_lock);
-    struct proc *cur = this_cpu()->proc;
-    schedule_locked();
-    spin_unlock(&sched_lock);
     if (cur->kill_pending && cur->has_as && !is_idle(cur)) {
         sched_kernel_on_boot_cpu(cur); /* (its memory is freed there) */
         cur->kill_pending = false;
@@ -199,6 +223,15 @@ void schedule(void)
                   cur->report[0] ? cur->report : "by the monitor's kill");
         proc_die(cur, report);
     }
+}
+
+void schedule(void)
+{
+    spin_lock(&sched_lock);
+    struct proc *cur = this_cpu()->proc;
+    schedule_locked();
+    spin_unlock(&sched_lock);
+    after_switch(cur);
 }
 
 /* Ten times a second, the monitor waiting in `run` gets to look for a
@@ -286,16 +319,44 @@ void sched_init(struct proc *kernel_thread)
     smp_set_idle_hook(sched_idle_work);
 }
 
+/* Has this tick anything to do under the lock? Read without it: every CPU
+ * ticks 100 times a second, and a lock taken on each tick by each CPU is
+ * what a guest whose virtual CPUs the host preempts cannot afford (a ticket
+ * lock waits for every waiter ahead in line; with 8 CPUs on 2 host cores the
+ * ticks alone kept the lock busy and user code nearly stopped). A stale "no"
+ * costs one slice; a stale "yes" one look under the lock. */
+static bool tick_has_work(struct cpu *c, struct proc *cur)
+{
+    if (cur->boot_only || cur->kill_pending || smp_call_pending(c) ||
+        __atomic_load_n(&cur->state, __ATOMIC_RELAXED) != P_RUNNING)
+        return true;
+    if (arch_ticks() - __atomic_load_n(&last_poll, __ATOMIC_RELAXED) >= ARCH_TICK_HZ / 10 &&
+        __atomic_load_n(&proc_table[0].state, __ATOMIC_RELAXED) == P_WAITING)
+        return true; /* the monitor's Ctrl-C look is due */
+    for (int i = 0; i < PROC_MAX; i++) {
+        const struct proc *p = &proc_table[i];
+        if (p != cur && __atomic_load_n(&p->state, __ATOMIC_RELAXED) == P_RUNNABLE &&
+            !__atomic_load_n(&p->on_cpu, __ATOMIC_RELAXED) && may_run_here(p, c))
+            return true; /* someone waits for a CPU: round robin */
+    }
+    return false;
+}
+
 void sched_tick(void)
 {
     struct cpu *c = this_cpu();
+    struct proc *cur = c->proc;
     c->user_ticks++;
-    c->proc->ticks++;
+    cur->ticks++;
+    if (!tick_has_work(c, cur))
+        return;
+    c->tick_locks++;
     spin_lock(&sched_lock);
-    c->proc->boot_only = false; /* (a new process has had its first slice) */
+    cur->boot_only = false; /* (a new process has had its first slice) */
     poll_monitor();
+    schedule_locked();
     spin_unlock(&sched_lock);
-    schedule();
+    after_switch(cur);
 }
 
 void sched_call_kick(void)

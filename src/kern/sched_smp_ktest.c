@@ -76,6 +76,20 @@ static int kill_and_reap(int pid)
     return st;
 }
 
+/* Start n spinners; their pids go to pids. How many started. */
+static unsigned spawn_spinners(unsigned n, int *pids)
+{
+    char *argv[1] = {"spin"};
+    unsigned started = 0;
+    for (; started < n; started++) {
+        struct proc *p = proc_spawn("spin", 1, argv);
+        if (!p)
+            break;
+        pids[started] = p->pid;
+    }
+    return started;
+}
+
 KTEST_FLAGS(smp_procs_run_on_every_cpu, KTEST_QUIET)
 {
     if (!have("spin"))
@@ -87,14 +101,7 @@ KTEST_FLAGS(smp_procs_run_on_every_cpu, KTEST_QUIET)
     /* As many spinners as CPUs: none of them ever blocks, so each CPU keeps
      * one once they have spread (the boot CPU shares its own with us). */
     int pids[PROC_MAX];
-    char *argv[1] = {"spin"};
-    unsigned started = 0;
-    for (; started < n; started++) {
-        struct proc *p = proc_spawn("spin", 1, argv);
-        if (!p)
-            break;
-        pids[started] = p->pid;
-    }
+    unsigned started = spawn_spinners(n, pids);
     uint32_t want = online_mask() & ((1u << (PROC_MAX - 1)) - 1), ran = 0;
     unsigned bad = 0;
     uint64_t t0 = arch_ticks();
@@ -155,5 +162,71 @@ KTEST_FLAGS(smp_procs_fork_wait_kill_across_cpus, KTEST_QUIET)
     KT_ASSERT_EQ(k1, EXIT_KILLED);
     KT_ASSERT_EQ(k2, EXIT_KILLED);
     KT_ASSERT_EQ(bad_samples(), 0);
+    KT_ASSERT_EQ(proc_free_frames(), free0);
+}
+
+/* A CPU whose process has nobody waiting for its place takes no lock on its
+ * ticks: one spinner per AP, and only the boot CPU has others (the kernel
+ * thread) to share with. The spinners leave the boot CPU within a few ticks
+ * of their first slice (an idle AP is woken for a preempted one). */
+KTEST_FLAGS(smp_tick_alone_takes_no_lock, KTEST_QUIET)
+{
+    if (!have("spin"))
+        return;
+    unsigned n = smp_online() - 1; /* one per AP */
+    if (n > PROC_MAX - 1)
+        n = PROC_MAX - 1;
+    if (n == 0) {
+        printk("  (one CPU: no AP to look at)\n");
+        return;
+    }
+    /* Other processes would wait for the APs' places, and a tick with
+     * someone waiting must take the lock: nothing to measure. */
+    unsigned others = 0;
+    for (int i = 1; i < PROC_MAX; i++)
+        others += __atomic_load_n(&proc_table[i].state, __ATOMIC_RELAXED) != P_FREE;
+    if (others) {
+        printk("  (%u other processes share the CPUs: no AP is alone)\n", others);
+        return;
+    }
+    uint64_t free0 = proc_free_frames();
+    int pids[PROC_MAX];
+    unsigned started = spawn_spinners(n, pids);
+    /* Wait until APs 1..n each run a spinner that has left the boot CPU. */
+    unsigned spread = 0;
+    uint64_t t0 = arch_ticks();
+    while (started == n && spread < n && arch_ticks() - t0 < WAIT_TICKS) {
+        yield();
+        spread = 0;
+        for (unsigned i = 1; i <= n; i++) {
+            const struct proc *p = __atomic_load_n(&cpu_get(i)->proc, __ATOMIC_RELAXED);
+            spread += p && p->pid > 0 && !p->boot_only;
+        }
+    }
+    uint64_t took = arch_ticks() - t0;
+    uint64_t ticks0 = 0, locks0 = 0, ticks1 = 0, locks1 = 0;
+    for (unsigned i = 1; i <= n; i++) {
+        ticks0 += __atomic_load_n(&cpu_get(i)->user_ticks, __ATOMIC_RELAXED);
+        locks0 += __atomic_load_n(&cpu_get(i)->tick_locks, __ATOMIC_RELAXED);
+    }
+    for (uint64_t t1 = arch_ticks(); arch_ticks() - t1 < 30;)
+        yield();
+    for (unsigned i = 1; i <= n; i++) {
+        ticks1 += __atomic_load_n(&cpu_get(i)->user_ticks, __ATOMIC_RELAXED);
+        locks1 += __atomic_load_n(&cpu_get(i)->tick_locks, __ATOMIC_RELAXED);
+    }
+    int killed = 0;
+    for (unsigned i = 0; i < started; i++)
+        killed += kill_and_reap(pids[i]) == EXIT_KILLED;
+    printk("  (%u of %u APs took a spinner in %llu ticks; then %llu ticks in user mode, "
+           "%llu took the lock)\n",
+           spread, n, (unsigned long long)took, (unsigned long long)(ticks1 - ticks0),
+           (unsigned long long)(locks1 - locks0));
+    KT_ASSERT_EQ(started, n);
+    KT_ASSERT_EQ(spread, n);
+    KT_ASSERT(took <= 10 + 5 * n);
+    KT_ASSERT(ticks1 - ticks0 >= n * 10);
+    KT_ASSERT((locks1 - locks0) * 4 <= ticks1 - ticks0);
+    KT_ASSERT_EQ(killed, (int)started);
     KT_ASSERT_EQ(proc_free_frames(), free0);
 }
