@@ -43,9 +43,10 @@
  * the owner's exchange finds NULL and takes the locked path, where the
  * check word already says FREE; a locked free whose swap fails reports it
  * at once. So a stale entry never vouches for a freed block, and two
- * CPUs freeing the same big block at once should not both succeed (the
- * host race test still sees both pass about once in 5,000 races: an open
- * defect, its path not yet found). Only the
+ * CPUs freeing the same big block at once cannot both succeed. The
+ * locked free acts on the owner bits of the one tag load it checked: a
+ * second load could see the owner's kept block (FREE, no owner bits) and
+ * free it again. Only the
  * owner stores pointers into its out[] (into empty slots, without the lock
  * when it reuses a kept block; when all are taken it evicts one, under the
  * lock, where no other CPU can be dropping an entry, and clears that
@@ -230,15 +231,19 @@ void big_unnote(struct heap *h, void *p)
 {
     if (h->harden) /* the tag holds the slack then, and no front knows the block */
         return;
-    if (!big_forget(h, p))
+    uint64_t tag = MAG_LD(hdr_of(p)->tag);
+    if ((uint32_t)tag != heap_check_word(h, p, HSTATE_ALLOC) || !big_forget(h, p, tag))
         heap_fail("krealloc of a freed list block", p);
     unowned(h, p);
 }
 
-bool big_forget(struct heap *h, void *p)
+bool big_forget(struct heap *h, void *p, uint64_t tag)
 {
     UNUSED(h);
-    uint64_t tag = MAG_LD(hdr_of(p)->tag);
+    /* The tag as checked, not read again: the owner may have won its
+     * exchange since, and kept the block with a FREE tag and no owner bits;
+     * a fresh read would take that for "no front holds it" and free the
+     * block a second time. */
     unsigned cpu = (unsigned)(tag >> 32) & 0xff, s = (unsigned)(tag >> 40) & 0xff;
     if (!cpu)
         return true;
@@ -301,9 +306,9 @@ bool big_put(struct heap *h, void *p)
 void big_note(struct heap *h, void *p) { UNUSED(h), UNUSED(p); }
 void big_unnote(struct heap *h, void *p) { UNUSED(h), UNUSED(p); }
 
-bool big_forget(struct heap *h, void *p)
+bool big_forget(struct heap *h, void *p, uint64_t tag)
 {
-    UNUSED(h), UNUSED(p);
+    UNUSED(h), UNUSED(p), UNUSED(tag);
     return true;
 }
 

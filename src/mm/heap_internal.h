@@ -566,8 +566,9 @@ void *bump_kmalloc(size_t size, size_t align);
 __attribute__((noreturn)) void heap_fail(const char *what, const void *p);
 
 /* kmalloc.c, under the heap lock: check that p is a live list block (the
- * segment list vouches for its header first); its usable size. */
-size_t list_live(struct heap *h, const void *p);
+ * segment list vouches for its header first); its usable size, and through
+ * tagp (if not NULL) the tag it checked. */
+size_t list_live(struct heap *h, const void *p, uint64_t *tagp);
 
 /* heap_harden.c: hardening levels 1 and 2 on one block (see kmalloc.c).
  * harden_alloc hands out a hardened block of capacity cap (small_size: the
@@ -602,10 +603,10 @@ void big_note(struct heap *h, void *p);
 /* Under the heap lock: the live list block p changed size in place; its
  * front forgets it (its free takes the lock). */
 void big_unnote(struct heap *h, void *p);
-/* Under the heap lock, in a free of the live-looking block p: drop it from
- * the front that handed it out. False: that CPU's lock-free free took it
- * first (so this is a second free). */
-bool big_forget(struct heap *h, void *p);
+/* Under the heap lock, in a free of the live-looking block p whose tag
+ * list_live checked: drop it from the front that handed it out. False:
+ * that CPU's lock-free free took it first (so this is a second free). */
+bool big_forget(struct heap *h, void *p, uint64_t tag);
 /* Under the heap lock: a plain request big_take could not serve (the
  * front learns that sizes do not repeat). */
 void big_miss(struct heap *h);

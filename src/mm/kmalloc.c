@@ -333,13 +333,18 @@ __attribute__((noinline)) static void kfree_outside(void *p)
 /* Check that p is a live list block; returns its usable size. The segment
  * list vouches for p's header before anything is read through p. Under
  * the heap lock. */
-size_t list_live(struct heap *h, const void *p)
+size_t list_live(struct heap *h, const void *p, uint64_t *tagp)
 {
     if (unlikely(!list_could_be_block(h, p)))
         heap_fail("kfree of a pointer the heap never returned", p);
     uint64_t info = hdr_of(p)->info;
 #if HEAP_CHECKED
-    uint32_t check = (uint32_t)MAG_LD(hdr_of(p)->tag); /* a racing second free writes it */
+    /* One load: the owner's lock-free free may rewrite the tag meanwhile,
+     * and the owner bits the caller acts on must be those checked here. */
+    uint64_t tag = MAG_LD(hdr_of(p)->tag);
+    uint32_t check = (uint32_t)tag;
+    if (tagp)
+        *tagp = tag;
     if (unlikely(check != heap_check_word(h, p, HSTATE_ALLOC) ||
                  (info & (HB_USED | HB_CHUNK)) != HB_USED))
         heap_fail(check == heap_check_word(h, p, HSTATE_FREE)
@@ -412,14 +417,15 @@ __attribute__((noinline)) static void kfree_checked(struct heap *h, void *p, str
     if (!h->harden && big_put(h, p)) /* handed out by this CPU lately (heap_big.c) */
         return;
     spin_lock(&h->lock);
-    size_t usable = list_live(h, p);
+    uint64_t tag = 0;
+    size_t usable = list_live(h, p, &tag);
 #if PAGODA_HEAP_HARDEN
     if (h->harden)
         harden_free(h, p, NULL);
 #endif
 #if HEAP_CHECKED
     if (!h->harden) {
-        if (!big_forget(h, p)) /* the CPU that handed it out freed it first */
+        if (!big_forget(h, p, tag)) /* the CPU that handed it out freed it first */
             heap_fail("double free (of a list block)", p);
         MAG_ST(hdr_of(p)->tag, (uint64_t)heap_check_word(h, p, HSTATE_FREE)); /* a second kfree finds FREE */
     }

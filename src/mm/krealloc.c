@@ -36,7 +36,7 @@ static size_t live_usable(struct heap *h, const void *p, struct chunk **chp)
     struct chunk *ch = *chp = chunk_of(h, p);
     if (!ch) {
         spin_lock(&h->lock);
-        size_t n = list_live(h, p);
+        size_t n = list_live(h, p, NULL);
         spin_unlock(&h->lock);
         return n;
     }

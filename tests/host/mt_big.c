@@ -143,7 +143,7 @@ HTEST(mt_big_racing_double_free_is_refused_once)
     setup();
     for (int i = 0; i < 40; i++) /* the front learns the size */
         kfree(kmalloc(200000));
-    int pairs = 200;
+    int pairs = 1000;
     refused = other = 0;
     for (int i = 0; i < pairs; i++) {
         race_block = kmalloc(200000);
