@@ -16,7 +16,7 @@ qemu_case slab-tests slab 33 "${HEAP_EXPECT[@]}" --expect 'PASS slab_growth_onsl
 bochs_case slab-tests-bochs slab "${HEAP_EXPECT[@]}"
 
 iso heap-demo ""
-qemu_case heap-demo heap-demo 124 --timeout 8 --expect '^This is a string\.$' \
+qemu_case heap-demo heap-demo 124 --timeout 60 --expect '^This is a string\.$' \
     --expect 'Pagoda is up' --reject 'panic|PANIC'
 
 # Aligned small blocks at level 0, the configuration of a normal boot
