@@ -42,8 +42,8 @@
  * up to a magazine per class stayed behind (at 2 KiB, each of 8 blocks
  * pinning a 32 KiB span).
  *
- * Sizes: a magazine starts at about 16 KiB of blocks, between 128 rounds
- * (up to 128-byte classes) and 4 (above 4 KiB), so one CPU caches at most
+ * Sizes: a magazine starts at about 16 KiB of blocks, between 512 rounds
+ * (8 KiB of 16-byte blocks) and 4 (above 4 KiB), so one CPU caches at most
  * ~32 KiB per class plus the depot's share. Why 16 KiB: a CPU alternating
  * at random between allocating and freeing a class walks its magazine's
  * fill level at random and reaches an edge about capacity-squared times
