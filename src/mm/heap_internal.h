@@ -194,7 +194,7 @@ struct heap_front {
     size_t harden_live; /* hardening: their requested bytes */
     unsigned free_cls; /* the class this CPU freed last: kfree's guess (kmalloc.c) */
     struct big_front big;
-} __attribute__((aligned(64)));
+} __attribute__((aligned(2048))); /* a power of two: &heap_fronts[cpu] is a shift, not a multiply */
 extern struct heap_front heap_fronts[SMP_MAX_CPUS];
 
 /* The depot of one class (heap_depot.c): full and empty magazines under
