@@ -607,6 +607,9 @@ void big_unnote(struct heap *h, void *p);
  * list_live checked: drop it from the front that handed it out. False:
  * that CPU's lock-free free took it first (so this is a second free). */
 bool big_forget(struct heap *h, void *p, uint64_t tag);
+/* Tests: called in a locked free of a list block between its check and
+ * big_forget, where the owner CPU's lock-free free of the block may run. */
+extern void (*volatile heap_big_window_hook)(void);
 /* Under the heap lock: a plain request big_take could not serve (the
  * front learns that sizes do not repeat). */
 void big_miss(struct heap *h);

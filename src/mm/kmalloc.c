@@ -366,6 +366,8 @@ size_t list_live(struct heap *h, const void *p, uint64_t *tagp)
 
 static void kfree_checked(struct heap *h, void *p, struct chunk *ch);
 
+void (*volatile heap_big_window_hook)(void);
+
 #if HEAP_CHECKED
 /* A level-0 free that failed the block-start test (against a carved count
  * read without the lock), or found the free key: decide under the lock.
@@ -425,6 +427,8 @@ __attribute__((noinline)) static void kfree_checked(struct heap *h, void *p, str
 #endif
 #if HEAP_CHECKED
     if (!h->harden) {
+        if (heap_big_window_hook)
+            heap_big_window_hook(); /* (tests: the owner's free may run meanwhile) */
         if (!big_forget(h, p, tag)) /* the CPU that handed it out freed it first */
             heap_fail("double free (of a list block)", p);
         MAG_ST(hdr_of(p)->tag, (uint64_t)heap_check_word(h, p, HSTATE_FREE)); /* a second kfree finds FREE */

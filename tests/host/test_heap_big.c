@@ -6,6 +6,7 @@
  * keep nothing, the statistics stay exact, and draining gives it all back.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <string.h>
 
 #include <pagoda/kmalloc.h>
@@ -121,6 +122,52 @@ HTEST(big_free_on_another_thread_drops_the_entry)
         CHECK(EXPECT_PANIC(kfree(p)));
         CHECK(said("double free"));
     }
+    CHECK_EQ(kheap_check(), 0);
+}
+
+/* The owner's lock-free free lands between another thread's locked check
+ * of the block and its drop of the entry (the window hook holds the other
+ * thread there): the owner's free keeps the block, and the other's must be
+ * reported, not free the kept block a second time. */
+static void *volatile window_block;
+static _Atomic int window_state; /* 1: the other thread is in the window; 2: the owner freed */
+static _Atomic int window_refused;
+
+static void in_window(void)
+{
+    window_state = 1;
+    while (window_state != 2)
+        sched_yield();
+}
+
+static void *free_in_window(void *arg)
+{
+    UNUSED(arg);
+    if (EXPECT_PANIC(kfree(window_block)) && said("double free"))
+        window_refused = 1;
+    return NULL;
+}
+
+HTEST(big_owner_free_inside_another_cpus_locked_free_wins_once)
+{
+    setup(0);
+    warm(200000);
+    size_t kept0 = kept();
+    window_block = kmalloc(200000);
+    window_state = window_refused = 0;
+    heap_big_window_hook = in_window;
+    pthread_t t;
+    pthread_create(&t, NULL, free_in_window, NULL);
+    while (window_state != 1)
+        sched_yield();
+    heap_big_window_hook = NULL;
+    kfree(window_block); /* the owner's exchange wins: kept, no lock */
+    window_state = 2;
+    pthread_join(t, NULL);
+    CHECK_EQ(window_refused, 1);
+    /* The owner kept it again (kheap_stats takes the lock the other held). */
+    CHECK(kept0 > 0);
+    CHECK_EQ(kept(), kept0);
     CHECK_EQ(kheap_check(), 0);
 }
 
