@@ -34,6 +34,7 @@ struct kmem_cache_stats {
     size_t objsize, per_slab, slab_bytes;
     size_t live, slabs, full, partial, empty;
     size_t cached; /* free objects held in magazines (counted in live's slabs, not in live) */
+    size_t mag_cap, mag_grown; /* rounds of a new magazine (0: none), times contention grew it */
     bool offslab;
 };
 void kmem_cache_stats(const struct kmem_cache *c, struct kmem_cache_stats *st);

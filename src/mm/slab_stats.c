@@ -22,6 +22,8 @@ void kmem_cache_stats(const struct kmem_cache *c, struct kmem_cache_stats *st)
     st->partial = c->counts[L_PARTIAL];
     st->empty = c->counts[L_EMPTY];
     st->offslab = c->offslab;
+    st->mag_cap = c->mag_cap;
+    st->mag_grown = c->grown;
     spin_unlock(&((struct kmem_cache *)c)->lock);
 }
 

@@ -14,6 +14,7 @@
 
 #include "../../src/mm/heap_internal.h" /* the depots, to contend for one */
 #include "harness.h"
+#include "lock_holder.h"
 #include "heap_fixture.h"
 
 #define REGION (256ULL << 20)
@@ -269,18 +270,7 @@ static _Atomic int holds_left;
 static void *hold_depot(void *arg)
 {
     UNUSED(arg);
-    while (holds_left > 0) {
-        spinlock_t *l = &held_depot->lock;
-        spin_lock(l);
-        /* Until the main thread waits: it holds a ticket, taken after its
-         * trylock failed and counted. */
-        while (__atomic_load_n(&l->next, __ATOMIC_ACQUIRE) -
-                       __atomic_load_n(&l->owner, __ATOMIC_ACQUIRE) < 2 &&
-               holds_left > 0)
-            sched_yield();
-        spin_unlock(l);
-        holds_left--;
-    }
+    lock_hold_until_waited(&held_depot->lock, &holds_left);
     return NULL;
 }
 

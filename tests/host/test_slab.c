@@ -5,12 +5,16 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <sched.h>
 #include <sys/mman.h>
 
 #include <pagoda/kmalloc.h>
 #include <pagoda/slab.h>
 
+#include "../../src/mm/slab_internal.h" /* struct kmem_cache: its lock */
 #include "harness.h"
+#include "lock_holder.h"
 
 #define REGION_BYTES (256ULL << 20)
 
@@ -257,5 +261,66 @@ HTEST(slab_random_against_model)
             kmem_cache_free(c[slot[k].c], slot[k].p);
     for (int i = 0; i < 3; i++)
         kmem_cache_destroy(c[i]);
+    CHECK_EQ(kheap_check(), 0);
+}
+
+/* Slab magazines grow with contention, as the heap's do: a thread that
+ * holds the cache's lock until the main thread waits for it makes every
+ * wait deterministic; on one thread alone nothing grows. */
+static struct kmem_cache *held_cache;
+static _Atomic int holds_left;
+
+static void *hold_cache(void *arg)
+{
+    (void)arg;
+    lock_hold_until_waited(&held_cache->lock, &holds_left);
+    return NULL;
+}
+
+static void slab_cycle(struct kmem_cache *c, int n)
+{
+    static void *p[512];
+    for (int i = 0; i < n; i++) {
+        p[i] = kmem_cache_alloc(c);
+        memset(p[i], i, 64);
+    }
+    for (int i = 0; i < n; i++)
+        kmem_cache_free(c, p[i]);
+}
+
+HTEST(slab_magazines_grow_only_when_contended)
+{
+    setup();
+    struct kmem_cache *c = kmem_cache_create("grow64", 64, 0, NULL, NULL);
+    CHECK(c != NULL);
+    struct kmem_cache_stats st;
+    kmem_cache_stats(c, &st);
+    size_t cap0 = st.mag_cap;
+    CHECK_EQ(cap0, 32); /* 2 KiB of 64-byte objects */
+    for (int i = 0; i < 2000; i++) /* one thread: many depot trips, no waits */
+        slab_cycle(c, 256);
+    kmem_cache_stats(c, &st);
+    CHECK_EQ(st.mag_cap, cap0);
+    CHECK_EQ(st.mag_grown, 0);
+    held_cache = c;
+    holds_left = 32;
+    pthread_t t;
+    pthread_create(&t, NULL, hold_cache, NULL);
+    for (int i = 0; i < 100000 && holds_left > 0; i++)
+        slab_cycle(c, 256);
+    holds_left = 0;
+    pthread_join(t, NULL);
+    slab_cycle(c, 512); /* magazines of the grown size; the old ones retire */
+    kmem_cache_stats(c, &st);
+    CHECK(st.mag_grown >= 1);
+    CHECK(st.mag_cap > cap0);
+    CHECK(st.mag_cap <= 128); /* 8 KiB of objects */
+    CHECK(st.cached > cap0 * 2); /* the bigger magazines are in use */
+    CHECK_EQ(kmem_cache_check(c), 0);
+    /* A double free is still caught in a grown magazine. */
+    void *p = kmem_cache_alloc(c);
+    kmem_cache_free(c, p);
+    CHECK(EXPECT_PANIC(kmem_cache_free(c, p)));
+    kmem_cache_destroy(c);
     CHECK_EQ(kheap_check(), 0);
 }
