@@ -279,7 +279,11 @@ KTEST(smp_slab_storm)
     KT_ASSERT_EQ(errors, 0);
     struct kmem_cache_stats st;
     kmem_cache_stats(shared, &st);
+    printk("  (%u CPUs: the cache's magazines grew %zu times, to %zu rounds)\n", ncpu,
+           st.mag_grown, st.mag_cap);
     KT_ASSERT_EQ(st.live, 0);
+    KT_ASSERT(st.mag_cap >= 4 && st.mag_cap <= 128);
+    KT_ASSERT(ncpu > 1 || st.mag_grown == 0); /* nothing waits on one CPU */
     KT_ASSERT_EQ(kmem_cache_check(shared), 0);
     kmem_cache_destroy(shared);
     KT_ASSERT(snapshot(&after));
