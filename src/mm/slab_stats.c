@@ -86,17 +86,17 @@ static int check_locked(const struct kmem_cache *c)
 static void print_cache(const struct kmem_cache *c, const char *note)
 {
     size_t cached = slab_mag_cached(c);
-    printk("%-22s %7zu %6zu %7zu %8u %8zu %5zu %4zu %4zu %5zu %6zu%s%s\n", c->name,
+    printk("%-22s %7zu %6zu %7zu %8u %8zu %5zu %4zu %4zu %5zu %6zu %6u%s%s\n", c->name,
            c->live - cached, c->nslabs * c->per_slab, c->size, c->per_slab, c->slab_bytes / 1024,
            c->nslabs, c->counts[L_FULL], c->counts[L_PARTIAL], c->counts[L_EMPTY], cached,
-           c->offslab ? " off-slab" : "", note);
+           c->mag_cap, c->offslab ? " off-slab" : "", note);
 }
 
 void kmem_cache_print_info(void)
 {
     printk(
         "# name                 active  total objsize per-slab slab-KiB slabs full part empty  "
-        "mag\n");
+        "mag rounds\n");
     spin_lock(&slab_caches_lock);
     for (struct kmem_cache *c = slab_caches; c; c = c->next) {
         spin_lock(&c->lock);
