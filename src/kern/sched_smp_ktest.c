@@ -224,7 +224,7 @@ KTEST_FLAGS(smp_tick_alone_takes_no_lock, KTEST_QUIET)
            (unsigned long long)(locks1 - locks0));
     KT_ASSERT_EQ(started, n);
     KT_ASSERT_EQ(spread, n);
-    KT_ASSERT(took <= 10 + 5 * n);
+    KT_ASSERT(took <= 100 + 10 * n); /* (a few ticks when quiet; a loaded host coalesces ticks) */
     KT_ASSERT(ticks1 - ticks0 >= n * 10);
     KT_ASSERT((locks1 - locks0) * 4 <= ticks1 - ticks0);
     KT_ASSERT_EQ(killed, (int)started);
