@@ -72,50 +72,41 @@ void depot_init(struct heap *h)
     for (unsigned c = 0; c < KHEAP_NCLASSES; c++) {
         struct mag_depot *d = &h->depot[c];
         uint32_t size = heap_class_size[c], max = (uint32_t)(MAG_GROWN_BYTES / size);
-        *d = (struct mag_depot){.cap = mag_start_cap(size)};
-        d->cap_max = MAX(d->cap, MIN(max, (uint32_t)MAG_ROUNDS_MAX));
+        *d = (struct mag_depot){.grow.cap = mag_start_cap(size)};
+        d->grow.cap_max = MAX(d->grow.cap, MIN(max, (uint32_t)MAG_ROUNDS_MAX));
         spin_init(&d->lock, "heap depot", LOCK_LEVEL_HEAP_DEPOT);
     }
 }
 
-static void note_wait(struct mag_depot *d)
+void mag_grow_lock(spinlock_t *l, struct mag_grow *g)
 {
-    __atomic_add_fetch(&d->contended, 1, __ATOMIC_RELAXED);
-}
-
-void depot_lock(struct mag_depot *d)
-{
-    if (spin_trylock(&d->lock))
+    if (spin_trylock(l))
         return;
-    note_wait(d);
-    spin_lock(&d->lock);
+    __atomic_add_fetch(&g->contended, 1, __ATOMIC_RELAXED);
+    spin_lock(l);
 }
 
-void depot_heap_lock(struct heap *h, struct mag_depot *d)
-{
-    if (spin_trylock(&h->lock))
-        return;
-    note_wait(d);
-    spin_lock(&h->lock);
-}
+void depot_lock(struct mag_depot *d) { mag_grow_lock(&d->lock, &d->grow); }
 
-void depot_adapt(struct mag_depot *d)
+void depot_heap_lock(struct heap *h, struct mag_depot *d) { mag_grow_lock(&h->lock, &d->grow); }
+
+void mag_grow_adapt(struct mag_grow *g)
 {
-    if (MAG_LD(d->contended) >= MAG_GROW_AT) {
-        if (d->cap < d->cap_max) {
-            MAG_ST(d->cap, MIN(2 * d->cap, d->cap_max)); /* mag_refill reads it unlocked */
-            MAG_ST(d->grown, d->grown + 1); /* kheap_stats reads it */
+    if (MAG_LD(g->contended) >= MAG_GROW_AT) {
+        if (g->cap < g->cap_max) {
+            MAG_ST(g->cap, MIN(2 * g->cap, g->cap_max)); /* new magazines read it unlocked */
+            MAG_ST(g->grown, g->grown + 1); /* the statistics read it */
         }
-    } else if (++d->window < MAG_GROW_WINDOW) {
+    } else if (++g->window < MAG_GROW_WINDOW) {
         return;
     }
-    MAG_ST(d->contended, 0); /* a new window (a racing count may be lost: harmless) */
-    d->window = 0;
+    MAG_ST(g->contended, 0); /* a new window (a racing count may be lost: harmless) */
+    g->window = 0;
 }
 
 void depot_put_empty(struct mag_depot *d, struct mag *m, struct mag **retired)
 {
-    if (d->nempty >= DEPOT_EMPTY_MAX || m->cap < d->cap) {
+    if (d->nempty >= DEPOT_EMPTY_MAX || m->cap < d->grow.cap) {
         m->next = *retired;
         *retired = m;
         return;
@@ -131,7 +122,7 @@ struct mag *depot_get_empty(struct mag_depot *d, struct mag **retired)
     while ((m = d->empty) != NULL) {
         d->empty = m->next;
         MAG_ST(d->nempty, d->nempty - 1);
-        if (m->cap >= d->cap)
+        if (m->cap >= d->grow.cap)
             return m;
         m->next = *retired;
         *retired = m;
@@ -168,7 +159,7 @@ bool depot_load_full(struct heap *h, struct heap_front *f, unsigned cls)
             depot_put_empty(d, pm, &retired);
         MAG_ST(f->prev[cls], m);
         MAG_ST(f->loaded[cls], full);
-        depot_adapt(d);
+        mag_grow_adapt(&d->grow);
     } else if (MAG_LD(d->want) < DEPOT_FULL_MAX) {
         MAG_ST(d->want, MAG_LD(d->want) + 1);
     }
@@ -196,7 +187,7 @@ bool depot_trade_full(struct heap *h, struct heap_front *f, unsigned cls)
             }
             MAG_ST(f->prev[cls], m);
             MAG_ST(f->loaded[cls], e);
-            depot_adapt(d);
+            mag_grow_adapt(&d->grow);
         }
     }
     spin_unlock(&d->lock);

@@ -202,16 +202,23 @@ extern struct heap_front heap_fronts[SMP_MAX_CPUS];
  * capacity new magazines get, which grows with contention. One cache line
  * (or two) per class, so two CPUs trading in different classes do not share
  * one. */
+/* Bonwick's adaptation of a magazine size (heap_depot.c), for a kmalloc
+ * class's depot and a slab cache alike: lock waits counted over a window of
+ * depot trips grow the rounds of the new magazines. */
+struct mag_grow {
+    uint32_t cap, cap_max; /* rounds of a new magazine (read unlocked, relaxed); its bound */
+    uint32_t contended;    /* lock waits in this window (relaxed atomic: counted before the lock) */
+    uint32_t window;       /* trips in this window */
+    uint32_t grown;        /* times cap grew (statistics, tests) */
+};
+
 struct mag_depot {
     spinlock_t lock;
     struct mag *full, *empty;
     uint32_t nfull, nempty;
     uint32_t want; /* full magazines worth keeping: up on a refill that found none, down on a
                       flush (heap_mag.c) */
-    uint32_t cap, cap_max; /* rounds of a new magazine; what contention may grow it to */
-    uint32_t contended;    /* lock waits in this window (relaxed atomic: counted before the lock) */
-    uint32_t window;       /* exchanges in this window */
-    uint32_t grown;        /* times cap grew (statistics, tests) */
+    struct mag_grow grow;
 } __attribute__((aligned(64)));
 
 struct heap {
@@ -519,12 +526,14 @@ bool mag_flush(struct heap *h, struct mag *m);
 
 /* heap_depot.c: the depots' locks, exchanges and capacity (see there). */
 void depot_init(struct heap *h);
+/* Take l for a depot trip of g's class or cache, counting a wait as contention. */
+void mag_grow_lock(spinlock_t *l, struct mag_grow *g);
+/* Under the depot's lock: a trip happened; grow g->cap if the window's waits say so. */
+void mag_grow_adapt(struct mag_grow *g);
 /* Take d's lock, counting a wait as contention. */
 void depot_lock(struct mag_depot *d);
 /* Take the heap lock for a refill or flush of d's class, counting a wait. */
 void depot_heap_lock(struct heap *h, struct mag_depot *d);
-/* Under d's lock: an exchange happened; grow d->cap if contention says so. */
-void depot_adapt(struct mag_depot *d);
 /* Under d's lock: keep the empty magazine m, or link it onto *retired (the
  * depot has enough, or m predates a capacity growth) for the caller to
  * destroy under the heap lock once d's lock is dropped. */

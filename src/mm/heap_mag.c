@@ -125,11 +125,11 @@ struct mag *heap_mag_new(struct heap *h, unsigned cls)
 {
     struct mag_depot *d = &h->depot[cls];
     struct mag *retired = NULL, *m = NULL;
-    uint32_t cap = MAG_LD(d->cap);
+    uint32_t cap = MAG_LD(d->grow.cap);
     if (MAG_LD(d->nempty)) { /* no lock trip for nothing (one CPU makes its own) */
         depot_lock(d);
         m = depot_get_empty(d, &retired);
-        cap = d->cap;
+        cap = d->grow.cap;
         spin_unlock(&d->lock);
         mag_destroy_list(h, retired);
         if (m)
@@ -180,7 +180,7 @@ static void *mag_refill(struct heap *h, struct heap_front *f, unsigned cls)
 {
     struct mag *m = f->loaded[cls], *e;
     void *p = NULL;
-    if (m->cap < MAG_LD(h->depot[cls].cap) && (e = heap_mag_new(h, cls)) != NULL) {
+    if (m->cap < MAG_LD(h->depot[cls].grow.cap) && (e = heap_mag_new(h, cls)) != NULL) {
         MAG_ST(f->loaded[cls], e);
         if (m->cap)
             mag_flush_destroy(h, m); /* empty: only freed */

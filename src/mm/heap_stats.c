@@ -54,8 +54,8 @@ void kheap_stats(struct kheap_stats *st)
             .live = live,
             .capacity = (uint64_t)k->nchunks * k->per_span,
             .cached = cached,
-            .mag_cap = MAG_LD(h->depot[c].cap),
-            .mag_grown = MAG_LD(h->depot[c].grown),
+            .mag_cap = MAG_LD(h->depot[c].grow.cap),
+            .mag_grown = MAG_LD(h->depot[c].grow.grown),
         };
         st->live_objects += live;
         st->mag_cached += cached;

@@ -59,12 +59,9 @@ struct kmem_cache {
     struct kbufctl **hash;
     size_t hash_size, hash_count;
     struct kmem_cache *next;
-    /* Magazines (slab_mag.c): 0 rounds for off-slab and internal caches.
-     * mag_cap is read without the lock (relaxed) and only grows. */
-    uint32_t mag_cap, mag_cap_max;
-    uint32_t contended; /* lock waits in this window (relaxed atomic, counted before the lock) */
-    uint32_t window;    /* depot exchanges in this window */
-    uint32_t grown;     /* times mag_cap grew */
+    /* Magazines (slab_mag.c): grow.cap is 0 rounds for off-slab and
+     * internal caches; it is read without the lock (relaxed) and only grows. */
+    struct mag_grow grow;
     uint64_t recip; /* 2^32 / size, rounded up: an object's index by a multiply */
     struct mag *dfull, *dempty; /* the depot, under the lock */
     uint32_t nfull, nempty;

@@ -23,8 +23,8 @@
  * Capacity, as for the heap's classes (heap_depot.c): a magazine starts at
  * SLAB_MAG_BYTES of objects (4 to 32 rounds). Every trip to the depot that
  * has to wait for the cache's lock (its trylock failed: another CPU holds
- * it) counts; SLAB_GROW_AT waits within SLAB_GROW_WINDOW trips double the
- * rounds of the cache's new magazines, up to SLAB_MAG_GROWN_BYTES (at most
+ * it) counts; 4 waits within 1,024 trips double the rounds of the cache's
+ * new magazines (the heap's policy, mag_grow_adapt), up to SLAB_MAG_GROWN_BYTES (at most
  * 128 rounds). Older magazines serve on; an empty one of the old size is
  * freed when it comes back to the depot. On one CPU nothing waits, so
  * nothing grows.
@@ -39,16 +39,14 @@
 #define SLAB_MAG_BYTES 2048
 #define SLAB_MAG_GROWN_BYTES 8192 /* what contention may grow a magazine to */
 #define SLAB_MAG_ROUNDS_MAX 128
-#define SLAB_GROW_AT 4        /* lock waits within a window that grow the capacity */
-#define SLAB_GROW_WINDOW 1024 /* depot trips per window */
 
 void slab_mag_setup(struct kmem_cache *c)
 {
     if (c->offslab || c->internal)
         return;
     uint32_t n = (uint32_t)(SLAB_MAG_BYTES / c->size), max = (uint32_t)(SLAB_MAG_GROWN_BYTES / c->size);
-    c->mag_cap = n < 4 ? 4 : n > 32 ? 32 : n;
-    c->mag_cap_max = MAX(c->mag_cap, MIN(max, (uint32_t)SLAB_MAG_ROUNDS_MAX));
+    c->grow.cap = n < 4 ? 4 : n > 32 ? 32 : n;
+    c->grow.cap_max = MAX(c->grow.cap, MIN(max, (uint32_t)SLAB_MAG_ROUNDS_MAX));
     c->recip = ((1ULL << 32) + c->size - 1) / c->size;
     for (unsigned i = 0; i < SMP_MAX_CPUS; i++)
         c->cpu[i].loaded = c->cpu[i].prev = &heap_mag_none;
@@ -94,50 +92,25 @@ static void check_and_cache(struct kmem_cache *c, void *obj)
     MAG_ST(s->idx[i], SLAB_CACHED);
 }
 
-/* A depot trip: the cache's lock, with a wait counted as contention. */
-static void cache_lock(struct kmem_cache *c)
-{
-    if (spin_trylock(&c->lock))
-        return;
-    __atomic_add_fetch(&c->contended, 1, __ATOMIC_RELAXED);
-    spin_lock(&c->lock);
-}
-
-/* Under the lock, after a trip: grow the new magazines' rounds when the
- * window saw enough waits. */
-static void adapt(struct kmem_cache *c)
-{
-    if (MAG_LD(c->contended) >= SLAB_GROW_AT) {
-        if (c->mag_cap < c->mag_cap_max) {
-            MAG_ST(c->mag_cap, MIN(2 * c->mag_cap, c->mag_cap_max));
-            MAG_ST(c->grown, c->grown + 1);
-        }
-    } else if (++c->window < SLAB_GROW_WINDOW) {
-        return;
-    }
-    MAG_ST(c->contended, 0); /* a new window (a racing count may be lost: harmless) */
-    c->window = 0;
-}
-
 static struct mag *mag_new(struct kmem_cache *c)
 {
     struct mag *m;
     while ((m = c->dempty) != NULL) {
         c->dempty = m->next;
         c->nempty--;
-        if (m->cap >= c->mag_cap)
+        if (m->cap >= c->grow.cap)
             return m;
         kfree(m); /* of the size before a growth */
     }
-    m = kmalloc(sizeof(*m) + c->mag_cap * sizeof(void *));
+    m = kmalloc(sizeof(*m) + c->grow.cap * sizeof(void *));
     if (m)
-        *m = (struct mag){.cap = c->mag_cap, .size = (uint32_t)c->size};
+        *m = (struct mag){.cap = c->grow.cap, .size = (uint32_t)c->size};
     return m;
 }
 
 static void put_empty(struct kmem_cache *c, struct mag *m)
 {
-    if (c->nempty >= SLAB_DEPOT_EMPTY || m->cap < c->mag_cap) { /* (or of an old size) */
+    if (c->nempty >= SLAB_DEPOT_EMPTY || m->cap < c->grow.cap) { /* (or of an old size) */
         kfree(m);
         return;
     }
@@ -164,8 +137,8 @@ __attribute__((noinline)) static void *alloc_slow(struct kmem_cache *c, struct s
         MAG_ST(sc->prev, m);
         m = pm;
     } else {
-        cache_lock(c);
-        adapt(c);
+        mag_grow_lock(&c->lock, &c->grow);
+        mag_grow_adapt(&c->grow);
         struct mag *full = c->dfull;
         if (full) {
             c->dfull = full->next;
@@ -177,7 +150,7 @@ __attribute__((noinline)) static void *alloc_slow(struct kmem_cache *c, struct s
             m = full;
         } else {
             /* None yet, or one of the size before a growth (empty: freed). */
-            if (m->cap < c->mag_cap && (full = mag_new(c)) != NULL) {
+            if (m->cap < c->grow.cap && (full = mag_new(c)) != NULL) {
                 if (m->cap)
                     kfree(m);
                 MAG_ST(sc->loaded, full);
@@ -218,8 +191,8 @@ __attribute__((noinline)) static void free_slow(struct kmem_cache *c, struct sla
         MAG_ST(sc->prev, m);
         m = pm;
     } else {
-        cache_lock(c);
-        adapt(c);
+        mag_grow_lock(&c->lock, &c->grow);
+        mag_grow_adapt(&c->grow);
         struct mag *e = mag_new(c);
         if (!e) { /* no magazine: straight to the slab */
             MAG_ST(*slot_of(c, obj), SLAB_ALLOCATED);
@@ -249,7 +222,7 @@ __attribute__((noinline)) static void free_slow(struct kmem_cache *c, struct sla
 
 void *kmem_cache_alloc(struct kmem_cache *c)
 {
-    if (likely(MAG_LD(c->mag_cap))) {
+    if (likely(MAG_LD(c->grow.cap))) {
         struct slab_cpu *sc = &c->cpu[heap_cpu()];
         struct mag *m = MAG_LD(sc->loaded);
         uint32_t n = MAG_LD(m->rounds);
@@ -273,7 +246,7 @@ void kmem_cache_free(struct kmem_cache *c, void *obj)
 {
     if (!obj)
         return;
-    if (likely(MAG_LD(c->mag_cap))) {
+    if (likely(MAG_LD(c->grow.cap))) {
         check_and_cache(c, obj);
         struct slab_cpu *sc = &c->cpu[heap_cpu()];
         struct mag *m = MAG_LD(sc->loaded);
@@ -326,7 +299,7 @@ static void cpu_flush(struct kmem_cache *c, unsigned i)
 
 void slab_mag_flush_all(struct kmem_cache *c, bool all)
 {
-    if (!MAG_LD(c->mag_cap))
+    if (!MAG_LD(c->grow.cap))
         return;
     for (unsigned i = 0; all && i < SMP_MAX_CPUS; i++)
         cpu_flush(c, i);
@@ -338,7 +311,7 @@ void slab_mag_flush_all(struct kmem_cache *c, bool all)
 size_t slab_mag_cached(const struct kmem_cache *c)
 {
     size_t n = 0;
-    if (!MAG_LD(c->mag_cap))
+    if (!MAG_LD(c->grow.cap))
         return 0;
     for (unsigned i = 0; i < SMP_MAX_CPUS; i++) {
         const struct mag *a = MAG_LD(c->cpu[i].loaded), *b = MAG_LD(c->cpu[i].prev);
@@ -354,7 +327,7 @@ void slab_mag_drain(void)
     unsigned me = heap_cpu();
     spin_lock(&slab_caches_lock);
     for (struct kmem_cache *c = slab_caches; c; c = c->next) {
-        if (!MAG_LD(c->mag_cap))
+        if (!MAG_LD(c->grow.cap))
             continue;
         spin_lock(&c->lock);
         cpu_flush(c, me);
@@ -371,7 +344,7 @@ size_t slab_mag_count(unsigned cpu)
         return 0;
     spin_lock(&slab_caches_lock);
     for (struct kmem_cache *c = slab_caches; c; c = c->next) {
-        if (!MAG_LD(c->mag_cap))
+        if (!MAG_LD(c->grow.cap))
             continue;
         spin_lock(&c->lock);
         const struct mag *a = c->cpu[cpu].loaded, *b = c->cpu[cpu].prev;

@@ -22,8 +22,8 @@ void kmem_cache_stats(const struct kmem_cache *c, struct kmem_cache_stats *st)
     st->partial = c->counts[L_PARTIAL];
     st->empty = c->counts[L_EMPTY];
     st->offslab = c->offslab;
-    st->mag_cap = c->mag_cap;
-    st->mag_grown = c->grown;
+    st->mag_cap = c->grow.cap;
+    st->mag_grown = c->grow.grown;
     spin_unlock(&((struct kmem_cache *)c)->lock);
 }
 
@@ -89,7 +89,7 @@ static void print_cache(const struct kmem_cache *c, const char *note)
     printk("%-22s %7zu %6zu %7zu %8u %8zu %5zu %4zu %4zu %5zu %6zu %6u%s%s\n", c->name,
            c->live - cached, c->nslabs * c->per_slab, c->size, c->per_slab, c->slab_bytes / 1024,
            c->nslabs, c->counts[L_FULL], c->counts[L_PARTIAL], c->counts[L_EMPTY], cached,
-           c->mag_cap, c->offslab ? " off-slab" : "", note);
+           c->grow.cap, c->offslab ? " off-slab" : "", note);
 }
 
 void kmem_cache_print_info(void)
