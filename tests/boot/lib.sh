@@ -263,13 +263,13 @@ run_qemu_case() {
     local serial="file:$log" in=/dev/null out="$log.qemu"
     [ -n "$input" ] && serial=stdio in=$input out=$log
     local status=0
+    local -a run=(timeout -k 5 "$timeout" "$QEMU" "${drive[@]}" -m "$mem" -display none
+        -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04 -serial "$serial" "${extra[@]}")
     if [ "$want" = 124 ]; then
         # A boot that runs until stopped: stop it $settle s after every
         # expected line is in, so a loaded machine gets the whole --timeout
         # to boot and a quiet one does not wait for it.
-        timeout -k 5 "$timeout" "$QEMU" "${drive[@]}" -m "$mem" -display none -no-reboot \
-            -device isa-debug-exit,iobase=0xf4,iosize=0x04 -serial "$serial" "${extra[@]}" \
-            < "$in" > "$out" 2>&1 &
+        "${run[@]}" < "$in" > "$out" 2>&1 &
         local qpid=$! seen="" stopped=0
         while kill -0 "$qpid" 2> /dev/null; do
             sleep 0.5
@@ -285,9 +285,7 @@ run_qemu_case() {
         wait "$qpid" || status=$?
         [ "$stopped" = 1 ] && status=124
     else
-        timeout -k 5 "$timeout" "$QEMU" "${drive[@]}" -m "$mem" -display none -no-reboot \
-            -device isa-debug-exit,iobase=0xf4,iosize=0x04 -serial "$serial" "${extra[@]}" \
-            < "$in" > "$out" 2>&1 || status=$?
+        "${run[@]}" < "$in" > "$out" 2>&1 || status=$?
     fi
     if [ "$status" != "$want" ] && { [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; }; then
         record FAIL "$name" "timed out after ${timeout}s (log: $log)"
