@@ -112,8 +112,6 @@ struct chunk {
     uintptr_t limit;             /* the end of the last block */
     struct chunk *anext, *aprev; /* every span of the class (full ones too) */
     uint32_t noted;              /* counted in idle_noted (it was kept empty) */
-    uint32_t nholed;             /* blocks off the free list for the holes */
-    uint64_t holes; /* pages decommitted while the span is in use (heap_holes.c) */
 };
 _Static_assert(offsetof(struct chunk, fast_limit) < 64, "the fast-path fields share a line");
 
@@ -249,7 +247,6 @@ struct heap {
     struct hmap_mid *root[MAP_FAN]; /* the page map */
     /* release (heap_release.c) */
     size_t decommitted;          /* bytes inside free list blocks given back to the source */
-    size_t span_hole_bytes;      /* bytes of spans in use given back (heap_holes.c) */
     size_t idle_noted;           /* bytes of spans kept empty (an over-estimate) */
     size_t idle_after;           /* idle bytes the last run left: the next waits for more */
     size_t big_free;             /* the biggest list block freed lately (halved per run) */
@@ -564,24 +561,6 @@ size_t mag_cached(struct heap *h, unsigned cls);
 /* Under the heap lock, on the span layer: a free block back to its span;
  * true if idle memory grew (the caller runs heap_release_check). */
 bool span_free(struct heap *h, struct chunk *ch, void *p);
-/* Push p, a block of ch, on ch's free list as free (the level's marks). */
-void block_push_free(struct heap *h, struct chunk *ch, void *p);
-/* Store ch's limits for kfree's lock-free block-start tests: 0 (every free
- * to the locked path) when hardening or when ch has holes. */
-void block_set_limits(struct heap *h, struct chunk *ch);
-
-/* heap_holes.c, under the heap lock. span_holes_make decommits ch's pages
- * whose blocks are all free (if ch is at most a quarter in use) and returns
- * the bytes; span_holes_scan does it for every span. span_holes_fill
- * commits the holes again and puts their blocks back (true if any came
- * back). span_holes_release hands an empty span's holes to the list
- * allocator (false: its first page could not be committed; keep it). */
-size_t span_holes_make(struct heap *h, struct chunk *ch);
-size_t span_holes_scan(struct heap *h);
-bool span_holes_fill(struct heap *h, struct chunk *ch);
-bool span_holes_release(struct heap *h, struct chunk *ch);
-/* p, a block of ch, overlaps one of ch's holes (so it is free). */
-bool span_hole_overlaps(const struct chunk *ch, const void *p);
 /* Under the heap lock: a block of class cls from the spans, or NULL. */
 void *span_alloc(struct heap *h, unsigned cls);
 

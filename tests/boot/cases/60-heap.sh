@@ -26,4 +26,3 @@ qemu_case heapperf-aligned heapperf-aligned 33 --expect 'heap_aligned: hardening
     --expect 'PASS heap_aligned_small_blocks' --expect '^1 passed, 0 failed' --reject 'FAIL|panic|PANIC'
 bochs_case heapperf-aligned-bochs heapperf-aligned --expect 'heap_aligned: hardening 0' \
     --expect 'PASS heap_aligned_small_blocks' --reject 'FAIL|panic|PANIC'
-
