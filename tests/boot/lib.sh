@@ -208,7 +208,12 @@ check_log() { # check_log LOG EXPECTS... -- REJECTS...; echoes the reason
     for re in "$@"; do
         if [ "$re" = -- ]; then mode=reject; continue; fi
         if [ $mode = expect ] && ! grep -Eq -- "$re" "$log"; then
-            echo "missing /$re/"
+            # Say what the run did instead: its first failed test, if any,
+            # and where it stopped. CI shows this line and nothing else.
+            local failed last
+            failed=$(grep -Em1 -- '^FAIL |PANIC|^\*\*\* ' "$log" || true)
+            last=$(grep -v '^[[:space:]]*$' "$log" | tail -n 1 || true)
+            echo "missing /$re/${failed:+; first failure: $failed}; last line: ${last:-(empty log)}"
             return 1
         fi
         if [ $mode = reject ] && grep -Eq -- "$re" "$log"; then
@@ -302,7 +307,7 @@ bochs_case() { job run_bochs_case "$@"; }
 run_bochs_case() {
     local name=$1 isoname=$2
     shift 2
-    local timeout=300
+    local timeout=600 # a loaded host runs Bochs several times slower; a hang is still caught
     local -a expects=() rejects=()
     while [ $# -gt 0 ]; do
         case $1 in
@@ -318,6 +323,12 @@ run_bochs_case() {
         > "$log.bochs" 2>&1
     if [ ! -s "$log" ]; then
         record FAIL "$name" "no serial output from Bochs (see $log.bochs)"
+        return
+    fi
+    if grep -q 'was still running after' "$log.bochs"; then
+        local last
+        last=$(tr -d '\r' < "$log" | grep -v '^[[:space:]]*$' | tail -n 1)
+        record FAIL "$name" "timed out after $timeout s; last line: $last (log: $log)"
         return
     fi
     judge_log "$name" "$log"

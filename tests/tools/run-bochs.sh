@@ -78,8 +78,15 @@ auto)
     # Bochs ignores SIGTERM; SIGINT stops it. It wants a terminal for the
     # term display, so give it a throwaway one through script(1). What Bochs
     # draws and prints there is kept in SERIAL-LOG.screen.
+    # A run that never reaches the shutdown port is said so on stderr, so
+    # that a test reports a hang as a hang.
+    status=0
     timeout -s INT -k 10 "${BOCHS_TIMEOUT:-300}" \
-        script -qfec "bochs -q -unlock -f '$rc' -rc '$cmds'" /dev/null < /dev/null > "$log.screen" 2>&1 || true
+        script -qfec "bochs -q -unlock -f '$rc' -rc '$cmds'" /dev/null < /dev/null > "$log.screen" 2>&1 ||
+        status=$?
+    if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
+        echo "run-bochs.sh: Bochs was still running after ${BOCHS_TIMEOUT:-300} s and was stopped" >&2
+    fi
     ;;
 *)
     echo "run-bochs.sh: unknown mode $mode" >&2

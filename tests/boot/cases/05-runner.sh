@@ -9,3 +9,14 @@ runner_refuses_jobs() { # runner_refuses_jobs VALUE
 }
 shell_case runner-refuses-jobs-0 runner_refuses_jobs 0
 shell_case runner-refuses-jobs-word runner_refuses_jobs two
+
+# A missing line is reported with what the run did instead: its first failed
+# test and its last line, since CI shows only the runner's one-line verdict.
+runner_says_why() {
+    local log="$TEST_DIR/runner-why.log" why
+    printf 'PASS a\r\nFAIL b: expected 1, got 2\r\nPASS c\r\n\r\n' > "$log"
+    why=$(check_log "$log" '^[0-9]+ passed, 0 failed' --) && return 1
+    [ "$why" = "missing /^[0-9]+ passed, 0 failed/; first failure: FAIL b: expected 1, got 2; last line: PASS c" ] ||
+        { echo "check_log said: $why" >&2; return 1; }
+}
+shell_case runner-says-why runner_says_why

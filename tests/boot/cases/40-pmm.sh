@@ -46,7 +46,7 @@ pmm_boot_256g() {
     pmm_usable_check pmm-256G $((256 * 1024))
 }
 pmm_bochs() {
-    bochs_case pmm-bochs pmm --timeout 300 --expect '^[0-9]+ passed, 0 failed' \
+    bochs_case pmm-bochs pmm --expect '^[0-9]+ passed, 0 failed' \
         --expect 'pmm: usable=[0-9]+ KiB free=[0-9]+ KiB bitmap=[0-9]+ bytes at 0x[0-9a-f]+' \
         --expect 'PASS pmm_every_frame_once' --reject 'FAIL|panic|PANIC'
     pmm_usable_check pmm-bochs 128

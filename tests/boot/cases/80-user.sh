@@ -41,7 +41,7 @@ qemu_case user-ktests user-tests 33 --timeout 120 --expect '^PASS user_preemptio
 qemu_case user-ktests-smep-smap user-tests 33 --timeout 120 --expect 'ring 3 with SMEP SMAP' \
     --expect 'SMAP on: a plain kernel read of user memory faulted' \
     --expect '^[0-9]+ passed, 0 failed' --reject '^FAIL' -- -cpu max
-bochs_case user-ktests-bochs user-tests --timeout 400 --expect '^PASS user_preemption' \
+bochs_case user-ktests-bochs user-tests --expect '^PASS user_preemption' \
     --expect '^[0-9]+ passed, 0 failed' --reject '^FAIL' --reject 'skipped: no user program'
 
 # Like lib.sh's monitor_case and monitor_bochs_case, with room for a long
