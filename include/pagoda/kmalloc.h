@@ -115,6 +115,7 @@ struct kheap_stats {
     size_t list_used_blocks; /* incl. chunks of small blocks */
     size_t grows, shrinks;   /* page-source calls */
     size_t decommitted_bytes; /* pages inside free blocks given back (not in heap_bytes) */
+    size_t span_hole_bytes;   /* free pages of spans still in use given back (neither) */
     size_t releases, released_bytes; /* release-policy runs and what they gave back */
     size_t map_nodes, pooled_chunks;
     size_t idle_bytes, release_at; /* the release policy's view now */

@@ -41,6 +41,10 @@ struct ktest {
 
 #define KTEST(tname) KTEST_FLAGS(tname, 0)
 
+/* kfree(p), which must end in a panic (recovered, as the monitor's are):
+ * true if it did. For the tests of the heap's and kfence's reports. */
+bool ktest_kfree_panics(void *p);
+
 /* Record a failure for the running test (first one wins). */
 void ktest_fail(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

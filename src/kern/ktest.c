@@ -4,6 +4,7 @@
  * reporting PASS or FAIL with the first failed check, then the summary line
  * "N passed, N failed" that tests/boot greps for.
  */
+#include <arch/monitor.h>
 #include <pagoda/kmalloc.h>
 #include <pagoda/ktest.h>
 #include <pagoda/printk.h>
@@ -66,4 +67,14 @@ int ktest_run(const char *prefix)
     }
     printk("%d passed, %d failed\n", passed, nfailed);
     return nfailed;
+}
+
+bool ktest_kfree_panics(void *p)
+{
+    struct arch_recover point;
+    int how = arch_recover_arm(&point);
+    if (how == 0)
+        kfree(p);
+    arch_recover_disarm(&point);
+    return how == 2;
 }

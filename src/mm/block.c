@@ -120,24 +120,34 @@ size_t block_poison_end(const struct heap *h, size_t size)
 
 /* ---------------------------------------------------------------- spans */
 
+void block_push_free(struct heap *h, struct chunk *ch, void *p)
+{
+    if (h->harden) {
+        hdr_of(p)->info = 0;
+        hdr_of(p)->tag = heap_check_word(h, p, HSTATE_FREE);
+        size_t pend = block_poison_end(h, h->cls[ch->cls].size);
+        memset((uint8_t *)p + 8, POISON_BYTE, pend - 8);
+    }
+#if HEAP_CHECKED
+    else
+        ((uint64_t *)p)[1] = chunk_free_key(ch); /* free: a kfree of it is a double free */
+#endif
+    *(void **)p = ch->free;
+    ch->free = p;
+}
+
 /* Push n blocks from `at` on ch's free list, hardening them first. */
 static void push_blocks(struct heap *h, struct chunk *ch, uintptr_t at, size_t n)
 {
-    size_t pend = block_poison_end(h, h->cls[ch->cls].size);
-    for (; n > 0; n--, at += ch->stride) {
-        void *p = (void *)(at + h->bhdr);
-        if (h->harden) {
-            hdr_of(p)->info = 0;
-            hdr_of(p)->tag = heap_check_word(h, p, HSTATE_FREE);
-            memset((uint8_t *)p + 8, POISON_BYTE, pend - 8);
-        }
-#if HEAP_CHECKED
-        else
-            ((uint64_t *)p)[1] = chunk_free_key(ch); /* free: a kfree of it is a double free */
-#endif
-        *(void **)p = ch->free;
-        ch->free = p;
-    }
+    for (; n > 0; n--, at += ch->stride)
+        block_push_free(h, ch, (void *)(at + h->bhdr));
+}
+
+void block_set_limits(struct heap *h, struct chunk *ch)
+{
+    bool off = h->harden || ch->holes;
+    MAG_ST(ch->fast_limit, off ? 0 : ch->ncarved * ch->div_e);
+    chunk_set_fast(ch, h->harden);
 }
 
 /* The block-start test's constants for ch's stride (see heap_internal.h):
@@ -157,13 +167,14 @@ static void carve(struct heap *h, struct chunk *ch)
     ch->carve += n * ch->stride;
     /* Read without the lock by kfree's block-start test on other CPUs. */
     MAG_ST(ch->ncarved, (ch->carve - chunk_first(ch)) / ch->stride);
-    MAG_ST(ch->fast_limit, h->harden ? 0 : ch->ncarved * ch->div_e);
-    chunk_set_fast(ch, h->harden);
+    block_set_limits(h, ch);
 }
 
 void block_dry(struct heap *h, struct bclass *k, struct chunk *ch)
 {
-    if (ch->carve < ch->limit)
+    if (ch->holes) /* its pages back before anything new is carved */
+        span_holes_fill(h, ch);
+    if (!ch->free && ch->carve < ch->limit)
         carve(h, ch);
     if (ch->free)
         return;
@@ -207,12 +218,14 @@ struct chunk *block_refill(struct heap *h, unsigned cls)
     ch->cls = cls;
     ch->stride = (uint32_t)(k->size + h->bhdr);
     block_divisor(ch);
-    ch->first = ch->base;
     ch->carve = chunk_first(ch);
     ch->total = k->per_span;
     ch->limit = ch->carve + (uintptr_t)ch->total * ch->stride;
     ch->free = NULL;
     ch->noted = 0;
+    ch->holes = 0;
+    ch->nholed = 0;
+    ch->holes_seen = 0;
     carve(h, ch);
     ch->next = k->partial;
     if (k->partial)
@@ -240,6 +253,9 @@ static void chunk_to_list(struct heap *h, struct chunk *ch)
 void block_release(struct heap *h, struct chunk *ch)
 {
     struct bclass *k = &h->cls[ch->cls];
+    bool holed = ch->holes != 0;
+    if (holed && !span_holes_release(h, ch))
+        return; /* no frame for its first page: it stays, empty, until a later run */
     if (ch->prev)
         ch->prev->next = ch->next;
     else
@@ -261,7 +277,8 @@ void block_release(struct heap *h, struct chunk *ch)
     ch->noted = 0;
     map_set(h, ch->base, ch->units, NULL); /* a stale pointer into it finds no span */
     ch->cls = KHEAP_NCLASSES;              /* pooled */
-    if (ch->units != 1 || h->npool >= CHUNK_POOL_MAX) {
+    if (ch->units != 1 || h->npool >= CHUNK_POOL_MAX || holed) { /* a pooled span is carved
+                                                                    without a commit */
         chunk_to_list(h, ch);
         return;
     }

@@ -5,7 +5,6 @@
  * kept block, or of a reused one, still panics; hardened, nothing is kept.
  * Each test leaves the heap's figures where it found them.
  */
-#include <arch/monitor.h>
 #include <pagoda/kmalloc.h>
 #include <pagoda/ktest.h>
 #include <pagoda/printk.h>
@@ -22,17 +21,6 @@ static void warm(size_t n)
             kfree(p);
         }
     }
-}
-
-/* A kfree that must end in the heap's panic (recovered): true if it did. */
-static bool kfree_must_panic(void *p)
-{
-    struct arch_recover point;
-    int how = arch_recover_arm(&point);
-    if (how == 0)
-        kfree(p);
-    arch_recover_disarm(&point);
-    return how == 2;
 }
 
 KTEST(bigfront_pair_reuses_its_block)
@@ -75,11 +63,11 @@ KTEST(bigfront_double_free_panics)
     uint8_t *p = kmalloc(BIG);
     KT_ASSERT(p != NULL);
     kfree(p); /* kept, at level 0 */
-    KT_ASSERT(kfree_must_panic(p));
+    KT_ASSERT(ktest_kfree_panics(p));
     uint8_t *q = kmalloc(BIG); /* the kept block again, at level 0 */
     KT_ASSERT(q != NULL);
     kfree(q);
-    KT_ASSERT(kfree_must_panic(q));
+    KT_ASSERT(ktest_kfree_panics(q));
     kheap_mag_drain();
     KT_ASSERT_EQ(kheap_check(), 0);
 }

@@ -77,6 +77,8 @@ static int check_chunk(const struct heap *h, const struct chunk *ch, uint32_t *c
             BAD("chunk %#lx: free list entry %p not a carved block", (unsigned long)ch->base, p);
         if (++nfree > ch->total)
             BAD("chunk %#lx: free list loops", (unsigned long)ch->base);
+        if (span_hole_overlaps(ch, p))
+            BAD("chunk %#lx: free block %p lies on a page given back", (unsigned long)ch->base, p);
 
         if (h->harden) {
             if (hdr_of(p)->tag != heap_check_word(h, p, HSTATE_FREE))
@@ -88,9 +90,15 @@ static int check_chunk(const struct heap *h, const struct chunk *ch, uint32_t *c
         }
     }
     uint32_t uncarved = (uint32_t)((ch->limit - ch->carve) / ch->stride);
-    if (nfree + ch->used + uncarved != ch->total)
-        BAD("chunk %#lx: %u free + %u used + %u uncarved != %u", (unsigned long)ch->base, nfree,
-            ch->used, uncarved, ch->total);
+    if (nfree + ch->used + uncarved + ch->nholed != ch->total)
+        BAD("chunk %#lx: %u free + %u used + %u uncarved + %u in holes != %u",
+            (unsigned long)ch->base, nfree, ch->used, uncarved, ch->nholed, ch->total);
+    for (unsigned pg = 0; pg < ch->units * (CHUNK_SIZE / PAGE_SIZE) && pg < 64; pg++)
+        if (((ch->holes >> pg) & 1) &&
+            !map_page_decommitted(h, ch->base + ((uintptr_t)pg << PAGE_SHIFT)))
+            BAD("chunk %#lx: hole at page %u not in the page map", (unsigned long)ch->base, pg);
+    if (!ch->holes && ch->nholed)
+        BAD("chunk %#lx: %u blocks in holes, no hole", (unsigned long)ch->base, ch->nholed);
     if (h->harden) { /* every live block's check word and canary */
         uint32_t nlive = 0;
         for (uintptr_t a = first; a < ch->carve; a += ch->stride) {
@@ -293,7 +301,9 @@ static int check_locked(struct heap *h)
         for (const struct chunk *ch = k->partial; ch; last = ch, ch = ch->next) {
             if (ch->cls != c || !ch->free || (ch->next && ch->next->prev != ch))
                 BAD("class %u: partial list broken at chunk %p", c, (const void *)ch);
-            if (ch->used == 0 && (ch != k->partial || ch->next))
+            /* (One whose first page is a hole stays until a frame for it is
+             * found: span_holes_release.) */
+            if (ch->used == 0 && (ch != k->partial || ch->next) && !(ch->holes & 1))
                 BAD("class %u: empty chunk %p kept beside others", c, (const void *)ch);
         }
         if (last != k->ptail)
@@ -316,11 +326,11 @@ void kheap_print_stats(void)
            st.peak_heap_bytes / 1024, st.list_free_bytes / 1024, st.list_free_blocks, st.harden,
            st.bump_used, st.bump_size);
     printk("heap: %zu grows, %zu shrinks; release policy: %zu KiB idle, next run at %zu KiB "
-           "(big blocks: %zu KiB); %zu runs gave back %zu KiB, %zu KiB decommitted now; %zu pooled "
-           "spans, %zu page-map nodes\n",
+           "(big blocks: %zu KiB); %zu runs gave back %zu KiB, %zu KiB decommitted now in free "
+           "blocks and %zu KiB in spans in use; %zu pooled spans, %zu page-map nodes\n",
            st.grows, st.shrinks, st.idle_bytes / 1024, st.release_at / 1024,
            st.release_big / 1024, st.releases, st.released_bytes / 1024,
-           st.decommitted_bytes / 1024, st.pooled_chunks, st.map_nodes);
+           st.decommitted_bytes / 1024, st.span_hole_bytes / 1024, st.pooled_chunks, st.map_nodes);
     printk("heap: %zu magazines hold %zu free blocks (per CPU: the monitor's `cpus`); the CPUs "
            "keep %zu KiB of freed big blocks\n",
            st.mags, st.mag_cached, st.big_kept_bytes / 1024);

@@ -94,7 +94,8 @@ struct chunk {
     void *free;     /* free blocks (payload pointers), linked through word 0 */
     uint32_t used;  /* blocks handed out */
     uint32_t cls;
-    uintptr_t first;  /* the first block (its header, when hardening) */
+    uint64_t holes;   /* pages given back while the span is in use (heap_holes.c): a
+                         free of a block here leaves kfree's fast path */
     uint64_t fast_w;     /* the short block-start test (chunk_fast_start): its
                             multiplier | limit << 32, one word; limit 0: not covered */
     uint64_t div_mul;    /* the exact test (chunk_is_block_start): multiplier, */
@@ -112,6 +113,8 @@ struct chunk {
     uintptr_t limit;             /* the end of the last block */
     struct chunk *anext, *aprev; /* every span of the class (full ones too) */
     uint32_t noted;              /* counted in idle_noted (it was kept empty) */
+    uint32_t nholed;             /* blocks off the free list for the holes */
+    uint32_t holes_seen;         /* used at the holes' last look (0: none since the refill) */
 };
 _Static_assert(offsetof(struct chunk, fast_limit) < 64, "the fast-path fields share a line");
 
@@ -247,6 +250,7 @@ struct heap {
     struct hmap_mid *root[MAP_FAN]; /* the page map */
     /* release (heap_release.c) */
     size_t decommitted;          /* bytes inside free list blocks given back to the source */
+    size_t span_hole_bytes;      /* bytes of spans in use given back (heap_holes.c) */
     size_t idle_noted;           /* bytes of spans kept empty (an over-estimate) */
     size_t idle_after;           /* idle bytes the last run left: the next waits for more */
     size_t big_free;             /* the biggest list block freed lately (halved per run) */
@@ -408,10 +412,10 @@ static inline bool map_page_decommitted(const struct heap *h, uintptr_t a)
     return (MAG_LD(map_leaf_of(h, k)->dmask[k & (MAP_FAN - 1)]) >> ((a >> PAGE_SHIFT) & 7)) & 1;
 }
 
-/* The first block of a chunk (its header, when hardening). */
+/* The first block of a chunk (its header, when hardening): its base. */
 static inline uintptr_t chunk_first(const struct chunk *ch)
 {
-    return ch->first;
+    return ch->base;
 }
 
 /* The block-start tests (level 0's free checks; HEAP_CHECKED). A block
@@ -453,12 +457,13 @@ static inline uint64_t heap_div_mul(uint64_t d)
     return m + 1;
 }
 
-/* The short test's constants for ch's current first, stride and carve. */
+/* The short test's constants for ch's current stride and carve; 0 (the
+ * exact test and the holes check decide) for a span with holes. */
 static inline void chunk_set_fast(struct chunk *ch, bool harden)
 {
     uint64_t d = ch->stride, m = (1ull << 32) / d + 1, e = m * d - (1ull << 32);
     uint64_t limit = ch->ncarved * e;
-    bool fast = !harden && ch->units == 1 && ch->first == ch->base && limit <= UINT32_MAX;
+    bool fast = !harden && ch->units == 1 && !ch->holes && limit <= UINT32_MAX;
     __atomic_store_n(&ch->fast_w, fast ? m | limit << 32 : 0, __ATOMIC_RELAXED);
 }
 
@@ -475,7 +480,7 @@ static inline bool chunk_fast_start(const struct chunk *ch, const void *p)
  * kfree reads without the lock (0 when hardening). */
 static inline bool chunk_carved_start(const struct chunk *ch, const void *p)
 {
-    uint64_t q = (uint64_t)((uintptr_t)p - ch->first) * ch->div_mul;
+    uint64_t q = (uint64_t)((uintptr_t)p - ch->base) * ch->div_mul;
     return q < __atomic_load_n(&ch->fast_limit, __ATOMIC_RELAXED);
 }
 
@@ -489,7 +494,7 @@ static inline bool chunk_carved_start(const struct chunk *ch, const void *p)
  * writes), and only the heap's own structures hold it. */
 static inline bool chunk_is_block_start(const struct chunk *ch, const void *p)
 {
-    uint64_t q = (uint64_t)((uintptr_t)p - ch->first) * ch->div_mul;
+    uint64_t q = (uint64_t)((uintptr_t)p - ch->base) * ch->div_mul;
     return q < (uint64_t)MAG_LD(ch->ncarved) * ch->div_e;
 }
 
@@ -561,6 +566,25 @@ size_t mag_cached(struct heap *h, unsigned cls);
 /* Under the heap lock, on the span layer: a free block back to its span;
  * true if idle memory grew (the caller runs heap_release_check). */
 bool span_free(struct heap *h, struct chunk *ch, void *p);
+/* Push p, a block of ch, on ch's free list as free (the level's marks). */
+void block_push_free(struct heap *h, struct chunk *ch, void *p);
+/* Store ch's limits for kfree's lock-free block-start tests: 0 when
+ * hardening (every free to the locked path) or when ch has holes (every
+ * free out of line, to the holes check). */
+void block_set_limits(struct heap *h, struct chunk *ch);
+
+/* heap_holes.c, under the heap lock. span_holes_make decommits ch's pages
+ * whose blocks are all free (if ch is at most a quarter in use) and returns
+ * the bytes; span_holes_scan does it for every span. span_holes_fill
+ * commits the holes again and puts their blocks back (true if any came
+ * back). span_holes_release hands an empty span's holes to the list
+ * allocator (false: its first page could not be committed; keep it). */
+size_t span_holes_make(struct heap *h, struct chunk *ch);
+size_t span_holes_scan(struct heap *h);
+bool span_holes_fill(struct heap *h, struct chunk *ch);
+bool span_holes_release(struct heap *h, struct chunk *ch);
+/* p, a block of ch, overlaps one of ch's holes (so it is free). */
+bool span_hole_overlaps(const struct chunk *ch, const void *p);
 /* Under the heap lock: a block of class cls from the spans, or NULL. */
 void *span_alloc(struct heap *h, unsigned cls);
 

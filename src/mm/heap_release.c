@@ -267,6 +267,7 @@ size_t heap_release_run(struct heap *h, bool all)
     if (all) /* its blocks merge, and can then be decommitted */
         list_cache_flush(h);
     release_spans(h, all);
+    span_holes_scan(h); /* the free pages of spans still in use */
     slab_chunk_desc_reap();
     list_trim_all(h, LIST_TRIM_KEEP);
     /* Down to half the base threshold: the big-block term only delays runs. */

@@ -29,6 +29,7 @@ void kheap_stats(struct kheap_stats *st)
     st->grows = h->grows;
     st->shrinks = h->shrinks;
     st->decommitted_bytes = h->decommitted;
+    st->span_hole_bytes = h->span_hole_bytes;
     st->releases = h->releases;
     st->released_bytes = h->released;
     st->map_nodes = h->map_nodes;

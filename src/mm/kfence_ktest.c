@@ -106,24 +106,13 @@ KTEST(kfence_use_after_free_faults_with_a_report)
     KT_ASSERT_EQ(stats().bugs, s0.bugs + 1);
 }
 
-/* Run a kfree that must panic (kfence's report first); true if it did. */
-static bool free_panics(void *p)
-{
-    struct arch_recover r;
-    int how = arch_recover_arm(&r);
-    if (how == 0)
-        kfree(p);
-    arch_recover_disarm(&r);
-    return how == 2;
-}
-
 KTEST(kfence_double_free_panics)
 {
     struct kfence_stats s0 = stats();
     uint8_t *p = sample(24);
     NEED_KFENCE(p);
     kfree(p);
-    KT_ASSERT(free_panics(p));
+    KT_ASSERT(ktest_kfree_panics(p));
     KT_ASSERT_EQ(stats().bugs, s0.bugs + 1);
     KT_ASSERT_EQ(stats().frees, s0.frees + 1);
 }
@@ -133,9 +122,9 @@ KTEST(kfence_invalid_free_panics)
     struct kfence_stats s0 = stats();
     uint8_t *p = sample(64);
     NEED_KFENCE(p);
-    KT_ASSERT(free_panics(p + 16));     /* inside the object */
-    KT_ASSERT(free_panics(p - 64));     /* the canary bytes before it */
-    KT_ASSERT(free_panics(p + 64 + 8)); /* in the guard page */
+    KT_ASSERT(ktest_kfree_panics(p + 16));     /* inside the object */
+    KT_ASSERT(ktest_kfree_panics(p - 64));     /* the canary bytes before it */
+    KT_ASSERT(ktest_kfree_panics(p + 64 + 8)); /* in the guard page */
     KT_ASSERT_EQ(stats().bugs, s0.bugs + 3);
     KT_ASSERT_EQ(stats().live, s0.live + 1); /* untouched by the bad frees */
     kfree(p);
@@ -151,7 +140,7 @@ KTEST(kfence_canary_write_is_found_on_free)
     p[21] ^= 0xff; /* within the page: no fault, a changed canary byte */
     KT_ASSERT_EQ(kfence_check(), -E_CORRUPT);
     KT_ASSERT_EQ(kheap_check(), -E_CORRUPT); /* the heap's checker sees it too */
-    KT_ASSERT(free_panics(p));
+    KT_ASSERT(ktest_kfree_panics(p));
     KT_ASSERT_EQ(stats().bugs, s0.bugs + 3);
     p[21] = saved;
     KT_ASSERT_EQ(kfence_check(), 0);

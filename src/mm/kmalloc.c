@@ -387,6 +387,9 @@ __attribute__((noinline)) static void small_check_free(struct heap *h, struct ch
             heap_fail("kfree of a block the heap never handed out", p);
         heap_fail("kfree of a pointer the heap never returned", p);
     }
+    /* A block on a page given back (heap_holes.c) is free: not read. */
+    if (span_hole_overlaps(ch, p))
+        heap_fail("double free", p);
     if (((uint64_t *)p)[1] == chunk_free_key(ch)) {
         uint32_t n = 0;
         for (const void *f = ch->free; f && n <= ch->total; f = *(void *const *)f, n++)
@@ -398,6 +401,27 @@ __attribute__((noinline)) static void small_check_free(struct heap *h, struct ch
     spin_unlock(&h->lock);
     ((uint64_t *)p)[1] = chunk_free_key(ch);
     small_free(h, ch, p);
+}
+
+/* A free that failed kfree's inline block-start tests. A span with holes
+ * (heap_holes.c) has those tests off: a carved block start there that is
+ * on a page given back is free already, and any other is freed as usual,
+ * without the lock. Everything else goes to small_check_free. */
+__attribute__((noinline)) static void small_free_uncovered(struct heap *h, struct chunk *ch,
+                                                           void *p)
+{
+    if (likely(!MAG_LD(ch->holes)) || h->harden || !chunk_is_block_start(ch, p)) {
+        small_check_free(h, ch, p);
+        return;
+    }
+    if (span_hole_overlaps(ch, p))
+        heap_fail("double free", p);
+    if (((uint64_t *)p)[1] == chunk_free_key(ch)) {
+        small_check_free(h, ch, p);
+        return;
+    }
+    ((uint64_t *)p)[1] = chunk_free_key(ch);
+    small_free_on(h, heap_front_attached(), ch, p);
 }
 #endif
 
@@ -471,7 +495,7 @@ void kfree(void *p)
          * Every suspect free takes the slow path (0 limits when hardening). */
         uint64_t key = chunk_free_key(ch);
         if (unlikely(!chunk_fast_start(ch, p)) && unlikely(!chunk_carved_start(ch, p))) {
-            small_check_free(h, ch, p);
+            small_free_uncovered(h, ch, p); /* also every free into a span with holes */
             return;
         }
         if (unlikely(((uint64_t *)p)[1] == key)) {

@@ -48,6 +48,8 @@ static size_t live_usable(struct heap *h, const void *p, struct chunk **chp)
     if (!chunk_is_block_start(ch, p))
         heap_fail("not a live block the heap returned", p);
 #endif
+    if (span_hole_overlaps(ch, p)) /* free, its page given back (heap_holes.c) */
+        heap_fail("not a live block (freed; its page was given back)", p);
     return heap_class_size[ch->cls];
 }
 

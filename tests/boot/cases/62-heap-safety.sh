@@ -29,6 +29,17 @@ qemu_case bigfront-level0 bigfront 33 --expect '^bigfront: hardening 0$' \
 bochs_case bigfront-level0-bochs bigfront --expect '^bigfront: hardening 0$' \
     --expect 'heap: double free \(of a list block\)' --expect '^2 passed, 0 failed' --reject 'FAIL'
 
+# Span holes, which only level 0 makes: the free pages of sparse spans go
+# back to the PMM and come back on reuse, and a second free of a block on
+# one is the heap's panic (recovered), not a read of the page.
+iso holes "test=holes_ heap_harden=0"
+qemu_case holes-level0 holes 33 --expect 'PASS holes_give_frames_back' \
+    --expect '^holes: [1-9][0-9]* KiB' --expect 'heap: double free at' \
+    --expect '^1 passed, 0 failed' --reject 'FAIL'
+bochs_case holes-level0-bochs holes --expect 'PASS holes_give_frames_back' \
+    --expect '^holes: [1-9][0-9]* KiB' --expect 'heap: double free at' \
+    --expect '^1 passed, 0 failed' --reject 'FAIL'
+
 # slabinfo and heap at the prompt of a normal boot show every cache and
 # class the kernel uses, the heap's internal ones included.
 # (70-monitor.sh has the general helper; this file may run before it.)
