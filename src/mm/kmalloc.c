@@ -403,6 +403,19 @@ __attribute__((noinline)) static void small_check_free(struct heap *h, struct ch
     small_free(h, ch, p);
 }
 
+/* The free key's test and mark, once p is known to be a carved block start
+ * that is safe to read: a key already there sends it to the locked check. */
+static inline void small_free_keyed(struct heap *h, struct heap_front *f, struct chunk *ch,
+                                    void *p, uint64_t key)
+{
+    if (unlikely(((uint64_t *)p)[1] == key)) {
+        small_check_free(h, ch, p);
+        return;
+    }
+    ((uint64_t *)p)[1] = key; /* free now: a second kfree finds the key */
+    small_free_on(h, f, ch, p);
+}
+
 /* A free that failed kfree's inline block-start tests. A span with holes
  * (heap_holes.c) has those tests off: a carved block start there that is
  * on a page given back is free already, and any other is freed as usual,
@@ -416,12 +429,7 @@ __attribute__((noinline)) static void small_free_uncovered(struct heap *h, struc
     }
     if (span_hole_overlaps(ch, p))
         heap_fail("double free", p);
-    if (((uint64_t *)p)[1] == chunk_free_key(ch)) {
-        small_check_free(h, ch, p);
-        return;
-    }
-    ((uint64_t *)p)[1] = chunk_free_key(ch);
-    small_free_on(h, heap_front_attached(), ch, p);
+    small_free_keyed(h, heap_front_attached(), ch, p, chunk_free_key(ch));
 }
 #endif
 
@@ -498,12 +506,7 @@ void kfree(void *p)
             small_free_uncovered(h, ch, p); /* also every free into a span with holes */
             return;
         }
-        if (unlikely(((uint64_t *)p)[1] == key)) {
-            small_check_free(h, ch, p);
-            return;
-        }
-        ((uint64_t *)p)[1] = key; /* free now: a second kfree finds the key */
-        small_free_on(h, f, ch, p);
+        small_free_keyed(h, f, ch, p, key);
         return;
     }
 #else
