@@ -39,15 +39,12 @@ struct kfence_source {
     void (*print_pc)(unsigned i, uintptr_t pc);
 };
 
-/* The sampling countdown, one per CPU, read by kmalloc's hook: when the
+/* The sampling countdown, one per CPU, which kmalloc decrements: when the
  * running CPU's reaches zero, the allocation is offered to
- * kfence_alloc_sampled. Off, it is far out. Only its CPU writes it (but
- * kfence_set_interval). Hidden: a position-independent build (the
- * benchmark's library) then reads it without a GOT load. */
-struct kfence_cpu {
-    uint64_t countdown;
-} __attribute__((aligned(64)));
-extern struct kfence_cpu kfence_cpus[SMP_MAX_CPUS] __attribute__((visibility("hidden")));
+ * kfence_alloc_sampled. Off, it is far out. The heap keeps it in the
+ * CPU's front, beside the magazines kmalloc reads anyway; kfence sets it
+ * with this (relaxed store: only its CPU writes it otherwise). */
+void heap_sample_arm(unsigned cpu, uint64_t countdown);
 /* The pool's bounds, read by kfree's hook ([lo, lo + bytes); 0 bytes off). */
 extern uintptr_t kfence_pool_lo __attribute__((visibility("hidden")));
 extern uintptr_t kfence_pool_bytes __attribute__((visibility("hidden")));

@@ -195,6 +195,7 @@ struct heap_front {
     struct mag *prev[KHEAP_NCLASSES];
     size_t small_live;  /* bytes of small blocks handed out (class sizes) */
     size_t harden_live; /* hardening: their requested bytes */
+    uint64_t sample_countdown; /* kmalloc calls to kfence's next sample (kfence.c arms it) */
     unsigned free_cls; /* the class this CPU freed last: kfree's guess (kmalloc.c) */
     struct big_front big;
 } __attribute__((aligned(2048))); /* a power of two: &heap_fronts[cpu] is a shift, not a multiply */
@@ -324,7 +325,8 @@ size_t block_poison_end(const struct heap *h, size_t size);
 
 /* The running CPU's index: one GS-relative load and one more in the kernel;
  * on the host an initial-exec TLS load (index + 1, 0 until the thread's
- * first call, which asks this_cpu() and registers the exit drain). */
+ * first call, which asks this_cpu(), registers the exit drain and sets
+ * heap_tls_front). */
 #ifdef PAGODA_KERNEL
 static inline unsigned heap_cpu(void)
 {
@@ -332,6 +334,7 @@ static inline unsigned heap_cpu(void)
 }
 #else
 extern __thread unsigned heap_tls_cpu __attribute__((tls_model("initial-exec")));
+extern __thread struct heap_front *heap_tls_front __attribute__((tls_model("initial-exec")));
 unsigned heap_cpu_attach(void);
 static inline unsigned heap_cpu(void)
 {
@@ -342,23 +345,18 @@ static inline unsigned heap_cpu(void)
 }
 #endif
 
-/* The caller's CPU index, or -1 for a host thread that has no stand-in
- * CPU yet (never in the kernel): for fast paths that must not call out,
- * so that they hold no value across a call. */
-static inline int heap_cpu_attached(void)
-{
-#ifdef PAGODA_KERNEL
-    return (int)heap_cpu();
-#else
-    return (int)heap_tls_cpu - 1;
-#endif
-}
-
-/* The caller's front, or NULL as heap_cpu_attached says. */
+/* The caller's front, or NULL for a host thread that has no stand-in CPU
+ * yet (never in the kernel): for the fast paths, which must not call out
+ * (they would hold values across the call). On the host it is one TLS
+ * load: kmalloc and kfree index everything from it, where an index cost
+ * them a sign extension and a shift apiece. */
 static inline struct heap_front *heap_front_attached(void)
 {
-    int i = heap_cpu_attached();
-    return i >= 0 ? &heap_fronts[i] : NULL;
+#ifdef PAGODA_KERNEL
+    return &heap_fronts[heap_cpu()];
+#else
+    return heap_tls_front;
+#endif
 }
 
 /* The one accessor for the front the caller's CPU uses. */

@@ -96,6 +96,7 @@ struct mag heap_mag_none; /* cap 0 */
 
 #ifndef PAGODA_KERNEL
 __thread unsigned heap_tls_cpu __attribute__((tls_model("initial-exec")));
+__thread struct heap_front *heap_tls_front __attribute__((tls_model("initial-exec")));
 
 static void heap_cpu_exit(struct cpu *c)
 {
@@ -108,13 +109,20 @@ unsigned heap_cpu_attach(void)
     unsigned i = this_cpu()->index + 1;
     cpu_host_on_exit(heap_cpu_exit);
     heap_tls_cpu = i;
+    heap_tls_front = &heap_fronts[i - 1];
     return i;
 }
 #endif
 
 void mag_init(void)
 {
+    /* kfence's countdowns outlive a new heap (kfence may be set up first). */
+    uint64_t countdown[SMP_MAX_CPUS];
+    for (unsigned i = 0; i < SMP_MAX_CPUS; i++)
+        countdown[i] = heap_fronts[i].sample_countdown;
     memset(heap_fronts, 0, sizeof(heap_fronts));
+    for (unsigned i = 0; i < SMP_MAX_CPUS; i++)
+        heap_fronts[i].sample_countdown = countdown[i];
     for (unsigned i = 0; i < SMP_MAX_CPUS; i++)
         for (unsigned c = 0; c < KHEAP_NCLASSES; c++)
             heap_fronts[i].loaded[c] = heap_fronts[i].prev[c] = &heap_mag_none;
@@ -533,4 +541,9 @@ size_t kheap_mag_count(unsigned cpu)
     }
     spin_unlock(&h->lock);
     return n;
+}
+
+void heap_sample_arm(unsigned cpu, uint64_t countdown)
+{
+    __atomic_store_n(&heap_fronts[cpu].sample_countdown, countdown, __ATOMIC_RELAXED);
 }

@@ -7,7 +7,7 @@
  * guard, slot 1, ..., slot N-1, guard. Guard pages are never present. A
  * slot's page is present only while it holds a live object.
  *
- * kmalloc decrements its CPU's countdown (kfence_cpus) on every call; when it
+ * kmalloc decrements its CPU's countdown (in the heap's front) on every call; when it
  * reaches zero it offers the allocation here, and the countdown is re-armed with a
  * pseudo-random interval in [N/2, 3N/2] (so a bug cannot hide in the
  * allocations a fixed stride never samples). A sampled object of `size`
@@ -52,7 +52,6 @@
 #include <pagoda/spinlock.h>
 #include <pagoda/string.h>
 
-struct kfence_cpu kfence_cpus[SMP_MAX_CPUS];
 uintptr_t kfence_pool_lo, kfence_pool_bytes;
 
 struct kfence_pool kf = {.lock = SPINLOCK_INIT("kfence", LOCK_LEVEL_KFENCE)};
@@ -106,7 +105,7 @@ static void rearm(unsigned cpu)
     uint64_t n = kf.interval, c = COUNTDOWN_OFF;
     if (n != 0 && kf.src)
         c = n == 1 ? 1 : n - n / 2 + next_rand() % (n + 1);
-    __atomic_store_n(&kfence_cpus[cpu].countdown, c, __ATOMIC_RELAXED);
+    heap_sample_arm(cpu, c);
 }
 
 static void queue_push(struct kslot *s)
@@ -168,7 +167,7 @@ uint64_t kfence_interval(void)
 void kfence_force_next(void)
 {
     if (kf.src)
-        __atomic_store_n(&kfence_cpus[this_cpu()->index].countdown, 1, __ATOMIC_RELAXED);
+        heap_sample_arm(this_cpu()->index, 1);
 }
 
 /* ---------------------------------------------------------------- reports */

@@ -147,14 +147,11 @@ __attribute__((noinline)) static void *kmalloc_small_slow(struct heap *h, struct
     return p ? small_tail(h, f, heap_class_size[cls], p, size) : NULL;
 }
 
-/* The pop itself: the top block of this CPU's loaded magazine of class cls,
- * counted live, or NULL if the magazine is empty. */
-static inline void *mag_pop(struct heap_front *f, unsigned cls)
+/* The pop itself, from the loaded magazine m of this CPU, which holds n > 0
+ * blocks: its top block, counted live. The callers test n (a test of the
+ * block for NULL would cost the fast path two more instructions). */
+static inline void *mag_take(struct heap_front *f, struct mag *m, uint32_t n)
 {
-    struct mag *m = MAG_LD(f->loaded[cls]);
-    uint32_t n = MAG_LD(m->rounds);
-    if (unlikely(n == 0))
-        return NULL;
     void *p = MAG_LD(m->obj[n - 1]);
     MAG_ST(m->rounds, n - 1);
     MAG_ST(f->small_live, f->small_live + m->size);
@@ -167,10 +164,11 @@ static void *kmalloc_small_hardened(struct heap *h, size_t size)
 {
     struct heap_front *f = heap_front(h);
     unsigned cls = heap_class_of[(size + h->rz + 15) >> 4];
-    void *p = mag_pop(f, cls);
-    if (!p)
+    struct mag *m = MAG_LD(f->loaded[cls]);
+    uint32_t n = MAG_LD(m->rounds);
+    if (n == 0)
         return kmalloc_small_slow(h, f, cls, size);
-    return small_tail(h, f, heap_class_size[cls], p, size);
+    return small_tail(h, f, heap_class_size[cls], mag_take(f, m, n), size);
 }
 
 /* Before kheap_init, and large or over-aligned requests: the list allocator. */
@@ -226,8 +224,8 @@ __attribute__((noinline)) static void *kmalloc_sampled(size_t size)
     void *p = kfence_alloc_sampled(size);
     if (p)
         return p;
-    struct kfence_cpu *kc = &kfence_cpus[heap_cpu()];
-    MAG_ST(kc->countdown, kc->countdown + 1);
+    struct heap_front *f = heap_front(&kheap);
+    MAG_ST(f->sample_countdown, f->sample_countdown + 1);
     return kmalloc(size);
 }
 
@@ -242,9 +240,11 @@ __attribute__((noinline)) static void *kmalloc_attach(size_t size)
  * refill. */
 static inline void *small_pop(struct heap *h, struct heap_front *f, unsigned cls)
 {
-    void *p = mag_pop(f, cls);
-    if (unlikely(!p))
+    struct mag *m = MAG_LD(f->loaded[cls]);
+    uint32_t n = MAG_LD(m->rounds);
+    if (unlikely(n == 0))
         return kmalloc_small_slow(h, f, cls, heap_class_size[cls]);
+    void *p = mag_take(f, m, n);
 #if HEAP_CHECKED
     ((uint64_t *)p)[1] = 0; /* not the free key */
 #endif
@@ -253,16 +253,16 @@ static inline void *small_pop(struct heap *h, struct heap_front *f, unsigned cls
 
 void *kmalloc(size_t size)
 {
-    int cpu = heap_cpu_attached();
-    if (unlikely(cpu < 0))
+    struct heap_front *f = heap_front_attached();
+    if (unlikely(f == NULL))
         return kmalloc_attach(size);
-    uint64_t cd = MAG_LD(kfence_cpus[cpu].countdown) - 1;
-    MAG_ST(kfence_cpus[cpu].countdown, cd);
+    uint64_t cd = MAG_LD(f->sample_countdown) - 1;
+    MAG_ST(f->sample_countdown, cd);
     if (unlikely(cd == 0)) /* kfence hook: one in about N */
         return kmalloc_sampled(size);
     struct heap *h = &kheap;
     if (likely(size < h->fast_limit)) /* level 0: no redzone, no header */
-        return small_pop(h, &heap_fronts[cpu], heap_class_of[(size + 15) >> 4]);
+        return small_pop(h, f, heap_class_of[(size + 15) >> 4]);
     return kmalloc_slow(size, 16);
 }
 

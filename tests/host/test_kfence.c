@@ -102,6 +102,20 @@ HTEST(kfence_off_without_a_source)
     CHECK_EQ(kfence_interval(), 0);
 }
 
+/* The countdowns live in the heap's per-CPU fronts: a heap set up after
+ * kfence (a new kheap_init) must keep them, or sampling stops unseen. */
+HTEST(kfence_sampling_survives_a_new_heap)
+{
+    setup(1); /* every allocation */
+    heap_region_init(&region, heap_mem, sizeof(heap_mem));
+    kheap_init(&region.src, 0);
+    void *p = kmalloc(48);
+    CHECK(kfence_owns(p));
+    kfree(p);
+    kfence_set_interval(0);
+    CHECK_EQ(stats().live, 0);
+}
+
 HTEST(kfence_layout_against_the_guard_page)
 {
     setup(1000);
