@@ -105,7 +105,8 @@ struct kheap_class_stats {
 
 struct kheap_stats {
     size_t live_bytes; /* sum of kmalloc_usable_size over live pointers */
-    size_t peak_live_bytes;
+    size_t peak_live_bytes; /* the most handed out at once, counting small blocks
+                               cached in the CPUs' magazines (level 0) */
     size_t heap_bytes; /* memory held from the page source now */
     size_t peak_heap_bytes;
     size_t heap_pages; /* heap_bytes / PAGE_SIZE */

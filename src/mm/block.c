@@ -323,6 +323,7 @@ void *span_alloc(struct heap *h, unsigned cls)
     void *p = ch->free;
     ch->free = *(void **)p;
     ch->used++;
+    h->span_out_bytes += k->size;
     if (!ch->free)
         block_dry(h, k, ch);
     return p;
@@ -371,6 +372,7 @@ bool span_free(struct heap *h, struct chunk *ch, void *p)
     void *head = ch->free;
     *(void **)p = head;
     ch->free = p;
+    h->span_out_bytes -= h->cls[ch->cls].size;
     if (unlikely(--ch->used == 0 || !head))
         return span_free_tail(h, ch, head);
     return false;

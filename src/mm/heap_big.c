@@ -56,7 +56,7 @@
  * off when it is kept and adds it back when it is reused, and `objects`
  * counts the list blocks this front took back minus those it kept (both
  * may wrap: the heap's own counters hold the blocks' first allocation);
- * heap_live_total and kheap_stats add them up over the CPUs. To the release
+ * heap_out_bytes and kheap_stats add them up over the CPUs. To the release
  * policy the kept bytes are idle memory (list_cached_bytes); the calling
  * CPU's go back to the list with its magazines (kheap_mag_drain: the idle
  * drain, kheap_trim on every CPU, a host thread's end).

@@ -249,7 +249,7 @@ static int check_locked(struct heap *h)
     size_t walk_free = 0, walk_bytes = 0, bin_free = 0, bin_bytes = 0, live_list = 0;
     uint32_t chunks[KHEAP_NCLASSES + 1] = {0}; /* + the pool */
     uint64_t live[KHEAP_NCLASSES] = {0};
-    size_t small_live = 0, front_live = 0;
+    size_t small_out = 0;
     memset(hlive, 0, sizeof(hlive));
 
     if (!h->src)
@@ -296,7 +296,7 @@ static int check_locked(struct heap *h)
         if (cached > live[c] || (h->harden && hlive[c] + cached != live[c]))
             BAD("class %u: %zu cached in magazines, %llu in use in spans, %llu with a live "
                 "check word", c, cached, (unsigned long long)live[c], (unsigned long long)hlive[c]);
-        small_live += (live[c] - cached) * k->size;
+        small_out += live[c] * k->size;
         const struct chunk *last = NULL;
         for (const struct chunk *ch = k->partial; ch; last = ch, ch = ch->next) {
             if (ch->cls != c || !ch->free || (ch->next && ch->next->prev != ch))
@@ -309,10 +309,9 @@ static int check_locked(struct heap *h)
         if (last != k->ptail)
             BAD("class %u: partial list tail wrong", c);
     }
-    for (unsigned i = 0; i < SMP_MAX_CPUS; i++)
-        front_live += MAG_LD(heap_fronts[i].small_live);
-    if (small_live != front_live)
-        BAD("small blocks: %zu bytes live found, %zu counted", small_live, front_live);
+    if (small_out != h->span_out_bytes)
+        BAD("small blocks: %zu bytes out of the spans found, %zu counted", small_out,
+            h->span_out_bytes);
     return 0;
 }
 

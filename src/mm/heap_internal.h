@@ -193,8 +193,7 @@ struct big_front {
 struct heap_front {
     struct mag *loaded[KHEAP_NCLASSES];
     struct mag *prev[KHEAP_NCLASSES];
-    size_t small_live;  /* bytes of small blocks handed out (class sizes) */
-    size_t harden_live; /* hardening: their requested bytes */
+    size_t harden_live; /* hardening: requested bytes of small blocks handed out */
     uint64_t sample_countdown; /* kmalloc calls to kfence's next sample (kfence.c arms it) */
     unsigned free_cls; /* the class this CPU freed last: kfree's guess (kmalloc.c) */
     struct big_front big;
@@ -259,6 +258,8 @@ struct heap {
     bool releasing;
     /* totals */
     size_t live_bytes, peak_live_bytes, list_live_objects;
+    size_t span_out_bytes; /* small blocks out of their spans, in use or in a magazine
+                              (class sizes): block.c's span_alloc and span_free */
 };
 extern struct heap kheap;
 extern uint8_t heap_class_of[KHEAP_SMALL_MAX / 16 + 1];
@@ -366,12 +367,14 @@ static inline struct heap_front *heap_front(struct heap *h)
     return &heap_fronts[heap_cpu()];
 }
 
-/* Live bytes: the list blocks' (h->live_bytes, under the lock) plus every
- * CPU's small blocks (class sizes; requested sizes when hardening) and the
- * change its big-block front made to the list's (heap_big.c). Reads
- * other CPUs' counters: exact when they are quiet. */
-size_t heap_live_total(struct heap *h);
-/* Under the lock: note the peak of heap_live_total. */
+/* Bytes handed out, under the lock: the list blocks' (h->live_bytes) and
+ * the change each CPU's big-block front made to them (heap_big.c), plus
+ * the small blocks out of their spans (h->span_out_bytes), which counts
+ * those cached in magazines too; when hardening, the small blocks'
+ * requested bytes instead (exact). O(CPUs): for the peak and the release
+ * policy's thresholds. kheap_stats takes the cached blocks off. */
+size_t heap_out_bytes(struct heap *h);
+/* Under the lock: note the peak of heap_out_bytes. */
 void heap_note_peak(struct heap *h);
 
 static inline uintptr_t map_key(const void *p)

@@ -204,7 +204,6 @@ static void *mag_refill(struct heap *h, struct heap_front *f, unsigned cls)
         MAG_ST(m->rounds, n);
     }
     if (p || n) { /* the footprint may have grown: note the peak */
-        MAG_ST(f->small_live, f->small_live + heap_class_size[cls]);
         if (!p) {
             p = m->obj[n - 1];
             MAG_ST(m->rounds, n - 1);
@@ -232,7 +231,6 @@ void *mag_alloc_slow(struct heap *h, struct heap_front *f, unsigned cls)
     uint32_t n = m->rounds; /* a magazine from the depot or the swap: never empty */
     void *p = m->obj[n - 1];
     MAG_ST(m->rounds, n - 1);
-    MAG_ST(f->small_live, f->small_live + m->size);
     return p;
 }
 
@@ -337,7 +335,6 @@ void mag_free_slow(struct heap *h, struct heap_front *f, struct chunk *ch, void 
             grew |= mag_flush_unwanted(h, f, cls);
             MAG_ST(m->obj[0], p);
             MAG_ST(m->rounds, 1);
-            MAG_ST(f->small_live, f->small_live - m->size);
             if (grew)
                 heap_release_check(h);
             spin_unlock(&h->lock);
@@ -348,7 +345,6 @@ void mag_free_slow(struct heap *h, struct heap_front *f, struct chunk *ch, void 
          * no block of it waits in a magazine, pinning its span. */
         struct mag *e = MAG_LD(d->want) || m->cap ? heap_mag_new(h, cls) : NULL;
         if (!e) { /* no memory for a magazine, or none wanted: straight to the span */
-            MAG_ST(f->small_live, f->small_live - heap_class_size[cls]);
             if (span_free(h, ch, p))
                 heap_release_check(h);
             spin_unlock(&h->lock);
@@ -359,7 +355,6 @@ void mag_free_slow(struct heap *h, struct heap_front *f, struct chunk *ch, void 
         MAG_ST(f->loaded[cls], e);
         MAG_ST(e->obj[0], p);
         MAG_ST(e->rounds, 1);
-        MAG_ST(f->small_live, f->small_live - e->size);
         if (pm->cap)
             grew = mag_put_full(h, d, pm);
         if (grew) /* last: a run flushes this CPU's magazines too */
@@ -370,7 +365,6 @@ void mag_free_slow(struct heap *h, struct heap_front *f, struct chunk *ch, void 
     uint32_t n = m->rounds;
     MAG_ST(m->obj[n], p);
     MAG_ST(m->rounds, n + 1);
-    MAG_ST(f->small_live, f->small_live - m->size);
 }
 
 void mag_depot_drain(struct heap *h)

@@ -69,7 +69,7 @@ size_t heap_idle_bytes(const struct heap *h)
 
 static size_t threshold(struct heap *h)
 {
-    size_t live = heap_live_total(h);
+    size_t live = heap_out_bytes(h);
     return MAX(MAX((size_t)RELEASE_FLOOR, live / 4), MIN(2 * h->big_free, (size_t)RELEASE_BIG_MAX));
 }
 
@@ -271,7 +271,7 @@ size_t heap_release_run(struct heap *h, bool all)
     slab_chunk_desc_reap();
     list_trim_all(h, LIST_TRIM_KEEP);
     /* Down to half the base threshold: the big-block term only delays runs. */
-    size_t live = heap_live_total(h);
+    size_t live = heap_out_bytes(h);
     size_t low = all ? 0 : MAX((size_t)RELEASE_FLOOR, live / 4) / 2;
     if (h->src->commit) {
         /* Every leaf first: making one allocates, which must not happen

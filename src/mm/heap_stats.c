@@ -18,7 +18,7 @@ void kheap_stats(struct kheap_stats *st)
     struct heap *h = &kheap;
     memset(st, 0, sizeof(*st));
     spin_lock(&h->lock);
-    st->live_bytes = heap_live_total(h);
+    st->live_bytes = heap_out_bytes(h); /* level 0: less the cached blocks (below) */
     st->peak_live_bytes = h->peak_live_bytes;
     st->heap_bytes = h->heap_bytes;
     st->peak_heap_bytes = h->peak_heap_bytes;
@@ -60,6 +60,8 @@ void kheap_stats(struct kheap_stats *st)
         };
         st->live_objects += live;
         st->mag_cached += cached;
+        if (!h->harden)
+            st->live_bytes -= cached * k->size;
     }
     st->mags = h->nmags;
     spin_unlock(&h->lock);

@@ -49,13 +49,16 @@
  * list, every CPU's magazines and the depot (heap_mag.c says why that is
  * safe), so a block whose first free sits in any magazine is still caught.
  *
- * Statistics are kept as blocks come and go: per span the blocks out of it
- * (in use or cached in a magazine), per CPU the bytes of small blocks live
- * (class sizes; requested sizes when hardening: one CPU's may wrap, the sum
- * is exact), in the heap those of list blocks; the peak is noted under the
- * lock wherever the footprint can grow. Per-class figures, and the blocks
- * cached in magazines, are summed only when asked (kheap_stats). Never
- * entered from an interrupt handler.
+ * Statistics are kept where blocks cross a lock, never on the fast paths:
+ * per span and in the heap the small blocks out of the spans (in use or
+ * cached in a magazine), in the heap the list blocks' bytes, per CPU its
+ * big-block front's change to those and, when hardening, the requested
+ * bytes of its small blocks (one CPU's may wrap, the sum is exact). The
+ * peak of the bytes handed out (the cached blocks included) is noted under
+ * the lock wherever the footprint can grow. Live bytes, per-class figures
+ * and the blocks cached in magazines are summed only when asked
+ * (kheap_stats: out of the spans less cached). Never entered from an
+ * interrupt handler.
  */
 #include <pagoda/errno.h>
 #include <pagoda/kfence.h>
@@ -99,24 +102,25 @@ bool kheap_ready(void)
 
 /* ---------------------------------------------------------------- the paths */
 
-size_t heap_live_total(struct heap *h)
+size_t heap_out_bytes(struct heap *h)
 {
-    size_t n = MAG_LD(h->live_bytes);
+    size_t n = MAG_LD(h->live_bytes) + (h->harden ? 0 : h->span_out_bytes);
     /* Only CPUs that exist have used a front (indexes below cpu_count(); on
      * the host, below the most threads that ever held one): a loop over all
      * SMP_MAX_CPUS cost 135 instructions of a 750-instruction large pair. */
     unsigned ncpu = MIN(cpu_count(), (unsigned)SMP_MAX_CPUS);
     for (unsigned i = 0; i < ncpu; i++)
-        n += h->harden ? MAG_LD(heap_fronts[i].harden_live)
-                       : MAG_LD(heap_fronts[i].small_live) + MAG_LD(heap_fronts[i].big.live);
+        n += h->harden ? MAG_LD(heap_fronts[i].harden_live) : MAG_LD(heap_fronts[i].big.live);
     return n;
 }
 
 /* The peak, noted under the lock wherever the footprint can grow: at every
- * magazine refill from the spans and every list allocation. */
+ * magazine refill from the spans and every list allocation. Small blocks
+ * leave their spans only there, so at level 0 it is the exact peak of
+ * heap_out_bytes (but for the big-block fronts' lock-free reuse). */
 void heap_note_peak(struct heap *h)
 {
-    size_t n = heap_live_total(h);
+    size_t n = heap_out_bytes(h);
     if (n > h->peak_live_bytes)
         h->peak_live_bytes = n;
 }
@@ -148,13 +152,15 @@ __attribute__((noinline)) static void *kmalloc_small_slow(struct heap *h, struct
 }
 
 /* The pop itself, from the loaded magazine m of this CPU, which holds n > 0
- * blocks: its top block, counted live. The callers test n (a test of the
- * block for NULL would cost the fast path two more instructions). */
-static inline void *mag_take(struct heap_front *f, struct mag *m, uint32_t n)
+ * blocks: its top block. The callers test n (a test of the block for NULL
+ * would cost the fast path two more instructions). No live counter: the
+ * spans count the blocks out of them, the magazines those cached, and
+ * kheap_stats takes the difference (a per-CPU counter here and in kfree
+ * cost a pair 7 instructions and a chain of stores). */
+static inline void *mag_take(struct mag *m, uint32_t n)
 {
     void *p = MAG_LD(m->obj[n - 1]);
     MAG_ST(m->rounds, n - 1);
-    MAG_ST(f->small_live, f->small_live + m->size);
     return p;
 }
 
@@ -168,7 +174,7 @@ static void *kmalloc_small_hardened(struct heap *h, size_t size)
     uint32_t n = MAG_LD(m->rounds);
     if (n == 0)
         return kmalloc_small_slow(h, f, cls, size);
-    return small_tail(h, f, heap_class_size[cls], mag_take(f, m, n), size);
+    return small_tail(h, f, heap_class_size[cls], mag_take(m, n), size);
 }
 
 /* Before kheap_init, and large or over-aligned requests: the list allocator. */
@@ -244,7 +250,7 @@ static inline void *small_pop(struct heap *h, struct heap_front *f, unsigned cls
     uint32_t n = MAG_LD(m->rounds);
     if (unlikely(n == 0))
         return kmalloc_small_slow(h, f, cls, heap_class_size[cls]);
-    void *p = mag_take(f, m, n);
+    void *p = mag_take(m, n);
 #if HEAP_CHECKED
     ((uint64_t *)p)[1] = 0; /* not the free key */
 #endif
@@ -303,7 +309,6 @@ static inline void small_free_on(struct heap *h, struct heap_front *f, struct ch
     if (likely(n < m->cap)) {
         MAG_ST(m->obj[n], p);
         MAG_ST(m->rounds, n + 1);
-        MAG_ST(f->small_live, f->small_live - m->size);
         return;
     }
     mag_free_slow(h, f, ch, p);

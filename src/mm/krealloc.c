@@ -103,7 +103,7 @@ void *krealloc(void *p, size_t size)
             usable = size;
         }
 #endif
-        if (ch && h->harden) { /* see heap_live_total */
+        if (ch && h->harden) { /* see heap_out_bytes */
             struct heap_front *f = heap_front(h);
             MAG_ST(f->harden_live, f->harden_live - old + usable);
         } else if (!ch) {
