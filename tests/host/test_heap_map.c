@@ -1,0 +1,144 @@
+/* The heap's page map (src/mm/heap_map.c): the window anchored where the
+ * first leaf was made answers for the spans there, the three-level tree for
+ * spans far away, both through chunk_of; the window's entries are the
+ * tree's own leaves, cleared when kheap_trim frees one. The source here has
+ * two regions 256 GiB apart, so the second lies outside any window. */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include <pagoda/kmalloc.h>
+
+#include "../../src/mm/heap_internal.h" /* chunk_of and the window */
+#include "harness.h"
+
+#define AREA   (64ULL << 20)
+#define APART  (256ULL << 30)
+
+struct two {
+    struct heap_source src;
+    uint8_t *base[2];
+    size_t used[2];
+    int cur; /* the region grows come from */
+};
+static struct two two;
+
+static void *two_grow(struct heap_source *s, size_t bytes)
+{
+    struct two *t = (struct two *)s;
+    if (t->used[t->cur] + bytes > AREA)
+        return NULL;
+    void *p = t->base[t->cur] + t->used[t->cur];
+    t->used[t->cur] += bytes;
+    return p;
+}
+
+static void two_shrink(struct heap_source *s, void *p, size_t bytes)
+{
+    (void)s, (void)p, (void)bytes;
+}
+
+/* Both regions, reserved once; false if the host will not place the second
+ * that far (then the test says so and checks the window alone). */
+static bool two_setup(void)
+{
+    if (!two.base[0]) {
+        void *a = mmap(NULL, AREA, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (a == MAP_FAILED)
+            abort();
+        two.base[0] = a;
+        for (uint64_t off = APART; off <= 8 * APART && !two.base[1]; off += APART) {
+            void *want = (uint8_t *)a - off; /* below: mmap hands out top-down */
+            void *b = mmap(want, AREA, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE,
+                           -1, 0);
+            if (b == want)
+                two.base[1] = b;
+            else if (b != MAP_FAILED)
+                munmap(b, AREA);
+        }
+    }
+    memset(two.used, 0, sizeof(two.used));
+    two.cur = 0;
+    two.src = (struct heap_source){.grow = two_grow, .shrink = two_shrink};
+    kheap_init(&two.src, 0);
+    return two.base[1] != NULL;
+}
+
+static bool in_span(const struct chunk *ch, const void *p)
+{
+    return ch && (uintptr_t)p >= ch->base && (uintptr_t)p < ch->limit;
+}
+
+HTEST(heap_map_window_and_tree_both_find_spans)
+{
+    bool far = two_setup();
+    struct heap *h = &kheap;
+    CHECK(!h->win_set);
+    void *a[64], *b[64];
+    for (int i = 0; i < 64; i++)
+        a[i] = kmalloc(48 + (size_t)i * 40); /* a span per class, in region 0 */
+    CHECK(h->win_set);
+    CHECK_EQ(h->win_base, ALIGN_DOWN((uintptr_t)two.base[0], MAP_LEAF_BYTES));
+    for (int i = 0; i < 64; i++) {
+        uintptr_t w = ((uintptr_t)a[i] - h->win_base) >> CHUNK_SHIFT;
+        CHECK(w < (uintptr_t)MAP_FAN * MAP_FAN); /* looked up in the window */
+        CHECK(in_span(chunk_of(h, a[i]), a[i]));
+    }
+    if (!far) {
+        printf("  (no region 256 GiB away: the tree's side not checked)\n");
+    } else {
+        /* Region 0 refuses from now on: the next spans come from region 1. */
+        two.cur = 1;
+        for (int i = 0; i < 64; i++)
+            b[i] = kmalloc(3000 + (size_t)i * 200); /* new classes: new spans */
+        int outside = 0;
+        for (int i = 0; i < 64; i++) {
+            CHECK(in_span(chunk_of(h, b[i]), b[i]));
+            outside += (uintptr_t)b[i] >= (uintptr_t)two.base[1] &&
+                       (uintptr_t)b[i] < (uintptr_t)two.base[1] + AREA;
+        }
+        CHECK(outside > 0);
+        for (int i = 0; i < 64; i++)
+            if ((uintptr_t)b[i] - (uintptr_t)two.base[1] < AREA) {
+                uintptr_t w = ((uintptr_t)b[i] - h->win_base) >> CHUNK_SHIFT;
+                CHECK(w >= (uintptr_t)MAP_FAN * MAP_FAN); /* the tree answered */
+            }
+        /* A double free is caught through the tree too. */
+        volatile int k = 0;
+        while ((uintptr_t)b[k] - (uintptr_t)two.base[1] >= AREA)
+            k++;
+        kfree(b[k]);
+        CHECK(EXPECT_PANIC(kfree(b[k])));
+        CHECK(strstr(htest_panic_msg, "double free") != NULL);
+        b[k] = NULL;
+        for (int i = 0; i < 64; i++)
+            kfree(b[i]);
+    }
+    for (int i = 0; i < 64; i++)
+        kfree(a[i]);
+    CHECK_EQ(kheap_check(), 0);
+}
+
+HTEST(heap_map_trim_clears_the_window)
+{
+    two_setup();
+    struct heap *h = &kheap;
+    void *p = kmalloc(100);
+    CHECK(h->win_set);
+    unsigned slot = (unsigned)(((uintptr_t)p - h->win_base) / MAP_LEAF_BYTES);
+    const struct hmap_leaf *l = h->win[slot];
+    CHECK(in_span(chunk_of(h, p), p));
+    kfree(p);
+    kheap_trim(); /* every span goes, and with them every leaf that maps nothing */
+    struct kheap_stats st;
+    kheap_stats(&st);
+    CHECK_EQ(st.map_nodes, 0);
+    CHECK(h->win[slot] != l); /* the freed leaf is no longer in the window */
+    CHECK(chunk_of(h, p) == NULL);
+    void *q = kmalloc(100); /* a new span: its new leaf is in the window again */
+    CHECK(h->win[slot] != NULL && in_span(chunk_of(h, q), q));
+    kfree(q);
+    CHECK_EQ(kheap_check(), 0);
+}
