@@ -25,7 +25,7 @@
  * once: new spans are carved lazily, a page or so at a time, so a span's
  * untouched pages cost nothing on a host that backs pages on first touch.
  * kfree finds the descriptor through the page map (heap_map.c), which
- * names the span of every unit: three loads, no hashing, no read of the
+ * names the span of every unit: two or three loads, no hashing, no read of the
  * span's own memory.
  *
  * Aligned requests (kmalloc_aligned, 32 B..4 KiB). Since a span is

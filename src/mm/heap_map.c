@@ -7,7 +7,7 @@
  * A leaf entry names the span (struct chunk) that holds the 32 KiB unit, or
  * NULL, and carries a byte of per-page decommit bits for the release policy
  * (heap_release.c). Absent nodes are the shared, all-empty map_empty_mid and
- * map_empty_leaf, so chunk_of is three dependent loads without a branch,
+ * map_empty_leaf, so a walk is three dependent loads without a branch,
  * and a pointer that was never in a span finds NULL.
  *
  * Nodes (16 KiB mid, 18 KiB leaf) are made the first time a span or a
