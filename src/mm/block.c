@@ -68,6 +68,7 @@ const uint32_t heap_class_size[KHEAP_NCLASSES] = {
     10240, 12288, 14336, 16384, 20480, 24576, 28672, 32768, 40960, 49152, 57344, 65536,
 };
 uint8_t heap_class_of[KHEAP_SMALL_MAX / 16 + 1];
+uint8_t heap_aligned_next[PAGE_SHIFT - HEAP_ALIGN_MIN_SHIFT + 1][KHEAP_NCLASSES];
 
 void block_init(struct heap *h)
 {
@@ -76,6 +77,14 @@ void block_init(struct heap *h)
         while (heap_class_size[c] < i * 16)
             c++;
         heap_class_of[i] = (uint8_t)c;
+    }
+    for (unsigned a = 0; a < ARRAY_SIZE(heap_aligned_next); a++) {
+        unsigned next = KHEAP_NCLASSES;
+        for (unsigned k = KHEAP_NCLASSES; k-- > 0;) {
+            if (heap_class_size[k] % (1u << (a + HEAP_ALIGN_MIN_SHIFT)) == 0)
+                next = k;
+            heap_aligned_next[a][k] = (uint8_t)next;
+        }
     }
     memset(h->cls, 0, sizeof(h->cls));
     for (c = 0; c < KHEAP_NCLASSES; c++) {
@@ -96,20 +105,6 @@ void block_init(struct heap *h)
     h->nspans = 0;
     map_init(h);
     slab_heap_reset();
-}
-
-unsigned block_aligned_class(size_t size, size_t align)
-{
-    if (align > PAGE_SIZE)
-        return KHEAP_NCLASSES;
-    if (size == 0)
-        size = 1;
-    for (unsigned c = heap_class_of[(size + 15) >> 4]; c < KHEAP_NCLASSES; c++) {
-        size_t cs = heap_class_size[c];
-        if (cs % align == 0)
-            return cs * 3 <= size * 4 || cs <= align ? c : KHEAP_NCLASSES;
-    }
-    return KHEAP_NCLASSES;
 }
 
 /* The bytes of a free block's payload that carry poison at this level. */

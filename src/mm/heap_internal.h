@@ -636,9 +636,27 @@ static inline uint64_t heap_tag(const struct heap *h, const void *p, size_t cap,
     return ((uint64_t)(cap - size) << 32) | heap_check_word(h, p, HSTATE_ALLOC);
 }
 
-/* block.c: the class for a request of size at align (32 B..4 KiB) whose
- * blocks are all aligned, or KHEAP_NCLASSES if none fits well. */
-unsigned block_aligned_class(size_t size, size_t align);
+/* block.c's table for aligned requests: [a][c] is the smallest class at
+ * or above c whose size 2^(a + 5) divides (32 B..4 KiB), or KHEAP_NCLASSES. */
+#define HEAP_ALIGN_MIN_SHIFT 5
+extern uint8_t heap_aligned_next[PAGE_SHIFT - HEAP_ALIGN_MIN_SHIFT + 1][KHEAP_NCLASSES];
+
+/* The class for a request of size (below kheap.small_limit) at align (a
+ * power of two above 16) whose blocks are all aligned, or KHEAP_NCLASSES if
+ * none fits well: above 4 KiB, or rounding wastes more than a quarter of a
+ * block bigger than align (block.c). Two table loads, no loop. */
+static inline unsigned block_aligned_class(size_t size, size_t align)
+{
+    if (align > PAGE_SIZE)
+        return KHEAP_NCLASSES;
+    size = size ? size : 1;
+    unsigned c = heap_aligned_next[__builtin_ctzl(align) - HEAP_ALIGN_MIN_SHIFT]
+                                  [heap_class_of[(size + 15) >> 4]];
+    if (c == KHEAP_NCLASSES)
+        return c;
+    size_t cs = heap_class_size[c];
+    return cs * 3 <= size * 4 || cs <= align ? c : KHEAP_NCLASSES;
+}
 
 /* heap_big.c: the per-CPU fronts for big blocks (level 0 with the free
  * checks built in; see there). */

@@ -283,8 +283,10 @@ void *kmalloc_aligned(size_t size, size_t align)
      * sampled (a kfence object sits against its guard page). */
     struct heap *h = &kheap;
     unsigned c = size < h->fast_limit ? block_aligned_class(size, align) : KHEAP_NCLASSES;
-    if (c < KHEAP_NCLASSES)
-        return small_pop(h, heap_front(h), c);
+    if (c < KHEAP_NCLASSES) {
+        struct heap_front *f = heap_front_attached();
+        return small_pop(h, f ? f : heap_front(h), c);
+    }
     return kmalloc_slow(size, align);
 }
 

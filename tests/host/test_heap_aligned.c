@@ -14,6 +14,7 @@
 #include <pagoda/kmalloc.h>
 #include <pagoda/printk.h>
 
+#include "../../src/mm/heap_internal.h" /* block_aligned_class and its table */
 #include "harness.h"
 #include "heap_fixture.h"
 
@@ -152,4 +153,38 @@ HTEST(heap_aligned_hardened_still_aligned)
         }
         CHECK_EQ(kheap_check(), 0);
     }
+}
+
+/* kmalloc_aligned's class from the table (block_aligned_class) is the one
+ * the rule names: the smallest class at least the request whose size align
+ * divides, if it wastes at most a quarter or is no bigger than align. Every
+ * size up to the small classes' top, every alignment from 32 B to 8 KiB. */
+static unsigned aligned_class_by_the_rule(size_t size, size_t align)
+{
+    if (align > PAGE_SIZE)
+        return KHEAP_NCLASSES;
+    size = size ? size : 1;
+    for (unsigned c = 0; c < KHEAP_NCLASSES; c++) {
+        size_t cs = heap_class_size[c];
+        if (cs < size || cs % align)
+            continue;
+        return cs * 3 <= size * 4 || cs <= align ? c : KHEAP_NCLASSES;
+    }
+    return KHEAP_NCLASSES;
+}
+
+HTEST(heap_aligned_class_table_follows_the_rule)
+{
+    setup(0);
+    unsigned served = 0;
+    for (size_t align = 32; align <= 2 * PAGE_SIZE; align *= 2)
+        for (size_t size = 0; size < kheap.small_limit; size++) {
+            unsigned want = aligned_class_by_the_rule(size, align);
+            unsigned got = block_aligned_class(size, align);
+            if (got != want) {
+                CHECK_EQ(got, want);
+            }
+            served += got < KHEAP_NCLASSES;
+        }
+    CHECK(served > 0);
 }
