@@ -89,11 +89,13 @@ struct lseg {
  * descriptors of all spans sit together in a few hot cache lines and kfree
  * never reads the span's own (usually cold) memory. */
 struct chunk {
-    /* First cache line: everything kmalloc and kfree touch on a fast path. */
+    /* First cache line: everything kfree reads on its fast path, written
+     * only when the span is carved or holed. Nothing that refills and
+     * flushes write is here: a CPU freeing into a span that another CPU
+     * refills from would miss on this line at every refill (2 threads). */
     uintptr_t base; /* the span: CHUNK_SIZE-aligned, its list header first */
-    void *free;     /* free blocks (payload pointers), linked through word 0 */
-    uint32_t used;  /* blocks handed out */
     uint32_t cls;
+    uint32_t units; /* the span's length in CHUNK_SIZE units (set when made) */
     uint64_t holes;   /* pages given back while the span is in use (heap_holes.c): a
                          free of a block here leaves kfree's fast path */
     uint64_t fast_w;     /* the short block-start test (chunk_fast_start): its
@@ -103,12 +105,15 @@ struct chunk {
     uint32_t stride;     /* payload + header (16 when hardening, else 0) */
     uint64_t fast_limit; /* ncarved * div_e for the exact test without the lock;
                             0 when hardening sends every free to the checked path */
-    /* The rest: refills, releases, statistics, checks. */
+    uint32_t total;      /* blocks the span holds (set when made) */
+    uint32_t pad0;
+    /* The rest: refills, releases, statistics, checks (under the heap lock). */
+    void *free;       /* free blocks (payload pointers), linked through word 0 */
+    uint32_t used;    /* blocks out of the span: in use or in a magazine */
+    uint32_t pad1;
     uint64_t ncarved; /* blocks below the carve pointer: handed out at least once */
     struct chunk *next; /* the class's list of chunks with free blocks */
     struct chunk *prev;
-    uint32_t total;
-    uint32_t units;              /* the span's length in CHUNK_SIZE units */
     uintptr_t carve;             /* blocks from here up were never handed out */
     uintptr_t limit;             /* the end of the last block */
     struct chunk *anext, *aprev; /* every span of the class (full ones too) */
@@ -116,7 +121,8 @@ struct chunk {
     uint32_t nholed;             /* blocks off the free list for the holes */
     uint32_t holes_seen;         /* used at the holes' last look (0: none since the refill) */
 };
-_Static_assert(offsetof(struct chunk, fast_limit) < 64, "the fast-path fields share a line");
+_Static_assert(offsetof(struct chunk, fast_limit) < 64 && offsetof(struct chunk, free) >= 64,
+               "kfree's fields share a line, and the counters refills write are not in it");
 
 /* The page map: a three-level radix tree over the 48-bit address space,
  * one entry per CHUNK_SIZE unit, naming the span that holds it (NULL for
