@@ -47,6 +47,9 @@ void kheap_stats(struct kheap_stats *st)
         uint64_t used = 0, cached = mag_cached(h, c);
         for (const struct chunk *ch = k->all; ch; ch = ch->anext)
             used += ch->used;
+        /* Another CPU swapping its magazines while they are counted can
+         * make one count twice: never below zero. */
+        cached = MIN(cached, used);
         uint64_t live = used - cached;
         st->cls[c] = (struct kheap_class_stats){
             .size = k->size,
@@ -61,7 +64,7 @@ void kheap_stats(struct kheap_stats *st)
         st->live_objects += live;
         st->mag_cached += cached;
         if (!h->harden)
-            st->live_bytes -= cached * k->size;
+            st->live_bytes -= MIN(st->live_bytes, (size_t)(cached * k->size));
     }
     st->mags = h->nmags;
     spin_unlock(&h->lock);
