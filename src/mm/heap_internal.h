@@ -256,9 +256,9 @@ struct heap {
     size_t npool;
     size_t nspans, map_nodes;
     struct hmap_mid *root[MAP_FAN]; /* the page map */
-    uintptr_t win_base;             /* the window: its start (MAP_LEAF_BYTES-aligned), */
+    uintptr_t win_base;             /* the window: its start (MAP_LEAF_BYTES-aligned, or
+                                       MAP_WIN_NONE before the anchor), */
     struct hmap_leaf *win[MAP_FAN]; /* and the tree's leaves for it (or the empty one) */
-    bool win_set;
     /* release (heap_release.c) */
     size_t decommitted;          /* bytes inside free list blocks given back to the source */
     size_t span_hole_bytes;      /* bytes of spans in use given back (heap_holes.c) */
@@ -399,6 +399,9 @@ static inline uintptr_t map_key(const void *p)
  * (plain loads on x86). */
 #define MAP_LEAF_BYTES ((uintptr_t)CHUNK_SIZE << MAP_LEVEL_BITS) /* 64 MiB */
 #define MAP_WINDOW (MAP_LEAF_BYTES << MAP_LEVEL_BITS)              /* 128 GiB */
+/* The window's base before the anchor: in the non-canonical hole, so that
+ * no heap pointer falls in the window (heap_map.c). */
+#define MAP_WIN_NONE ((uintptr_t)1 << 47)
 
 static inline const struct hmap_leaf *map_leaf_of(const struct heap *h, uintptr_t k)
 {
@@ -412,7 +415,7 @@ static inline struct chunk *chunk_of(const struct heap *h, const void *p)
      * random mix ran 10% faster so). Its base and leaves are published
      * before any span there holds a block (heap_map.c). */
     uintptr_t w = ((uintptr_t)p - MAG_LD(h->win_base)) >> CHUNK_SHIFT;
-    if (likely(w < (uintptr_t)MAP_FAN * MAP_FAN)) {
+    if (likely(w < MAP_WINDOW >> CHUNK_SHIFT)) {
         const struct hmap_leaf *l = __atomic_load_n(&h->win[w >> MAP_LEVEL_BITS], __ATOMIC_ACQUIRE);
         return MAG_LD(l->ch[w & (MAP_FAN - 1)]);
     }

@@ -72,16 +72,16 @@ void map_init(struct heap *h)
     /* Until the anchor, the window lies in the non-canonical hole: no
      * pointer that passed kfree's bounds check falls in it, so none is
      * looked up against the old base while the anchor is being set. */
-    h->win_base = (uintptr_t)1 << 47;
-    h->win_set = false;
+    h->win_base = MAP_WIN_NONE;
     h->map_nodes = 0;
 }
 
-/* The window's slot for address a, or NULL outside it. */
+/* The window's slot for address a, or NULL outside it (for every heap
+ * address before the anchor, whose base is MAP_WIN_NONE). */
 static struct hmap_leaf **win_slot(struct heap *h, uintptr_t a)
 {
     uintptr_t w = (a - h->win_base) / MAP_LEAF_BYTES;
-    return h->win_set && w < MAP_FAN ? &h->win[w] : NULL;
+    return w < MAP_FAN ? &h->win[w] : NULL;
 }
 
 struct hmap_leaf *map_leaf(struct heap *h, uintptr_t a, bool make)
@@ -109,10 +109,8 @@ struct hmap_leaf *map_leaf(struct heap *h, uintptr_t a, bool make)
         memset(l, 0, sizeof(*l));
         __atomic_store_n(lp, l, __ATOMIC_RELEASE);
         h->map_nodes++;
-        if (!h->win_set) { /* the first leaf anchors the window (see the top) */
+        if (h->win_base == MAP_WIN_NONE) /* the first leaf anchors the window (see the top) */
             __atomic_store_n(&h->win_base, ALIGN_DOWN(a, MAP_LEAF_BYTES), __ATOMIC_RELEASE);
-            h->win_set = true;
-        }
         struct hmap_leaf **ws = win_slot(h, a);
         if (ws)
             __atomic_store_n(ws, l, __ATOMIC_RELEASE);
