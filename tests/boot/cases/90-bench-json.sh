@@ -20,7 +20,8 @@ positive = ["ratio_small_vs_mimalloc", "ratio_small_vs_glibc", "ratio_mix_vs_mim
             "ratio_batch_lifo_vs_best", "ratio_batch_fifo_vs_best",
             "rss_over_live_pagoda", "rss_over_live_best_peer", "pmm_random_vs_flat_4g",
             "pmm_random_vs_flat_256g", "pmm_frag_contig16_ns", "pmm_frag_contig512_ns",
-            "ratio_checked_vs_unchecked_small", "ratio_checked_vs_unchecked_mix"]
+            "ratio_checked_vs_unchecked_small", "ratio_checked_vs_unchecked_mix",
+            "ratio_checked_vs_unchecked_mix_cold"]
 positive += ["rss_over_live_%s" % a for a in ("glibc", "mimalloc", "jemalloc", "tcmalloc")]
 # The threads (bench-mt_<alloc>): scaling from 1 to 2 threads and the ratio to
 # the best at 2 threads, for every allocator and workload, and the cost of
