@@ -171,8 +171,29 @@ struct mag {
 };
 extern struct mag heap_mag_none; /* cap 0: a CPU that has no magazine yet */
 
+/* Relaxed loads and stores of words another CPU may access at the same
+ * time: single moves either way. Volatile (as the kernel's READ_ONCE and
+ * WRITE_ONCE are) because GCC folds no displacement into an indexed
+ * __atomic access, which cost an add on each magazine slot's; the
+ * __atomic forms under ThreadSanitizer, which sees only those. */
+#ifdef __SANITIZE_THREAD__
 #define MAG_LD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
 #define MAG_ST(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+#else
+#define MAG_LD(x) (*(const volatile __typeof__(x) *)&(x))
+#define MAG_ST(x, v) ((void)(*(volatile __typeof__(x) *)&(x) = (v)))
+#endif
+
+/* A load of a page-map node's pointer, whose target the next load reads:
+ * the address dependency orders the two on every CPU Pagoda runs on (as
+ * the kernel's rcu_dereference relies on), so it is a plain move; acquire
+ * under ThreadSanitizer, which does not follow dependencies. The writer
+ * publishes with a release store (heap_map.c). */
+#ifdef __SANITIZE_THREAD__
+#define MAP_LD_DEP(x) __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
+#else
+#define MAP_LD_DEP(x) MAG_LD(x)
+#endif
 
 /* The front end, one per CPU: what the allocation and free fast paths touch.
  * Each class has a loaded and a previous magazine (heap_mag.c). A free from
@@ -203,7 +224,6 @@ struct heap_front {
     struct mag *prev[KHEAP_NCLASSES];
     size_t harden_live; /* hardening: requested bytes of small blocks handed out */
     uint64_t sample_countdown; /* kmalloc calls to kfence's next sample (kfence.c arms it) */
-    unsigned free_cls; /* the class this CPU freed last: kfree's guess (kmalloc.c) */
     struct big_front big;
 } __attribute__((aligned(2048))); /* a power of two: &heap_fronts[cpu] is a shift, not a multiply */
 extern struct heap_front heap_fronts[SMP_MAX_CPUS];
@@ -405,8 +425,32 @@ static inline uintptr_t map_key(const void *p)
 
 static inline const struct hmap_leaf *map_leaf_of(const struct heap *h, uintptr_t k)
 {
-    const struct hmap_mid *m = __atomic_load_n(&h->root[k >> (2 * MAP_LEVEL_BITS)], __ATOMIC_ACQUIRE);
-    return __atomic_load_n(&m->leaf[(k >> MAP_LEVEL_BITS) & (MAP_FAN - 1)], __ATOMIC_ACQUIRE);
+    const struct hmap_mid *m = MAP_LD_DEP(h->root[k >> (2 * MAP_LEVEL_BITS)]);
+    return MAP_LD_DEP(m->leaf[(k >> MAP_LEVEL_BITS) & (MAP_FAN - 1)]);
+}
+
+/* p's span if p lies in the window, else NULL (kfree's first lookup: a
+ * pointer there needs no bounds check first, for the window holds nothing
+ * but the heap's spans). */
+static inline struct chunk *chunk_in_window(const struct heap *h, const void *p)
+{
+    uintptr_t w = ((uintptr_t)p - MAG_LD(h->win_base)) >> CHUNK_SHIFT;
+    if (likely(w < MAP_WINDOW >> CHUNK_SHIFT)) {
+        const struct hmap_leaf *l = MAP_LD_DEP(h->win[w >> MAP_LEVEL_BITS]);
+        return MAG_LD(l->ch[w & (MAP_FAN - 1)]);
+    }
+    return NULL;
+}
+
+/* p's span if p lies outside the window, else NULL (after chunk_in_window:
+ * the tree, for an address within the heap's bounds only, since its keys
+ * drop the address's top bits). */
+static inline struct chunk *chunk_outside_window(const struct heap *h, const void *p)
+{
+    if (((uintptr_t)p - MAG_LD(h->win_base)) >> CHUNK_SHIFT < MAP_WINDOW >> CHUNK_SHIFT)
+        return NULL;
+    uintptr_t k = map_key(p);
+    return MAG_LD(map_leaf_of(h, k)->ch[k & (MAP_FAN - 1)]);
 }
 
 static inline struct chunk *chunk_of(const struct heap *h, const void *p)
@@ -416,7 +460,7 @@ static inline struct chunk *chunk_of(const struct heap *h, const void *p)
      * before any span there holds a block (heap_map.c). */
     uintptr_t w = ((uintptr_t)p - MAG_LD(h->win_base)) >> CHUNK_SHIFT;
     if (likely(w < MAP_WINDOW >> CHUNK_SHIFT)) {
-        const struct hmap_leaf *l = __atomic_load_n(&h->win[w >> MAP_LEVEL_BITS], __ATOMIC_ACQUIRE);
+        const struct hmap_leaf *l = MAP_LD_DEP(h->win[w >> MAP_LEVEL_BITS]);
         return MAG_LD(l->ch[w & (MAP_FAN - 1)]);
     }
     uintptr_t k = map_key(p);

@@ -4,10 +4,13 @@
  * Routing. Before kheap_init every request goes to the bump arena. After it,
  * a request of up to KHEAP_SMALL_MAX bytes (redzone included) is a small
  * block of the class heap_class_of names; anything larger, and every
- * alignment above 16, is a list block. kfree first checks the pointer is in
- * the heap's bounds (NULL and bump pointers are not: they are ignored), then
- * asks the page map (chunk_of) whether it lies in a span of small blocks; if
- * not, it is a list block with a header in front.
+ * alignment above 16, is a list block. kfree first asks the page map's
+ * window (chunk_in_window) whether the pointer lies in a span of small
+ * blocks there: the window holds nothing but spans, so such a pointer needs
+ * no bounds check. Any other pointer (kfree_far) must lie in the heap's
+ * bounds (NULL and bump pointers do not: they are ignored) before the tree
+ * is asked, since the tree's keys drop an address's top bits; in no span,
+ * it is a list block with a header in front.
  *
  * Per-CPU fronts (heap_mag.c). Small blocks go through the running CPU's
  * front (heap_front): kmalloc pops from the class's loaded magazine, kfree
@@ -159,7 +162,7 @@ __attribute__((noinline)) static void *kmalloc_small_slow(struct heap *h, struct
  * cost a pair 7 instructions and a chain of stores). */
 static inline void *mag_take(struct mag *m, uint32_t n)
 {
-    void *p = MAG_LD(m->obj[n - 1]);
+    void *p = m->obj[n - 1]; /* the owner reads its own stores: no race */
     MAG_ST(m->rounds, n - 1);
     return p;
 }
@@ -292,21 +295,13 @@ void *kmalloc_aligned(size_t size, size_t align)
 
 /* A free small block onto this CPU's loaded magazine of its class (the
  * fast path: a push), or mag_free_slow when that magazine is full. The
- * class used is the one this CPU freed last (free_cls), corrected when the
- * block's (ch->cls) differs: so in a run of frees of one class the push's
- * addresses do not wait for the page-map lookup, only a predicted branch
- * does (through ch->cls they waited, and each pair cost twice the time),
- * and a free of another class costs a mispredicted branch, no call (in the
- * random mix, where most frees change class, the call cost 17
- * instructions a free). */
+ * class comes from the span's descriptor. (A guess from the class this CPU
+ * freed last, so that the push would not wait for the page-map lookup,
+ * cost two instructions and measured no faster: the lookup's loads hit the
+ * cache, and GCC used the descriptor's class for the push anyway.) */
 static inline void small_free_on(struct heap *h, struct heap_front *f, struct chunk *ch, void *p)
 {
-    unsigned cls = f->free_cls;
-    if (unlikely(cls != ch->cls)) {
-        cls = ch->cls;
-        f->free_cls = cls;
-    }
-    struct mag *m = MAG_LD(f->loaded[cls]);
+    struct mag *m = MAG_LD(f->loaded[ch->cls]);
     uint32_t n = MAG_LD(m->rounds);
     if (likely(n < m->cap)) {
         MAG_ST(m->obj[n], p);
@@ -489,21 +484,10 @@ __attribute__((noinline)) static void kfree_attach(void *p)
     kfree(p);
 }
 
-void kfree(void *p)
+/* kfree of p, known to lie in the heap's bounds, whose span (if any) is ch. */
+static inline void kfree_in_heap(struct heap *h, struct heap_front *f, void *p, struct chunk *ch)
 {
-    struct heap *h = &kheap;
-    struct heap_front *f = heap_front_attached();
-    if (unlikely(f == NULL)) {
-        kfree_attach(p);
-        return;
-    }
-    uintptr_t lo = MAG_LD(h->lo);
-    if (unlikely((uintptr_t)p - lo >= MAG_LD(h->hi) - lo)) {
-        kfree_outside(p);
-        return;
-    }
 #if HEAP_CHECKED
-    struct chunk *ch = chunk_of(h, p);
     if (likely(ch != NULL)) {
         /* The block-start test: the short one (chunk_fast_start), else, for
          * a span that it does not cover, the exact one; then the free key.
@@ -517,11 +501,42 @@ void kfree(void *p)
         return;
     }
 #else
-    struct chunk *ch = chunk_of(h, p);
     if (likely(ch && !(h->harden | ((uintptr_t)p & 15)))) {
         small_free_on(h, f, ch, p);
         return;
     }
 #endif
     kfree_checked(h, p, ch);
+}
+
+/* A pointer in no span of the window: a list block, a small block outside
+ * the window, or one outside the heap's bounds (NULL, bump, kfence, or no
+ * heap pointer at all). Out of line, so that kfree's fast path saves no
+ * register. */
+__attribute__((noinline)) static void kfree_far(struct heap *h, struct heap_front *f, void *p)
+{
+    uintptr_t lo = MAG_LD(h->lo);
+    if (unlikely((uintptr_t)p - lo >= MAG_LD(h->hi) - lo)) {
+        kfree_outside(p);
+        return;
+    }
+    kfree_in_heap(h, f, p, chunk_outside_window(h, p));
+}
+
+void kfree(void *p)
+{
+    struct heap *h = &kheap;
+    struct heap_front *f = heap_front_attached();
+    if (unlikely(f == NULL)) {
+        kfree_attach(p);
+        return;
+    }
+    /* The window first: a span there is in the heap's bounds, so the bounds
+     * check waits for the pointers that miss it (kfree_far). */
+    struct chunk *ch = chunk_in_window(h, p);
+    if (unlikely(ch == NULL)) {
+        kfree_far(h, f, p);
+        return;
+    }
+    kfree_in_heap(h, f, p, ch);
 }

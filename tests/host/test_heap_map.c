@@ -141,3 +141,42 @@ HTEST(heap_map_trim_clears_the_window)
     kfree(q);
     CHECK_EQ(kheap_check(), 0);
 }
+
+/* kfree looks in the window before it checks the heap's bounds; outside
+ * the window the bounds come first, because the tree's keys drop the top
+ * 16 bits. A pointer that differs from a live block only there (not a
+ * canonical address) must be reported, never freed through the tree; and a
+ * pointer in the window that is in no span (past the heap's spans, and
+ * past its bounds) must be reported too. */
+HTEST(heap_map_kfree_of_an_alias_or_a_window_gap_is_refused)
+{
+    bool far = two_setup();
+    struct heap *h = &kheap;
+    void *a = kmalloc(64);
+    CHECK(in_span(chunk_of(h, a), a));
+    /* In the window, past everything the heap has: no span there. */
+    uint8_t *gap = two.base[0] + AREA - 4096;
+    CHECK(chunk_of(h, gap) == NULL);
+    CHECK(EXPECT_PANIC(kfree(gap)));
+    CHECK(strstr(htest_panic_msg, "never returned") != NULL);
+    if (!far) {
+        printf("  (no region 256 GiB away: the tree's side not checked)\n");
+    } else {
+        two.cur = 1;
+        void *q[64], *b = NULL;
+        for (int i = 0; i < 64; i++) {
+            q[i] = kmalloc(3000 + (size_t)i * 200);
+            if (!b && (uintptr_t)q[i] - (uintptr_t)two.base[1] < AREA)
+                b = q[i];
+        }
+        CHECK(b != NULL);
+        CHECK(in_span(chunk_of(h, b), b));
+        void *alias = (void *)((uintptr_t)b ^ (0xffffULL << 48));
+        CHECK(EXPECT_PANIC(kfree(alias)));
+        CHECK(strstr(htest_panic_msg, "never returned") != NULL);
+        for (int i = 0; i < 64; i++)
+            kfree(q[i]); /* b among them: still live, the alias freed nothing */
+    }
+    kfree(a);
+    CHECK_EQ(kheap_check(), 0);
+}
