@@ -143,6 +143,7 @@ void block_set_limits(struct heap *h, struct chunk *ch)
     bool off = h->harden || ch->holes;
     MAG_ST(ch->fast_limit, off ? 0 : ch->ncarved * ch->div_e);
     chunk_set_fast(ch, h->harden);
+    map_set_fast(h, ch);
 }
 
 /* The block-start test's constants for ch's stride (see heap_internal.h):
@@ -203,6 +204,7 @@ struct chunk *block_refill(struct heap *h, unsigned cls)
         ch->base = (uintptr_t)pay;
         ch->units = k->units;
     }
+    ch->cls = cls; /* before map_set, which copies it into the map */
     if (!map_set(h, ch->base, ch->units, ch)) {
         list_free(h, (void *)ch->base);
         slab_chunk_desc_free(ch);
@@ -210,7 +212,6 @@ struct chunk *block_refill(struct heap *h, unsigned cls)
     }
     ch->next = ch->prev = NULL;
     ch->used = 0;
-    ch->cls = cls;
     ch->stride = (uint32_t)(k->size + h->bhdr);
     block_divisor(ch);
     ch->carve = chunk_first(ch);

@@ -65,9 +65,17 @@ static int check_chunk(const struct heap *h, const struct chunk *ch, uint32_t *c
         ch->limit != first + (uintptr_t)ch->total * ch->stride ||
         ch->limit > ch->base + (uintptr_t)ch->units * CHUNK_SIZE - HDR_SIZE)
         BAD("chunk %#lx: bad geometry", (unsigned long)ch->base);
-    for (uint32_t u = 0; u < ch->units; u++)
-        if (chunk_of(h, (const void *)(ch->base + (uintptr_t)u * CHUNK_SIZE)) != ch)
+    for (uint32_t u = 0; u < ch->units; u++) {
+        uintptr_t k = map_key((const void *)(ch->base + (uintptr_t)u * CHUNK_SIZE));
+        const struct hmap_leaf *l = map_leaf_of(h, k);
+        unsigned j = k & (MAP_FAN - 1);
+        if (l->ch[j] != ch)
             BAD("chunk %#lx: unit %u not mapped to it", (unsigned long)ch->base, u);
+        /* kfree's fast path reads these copies, not the descriptor. */
+        if (l->cls[j] != ch->cls || l->fast[j] != (u == 0 ? ch->fast_w : 0))
+            BAD("chunk %#lx: unit %u's copies in the page map are stale", (unsigned long)ch->base,
+                u);
+    }
     if (ch->carve < first || ch->carve > ch->limit || (ch->carve - first) % ch->stride)
         BAD("chunk %#lx: carve pointer outside its blocks", (unsigned long)ch->base);
     uint32_t nfree = 0;

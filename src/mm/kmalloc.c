@@ -5,9 +5,10 @@
  * a request of up to KHEAP_SMALL_MAX bytes (redzone included) is a small
  * block of the class heap_class_of names; anything larger, and every
  * alignment above 16, is a list block. kfree first asks the page map's
- * window (chunk_in_window) whether the pointer lies in a span of small
- * blocks there: the window holds nothing but spans, so such a pointer needs
- * no bounds check. Any other pointer (kfree_far) must lie in the heap's
+ * window whether the pointer lies in a span of small blocks there: the
+ * window holds nothing but spans, so such a pointer needs no bounds check,
+ * and the leaf that names the span also holds copies of its class and its
+ * block-start test, so the fast path never waits on the descriptor. Any other pointer (kfree_far) must lie in the heap's
  * bounds (NULL and bump pointers do not: they are ignored) before the tree
  * is asked, since the tree's keys drop an address's top bits; in no span,
  * it is a list block with a header in front.
@@ -24,7 +25,7 @@
  * CPU's big-block front (heap_big.c) without it. The fast paths are a few
  * instructions with no call; everything rare (an empty or full magazine,
  * hardening, list blocks) is out of line. kfree reads the heap's bounds, the
- * page map and a span's descriptor without the lock: they change under it,
+ * page map (and its copies) and a span's descriptor without the lock: they change under it,
  * but never for a block that is live (a block's span stays while it is
  * out), and the bounds are stored whole (list.c).
  *
@@ -293,15 +294,16 @@ void *kmalloc_aligned(size_t size, size_t align)
     return kmalloc_slow(size, align);
 }
 
-/* A free small block onto this CPU's loaded magazine of its class (the
- * fast path: a push), or mag_free_slow when that magazine is full. The
- * class comes from the span's descriptor. (A guess from the class this CPU
+/* A free small block of class cls (span ch) onto this CPU's loaded
+ * magazine of the class (the fast path: a push), or mag_free_slow when that
+ * magazine is full. kfree takes the class from the page map's leaf, the
+ * other callers from the descriptor. (A guess from the class this CPU
  * freed last, so that the push would not wait for the page-map lookup,
- * cost two instructions and measured no faster: the lookup's loads hit the
- * cache, and GCC used the descriptor's class for the push anyway.) */
-static inline void small_free_on(struct heap *h, struct heap_front *f, struct chunk *ch, void *p)
+ * cost two instructions and measured no faster.) */
+static inline void small_free_cls(struct heap *h, struct heap_front *f, struct chunk *ch,
+                                  unsigned cls, void *p)
 {
-    struct mag *m = MAG_LD(f->loaded[ch->cls]);
+    struct mag *m = MAG_LD(f->loaded[cls]);
     uint32_t n = MAG_LD(m->rounds);
     if (likely(n < m->cap)) {
         MAG_ST(m->obj[n], p);
@@ -309,6 +311,11 @@ static inline void small_free_on(struct heap *h, struct heap_front *f, struct ch
         return;
     }
     mag_free_slow(h, f, ch, p);
+}
+
+static inline void small_free_on(struct heap *h, struct heap_front *f, struct chunk *ch, void *p)
+{
+    small_free_cls(h, f, ch, ch->cls, p);
 }
 
 static inline void small_free(struct heap *h, struct chunk *ch, void *p)
@@ -408,14 +415,14 @@ __attribute__((noinline)) static void small_check_free(struct heap *h, struct ch
 /* The free key's test and mark, once p is known to be a carved block start
  * that is safe to read: a key already there sends it to the locked check. */
 static inline void small_free_keyed(struct heap *h, struct heap_front *f, struct chunk *ch,
-                                    void *p, uint64_t key)
+                                    unsigned cls, void *p, uint64_t key)
 {
     if (unlikely(((uint64_t *)p)[1] == key)) {
         small_check_free(h, ch, p);
         return;
     }
     ((uint64_t *)p)[1] = key; /* free now: a second kfree finds the key */
-    small_free_on(h, f, ch, p);
+    small_free_cls(h, f, ch, cls, p);
 }
 
 /* A free that failed kfree's inline block-start tests. A span with holes
@@ -431,7 +438,7 @@ __attribute__((noinline)) static void small_free_uncovered(struct heap *h, struc
     }
     if (span_hole_overlaps(ch, p))
         heap_fail("double free", p);
-    small_free_keyed(h, heap_front_attached(), ch, p, chunk_free_key(ch));
+    small_free_keyed(h, heap_front_attached(), ch, ch->cls, p, chunk_free_key(ch));
 }
 #endif
 
@@ -484,25 +491,29 @@ __attribute__((noinline)) static void kfree_attach(void *p)
     kfree(p);
 }
 
-/* kfree of p, known to lie in the heap's bounds, whose span (if any) is ch. */
-static inline void kfree_in_heap(struct heap *h, struct heap_front *f, void *p, struct chunk *ch)
+/* kfree of p, known to lie in the heap's bounds, whose span (if any) is ch,
+ * with ch's fast word w and class cls (kfree's fast path reads the page
+ * map's copies of both). */
+static inline void kfree_in_heap(struct heap *h, struct heap_front *f, void *p, struct chunk *ch,
+                                 uint64_t w, unsigned cls)
 {
 #if HEAP_CHECKED
     if (likely(ch != NULL)) {
-        /* The block-start test: the short one (chunk_fast_start), else, for
+        /* The block-start test: the short one (fast_word_start), else, for
          * a span that it does not cover, the exact one; then the free key.
          * Every suspect free takes the slow path (0 limits when hardening). */
         uint64_t key = chunk_free_key(ch);
-        if (unlikely(!chunk_fast_start(ch, p)) && unlikely(!chunk_carved_start(ch, p))) {
+        if (unlikely(!fast_word_start(w, p)) && unlikely(!chunk_carved_start(ch, p))) {
             small_free_uncovered(h, ch, p); /* also every free into a span with holes */
             return;
         }
-        small_free_keyed(h, f, ch, p, key);
+        small_free_keyed(h, f, ch, cls, p, key);
         return;
     }
 #else
+    (void)w;
     if (likely(ch && !(h->harden | ((uintptr_t)p & 15)))) {
-        small_free_on(h, f, ch, p);
+        small_free_cls(h, f, ch, cls, p);
         return;
     }
 #endif
@@ -520,7 +531,11 @@ __attribute__((noinline)) static void kfree_far(struct heap *h, struct heap_fron
         kfree_outside(p);
         return;
     }
-    kfree_in_heap(h, f, p, chunk_outside_window(h, p));
+    struct chunk *ch = chunk_outside_window(h, p);
+    if (ch)
+        kfree_in_heap(h, f, p, ch, MAG_LD(ch->fast_w), ch->cls);
+    else
+        kfree_in_heap(h, f, p, NULL, 0, 0);
 }
 
 void kfree(void *p)
@@ -533,10 +548,17 @@ void kfree(void *p)
     }
     /* The window first: a span there is in the heap's bounds, so the bounds
      * check waits for the pointers that miss it (kfree_far). */
-    struct chunk *ch = chunk_in_window(h, p);
+    uintptr_t w = map_win_unit(h, p);
+    if (unlikely(w >= MAP_WINDOW >> CHUNK_SHIFT)) {
+        kfree_far(h, f, p);
+        return;
+    }
+    const struct hmap_leaf *l = map_win_leaf(h, w);
+    unsigned i = w & (MAP_FAN - 1);
+    struct chunk *ch = MAG_LD(l->ch[i]);
     if (unlikely(ch == NULL)) {
         kfree_far(h, f, p);
         return;
     }
-    kfree_in_heap(h, f, p, ch);
+    kfree_in_heap(h, f, p, ch, MAG_LD(l->fast[i]), MAG_LD(l->cls[i]));
 }

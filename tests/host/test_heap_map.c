@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include <pagoda/errno.h>
 #include <pagoda/kmalloc.h>
 
 #include "../../src/mm/heap_internal.h" /* chunk_of and the window */
@@ -178,5 +179,79 @@ HTEST(heap_map_kfree_of_an_alias_or_a_window_gap_is_refused)
             kfree(q[i]); /* b among them: still live, the alias freed nothing */
     }
     kfree(a);
+    CHECK_EQ(kheap_check(), 0);
+}
+
+/* The leaf's copies of a span's class and fast word at unit u of ch. */
+static bool copies_match(const struct heap *h, const struct chunk *ch, uint32_t u)
+{
+    uintptr_t k = map_key((const void *)(ch->base + (uintptr_t)u * CHUNK_SIZE));
+    const struct hmap_leaf *l = map_leaf_of(h, k);
+    unsigned j = k & (MAP_FAN - 1);
+    return l->ch[j] == ch && l->cls[j] == ch->cls && l->fast[j] == (u == 0 ? ch->fast_w : 0);
+}
+
+/* kfree's fast path takes a span's class and block-start test from the
+ * page map's copies, not the descriptor: a span given back, pooled and
+ * made again for another class must have its copies rewritten (a stale
+ * class would push the block into the old class's magazine), and
+ * kheap_check must notice a copy that disagrees with the descriptor. */
+HTEST(heap_map_fast_copies_follow_a_span_into_another_class)
+{
+    two_setup();
+    struct heap *h = &kheap;
+    enum { N = 2000 };
+    static void *a[N];
+    static uintptr_t bases[N];
+    size_t nb = 0;
+    for (int i = 0; i < N; i++) {
+        a[i] = kmalloc(64);
+        const struct chunk *ch = chunk_of(h, a[i]);
+        CHECK(ch && copies_match(h, ch, 0));
+        if (nb == 0 || bases[nb - 1] != ch->base)
+            bases[nb++] = ch->base;
+    }
+    CHECK_EQ(kheap_check(), 0);
+    for (int i = 0; i < N; i++)
+        kfree(a[i]);
+    kheap_mag_drain(); /* the blocks back to their spans: the empty ones to the pool */
+    CHECK(h->npool > 0);
+    /* The pool's spans come back for 1,000-byte blocks. */
+    void *reused = NULL;
+    for (int i = 0; i < N && !reused; i++) {
+        a[i] = kmalloc(1000);
+        const struct chunk *ch = chunk_of(h, a[i]);
+        CHECK(ch && copies_match(h, ch, 0));
+        for (size_t b = 0; b < nb; b++)
+            if (ch->base == bases[b])
+                reused = a[i];
+        if (reused)
+            for (int j = 0; j <= i; j++)
+                if (a[j] != reused)
+                    kfree(a[j]);
+    }
+    CHECK(reused != NULL);
+    /* Its free lands in the 1,000-byte magazine: the next such block. */
+    kfree(reused);
+    void *again = kmalloc(1000);
+    CHECK(again == reused);
+    CHECK_EQ(kheap_check(), 0);
+    /* Longer spans: every unit names the class, only the first the test. */
+    void *big = kmalloc(20000);
+    const struct chunk *bch = chunk_of(h, big);
+    CHECK(bch && bch->units > 1);
+    for (uint32_t u = 0; u < bch->units; u++)
+        CHECK(copies_match(h, bch, u));
+    /* A copy that disagrees is corruption. */
+    const struct chunk *ch = chunk_of(h, again);
+    uintptr_t k = map_key((const void *)ch->base);
+    struct hmap_leaf *l = (struct hmap_leaf *)map_leaf_of(h, k);
+    uint8_t keep = l->cls[k & (MAP_FAN - 1)];
+    l->cls[k & (MAP_FAN - 1)] = (uint8_t)(keep ^ 1);
+    CHECK_EQ(kheap_check(), -E_CORRUPT);
+    l->cls[k & (MAP_FAN - 1)] = keep;
+    CHECK_EQ(kheap_check(), 0);
+    kfree(big);
+    kfree(again);
     CHECK_EQ(kheap_check(), 0);
 }
