@@ -301,7 +301,7 @@ void *kmalloc_aligned(size_t size, size_t align)
  * freed last, so that the push would not wait for the page-map lookup,
  * cost two instructions and measured no faster.) */
 static inline void small_free_cls(struct heap *h, struct heap_front *f, struct chunk *ch,
-                                  unsigned cls, void *p)
+                                  uintptr_t cls, void *p)
 {
     struct mag *m = MAG_LD(f->loaded[cls]);
     uint32_t n = MAG_LD(m->rounds);
@@ -415,7 +415,7 @@ __attribute__((noinline)) static void small_check_free(struct heap *h, struct ch
 /* The free key's test and mark, once p is known to be a carved block start
  * that is safe to read: a key already there sends it to the locked check. */
 static inline void small_free_keyed(struct heap *h, struct heap_front *f, struct chunk *ch,
-                                    unsigned cls, void *p, uint64_t key)
+                                    uintptr_t cls, void *p, uint64_t key)
 {
     if (unlikely(((uint64_t *)p)[1] == key)) {
         small_check_free(h, ch, p);
@@ -495,7 +495,7 @@ __attribute__((noinline)) static void kfree_attach(void *p)
  * with ch's fast word w and class cls (kfree's fast path reads the page
  * map's copies of both). */
 static inline void kfree_in_heap(struct heap *h, struct heap_front *f, void *p, struct chunk *ch,
-                                 uint64_t w, unsigned cls)
+                                 uint64_t w, uintptr_t cls)
 {
 #if HEAP_CHECKED
     if (likely(ch != NULL)) {
