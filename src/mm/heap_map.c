@@ -6,11 +6,12 @@
  * array in struct heap), 11 a leaf in the mid node, 11 an entry in the leaf.
  * A leaf entry names the span (struct chunk) that holds the 32 KiB unit, or
  * NULL, and carries a byte of per-page decommit bits for the release policy
- * (heap_release.c) and copies of the span's class and fast word, which
- * kfree's fast path reads instead of the descriptor (map_set_fast writes
- * them whenever block_set_limits changes the word; kheap_check compares). Absent nodes are the shared, all-empty map_empty_mid and
- * map_empty_leaf, so a walk is three dependent loads without a branch,
- * and a pointer that was never in a span finds NULL.
+ * (heap_release.c), and copies of the span's class (map_set) and fast word
+ * (map_set_fast, whenever block_set_limits changes it), which kfree's fast
+ * path reads instead of the descriptor; kheap_check compares them. Absent
+ * nodes are the shared, all-empty map_empty_mid and map_empty_leaf, so a
+ * walk is three dependent loads without a branch, and a pointer that was
+ * never in a span finds NULL.
  *
  * Nodes (16 KiB mid, 36 KiB leaf) are made the first time a span or a
  * decommitted page needs them: the first mid node and leaf are static, the
@@ -141,16 +142,13 @@ bool map_set(struct heap *h, uintptr_t base, uint32_t units, struct chunk *ch)
 
 void map_set_fast(struct heap *h, const struct chunk *ch)
 {
-    for (uint32_t i = 0; i < ch->units; i++) {
-        uintptr_t a = ch->base + (uintptr_t)i * CHUNK_SIZE;
-        struct hmap_leaf *l = map_leaf(h, a, false);
-        if (!l)
-            continue; /* map_set made every leaf the span needs */
-        unsigned j = map_key((const void *)a) & (MAP_FAN - 1);
-        MAG_ST(l->cls[j], (uint8_t)ch->cls);
-        /* The short test covers one-unit spans only. */
-        MAG_ST(l->fast[j], i == 0 ? MAG_LD(ch->fast_w) : 0);
-    }
+    /* The first unit's only: the short test covers one-unit spans, and the
+     * other units' copies stay 0 from map_set, as the class copies stay
+     * (a store of an unchanged value would still take the line from the
+     * CPUs reading it). */
+    struct hmap_leaf *l = map_leaf(h, ch->base, false);
+    if (l) /* map_set made it */
+        MAG_ST(l->fast[map_key((const void *)ch->base) & (MAP_FAN - 1)], MAG_LD(ch->fast_w));
 }
 
 /* Free every node that maps nothing (kheap_trim): a leaf with no span and no

@@ -8,10 +8,11 @@
  * window whether the pointer lies in a span of small blocks there: the
  * window holds nothing but spans, so such a pointer needs no bounds check,
  * and the leaf that names the span also holds copies of its class and its
- * block-start test, so the fast path never waits on the descriptor. Any other pointer (kfree_far) must lie in the heap's
- * bounds (NULL and bump pointers do not: they are ignored) before the tree
- * is asked, since the tree's keys drop an address's top bits; in no span,
- * it is a list block with a header in front.
+ * block-start test, so the fast path never waits on the descriptor. Any
+ * other pointer (kfree_far) must lie in the heap's bounds (NULL and bump
+ * pointers do not: they are ignored) before the tree is asked, since the
+ * tree's keys drop an address's top bits; in no span, it is a list block
+ * with a header in front.
  *
  * Per-CPU fronts (heap_mag.c). Small blocks go through the running CPU's
  * front (heap_front): kmalloc pops from the class's loaded magazine, kfree
@@ -24,10 +25,10 @@
  * it out, and the next request of about its size there, go through the
  * CPU's big-block front (heap_big.c) without it. The fast paths are a few
  * instructions with no call; everything rare (an empty or full magazine,
- * hardening, list blocks) is out of line. kfree reads the heap's bounds, the
- * page map (and its copies) and a span's descriptor without the lock: they change under it,
- * but never for a block that is live (a block's span stays while it is
- * out), and the bounds are stored whole (list.c).
+ * hardening, list blocks) is out of line. kfree reads the heap's bounds,
+ * the page map (and its copies) and a span's descriptor without the lock:
+ * they change under it, but never for a block that is live (a block's span
+ * stays while it is out), and the bounds are stored whole (list.c).
  *
  * Hardening (PAGODA_HEAP_HARDEN compiles it in; kheap_init picks the level).
  * Level 1: every block has a 16-byte header whose tag holds a check word
