@@ -66,13 +66,10 @@ static int check_chunk(const struct heap *h, const struct chunk *ch, uint32_t *c
         ch->limit > ch->base + (uintptr_t)ch->units * CHUNK_SIZE - HDR_SIZE)
         BAD("chunk %#lx: bad geometry", (unsigned long)ch->base);
     for (uint32_t u = 0; u < ch->units; u++) {
-        uintptr_t k = map_key((const void *)(ch->base + (uintptr_t)u * CHUNK_SIZE));
-        const struct hmap_leaf *l = map_leaf_of(h, k);
-        unsigned j = k & (MAP_FAN - 1);
-        if (l->ch[j] != ch)
+        if (chunk_of(h, (const void *)(ch->base + (uintptr_t)u * CHUNK_SIZE)) != ch)
             BAD("chunk %#lx: unit %u not mapped to it", (unsigned long)ch->base, u);
-        /* kfree's fast path reads these copies, not the descriptor. */
-        if (l->cls[j] != ch->cls || l->fast[j] != (u == 0 ? ch->fast_w : 0))
+        /* kfree's fast path reads the map's copies, not the descriptor. */
+        if (!map_unit_current(h, ch, u))
             BAD("chunk %#lx: unit %u's copies in the page map are stale", (unsigned long)ch->base,
                 u);
     }

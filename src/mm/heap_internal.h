@@ -485,6 +485,9 @@ bool map_set(struct heap *h, uintptr_t base, uint32_t units, struct chunk *ch);
 /* Copy ch's fast word into its first unit's entry (after map_set; under
  * the heap lock, whenever the word changes). */
 void map_set_fast(struct heap *h, const struct chunk *ch);
+/* Unit u of ch maps to ch, with copies that match its descriptor
+ * (kheap_check; under the heap lock). */
+bool map_unit_current(const struct heap *h, const struct chunk *ch, uint32_t u);
 void map_trim(struct heap *h);
 /* The leaf holding address a's unit, allocated if `make` (NULL if absent or
  * out of memory); never the shared empty leaf. */

@@ -151,6 +151,14 @@ void map_set_fast(struct heap *h, const struct chunk *ch)
         MAG_ST(l->fast[map_key((const void *)ch->base) & (MAP_FAN - 1)], MAG_LD(ch->fast_w));
 }
 
+bool map_unit_current(const struct heap *h, const struct chunk *ch, uint32_t u)
+{
+    uintptr_t k = map_key((const void *)(ch->base + (uintptr_t)u * CHUNK_SIZE));
+    const struct hmap_leaf *l = map_leaf_of(h, k);
+    unsigned j = k & (MAP_FAN - 1);
+    return l->ch[j] == ch && l->cls[j] == ch->cls && l->fast[j] == (u == 0 ? ch->fast_w : 0);
+}
+
 /* Free every node that maps nothing (kheap_trim): a leaf with no span and no
  * decommitted page, then a mid node left with no leaf. */
 void map_trim(struct heap *h)

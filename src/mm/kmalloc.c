@@ -533,10 +533,7 @@ __attribute__((noinline)) static void kfree_far(struct heap *h, struct heap_fron
         return;
     }
     struct chunk *ch = chunk_outside_window(h, p);
-    if (ch)
-        kfree_in_heap(h, f, p, ch, MAG_LD(ch->fast_w), ch->cls);
-    else
-        kfree_in_heap(h, f, p, NULL, 0, 0);
+    kfree_in_heap(h, f, p, ch, ch ? MAG_LD(ch->fast_w) : 0, ch ? ch->cls : 0);
 }
 
 void kfree(void *p)

@@ -182,15 +182,6 @@ HTEST(heap_map_kfree_of_an_alias_or_a_window_gap_is_refused)
     CHECK_EQ(kheap_check(), 0);
 }
 
-/* The leaf's copies of a span's class and fast word at unit u of ch. */
-static bool copies_match(const struct heap *h, const struct chunk *ch, uint32_t u)
-{
-    uintptr_t k = map_key((const void *)(ch->base + (uintptr_t)u * CHUNK_SIZE));
-    const struct hmap_leaf *l = map_leaf_of(h, k);
-    unsigned j = k & (MAP_FAN - 1);
-    return l->ch[j] == ch && l->cls[j] == ch->cls && l->fast[j] == (u == 0 ? ch->fast_w : 0);
-}
-
 /* kfree's fast path takes a span's class and block-start test from the
  * page map's copies, not the descriptor: a span given back, pooled and
  * made again for another class must have its copies rewritten (a stale
@@ -207,7 +198,7 @@ HTEST(heap_map_fast_copies_follow_a_span_into_another_class)
     for (int i = 0; i < N; i++) {
         a[i] = kmalloc(64);
         const struct chunk *ch = chunk_of(h, a[i]);
-        CHECK(ch && copies_match(h, ch, 0));
+        CHECK(ch && map_unit_current(h, ch, 0));
         if (nb == 0 || bases[nb - 1] != ch->base)
             bases[nb++] = ch->base;
     }
@@ -221,7 +212,7 @@ HTEST(heap_map_fast_copies_follow_a_span_into_another_class)
     for (int i = 0; i < N && !reused; i++) {
         a[i] = kmalloc(1000);
         const struct chunk *ch = chunk_of(h, a[i]);
-        CHECK(ch && copies_match(h, ch, 0));
+        CHECK(ch && map_unit_current(h, ch, 0));
         for (size_t b = 0; b < nb; b++)
             if (ch->base == bases[b])
                 reused = a[i];
@@ -241,7 +232,7 @@ HTEST(heap_map_fast_copies_follow_a_span_into_another_class)
     const struct chunk *bch = chunk_of(h, big);
     CHECK(bch && bch->units > 1);
     for (uint32_t u = 0; u < bch->units; u++)
-        CHECK(copies_match(h, bch, u));
+        CHECK(map_unit_current(h, bch, u));
     /* A copy that disagrees is corruption. */
     const struct chunk *ch = chunk_of(h, again);
     uintptr_t k = map_key((const void *)ch->base);
