@@ -17,6 +17,7 @@
 #include <pagoda/percpu.h>
 #include <pagoda/printk.h>
 #include <pagoda/vmm.h>
+#include <pagoda/watchdog.h>
 
 #include "cpu.h"
 #include "irq.h"
@@ -75,6 +76,7 @@ static bool timer_irq(struct trap_frame *f)
 {
     this_cpu()->ticks++;
     lapic_eoi();
+    watchdog_tick(); /* after the EOI: it may panic */
     return true;
 }
 

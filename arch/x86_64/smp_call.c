@@ -15,9 +15,10 @@
  * the first CPU to get there becomes the reporter (an atomic exchange); it
  * sets each other CPU's `stop` flag and sends it an NMI. The NMI handler
  * checks that flag before anything else (trap_dispatch), so a stop NMI is
- * told apart from any other NMI, and halts the CPU for good. A second CPU
- * reaching a fatal path meanwhile halts quietly: one report, not two
- * interleaved.
+ * told apart from any other NMI; it prints where the CPU was (its RIP and
+ * backtrace, so that a hang's report shows every CPU) and halts it for
+ * good. A second CPU reaching a fatal path meanwhile halts quietly: one
+ * report, not two interleaved.
  */
 #include <arch/arch.h>
 #include <pagoda/errno.h>
@@ -70,7 +71,8 @@ void smp_stop_others(void)
         struct cpu *c = cpu_get(i);
         if (c == me || !c->stop)
             continue;
-        for (unsigned spin = 0; spin < 100 && c->state != CPU_STOPPED; spin++)
+        /* Up to a second each: a stopped CPU prints where it was first. */
+        for (unsigned spin = 0; spin < 1000 && c->state != CPU_STOPPED; spin++)
             pit_delay_us(1000);
         stopped += c->state == CPU_STOPPED;
     }

@@ -116,10 +116,27 @@ static void nmi(void)
            portb & 0x40 ? ", I/O channel check" : "");
 }
 
+/* A stop NMI: another CPU's fatal path halts this one. Say where it was
+ * first, for the report: a hang is told by what every CPU was doing, not
+ * only the one that noticed. The reporter waits for our CPU_STOPPED, so
+ * these lines come whole, before its own. */
+static void stop_here(const struct trap_frame *f)
+{
+    struct cpu *c = this_cpu();
+    uint64_t off = 0;
+    const char *sym = (f->cs & 3) ? NULL : ksym_lookup(f->rip, &off);
+    printk("\n*** CPU %u (APIC id %u) stopped at %016llx <%s+0x%llx>%s\n", c->index, c->apic_id,
+           (unsigned long long)f->rip, sym ? sym : "?", (unsigned long long)(sym ? off : 0),
+           (f->cs & 3) ? " in user mode" : "");
+    if (!(f->cs & 3))
+        arch_backtrace(f->rbp);
+    smp_stop_this_cpu();
+}
+
 void trap_dispatch(struct trap_frame *f)
 {
     if (f->vector == 2 && smp_nmi_is_stop()) /* another CPU's fatal path: halt here */
-        smp_stop_this_cpu();
+        stop_here(f);
     if (f->vector == 2) {
         nmi();
         return;

@@ -3,12 +3,19 @@
  * <pagoda/ktest.h>); we run those whose names start with a prefix, each
  * reporting PASS or FAIL with the first failed check, then the summary line
  * "N passed, N failed" that tests/boot greps for.
+ *
+ * Each test runs under the stall watchdog: one that has not returned in
+ * time ends the boot with a panic that names it and shows where every CPU
+ * was, instead of a silent hang that only the harness's timeout ends. The
+ * bound is 100 times the slowest test, so only a hang reaches it.
  */
+#include <arch/arch.h>
 #include <arch/monitor.h>
 #include <pagoda/kmalloc.h>
 #include <pagoda/ktest.h>
 #include <pagoda/printk.h>
 #include <pagoda/string.h>
+#include <pagoda/watchdog.h>
 
 extern const struct ktest __ktests_start[], __ktests_end[];
 
@@ -29,6 +36,17 @@ void ktest_fail(const char *file, int line, const char *fmt, ...)
 
 bool ktest_failed(void) { return failed; }
 
+/* The watchdog's bound for one test, in guest seconds. Under QEMU and on
+ * hardware the guest clock is real time, and the slowest test (the heap's
+ * random mix) takes about a second. Bochs's clock counts instructions at
+ * its `ips` setting, about ten times faster than it really runs them, and
+ * there the same test takes some 290 guest seconds. */
+static unsigned watchdog_secs(void)
+{
+    const char *emu = arch_emulator_name();
+    return emu && strcmp(emu, "Bochs") == 0 ? 1500 : 120;
+}
+
 const struct ktest *ktest_first(void) { return __ktests_start; }
 const struct ktest *ktest_last(void) { return __ktests_end; }
 
@@ -37,7 +55,9 @@ bool ktest_run_one(const struct ktest *t, char *why, size_t size)
     failed = false;
     reason[0] = '\0';
     kheap_idle_pause(); /* tests count frames exactly: no release behind them */
+    watchdog_arm(t->name, watchdog_secs());
     t->fn();
+    watchdog_disarm();
     kheap_idle_resume();
     if (failed && why)
         kstrlcpy(why, reason, size);
@@ -55,7 +75,9 @@ int ktest_run(const char *prefix)
         failed = false;
         reason[0] = '\0';
         kheap_idle_pause();
+        watchdog_arm(t->name, watchdog_secs());
         t->fn();
+        watchdog_disarm();
         kheap_idle_resume();
         if (failed) {
             printk("FAIL %s: %s\n", t->name, reason);

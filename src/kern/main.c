@@ -17,6 +17,7 @@
 #include <pagoda/smp.h>
 #include <pagoda/string.h>
 #include <pagoda/vmm.h>
+#include <pagoda/watchdog.h>
 
 #include "kheap_source.h"
 #include "memcheck_boot.h"
@@ -26,7 +27,17 @@
 
 bool kernel_exit_on_panic;
 
-/* `crash=panic|ud|pf`: exercise the fatal paths (tests/boot checks them). */
+/* `crash=stall`: spin with interrupts on under a 2-second watchdog, as a
+ * hung test would; the watchdog's report must end the boot. */
+__attribute__((noinline, noreturn)) static void stall_forever(void)
+{
+    watchdog_arm("crash=stall", 2);
+    arch_irq_restore(true);
+    for (;;)
+        __asm__ volatile("pause" ::: "memory");
+}
+
+/* `crash=panic|ud|pf|stall`: exercise the fatal paths (tests/boot checks them). */
 __attribute__((noinline)) static void crash(const char *how)
 {
     kernel_exit_on_panic = true;
@@ -37,7 +48,9 @@ __attribute__((noinline)) static void crash(const char *how)
         __asm__ volatile("ud2");
     if (strcmp(how, "pf") == 0)
         *(volatile uint64_t *)0xffff900000000000ULL = 1; /* never mapped */
-    panic("crash: unknown kind '%s' (panic, ud, pf)", how);
+    if (strcmp(how, "stall") == 0)
+        stall_forever();
+    panic("crash: unknown kind '%s' (panic, ud, pf, stall)", how);
 }
 
 static void run_tests_and_exit(const char *prefix)

@@ -44,11 +44,14 @@ static uint64_t free_frames(void)
     return st.free_pages;
 }
 
-/* Spin until *v reaches n (every CPU there), or give up after a while. */
+/* Spin until *v reaches n (every CPU there), or give up after RACE_MS of
+ * the guest's clock (a count of spins would be minutes of host time under
+ * Bochs, where a spin costs more and the clock runs fast). */
 static bool gather(volatile unsigned *v, unsigned n, volatile int *stuck)
 {
-    for (uint64_t spin = 0; __atomic_load_n(v, __ATOMIC_ACQUIRE) < n; spin++) {
-        if (spin > (1ULL << 31) || __atomic_load_n(stuck, __ATOMIC_ACQUIRE)) {
+    uint64_t until = arch_clock_ms() + RACE_MS;
+    while (__atomic_load_n(v, __ATOMIC_ACQUIRE) < n) {
+        if (__atomic_load_n(stuck, __ATOMIC_ACQUIRE) || arch_clock_ms() > until) {
             __atomic_store_n(stuck, 1, __ATOMIC_RELEASE);
             return false;
         }
@@ -109,6 +112,7 @@ static int race_run(struct vm_as *as, unsigned acc)
     r.as = as;
     r.ncpus = smp_online();
     race_acc = acc;
+    arch_clock_ms(); /* calibrated here, before the CPUs read it at once */
     vm_fault_window_hook = slow_window;
     int ran = smp_call_all(race_cpu, &r, RACE_MS);
     vm_fault_window_hook = NULL;

@@ -85,11 +85,25 @@ iso smp-crash-ap-stack "crash=ap-stack"
 qemu_case smp-stack-ap smp-crash-ap-stack 35 \
     --expect "^\*\*\* kernel stack overflow: CPU 1's kernel stack hit its guard page" \
     --expect '^\*\*\* #DF double fault' -- -smp 2
+# A hang under the stall watchdog (what every in-kernel test runs under):
+# the report names the stalled work, and the other CPU says where it was.
+iso smp-crash-stall "crash=stall"
+STALL_EXPECT=(--expect '^\*\*\* CPU [01] \(APIC id [01]\) stopped at ffffffff8[0-9a-f]+ <(smp_idle|stall_forever|crash)\+0x'
+    --expect '^\*\*\* CPU [01] \(APIC id [01]\) stops the machine; 1 other CPU stopped by NMI$'
+    --expect 'PANIC at src/kern/watchdog.c:[0-9]+: watchdog: crash=stall has run for more than 2 s')
+qemu_case smp-stall-watchdog smp-crash-stall 35 "${STALL_EXPECT[@]}" -- -smp 2
+smp_bochs_stall() {
+    export BOCHS_CPUS=2
+    bochs_case smp-stall-watchdog-bochs smp-crash-stall "${STALL_EXPECT[@]}"
+}
+job smp_bochs_stall
+
 # A CPU that never answers a TLB shootdown: the sender's timeout names it.
 iso smp-crash-deaf "crash=ap-deaf"
 qemu_case smp-tlb-timeout smp-crash-deaf 35 \
     --expect 'PANIC at arch/x86_64/tlb.c:[0-9]+: tlb_shootdown: CPU 3 did not acknowledge CPU 0.s TLB shootdown in 10000 ms' \
     --expect '^\*\*\* CPU 0 \(APIC id 0\) stops the machine; 3 other CPUs stopped by NMI$' \
+    --expect '^\*\*\* CPU 3 \(APIC id 3\) stopped at ffffffff8[0-9a-f]+ <crash_here\+0x' \
     -- -smp 4 -accel tcg,thread=multi
 # One CPU: the same report, and nobody to stop.
 qemu_case smp-panic-1cpu smp-crash-ap 35 \
