@@ -54,11 +54,11 @@ bool ktest_run_one(const struct ktest *t, char *why, size_t size)
 {
     failed = false;
     reason[0] = '\0';
+    watchdog_arm(t->name, watchdog_secs()); /* the pause's wait too */
     kheap_idle_pause(); /* tests count frames exactly: no release behind them */
-    watchdog_arm(t->name, watchdog_secs());
     t->fn();
-    watchdog_disarm();
     kheap_idle_resume();
+    watchdog_disarm();
     if (failed && why)
         kstrlcpy(why, reason, size);
     return !failed;
@@ -74,11 +74,11 @@ int ktest_run(const char *prefix)
             continue;
         failed = false;
         reason[0] = '\0';
-        kheap_idle_pause();
         watchdog_arm(t->name, watchdog_secs());
+        kheap_idle_pause();
         t->fn();
-        watchdog_disarm();
         kheap_idle_resume();
+        watchdog_disarm();
         if (failed) {
             printk("FAIL %s: %s\n", t->name, reason);
             nfailed++;
