@@ -88,8 +88,8 @@ size_t kmalloc_usable_size(const void *ptr);
  * Exhaustion panics: it is a boot-time bug. */
 void *kbump_alloc(size_t size, size_t align);
 
-#define KHEAP_NCLASSES 60     /* small size classes, 16..65536 bytes */
-#define KHEAP_SMALL_MAX 65536 /* larger requests go to the list allocator */
+#define KHEAP_NCLASSES 68      /* small size classes, 16..262144 bytes */
+#define KHEAP_SMALL_MAX 262144 /* larger requests go to the list allocator */
 #define KBUMP_SIZE KiB(16)
 
 struct kheap_class_stats {

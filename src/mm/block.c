@@ -1,12 +1,17 @@
 /*
  * Fixed-size blocks: the small-request layer (up to KHEAP_SMALL_MAX bytes).
  *
- * Classes. 60 payload sizes: 16..256 in steps of 16, then eight steps per
+ * Classes. 68 payload sizes: 16..256 in steps of 16, then eight steps per
  * power of two up to 2 KiB (288, 320, ... 512, 576 ... 1024, 1168, 1296,
  * 1424, 1552, 1712, 1808, 1920, 2048), then four per power of two up to
- * 64 KiB (2560, 3072, 3584, 4096, 5120, ... 57344, 65536). Rounding wastes
- * at most 1/7 of a request up to 2 KiB and 1/4 above. heap_class_of maps
- * (size + 15) / 16 to a class in one load.
+ * 256 KiB (2560, 3072, 3584, 4096, 5120, ... 65536, 81920, ... 262144).
+ * Rounding wastes at most 1/7 of a request up to 2 KiB and 1/4 above.
+ * heap_class_of maps (size + 15) / 16 to a class in one load (a 16 KiB
+ * table, of which the small sizes touch the first lines). The classes above
+ * 64 KiB are there for the kernel's buffers of a few pages to a quarter
+ * megabyte (a page-table batch, an I/O buffer, a copy): a pair of them is a
+ * magazine pop and push, where the list allocator took a lock and a few
+ * hundred instructions.
  *
  * Spans. A class carves its blocks out of spans of 1..SPAN_MAX_UNITS whole
  * CHUNK_SIZE (32 KiB) units, each span a list block flagged HB_CHUNK whose
@@ -17,7 +22,9 @@
  * to it (see Aligned requests). block_init picks each class's
  * span length: the fewest units that hold at least 8 blocks with at most an
  * eighth left over (one unit for every class up to 3.5 KiB, 17 units for
- * 64 KiB). Blocks carry no header (hardening adds a 16-byte one for its
+ * 64 KiB); above SPAN_FEW_ABOVE (64 KiB) at least one block, so that a few
+ * big buffers do not pin a megabyte (9 units of one block for 256 KiB, 13
+ * of two for 192 KiB; 416 KiB at most). Blocks carry no header (hardening adds a 16-byte one for its
  * check word), so a block costs only its rounding to the class. Each span
  * has a descriptor (struct chunk) in the heap's own slab cache: its LIFO
  * free list (linked through the first payload word), a count of blocks in
@@ -56,7 +63,9 @@
  * Cost: O(1) alloc and free; refills and releases are a list allocator call
  * and a page-map update per unit. Weaknesses: a span with one live block
  * pins up to 544 KiB (the 64 KiB class), and so does a free one cached in a
- * magazine until the magazine is flushed.
+ * magazine until the magazine is flushed; a CPU's two magazines of a class
+ * above 64 KiB hold up to eight blocks (2 MiB at 256 KiB) until the idle
+ * drain or the release policy takes them back.
  */
 #include "heap_internal.h"
 
@@ -66,6 +75,7 @@ const uint32_t heap_class_size[KHEAP_NCLASSES] = {
     576,   640,   704,   768,   832,   896,   960,   1024,  1168,  1296,  1424,  1552,
     1712,  1808,  1920,  2048,  2560,  3072,  3584,  4096,  5120,  6144,  7168,  8192,
     10240, 12288, 14336, 16384, 20480, 24576, 28672, 32768, 40960, 49152, 57344, 65536,
+    81920, 98304, 114688, 131072, 163840, 196608, 229376, 262144,
 };
 uint8_t heap_class_of[KHEAP_SMALL_MAX / 16 + 1];
 uint8_t heap_aligned_next[PAGE_SHIFT - HEAP_ALIGN_MIN_SHIFT + 1][KHEAP_NCLASSES];
@@ -91,10 +101,11 @@ void block_init(struct heap *h)
         struct bclass *k = &h->cls[c];
         k->size = heap_class_size[c];
         size_t stride = k->size + h->bhdr;
+        size_t least = k->size > SPAN_FEW_ABOVE ? 1 : 8; /* blocks a span holds at least */
         uint32_t units = 1;
         for (;; units++) {
             size_t bytes = (size_t)units * CHUNK_SIZE - HDR_SIZE, per = bytes / stride;
-            if ((per >= 8 && (bytes - per * stride) * 8 <= bytes) || units == SPAN_MAX_UNITS)
+            if ((per >= least && (bytes - per * stride) * 8 <= bytes) || units == SPAN_MAX_UNITS)
                 break;
         }
         k->units = units;

@@ -9,7 +9,7 @@
 #include <pagoda/ktest.h>
 #include <pagoda/printk.h>
 
-#define BIG 150000
+#define BIG 350000
 
 /* Pairs of one size, so that the front keeps its block. */
 static void warm(size_t n)

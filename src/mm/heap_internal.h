@@ -83,6 +83,9 @@ struct lseg {
 #define CHUNK_SIZE KiB(32) /* the unit of spans and of the page map */
 #define CHUNK_SHIFT 15
 #define SPAN_MAX_UNITS 32 /* a span is 1..32 units: up to 1 MiB */
+/* Classes above this many bytes take spans of one block or more (those up
+ * to it, eight or more): a few 128 KiB buffers must not pin a megabyte. */
+#define SPAN_FEW_ABOVE 65536
 
 /* A span's descriptor (called a chunk: a span of one unit holds the classes
  * up to 2 KiB). It lives in a slab cache, not in the span, so the

@@ -148,7 +148,8 @@ static uint8_t *big_blocks[SMP_MAX_CPUS][BIG_PER];
 
 static size_t big_size(unsigned r)
 {
-    static const size_t sizes[] = {70000, 100000, 150000};
+    /* List blocks (above the largest class), and one class above 64 KiB. */
+    static const size_t sizes[] = {270000, 150000, 350000};
     return sizes[(r / 3) % ARRAY_SIZE(sizes)];
 }
 

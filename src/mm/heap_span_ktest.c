@@ -1,6 +1,6 @@
 /*
  * In-kernel tests of the heap's spans and its release policy over the real
- * page source: the classes from 2 KiB to 64 KiB are a pop and a push once
+ * page source: the classes from 2 KiB to 256 KiB are a pop and a push once
  * warm, and after a burst is freed the heap gives its frames back to the
  * PMM on its own (no kheap_trim), then reuses the decommitted pages.
  */
@@ -20,7 +20,8 @@ static uint64_t rnd(void)
     return rng;
 }
 
-static const size_t medium[] = {2049, 2560, 3000, 4096, 5000, 8192, 12000, 16384, 30000, 65536 - 64};
+static const size_t medium[] = {2049,  2560,  3000,   4096,   5000,   8192,   12000,
+                                16384, 30000, 65536 - 64, 100000, 131072, 200000, 262144};
 
 KTEST(heap_medium_classes_pop_and_push)
 {

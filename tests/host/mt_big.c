@@ -31,7 +31,7 @@ struct tagged {
     uint64_t owner, seq, size;
 };
 
-static const size_t sizes[] = {70000, 150000, 300000, 700000};
+static const size_t sizes[] = {270000, 350000, 500000, 900000}; /* list blocks */
 
 /* A one-slot mailbox per thread. */
 static struct {
@@ -142,11 +142,11 @@ HTEST(mt_big_racing_double_free_is_refused_once)
 {
     setup();
     for (int i = 0; i < 40; i++) /* the front learns the size */
-        kfree(kmalloc(200000));
+        kfree(kmalloc(400000));
     int pairs = 1000;
     refused = other = 0;
     for (int i = 0; i < pairs; i++) {
-        race_block = kmalloc(200000);
+        race_block = kmalloc(400000);
         pthread_barrier_init(&bar, NULL, 2);
         pthread_t t;
         pthread_create(&t, NULL, race_free, NULL);

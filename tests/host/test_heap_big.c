@@ -52,7 +52,7 @@ HTEST(big_pair_reuses_its_block_without_the_list)
     setup(0);
     struct kheap_stats s0, a, b;
     kheap_stats(&s0);
-    for (size_t n = 70000; n <= MiB(2); n = n * 3 / 2) {
+    for (size_t n = 270000; n <= MiB(2); n = n * 3 / 2) {
         warm(n);
         char *p = kmalloc(n);
         CHECK(p != NULL);
@@ -87,13 +87,13 @@ HTEST(big_pair_reuses_its_block_without_the_list)
 HTEST(big_double_free_of_a_kept_block_and_after_reuse)
 {
     setup(0);
-    warm(300000);
-    char *p = kmalloc(300000);
+    warm(600000);
+    char *p = kmalloc(600000);
     kfree(p); /* kept */
     CHECK(kept() > 0);
     CHECK(EXPECT_PANIC(kfree(p)));
     CHECK(said("double free"));
-    char *q = kmalloc(300000);
+    char *q = kmalloc(600000);
     CHECK(q == p);
     kfree(q);
     CHECK(EXPECT_PANIC(kfree(q)));
@@ -113,9 +113,9 @@ static void *free_it(void *p)
 HTEST(big_free_on_another_thread_drops_the_entry)
 {
     setup(0);
-    warm(200000);
+    warm(400000);
     for (int i = 0; i < 3; i++) {
-        char *p = kmalloc(200000);
+        char *p = kmalloc(400000);
         pthread_t t;
         pthread_create(&t, NULL, free_it, p);
         pthread_join(t, NULL);
@@ -151,9 +151,9 @@ static void *free_in_window(void *arg)
 HTEST(big_owner_free_inside_another_cpus_locked_free_wins_once)
 {
     setup(0);
-    warm(200000);
+    warm(400000);
     size_t kept0 = kept();
-    window_block = kmalloc(200000);
+    window_block = kmalloc(400000);
     window_state = window_refused = 0;
     heap_big_window_hook = in_window;
     pthread_t t;
@@ -176,16 +176,16 @@ HTEST(big_owner_free_inside_another_cpus_locked_free_wins_once)
 HTEST(big_evicted_entries_free_through_the_lock)
 {
     setup(0);
-    warm(100000);
+    warm(300000);
     struct kheap_stats a, b;
     kheap_stats(&a);
     char *p[BIG_OUT + 4];
     for (int i = 0; i < BIG_OUT + 4; i++) {
-        p[i] = kmalloc(100000);
-        memset(p[i], i, 100000);
+        p[i] = kmalloc(300000);
+        memset(p[i], i, 300000);
     }
     for (int i = 0; i < BIG_OUT + 4; i++) {
-        for (int j = 0; j < 100000; j += 4096)
+        for (int j = 0; j < 300000; j += 4096)
             CHECK_EQ(p[i][j], (char)i);
         kfree(p[i]);
     }
@@ -225,7 +225,7 @@ HTEST(big_random_sizes_keep_little)
     size_t most = 0;
     for (int i = 0; i < 3000; i++) {
         r ^= r << 13, r ^= r >> 7, r ^= r << 17;
-        size_t n = 70000 + r % 900000;
+        size_t n = 270000 + r % 700000;
         char *p = kmalloc(n);
         p[0] = 1;
         kfree(p);
@@ -239,9 +239,9 @@ HTEST(big_random_sizes_keep_little)
 HTEST(big_no_front_when_hardening)
 {
     setup(1);
-    warm(200000);
+    warm(400000);
     CHECK_EQ(kept(), 0);
-    char *p = kmalloc(200000);
+    char *p = kmalloc(400000);
     kfree(p);
     CHECK(EXPECT_PANIC(kfree(p)));
     CHECK(said("double free"));

@@ -135,6 +135,43 @@ HTEST(heap_burst_goes_back_on_its_own)
     burst(1, 0);
 }
 
+/* The classes above 64 KiB: a burst of 600 blocks of 64..256 KiB (about
+ * 100 MiB) freed in random order goes back too, magazines and depots
+ * included, once the CPU is idle. */
+HTEST(heap_big_class_burst_goes_back_on_its_own)
+{
+    enum { N = 600 };
+    static uint8_t *p[N];
+    setup(0);
+    size_t base = 0;
+    {
+        struct kheap_stats st;
+        kheap_stats(&st);
+        base = st.heap_bytes;
+    }
+    for (int i = 0; i < N; i++) {
+        size_t n = 65537 + rnd() % (KHEAP_SMALL_MAX - 65536);
+        p[i] = kmalloc(n);
+        CHECK(p[i] != NULL);
+        p[i][0] = p[i][n - 1] = 1;
+    }
+    struct kheap_stats st;
+    kheap_stats(&st);
+    size_t peak = st.heap_bytes;
+    for (int left = N; left > 0; left--) { /* in random order: any of those left */
+        int j = (int)(rnd() % (uint64_t)left);
+        kfree(p[j]);
+        p[j] = p[left - 1];
+    }
+    kheap_cpu_idle(KHEAP_IDLE_DRAIN_TICKS);
+    kheap_stats(&st);
+    printk("big-class burst: %zu KiB held of %zu KiB at the peak (%zu KiB before)\n",
+           st.heap_bytes / 1024, peak / 1024, base / 1024);
+    CHECK(peak >= base + MiB(90));
+    CHECK(st.heap_bytes <= base + MiB(4));
+    CHECK_EQ(kheap_check(), 0);
+}
+
 HTEST(heap_burst_with_survivors)
 {
     burst(0, 1);

@@ -198,11 +198,12 @@ HTEST(heap_wild_free_in_a_gap_or_at_a_segment_start)
 {
     for (volatile int harden = 0; harden <= 1; harden++) {
         gappy_setup(harden);
-        char *a = kmalloc(100000), *b = kmalloc(100000); /* two segments */
+        /* List blocks (above the largest class), two segments. */
+        char *a = kmalloc(KHEAP_SMALL_MAX + 40000), *b = kmalloc(KHEAP_SMALL_MAX + 40000);
         CHECK(a && b);
         CHECK(b > a);
         uint8_t *seg1 = (uint8_t *)((uintptr_t)b & ~(uintptr_t)4095); /* b's segment */
-        CHECK(seg1 > (uint8_t *)a + 100000);
+        CHECK(seg1 > (uint8_t *)a + KHEAP_SMALL_MAX + 40000);
         CHECK(EXPECT_PANIC(kfree(seg1))); /* its header would sit in the guard page */
         CHECK(said("never returned"));
         CHECK(EXPECT_PANIC(kfree(gappy.base + 4096)));
@@ -242,9 +243,9 @@ HTEST(heap_invalid_free_reports_only_verified_facts)
 {
     for (volatile int harden = 0; harden <= 1; harden++) {
         setup(harden);
-        char *p = kmalloc(100), *q = kmalloc(70000);
+        char *p = kmalloc(100), *q = kmalloc(KHEAP_SMALL_MAX + 4464); /* q: a list block */
         memset(p, 0xee, 100);
-        memset(q, 0xee, 70000);
+        memset(q, 0xee, KHEAP_SMALL_MAX + 4464);
         CHECK(EXPECT_PANIC(kfree(p + 32)));
         CHECK(!said("size "));
         CHECK(said("not at a block start"));
