@@ -13,6 +13,9 @@
 #include <pagoda/printk.h>
 
 static volatile int panicking;
+static volatile bool no_resume;
+
+void panic_forbid_resume(void) { no_resume = true; }
 
 bool kernel_panicking(void)
 {
@@ -25,7 +28,7 @@ void panic_at(const char *file, int line, const char *fmt, ...)
     /* Only the boot CPU runs the monitor, so only it may resume there. Any
      * other panic stops the other CPUs first (a CPU that finds another one
      * already reporting halts inside this call). */
-    bool recoverable = this_cpu()->index == 0 && arch_recover_armed();
+    bool recoverable = this_cpu()->index == 0 && arch_recover_armed() && !no_resume;
     if (!recoverable)
         arch_stop_other_cpus();
     if (panicking++) {

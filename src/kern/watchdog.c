@@ -19,6 +19,7 @@
  * look just before the panic.
  */
 #include <arch/arch.h>
+#include <pagoda/kernel.h>
 #include <pagoda/printk.h>
 #include <pagoda/watchdog.h>
 
@@ -48,5 +49,6 @@ void watchdog_tick(void)
         __atomic_store_n(&fired, 0, __ATOMIC_RELEASE); /* disarmed or re-armed meanwhile */
         return;
     }
+    panic_forbid_resume(); /* a recovery point armed by the stalled code must not swallow it */
     panic("watchdog: %s has run for more than %u s: stalled", what_name, what_secs);
 }
