@@ -14,7 +14,7 @@
 # with the stall watchdog's report, or at BOCHS_TIMEOUT, default 600 s).
 # Outputs go to build/layouts/.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 2
 n=${1:?usage: layouts.sh N [CMDLINE] [CPUS]}
 cmdline=${2:-test}
 cpus=${3:-2}
