@@ -72,14 +72,7 @@ int ktest_run(const char *prefix)
     for (const struct ktest *t = __ktests_start; t < __ktests_end; t++) {
         if (strncmp(t->name, prefix, plen) != 0)
             continue;
-        failed = false;
-        reason[0] = '\0';
-        watchdog_arm(t->name, watchdog_secs());
-        kheap_idle_pause();
-        t->fn();
-        kheap_idle_resume();
-        watchdog_disarm();
-        if (failed) {
+        if (!ktest_run_one(t, NULL, 0)) {
             printk("FAIL %s: %s\n", t->name, reason);
             nfailed++;
         } else {

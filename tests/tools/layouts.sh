@@ -21,24 +21,15 @@ cpus=${3:-2}
 dir=build/layouts
 kernel=build/pagoda.elf
 [ -f "$kernel" ] || { echo "layouts.sh: $kernel missing (make all first)" >&2; exit 2; }
-mkdir -p "$dir"
-{
-    echo 'serial --unit=0 --speed=115200'
-    echo 'terminal_input serial console'
-    echo 'terminal_output serial console'
-    echo 'set timeout=0'
-    echo 'menuentry "Pagoda layout" {'
-    echo "    multiboot2 /boot/pagoda.elf $cmdline"
-    echo '    boot'
-    echo '}'
-} > "$dir/grub.cfg"
+TEST_DIR=$dir
+source tests/boot/lib.sh # iso: the test suite's ISO of a kernel and a command line
 
 one() { # one K: build layout K's ISO, boot it, print its line
     local k=$1 pad="$dir/pad.$1" elf="$dir/pagoda.$1.elf" iso="$dir/layout.$1.iso"
     local log="$dir/layout.$1.log"
     head -c $((k * 1237 + 333)) /dev/zero > "$pad"
     objcopy --add-section .pad="$pad" --set-section-flags .pad=noload,readonly "$kernel" "$elf"
-    bash tests/tools/mkiso.sh "$iso" "$dir/grub.cfg" "$elf" > "$dir/layout.$k.mkiso" 2>&1 || {
+    KERNEL=$elf iso "layout.$k" "$cmdline" > "$dir/layout.$k.mkiso" 2>&1 || {
         echo "layout $k: mkiso failed (see $dir/layout.$k.mkiso)"
         return
     }
