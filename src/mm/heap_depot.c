@@ -59,8 +59,8 @@
  * two: its frees went to the spans, 9-11 ns a block against 7-10). */
 #define DEPOT_FULL_MAX 8
 #define DEPOT_EMPTY_MAX 4 /* empty ones */
-#define MAG_BYTES KiB(16) /* blocks' bytes per magazine to start with, within [4, 512] rounds */
-#define MAG_GROWN_BYTES KiB(32) /* what contention may grow a magazine to */
+#define MAG_BYTES KiB(32) /* blocks' bytes per magazine to start with, within [4, 512] rounds */
+#define MAG_GROWN_BYTES KiB(64) /* what contention may grow a magazine to */
 #define MAG_ROUNDS_MAX 1024
 #define MAG_GROW_AT 4        /* lock waits within a window that grow the capacity */
 #define MAG_GROW_WINDOW 1024 /* exchanges per window */

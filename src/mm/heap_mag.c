@@ -42,15 +42,17 @@
  * up to a magazine per class stayed behind (at 2 KiB, each of 8 blocks
  * pinning a 32 KiB span).
  *
- * Sizes: a magazine starts at about 16 KiB of blocks, between 512 rounds
- * (8 KiB of 16-byte blocks) and 4 (above 4 KiB), so one CPU caches at most
- * ~32 KiB per class plus the depot's share. Why 16 KiB: a CPU alternating
- * at random between allocating and freeing a class walks its magazine's
- * fill level at random and reaches an edge about capacity-squared times
- * less often; in the bench's random mix of 8 B-2 KiB, 4 KiB magazines
- * (2 rounds at 2 KiB) took 26 ns a step, 16 KiB 17 ns, 32 KiB 17 ns with
- * three times the memory held after a burst of frees (2.6 MiB at 4 and
- * 16 KiB, 8.7 MiB at 32), the adaptive depot keeping what bursts leave. A class
+ * Sizes: a magazine starts at about 32 KiB of blocks, between 512 rounds
+ * (8 KiB of 16-byte blocks, 16 KiB of 32-byte ones) and 4 (above 8 KiB),
+ * so one CPU caches at most ~64 KiB per class plus the depot's share. Why
+ * 32 KiB: a CPU alternating at random between allocating and freeing a
+ * class walks its magazine's fill level at random and reaches an edge
+ * about capacity-squared times less often. In the bench's random mix of
+ * 8 B-2 KiB, 16 KiB magazines sent 3.3% of kmalloc and of kfree calls to
+ * their slow paths; in alternating runs a step took 12.3-12.7 ns with
+ * 16 KiB, 11.5-11.8 with 32 and 11.5-12.0 with 64, peak RSS over live
+ * was 1.30, 1.31-1.32 and 1.40, and a burst of frees left 1.2-1.4 MiB,
+ * 1.0-1.1 and 1.8-1.9 held (the depot flushing what bursts leave). A class
  * whose depot or heap lock is contended (several CPUs trading at once)
  * grows its magazines, Bonwick's adaptation (heap_depot.c): on one CPU
  * nothing ever waits, so nothing grows. Magazines are list blocks aligned

@@ -280,13 +280,13 @@ static uint64_t cached(size_t size)
  * from, so their blocks do not stay behind, each pinning its span. */
 HTEST(mag_burst_flush_takes_the_other_classes_along)
 {
-    enum { NA = 150, NB = 300 };
+    enum { NA = 300, NB = 10000 };
     static void *a[NA], *b[NB];
     setup(0);
     for (int i = 0; i < NA; i++)
         a[i] = kmalloc(2000);
     for (int i = 0; i < NB; i++)
-        b[i] = kmalloc(1000);
+        b[i] = kmalloc(16);
     for (int i = 0; i < NA; i++) /* long enough for its depot to want none */
         kfree(a[i]);
     CHECK(cached(2000) > 0); /* the last ones wait in a magazine */
@@ -296,7 +296,7 @@ HTEST(mag_burst_flush_takes_the_other_classes_along)
     kheap_stats(&st);
     CHECK_EQ(st.releases, 0u); /* no run drained them */
     CHECK_EQ(cached(2000), 0u);
-    CHECK(cached(1000) > 0);
+    CHECK(cached(16) > 0);
     CHECK_EQ(kheap_check(), 0);
 }
 
@@ -348,9 +348,9 @@ HTEST(mag_capacity_never_grows_on_one_thread)
         CHECK_EQ(b.cls[c].mag_cap, a.cls[c].mag_cap);
         CHECK_EQ(b.cls[c].mag_grown, 0);
     }
-    CHECK_EQ(a.cls[cls_of(2000)].mag_cap, 8); /* about 16 KiB of blocks */
-    CHECK_EQ(a.cls[cls_of(32)].mag_cap, 512);  /* 16 KiB */
-    CHECK_EQ(a.cls[cls_of(16)].mag_cap, 512);  /* the most rounds: 8 KiB */
+    CHECK_EQ(a.cls[cls_of(2000)].mag_cap, 16); /* about 32 KiB of blocks */
+    CHECK_EQ(a.cls[cls_of(64)].mag_cap, 512);   /* 32 KiB */
+    CHECK_EQ(a.cls[cls_of(32)].mag_cap, 512);   /* the most rounds: 16 KiB */
     kheap_mag_drain();
     CHECK_EQ(kheap_check(), 0);
 }
@@ -384,21 +384,21 @@ HTEST(mag_capacity_grows_when_the_depot_is_contended)
     struct kheap_stats st;
     kheap_stats(&st);
     uint32_t cap0 = st.cls[c].mag_cap;
-    CHECK_EQ(cap0, 16);
-    cycle(1000, 64);
+    CHECK_EQ(cap0, 32);
+    cycle(1000, 128);
     held_depot = &kheap.depot[c];
     holds_left = 64; /* the waits grow it as far as it goes */
     pthread_t t;
     pthread_create(&t, NULL, hold_depot, NULL);
     for (int i = 0; i < 100000 && holds_left > 0; i++)
-        cycle(1000, 64);
+        cycle(1000, 128);
     holds_left = 0;
     pthread_join(t, NULL);
     cycle(1000, 256); /* new magazines of the grown capacity; old ones retire */
     kheap_stats(&st);
     CHECK(st.cls[c].mag_grown >= 1);
     CHECK(st.cls[c].mag_cap > cap0);
-    CHECK(st.cls[c].mag_cap <= KiB(32) / 1024 + 1);
+    CHECK(st.cls[c].mag_cap <= KiB(64) / 1024 + 1);
     CHECK(st.cls[c].cached > cap0 * 2); /* the bigger magazines are in use */
     for (unsigned k = 0; k < KHEAP_NCLASSES; k++) /* no other class waited */
         CHECK(k == c || st.cls[k].mag_grown == 0);
