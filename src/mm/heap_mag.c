@@ -43,8 +43,9 @@
  * pinning a 32 KiB span).
  *
  * Sizes: a magazine starts at about 32 KiB of blocks, between 512 rounds
- * (8 KiB of 16-byte blocks, 16 KiB of 32-byte ones) and 4 (above 8 KiB),
- * so one CPU caches at most ~64 KiB per class plus the depot's share. Why
+ * (8 KiB of 16-byte blocks, 16 KiB of 32-byte ones) and 8 (above 4 KiB;
+ * 4 above 64 KiB), so one CPU caches ~64 KiB per class up to 4 KiB, 16
+ * blocks above, plus the depot's share. Why
  * 32 KiB: a CPU alternating at random between allocating and freeing a
  * class walks its magazine's fill level at random and reaches an edge
  * about capacity-squared times less often. In the bench's random mix of
