@@ -8,11 +8,21 @@
 #define PAGODA_PRINTK_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Print a formatted line fragment to every console. Conversions:
  * %s %c %d %i %u %x %X %p %zu %%, with l/ll/z, width and zero padding. */
 int printk(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Write n bytes to every console under the console lock, so that another
+ * CPU's printk does not cut into them (printk, the monitor's echo and the
+ * write system call all come here). Kernel only. */
+void console_write(const char *s, size_t n);
+/* True while this CPU holds the console lock; tests read it from
+ * console_write_hook, which (when set) runs inside the lock. */
+bool console_held_here(void);
+extern void (*volatile console_write_hook)(const char *s, size_t n);
 
 /* Format into buf (always NUL-terminated when size > 0). Returns the length
  * the full output would have had, as C's vsnprintf does. */

@@ -4,6 +4,7 @@
  * language, so one editor serves both consoles. Echoes go to both screens.
  */
 #include <arch/arch.h>
+#include <pagoda/printk.h>
 #include <arch/monitor.h>
 #include <pagoda/lineedit.h>
 #include <pagoda/string.h>
@@ -15,7 +16,7 @@ static bool ready;
 
 static void echo(void *ctx, const char *s, size_t n)
 {
-    arch_console_write(s, n);
+    console_write(s, n);
 }
 
 size_t mon_readline(const char *prompt, char *buf, size_t size)
@@ -24,7 +25,7 @@ size_t mon_readline(const char *prompt, char *buf, size_t size)
         ledit_init(&editor, echo, NULL);
         ready = true;
     }
-    arch_console_write(prompt, strlen(prompt));
+    console_write(prompt, strlen(prompt));
     ledit_start(&editor);
     while (!ledit_feed(&editor, (uint8_t)arch_input_getc()))
         ;

@@ -16,14 +16,10 @@
 
 static volatile int console_owner = -1; /* CPU index, -1 when free */
 
-int printk(const char *fmt, ...)
-{
-    char buf[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = kvsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
+void (*volatile console_write_hook)(const char *s, size_t n);
 
+void console_write(const char *s, size_t n)
+{
     bool irq = arch_irq_save();
     int me = (int)this_cpu()->index, expect = -1;
     bool nested = console_owner == me;
@@ -38,9 +34,26 @@ int printk(const char *fmt, ...)
         }
         __asm__ volatile("pause");
     }
-    arch_console_write(buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+    if (console_write_hook)
+        console_write_hook(s, n);
+    arch_console_write(s, n);
     if (!nested)
         __atomic_store_n(&console_owner, -1, __ATOMIC_RELEASE);
     arch_irq_restore(irq);
+}
+
+bool console_held_here(void)
+{
+    return __atomic_load_n(&console_owner, __ATOMIC_RELAXED) == (int)this_cpu()->index;
+}
+
+int printk(const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = kvsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    console_write(buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
     return n;
 }

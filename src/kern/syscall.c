@@ -61,7 +61,7 @@ static long sys_write(struct proc *p, unsigned long fd, unsigned long buf, unsig
         size_t n = MIN(sizeof(chunk), len - done);
         if (copy_from_user(p, chunk, buf + done, n))
             return -EFAULT;
-        arch_console_write(chunk, n);
+        console_write(chunk, n);
         done += n;
     }
     return (long)len;

@@ -55,6 +55,34 @@ KTEST(user_hello_exit_frees)
     run_clean("hello");
 }
 
+/* A program's write goes out under the console lock, so another CPU's
+ * printk cannot cut into it (nor race it on the framebuffer). */
+static volatile int locked_writes, unlocked_writes;
+static void note_write(const char *s, size_t n)
+{
+    static const char want[] = "hello from user space";
+    if (n < sizeof(want) - 1 || memcmp(s, want, sizeof(want) - 1) != 0)
+        return;
+    if (console_held_here())
+        locked_writes++;
+    else
+        unlocked_writes++;
+}
+
+KTEST(user_write_takes_the_console_lock)
+{
+    if (!have_programs())
+        return;
+    char rep[200];
+    locked_writes = unlocked_writes = 0;
+    console_write_hook = note_write;
+    int rc = run("hello", NULL, rep, sizeof(rep));
+    console_write_hook = NULL;
+    KT_ASSERT_EQ(rc, 0);
+    KT_ASSERT_EQ(locked_writes, 1);
+    KT_ASSERT_EQ(unlocked_writes, 0);
+}
+
 KTEST(user_demand_program)
 {
     run_clean("demand");
