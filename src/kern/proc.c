@@ -336,7 +336,7 @@ static void release(struct proc *p, int status, bool running)
 void proc_exit(struct proc *p, int status)
 {
     arch_irq_save();
-    sched_kernel_on_boot_cpu(p); /* (already there unless a kill brought us) */
+    sched_kernel_enter(p);
     free_memory(p, true);
     spin_lock(&sched_lock);
     release(p, status, true);
@@ -485,7 +485,7 @@ int proc_kill(int pid)
 void proc_user_page_fault(vaddr_t addr, unsigned acc, uint64_t rip)
 {
     struct proc *p = proc_current();
-    sched_kernel_on_boot_cpu(p);
+    sched_kernel_enter(p);
     int err = vm_fault(&p->as, addr, acc);
     if (err == 0) {
         sched_user_return(p);
@@ -521,7 +521,7 @@ void proc_user_page_fault(vaddr_t addr, unsigned acc, uint64_t rip)
 void proc_user_exception(const char *what, uint64_t error, uint64_t rip)
 {
     struct proc *p = proc_current();
-    sched_kernel_on_boot_cpu(p);
+    sched_kernel_enter(p);
     char report[200];
     ksnprintf(report, sizeof(report), "killed: pid %d (%s): %s (error 0x%llx); rip 0x%llx", p->pid,
               p->name, what, (unsigned long long)error, (unsigned long long)rip);

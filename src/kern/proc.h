@@ -75,8 +75,11 @@ struct proc {
     bool on_cpu;    /* some CPU runs it (or is still switching away from it) */
     int cpu;        /* the CPU it runs on, or ran on last (-1: never ran) */
     uint32_t ran_on; /* the CPUs it has run on, a bit per index (for tests) */
-    bool boot_only; /* kernel work in progress, or not yet preempted once: the
-                     * boot CPU alone may run it */
+    uint32_t kernel_on; /* the CPUs its kernel work began on, likewise (its own writes) */
+    bool boot_only; /* serialised kernel work in progress, or not yet preempted
+                     * once: the boot CPU alone may run it */
+    bool in_kernel; /* in kernel work (from its entry to its return to user
+                     * mode): written by the process itself, read by any CPU */
 };
 
 /* Per-CPU state (struct cpu in <pagoda/percpu.h>) holds the running thread:
@@ -135,9 +138,15 @@ extern struct spinlock sched_lock;
  * the idle hook of every CPU. */
 void sched_init(struct proc *kernel_thread);
 /* Called by a process entering the kernel (interrupts off, no lock held):
- * on an AP, move it to the boot CPU, which does every process's kernel work
- * for now. Returns on the boot CPU. */
-void sched_kernel_on_boot_cpu(struct proc *p);
+ * it does its kernel work where it runs, or, while a serialised section is
+ * open, moves to the boot CPU first and returns there. */
+void sched_kernel_enter(struct proc *p);
+/* The boot CPU's kernel thread: from _begin to _end, processes' kernel work
+ * runs on the boot CPU only, so it waits while the caller runs (kernel code
+ * is not preempted). _begin returns once no process does kernel work on an
+ * AP. Nests. */
+void sched_kernel_serialise_begin(void);
+void sched_kernel_serialise_end(void);
 /* Called by a process about to go back to user mode: any CPU may run it. */
 void sched_user_return(struct proc *p);
 /* Is p one of the per-CPU idle threads (not in proc_table)? */

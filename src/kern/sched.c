@@ -29,20 +29,28 @@
  * (arch_user_activate, through arch_mmu_activate) and points this CPU's
  * TSS.RSP0 at its kernel stack.
  *
- * Kernel work on the boot CPU. User code runs on every CPU, but a process
- * that enters the kernel on an AP (a system call, a page fault, any
- * exception, a pending kill) first moves to the boot CPU
- * (sched_kernel_on_boot_cpu) and runs its kernel work there, until it goes
- * back to user mode. Kernel code is never preempted, so on the boot CPU the
- * kernel work of processes and of the kernel thread is serialised: that is
- * what keeps the allocators, which are not SMP-safe yet, and the VMM's live
- * space record, which is one for the machine, out of each other's way. When
- * they are SMP-safe, SCHED_KERNEL_ANY_CPU set to 1 lets kernel work run
- * where the process is. The kernel thread runs on the boot CPU only (the
- * monitor's recovery points belong to it). A new process, too, starts on
- * the boot CPU, where it was made, and may move once a tick has preempted
- * it: a short program runs where its parent waits, and a program that
- * needs the CPU spreads after its first slice.
+ * Kernel work runs where the process is. A process that enters the kernel
+ * (a system call, a page fault, any exception, a pending kill) marks itself
+ * in_kernel and does the work on its CPU, since the allocators and the VMM
+ * are SMP-safe; when it blocks there (a wait), any CPU may take it up again.
+ * The kernel thread runs on the boot CPU only (the monitor's recovery points
+ * belong to it). A new process starts on the boot CPU, where it was made,
+ * and may move once a tick has preempted it: a short program runs where its
+ * parent waits, and a program that needs the CPU spreads after its first
+ * slice.
+ *
+ * Serialised kernel work. Code that needs the kernel quiet around it (the
+ * soak runs tests that count every free frame while user processes run)
+ * brackets itself with sched_kernel_serialise_begin/end. While one is open,
+ * processes' kernel work runs on the boot CPU alone, as it all did before
+ * the allocators were SMP-safe: an entry on an AP moves the process there
+ * first (boot_only, an IPI, a switch), and no AP picks a process that is
+ * in_kernel. Kernel code is never preempted, so that work waits while the
+ * boot CPU's kernel thread does its own. _begin waits until no process is
+ * in kernel work on an AP any more (each either goes back to user mode,
+ * blocks, or moves to the boot CPU). The entry stores in_kernel and then
+ * reads the gate, _begin stores the gate and then reads every in_kernel,
+ * each with a full fence between: one of the two sees the other.
  *
  * Ticks. A tick takes the lock only when it has something to do: its
  * process is new, killed, or no longer running, a cross-CPU call waits, the
@@ -68,7 +76,9 @@
 
 #include "proc.h"
 
-#define SCHED_KERNEL_ANY_CPU 0
+/* Open serialised sections (sched_kernel_serialise_begin): kernel work on
+ * the boot CPU only while this is not 0. */
+static unsigned kernel_serialised;
 
 spinlock_t sched_lock = SPINLOCK_INIT("sched", LOCK_LEVEL_SCHED);
 static struct proc idle_threads[SMP_MAX_CPUS];
@@ -88,9 +98,16 @@ bool sched_is_idle_thread(const struct proc *p)
     return is_idle(p);
 }
 
+static bool serialised(void)
+{
+    return __atomic_load_n(&kernel_serialised, __ATOMIC_SEQ_CST) != 0;
+}
+
 static bool may_run_here(const struct proc *p, const struct cpu *c)
 {
-    return c->index == 0 || (!p->boot_only && p != &proc_table[0]);
+    return c->index == 0 ||
+           (!p->boot_only && p != &proc_table[0] &&
+            !(__atomic_load_n(&p->in_kernel, __ATOMIC_RELAXED) && serialised()));
 }
 
 /* The next thread for CPU c (lock held): a runnable slot after the rotor,
@@ -181,12 +198,15 @@ void schedule_locked(void)
     finish_switch();
 }
 
-/* A process with kernel work to do on an AP moves to the boot CPU first
- * (see the theory above). Interrupts off; no lock held. */
-void sched_kernel_on_boot_cpu(struct proc *p)
+/* A process entering the kernel (see the theory above). Interrupts off; no
+ * lock held. */
+void sched_kernel_enter(struct proc *p)
 {
-    if (SCHED_KERNEL_ANY_CPU || this_cpu()->index == 0)
+    __atomic_store_n(&p->in_kernel, true, __ATOMIC_SEQ_CST);
+    if (this_cpu()->index == 0 || !serialised()) {
+        __atomic_or_fetch(&p->kernel_on, 1u << this_cpu()->index, __ATOMIC_RELAXED);
         return;
+    }
     spin_lock(&sched_lock);
     p->boot_only = true; /* (an AP never picks it now) */
     if (p->state == P_RUNNING)
@@ -199,11 +219,13 @@ void sched_kernel_on_boot_cpu(struct proc *p)
     if (this_cpu()->index != 0)
         panic("sched: pid %d came back on CPU %u, not the boot CPU", p->pid,
               this_cpu()->index);
+    __atomic_or_fetch(&p->kernel_on, 1u, __ATOMIC_RELAXED);
 }
 
 /* Back to user mode: the process may run on any CPU again. */
 void sched_user_return(struct proc *p)
 {
+    __atomic_store_n(&p->in_kernel, false, __ATOMIC_RELEASE);
     if (!p->boot_only)
         return;
     bool irq = spin_lock_irqsave(&sched_lock);
@@ -211,12 +233,50 @@ void sched_user_return(struct proc *p)
     spin_unlock_irqrestore(&sched_lock, irq);
 }
 
+/* A process doing kernel work on an AP now (lock held). */
+static bool kernel_work_on_an_ap(void)
+{
+    for (int i = 1; i < PROC_MAX; i++) {
+        const struct proc *p = &proc_table[i];
+        if (__atomic_load_n(&p->in_kernel, __ATOMIC_SEQ_CST) && p->on_cpu && p->cpu != 0 &&
+            p->state == P_RUNNING)
+            return true;
+    }
+    return false;
+}
+
+void sched_kernel_serialise_begin(void)
+{
+    if (this_cpu()->index != 0)
+        panic("sched_kernel_serialise_begin on CPU %u: the boot CPU's kernel thread only",
+              this_cpu()->index);
+    __atomic_add_fetch(&kernel_serialised, 1, __ATOMIC_SEQ_CST);
+    for (;;) {
+        bool irq = spin_lock_irqsave(&sched_lock);
+        bool busy = kernel_work_on_an_ap();
+        spin_unlock_irqrestore(&sched_lock, irq);
+        if (!busy)
+            return;
+        /* Let the boot CPU take up what moves to it meanwhile (a kill on an
+         * AP ends its process here). */
+        irq = arch_irq_save();
+        schedule();
+        arch_irq_restore(irq);
+    }
+}
+
+void sched_kernel_serialise_end(void)
+{
+    if (__atomic_sub_fetch(&kernel_serialised, 1, __ATOMIC_SEQ_CST) == (unsigned)-1)
+        panic("sched_kernel_serialise_end without a _begin");
+}
+
 /* After a switch back into cur: a kill that reached it while it ran on a
- * CPU ends it now (on the boot CPU, where its memory is freed). */
+ * CPU ends it now. */
 static void after_switch(struct proc *cur)
 {
     if (cur->kill_pending && cur->has_as && !is_idle(cur)) {
-        sched_kernel_on_boot_cpu(cur); /* (its memory is freed there) */
+        sched_kernel_enter(cur);
         cur->kill_pending = false;
         char report[200];
         ksnprintf(report, sizeof(report), "killed: pid %d (%s): %s", cur->pid, cur->name,

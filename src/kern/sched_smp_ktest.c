@@ -12,6 +12,7 @@
 #include <arch/arch.h>
 #include <arch/monitor.h>
 #include <arch/user.h>
+#include <pagoda/kmalloc.h>
 #include <pagoda/ktest.h>
 #include <pagoda/printk.h>
 #include <pagoda/smp.h>
@@ -229,4 +230,78 @@ KTEST_FLAGS(smp_tick_alone_takes_no_lock, KTEST_QUIET)
     KT_ASSERT((locks1 - locks0) * 4 <= ticks1 - ticks0);
     KT_ASSERT_EQ(killed, (int)started);
     KT_ASSERT_EQ(proc_free_frames(), free0);
+}
+
+/* Processes' kernel work runs on every CPU at once: one `spin sys` per CPU
+ * (map, fault, unmap, getpid, round after round) until each CPU has begun
+ * some of it, or a serialised section keeps it all on the boot CPU. Then
+ * every frame comes back and the heap and the PMM check clean. */
+static bool kernel_work_spread(const int *pids, unsigned n, uint32_t want, uint32_t *seen)
+{
+    uint64_t t0 = arch_ticks();
+    *seen = 0;
+    while ((*seen & want) != want && arch_ticks() - t0 < WAIT_TICKS) {
+        yield();
+        *seen = 0;
+        for (unsigned i = 0; i < n; i++) {
+            const struct proc *p = proc_find(pids[i]);
+            *seen |= p ? __atomic_load_n(&p->kernel_on, __ATOMIC_RELAXED) : 0;
+        }
+    }
+    return (*seen & want) == want;
+}
+
+static unsigned spawn_sys_spinners(unsigned n, int *pids)
+{
+    char *argv[2] = {"spin", "sys"};
+    unsigned started = 0;
+    for (; started < n; started++) {
+        struct proc *p = proc_spawn("spin", 2, argv);
+        if (!p)
+            break;
+        pids[started] = p->pid;
+    }
+    return started;
+}
+
+KTEST_FLAGS(smp_procs_kernel_work_on_every_cpu, KTEST_QUIET)
+{
+    if (!have("spin"))
+        return;
+    uint64_t free0 = proc_free_frames();
+    unsigned n = smp_online();
+    if (n > PROC_MAX - 1)
+        n = PROC_MAX - 1;
+    int pids[PROC_MAX];
+    unsigned started = spawn_sys_spinners(n, pids);
+    uint32_t want = online_mask() & ((1u << (PROC_MAX - 1)) - 1), seen = 0;
+    bool spread = started == n && kernel_work_spread(pids, started, want, &seen);
+    /* Now serialised: each process's next kernel entry moves it to the
+     * boot CPU, so no AP begins any until the section ends. */
+    sched_kernel_serialise_begin();
+    uint32_t during = 0;
+    for (unsigned i = 0; i < started; i++) {
+        struct proc *p = proc_find(pids[i]);
+        if (p)
+            __atomic_store_n(&p->kernel_on, 0, __ATOMIC_RELAXED);
+    }
+    for (uint64_t t1 = arch_ticks(); arch_ticks() - t1 < 20;)
+        yield();
+    for (unsigned i = 0; i < started; i++) {
+        const struct proc *p = proc_find(pids[i]);
+        during |= p ? __atomic_load_n(&p->kernel_on, __ATOMIC_RELAXED) : 0;
+    }
+    sched_kernel_serialise_end();
+    int killed = 0;
+    for (unsigned i = 0; i < started; i++)
+        killed += kill_and_reap(pids[i]) == EXIT_KILLED;
+    printk("  (%u processes: kernel work began on CPUs 0x%x of 0x%x; serialised: 0x%x)\n",
+           started, seen, want, during);
+    KT_ASSERT_EQ(started, n);
+    KT_ASSERT(spread);
+    KT_ASSERT_EQ(during & ~1u, 0u);
+    KT_ASSERT_EQ(killed, (int)started);
+    KT_ASSERT_EQ(bad_samples(), 0);
+    KT_ASSERT_EQ(proc_free_frames(), free0);
+    KT_ASSERT_EQ(kheap_check(), 0);
 }

@@ -9,9 +9,13 @@
  * What runs meanwhile: a `spin` on each AP (at most PROC_MAX - 3), so that
  * every cross-CPU call of a test has to take an AP away from user code, and
  * a `cow`, started again whenever it has finished, whose fork, copy-on-write
- * faults, wait and exit go on between the tests (its own checks, its
- * child's included, end up in its exit status: a bad one fails the soak). Without those programs as
- * boot modules the soak runs the tests alone (and says so).
+ * faults, wait and exit go on between the tests, on whichever CPUs it runs
+ * on (its own checks, its child's included, end up in its exit status: a
+ * bad one fails the soak). The tests count every free frame and every heap
+ * counter, so each runs in a serialised section (sched.c): meanwhile the
+ * processes' user code runs on every CPU, and their kernel work waits for
+ * the boot CPU. Without those programs as boot modules the soak runs the
+ * tests alone (and says so).
  *
  * Tests opt out with flags (<pagoda/ktest.h>): KTEST_ONCE tests check the
  * state of a fresh boot and are left out; KTEST_QUIET tests need the
@@ -174,7 +178,9 @@ void soak_run_and_exit(unsigned seconds)
             if (t->flags & KTEST_QUIET)
                 background_stop();
             uint64_t t1 = arch_clock_ms();
+            sched_kernel_serialise_begin(); /* (the tests count every frame) */
             bool ok = ktest_run_one(t, why, sizeof(why));
+            sched_kernel_serialise_end();
             size_t at = (size_t)(t - ktest_first());
             if (at < ARRAY_SIZE(spent))
                 spent[at] += arch_clock_ms() - t1;
@@ -186,7 +192,7 @@ void soak_run_and_exit(unsigned seconds)
             if (t->flags & KTEST_QUIET)
                 background_start();
             background_cow();
-            yield(); /* the processes' kernel work runs on the boot CPU */
+            yield(); /* kernel work that waited for the boot CPU during the test */
         }
         rounds++;
         printk("soak: round %u done at %llu s\n", rounds,

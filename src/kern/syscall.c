@@ -198,7 +198,7 @@ long syscall_dispatch(unsigned long nr, unsigned long a0, unsigned long a1, unsi
 {
     (void)a4;
     struct proc *p = proc_current();
-    sched_kernel_on_boot_cpu(p); /* (the kernel work of processes runs there) */
+    sched_kernel_enter(p);
     long rc = dispatch(p, nr, a0, a1, a2, a3);
     sched_user_return(p);
     return rc;
