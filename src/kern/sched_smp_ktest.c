@@ -77,13 +77,14 @@ static int kill_and_reap(int pid)
     return st;
 }
 
-/* Start n spinners; their pids go to pids. How many started. */
-static unsigned spawn_spinners(unsigned n, int *pids)
+/* Start n spinners (`spin sys` with sys); their pids go to pids. How many
+ * started. */
+static unsigned spawn_spinners(unsigned n, int *pids, bool sys)
 {
-    char *argv[1] = {"spin"};
+    char *argv[2] = {"spin", "sys"};
     unsigned started = 0;
     for (; started < n; started++) {
-        struct proc *p = proc_spawn("spin", 1, argv);
+        struct proc *p = proc_spawn("spin", sys ? 2 : 1, argv);
         if (!p)
             break;
         pids[started] = p->pid;
@@ -102,7 +103,7 @@ KTEST_FLAGS(smp_procs_run_on_every_cpu, KTEST_QUIET)
     /* As many spinners as CPUs: none of them ever blocks, so each CPU keeps
      * one once they have spread (the boot CPU shares its own with us). */
     int pids[PROC_MAX];
-    unsigned started = spawn_spinners(n, pids);
+    unsigned started = spawn_spinners(n, pids, false);
     uint32_t want = online_mask() & ((1u << (PROC_MAX - 1)) - 1), ran = 0;
     unsigned bad = 0;
     uint64_t t0 = arch_ticks();
@@ -192,7 +193,7 @@ KTEST_FLAGS(smp_tick_alone_takes_no_lock, KTEST_QUIET)
     }
     uint64_t free0 = proc_free_frames();
     int pids[PROC_MAX];
-    unsigned started = spawn_spinners(n, pids);
+    unsigned started = spawn_spinners(n, pids, false);
     /* Wait until APs 1..n each run a spinner that has left the boot CPU. */
     unsigned spread = 0;
     uint64_t t0 = arch_ticks();
@@ -251,19 +252,6 @@ static bool kernel_work_spread(const int *pids, unsigned n, uint32_t want, uint3
     return (*seen & want) == want;
 }
 
-static unsigned spawn_sys_spinners(unsigned n, int *pids)
-{
-    char *argv[2] = {"spin", "sys"};
-    unsigned started = 0;
-    for (; started < n; started++) {
-        struct proc *p = proc_spawn("spin", 2, argv);
-        if (!p)
-            break;
-        pids[started] = p->pid;
-    }
-    return started;
-}
-
 KTEST_FLAGS(smp_procs_kernel_work_on_every_cpu, KTEST_QUIET)
 {
     if (!have("spin"))
@@ -273,7 +261,7 @@ KTEST_FLAGS(smp_procs_kernel_work_on_every_cpu, KTEST_QUIET)
     if (n > PROC_MAX - 1)
         n = PROC_MAX - 1;
     int pids[PROC_MAX];
-    unsigned started = spawn_sys_spinners(n, pids);
+    unsigned started = spawn_spinners(n, pids, true);
     uint32_t want = online_mask() & ((1u << (PROC_MAX - 1)) - 1), seen = 0;
     bool spread = started == n && kernel_work_spread(pids, started, want, &seen);
     /* Now serialised: each process's next kernel entry moves it to the
