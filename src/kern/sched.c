@@ -61,10 +61,10 @@
  * user code almost no time. A preempted thread that may run elsewhere wakes
  * one idle CPU with an IPI, so it does not wait for that CPU's next look.
  *
- * Cost: O(PROC_MAX) per decision, under one lock. Weaknesses: no
- * priorities, no affinity beyond the boot CPU's; a process that makes
- * system calls from an AP pays two switches per call; a thread made
- * runnable by a wake-up (a wait that ends) waits for some CPU's next look.
+ * Cost: O(PROC_MAX) per decision, under one lock; a serialised section
+ * costs each process that enters the kernel on an AP meanwhile two
+ * switches. Weaknesses: no priorities, no affinity; a thread made runnable
+ * by a wake-up (a wait that ends) waits for some CPU's next look.
  */
 #include <arch/arch.h>
 #include <arch/mmu.h>
