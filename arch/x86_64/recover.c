@@ -23,6 +23,7 @@
 #include <arch/monitor.h>
 #include <arch/paging.h>
 #include <pagoda/errno.h>
+#include <pagoda/percpu.h>
 #include <pagoda/printk.h>
 
 #include "irq.h"
@@ -33,11 +34,18 @@
 extern const uint8_t safe_access_start[], safe_access_end[], safe_access_fixup[];
 
 struct arch_recover *recover_point; /* set by arch_recover_arm (safe.asm) */
-static struct arch_fault last;
+/* Each CPU's last caught fault: safe copies from user memory run on every
+ * CPU, and one CPU's fault must not replace the one another reports. */
+static struct arch_fault last_fault[SMP_MAX_CPUS];
+
+static struct arch_fault *my_last(void)
+{
+    return &last_fault[this_cpu()->index];
+}
 
 const struct arch_fault *arch_last_fault(void)
 {
-    return &last;
+    return my_last();
 }
 
 bool arch_va_canonical(vaddr_t va)
@@ -107,10 +115,11 @@ void arch_fault_describe(const struct arch_fault *f, char *buf, size_t size)
 
 static void record(const struct trap_frame *f)
 {
-    last.vector = f->vector;
-    last.error = f->error;
-    last.addr = f->vector == 14 ? read_cr2() : 0;
-    last.rip = f->rip;
+    struct arch_fault *last = my_last();
+    last->vector = f->vector;
+    last->error = f->error;
+    last->addr = f->vector == 14 ? read_cr2() : 0;
+    last->rip = f->rip;
 }
 
 bool trap_recover_safe(struct trap_frame *f)
@@ -139,7 +148,7 @@ bool trap_recover(struct trap_frame *f)
         return false;
     record(f);
     char line[200];
-    arch_fault_describe(&last, line, sizeof(line));
+    arch_fault_describe(my_last(), line, sizeof(line));
     printk("\n*** caught %s\n", line);
     const char *stack = kstack_overflow(v, f->rsp, read_cr2());
     if (stack)

@@ -7,7 +7,9 @@
 #include <pagoda/errno.h>
 #include <pagoda/ktest.h>
 #include <pagoda/memlayout.h>
+#include <pagoda/percpu.h>
 #include <pagoda/printk.h>
+#include <pagoda/smp.h>
 #include <pagoda/string.h>
 #include <pagoda/vmm.h>
 
@@ -236,4 +238,43 @@ KTEST(mon_panic_in_irq_handler_releases_the_pic)
     KT_ASSERT_EQ(pit_faults, 1);
     KT_ASSERT_EQ(isr, 0);
     KT_ASSERT(ticked);
+}
+
+/* The fault a safe copy records is this CPU's: copies from user memory run
+ * on every CPU, and another CPU's fault must not replace the one its caller
+ * is about to report. The boot CPU faults at 8 and reads its record back
+ * while the others fault at 16 as fast as they can. */
+static volatile int hammer_stop, hammer_started;
+static volatile unsigned own_mismatch;
+
+static void fault_hammer(void *arg)
+{
+    UNUSED(arg);
+    uint64_t v;
+    if (this_cpu()->index != 0) {
+        __atomic_add_fetch(&hammer_started, 1, __ATOMIC_RELAXED);
+        while (!hammer_stop)
+            arch_safe_copy(&v, (const void *)16, 8);
+        return;
+    }
+    for (uint64_t t0 = arch_clock_ms(); arch_clock_ms() - t0 < 300;) {
+        arch_safe_copy(&v, (const void *)8, 8);
+        for (volatile int d = 0; d < 50; d++)
+            ; /* a window for another CPU's fault */
+        if (arch_last_fault()->addr != 8)
+            own_mismatch++;
+    }
+    hammer_stop = 1;
+}
+
+KTEST(smp_safe_copy_fault_record_is_per_cpu)
+{
+    hammer_stop = 0;
+    hammer_started = 0;
+    own_mismatch = 0;
+    int ran = smp_call_all(fault_hammer, NULL, 10000);
+    printk("  (%d CPUs, %d faulting at 16 beside the boot CPU: %u records not its own)\n", ran,
+           hammer_started, own_mismatch);
+    KT_ASSERT(ran >= 1);
+    KT_ASSERT_EQ(own_mismatch, 0u);
 }

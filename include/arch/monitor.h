@@ -28,7 +28,7 @@ uint64_t arch_ticks(void);
 
 /* ---- faults --------------------------------------------------------- */
 
-/* The last fault that a safe access or a recovery point caught. */
+/* The last fault that a safe access or a recovery point caught on this CPU. */
 struct arch_fault {
     uint64_t vector; /* 13 #GP, 14 #PF, ... */
     uint64_t error;  /* the CPU's error code */
