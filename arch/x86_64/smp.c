@@ -32,6 +32,8 @@
  * Weaknesses: the I/O APIC is not used (device interrupts stay on the 8259
  * and the boot CPU); CPUs are not taken offline; at most SMP_MAX_CPUS.
  */
+#include <arch/arch.h>
+#include <arch/monitor.h>
 #include <pagoda/acpi.h>
 #include <pagoda/bootinfo.h>
 #include <pagoda/errno.h>
@@ -338,7 +340,10 @@ __attribute__((noinline)) static int deep(int n)
 
 /* `crash=ap|ap-ud|ap-stack`: a panic, an invalid opcode or a kernel stack
  * overflow on the last AP, to watch the stop NMI, the AP's own IST stack and
- * guard page, and the report that names the CPU. `crash=ap-deaf`: the last
+ * guard page, and the report that names the CPU. `crash=ap-ud-armed`: the
+ * invalid opcode while the boot CPU has a recovery point armed (as each
+ * in-kernel test does), which is the boot CPU's and must stay out of the
+ * AP's fault: it stays fatal. `crash=ap-deaf`: the last
  * AP stops answering (interrupts off, no polling) and the boot CPU unmaps a
  * kernel page: the shootdown's timeout must name the AP. */
 static void deaf(void)
@@ -362,7 +367,16 @@ static void crash_on_ap(const char *how)
 {
     kernel_exit_on_panic = true;
     unsigned last = cpu_count() - 1;
-    void *kind = strcmp(how, "ap-ud") == 0 ? (void *)1 : strcmp(how, "ap-stack") == 0 ? (void *)2 : NULL;
+    bool armed = strcmp(how, "ap-ud-armed") == 0;
+    void *kind = strcmp(how, "ap-ud") == 0 || armed ? (void *)1
+                 : strcmp(how, "ap-stack") == 0   ? (void *)2
+                                                  : NULL;
+    static struct arch_recover point;
+    if (armed && arch_recover_arm(&point)) {
+        printk("crash=ap-ud-armed: CPU %u came back to the boot CPU's recovery point\n",
+               this_cpu()->index);
+        arch_emulator_exit(false);
+    }
     if (strcmp(how, "ap-deaf") == 0) {
         if (last == 0 || cpu_get(last)->state != CPU_ONLINE)
             panic("crash=ap-deaf needs a second CPU");

@@ -80,6 +80,12 @@ iso smp-crash-ap-ud "crash=ap-ud"
 qemu_case smp-ud-ap smp-crash-ap-ud 35 \
     --expect '^\*\*\* CPU 1 \(APIC id 1\) stops the machine; 1 other CPU stopped by NMI$' \
     --expect '^\*\*\* fatal: #UD invalid opcode' -- -smp 2
+# The same while the boot CPU has a recovery point armed, as each in-kernel
+# test does: the point is the boot CPU's, and the AP's fault stays fatal.
+iso smp-crash-ap-ud-armed "crash=ap-ud-armed"
+qemu_case smp-ud-ap-armed smp-crash-ap-ud-armed 35 \
+    --expect '^\*\*\* CPU 1 \(APIC id 1\) stops the machine; 1 other CPU stopped by NMI$' \
+    --expect '^\*\*\* fatal: #UD invalid opcode' --reject 'came back to the boot CPU' -- -smp 2
 # A kernel stack overflow on an AP: its guard page, its own #DF IST stack.
 iso smp-crash-ap-stack "crash=ap-stack"
 qemu_case smp-stack-ap smp-crash-ap-stack 35 \
