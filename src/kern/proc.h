@@ -130,6 +130,9 @@ uint64_t proc_free_frames(void);
  * Interrupts off, sched_lock not held. The caller sets its own state first
  * (P_RUNNING stays runnable). A pending kill is carried out on return. */
 void schedule(void);
+/* What the lock checks report when a thread calls schedule() holding a
+ * spinlock. */
+#define SCHED_SLEEP_WITH_LOCK "schedule: a thread sleeps with a spinlock held"
 /* The same with sched_lock held on entry and on return (no kill check). */
 void schedule_locked(void);
 struct spinlock;

@@ -287,6 +287,7 @@ static void after_switch(struct proc *cur)
 
 void schedule(void)
 {
+    spin_assert_none_held(SCHED_SLEEP_WITH_LOCK); /* the next taker would spin until we run */
     spin_lock(&sched_lock);
     struct proc *cur = this_cpu()->proc;
     schedule_locked();
