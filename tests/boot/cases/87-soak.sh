@@ -1,8 +1,8 @@
 # The SMP stress soak (src/kern/soak.c): every smp_ in-kernel test, round
 # after round on all CPUs, with spin and cow running on every CPU meanwhile,
 # then "soak: N rounds, T s, 0 failures" and status 33. 20 seconds on 4 CPUs
-# in QEMU (TCG, a host thread per vCPU); a shorter one (6 s, at least
-# two rounds) on 2 CPUs in Bochs.
+# in QEMU (TCG, a host thread per vCPU); 40 s of Bochs's emulated clock, at
+# least two rounds, on 2 CPUs in Bochs (a round takes about 25 s there).
 # A bad soak= value is refused with a message and the failure status.
 group soak
 for m in build/user/spin build/user/cow; do
@@ -19,10 +19,10 @@ qemu_case soak-smp-4 sched-smp-soak20 33 --timeout 240 \
 soak_bochs() {
     export BOCHS_CPUS=2
     bochs_case soak-bochs-2 sched-smp-soak-bochs --timeout 600 \
-        --expect '^soak: 25 s on 2 CPUs: .*with spin and cow running meanwhile' \
+        --expect '^soak: 40 s on 2 CPUs: .*with spin and cow running meanwhile' \
         --expect '^soak: ([2-9]|[1-9][0-9]+) rounds, [0-9]+ s, 0 failures$' --reject 'FAIL|PANIC|skipped'
 }
-iso sched-smp-soak-bochs "soak=25" build/user/spin build/user/cow
+iso sched-smp-soak-bochs "soak=40" build/user/spin build/user/cow
 job soak_bochs
 
 iso sched-smp-soak-bad "soak=forever"
