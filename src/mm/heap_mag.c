@@ -50,10 +50,11 @@
  * class walks its magazine's fill level at random and reaches an edge
  * about capacity-squared times less often. In the bench's random mix of
  * 8 B-2 KiB, 16 KiB magazines sent 3.3% of kmalloc and of kfree calls to
- * their slow paths; in alternating runs a step took 12.3-12.7 ns with
- * 16 KiB, 11.5-11.8 with 32 and 11.5-12.0 with 64, peak RSS over live
- * was 1.30, 1.31-1.32 and 1.40, and a burst of frees left 1.2-1.4 MiB,
- * 1.0-1.1 and 1.8-1.9 held (the depot flushing what bursts leave). A class
+ * their slow paths; in alternating runs (depots of eight full magazines)
+ * a step took 12.3-12.7 ns with 16 KiB, 11.5-11.8 with 32 and 11.5-12.0
+ * with 64, peak RSS over live was 1.30, 1.31-1.32 and 1.40, and a burst
+ * of frees left 1.2-1.4 MiB, 1.0-1.1 and 1.8-1.9 held (the depot flushing
+ * what bursts leave); with 32 KiB and four, 11.5-11.9 ns. A class
  * whose depot or heap lock is contended (several CPUs trading at once)
  * grows its magazines, Bonwick's adaptation (heap_depot.c): on one CPU
  * nothing ever waits, so nothing grows. Magazines are list blocks aligned
