@@ -93,19 +93,28 @@ static unsigned spawn_spinners(unsigned n, int *pids, bool sys)
     return started;
 }
 
+/* One process per online CPU, as many as the table has room for: how many,
+ * and the CPUs they should reach (*want). */
+static unsigned one_per_cpu(uint32_t *want)
+{
+    unsigned n = smp_online();
+    if (n > PROC_MAX - 1)
+        n = PROC_MAX - 1;
+    *want = online_mask() & ((1u << (PROC_MAX - 1)) - 1);
+    return n;
+}
+
 KTEST_FLAGS(smp_procs_run_on_every_cpu, KTEST_QUIET)
 {
     if (!have("spin"))
         return;
     uint64_t free0 = proc_free_frames();
-    unsigned n = smp_online();
-    if (n > PROC_MAX - 1)
-        n = PROC_MAX - 1;
+    uint32_t want, ran = 0;
+    unsigned n = one_per_cpu(&want);
     /* As many spinners as CPUs: none of them ever blocks, so each CPU keeps
      * one once they have spread (the boot CPU shares its own with us). */
     int pids[PROC_MAX];
     unsigned started = spawn_spinners(n, pids, false);
-    uint32_t want = online_mask() & ((1u << (PROC_MAX - 1)) - 1), ran = 0;
     unsigned bad = 0;
     uint64_t t0 = arch_ticks();
     while (started == n && (ran & want) != want && arch_ticks() - t0 < WAIT_TICKS) {
@@ -238,17 +247,28 @@ KTEST_FLAGS(smp_tick_alone_takes_no_lock, KTEST_QUIET)
  * (map, fault, unmap, getpid, round after round) until each CPU has begun
  * some of it, or a serialised section keeps it all on the boot CPU. Then
  * every frame comes back and the heap and the PMM check clean. */
+/* The CPUs where the kernel work of processes pids[0..n) began; with
+ * clear, start counting afresh. */
+static uint32_t kernel_began_on(const int *pids, unsigned n, bool clear)
+{
+    uint32_t on = 0;
+    for (unsigned i = 0; i < n; i++) {
+        struct proc *p = proc_find(pids[i]);
+        if (!p)
+            continue;
+        on |= clear ? __atomic_exchange_n(&p->kernel_on, 0, __ATOMIC_RELAXED)
+                    : __atomic_load_n(&p->kernel_on, __ATOMIC_RELAXED);
+    }
+    return on;
+}
+
 static bool kernel_work_spread(const int *pids, unsigned n, uint32_t want, uint32_t *seen)
 {
     uint64_t t0 = arch_ticks();
     *seen = 0;
     while ((*seen & want) != want && arch_ticks() - t0 < WAIT_TICKS) {
         yield();
-        *seen = 0;
-        for (unsigned i = 0; i < n; i++) {
-            const struct proc *p = proc_find(pids[i]);
-            *seen |= p ? __atomic_load_n(&p->kernel_on, __ATOMIC_RELAXED) : 0;
-        }
+        *seen = kernel_began_on(pids, n, false);
     }
     return (*seen & want) == want;
 }
@@ -258,28 +278,18 @@ KTEST_FLAGS(smp_procs_kernel_work_on_every_cpu, KTEST_QUIET)
     if (!have("spin"))
         return;
     uint64_t free0 = proc_free_frames();
-    unsigned n = smp_online();
-    if (n > PROC_MAX - 1)
-        n = PROC_MAX - 1;
+    uint32_t want, seen = 0;
+    unsigned n = one_per_cpu(&want);
     int pids[PROC_MAX];
     unsigned started = spawn_spinners(n, pids, true);
-    uint32_t want = online_mask() & ((1u << (PROC_MAX - 1)) - 1), seen = 0;
     bool spread = started == n && kernel_work_spread(pids, started, want, &seen);
     /* Now serialised: each process's next kernel entry moves it to the
      * boot CPU, so no AP begins any until the section ends. */
     sched_kernel_serialise_begin();
-    uint32_t during = 0;
-    for (unsigned i = 0; i < started; i++) {
-        struct proc *p = proc_find(pids[i]);
-        if (p)
-            __atomic_store_n(&p->kernel_on, 0, __ATOMIC_RELAXED);
-    }
+    kernel_began_on(pids, started, true);
     for (uint64_t t1 = arch_ticks(); arch_ticks() - t1 < 20;)
         yield();
-    for (unsigned i = 0; i < started; i++) {
-        const struct proc *p = proc_find(pids[i]);
-        during |= p ? __atomic_load_n(&p->kernel_on, __ATOMIC_RELAXED) : 0;
-    }
+    uint32_t during = kernel_began_on(pids, started, false);
     sched_kernel_serialise_end();
     int killed = 0;
     for (unsigned i = 0; i < started; i++)

@@ -176,17 +176,17 @@ void soak_run_and_exit(unsigned seconds)
         for (const struct ktest *t = ktest_first(); t < ktest_last(); t++) {
             if (strncmp(t->name, SOAK_PREFIX, strlen(SOAK_PREFIX)) != 0 || (t->flags & KTEST_ONCE))
                 continue;
-            if (t->flags & KTEST_QUIET)
+            bool quiet = t->flags & KTEST_QUIET;
+            if (quiet)
                 background_stop();
             uint64_t t1 = arch_clock_ms();
             /* The tests count every frame: the processes' kernel work
              * waits meanwhile (a quiet test has no processes beside it, and
              * may start its own on every CPU). */
-            bool serial = !(t->flags & KTEST_QUIET);
-            if (serial)
+            if (!quiet)
                 sched_kernel_serialise_begin();
             bool ok = ktest_run_one(t, why, sizeof(why));
-            if (serial)
+            if (!quiet)
                 sched_kernel_serialise_end();
             size_t at = (size_t)(t - ktest_first());
             if (at < ARRAY_SIZE(spent))
@@ -196,7 +196,7 @@ void soak_run_and_exit(unsigned seconds)
                 failures++;
                 printk("soak: round %u: FAIL %s: %s\n", rounds + 1, t->name, why);
             }
-            if (t->flags & KTEST_QUIET)
+            if (quiet)
                 background_start();
             background_cow();
             yield(); /* kernel work that waited for the boot CPU during the test */
